@@ -1,0 +1,91 @@
+import OrchestratorCore
+import Synchronization
+
+/// Orders a model's targets for one request: priority tiers lowest first, and inside a
+/// tier by the routing strategy. Holds the per-model state smooth round robin needs.
+final class TierBalancer: Sendable {
+    /// Smooth weighted round robin's current weights, by target index.
+    private let current = Mutex<[Int: Int]>([:])
+
+    init() {}
+
+    /// Returns `targets` (with their original indices) in the order to try them.
+    func order<R: RandomNumberGenerator>(
+        _ targets: [(index: Int, target: TargetConfig)], strategy: RoutingStrategy,
+        latency: (TargetConfig) -> Duration?, random: inout R
+    ) -> [TargetConfig] {
+        let tiers = Dictionary(grouping: targets, by: { $0.target.priority }).sorted { $0.key < $1.key }
+        var ordered: [TargetConfig] = []
+        for (_, tier) in tiers {
+            switch strategy {
+            case .weightedRandom:
+                ordered += Self.weightedShuffle(tier.map(\.target), random: &random)
+            case .roundRobin:
+                ordered += smoothRoundRobin(tier)
+            case .leastLatency:
+                ordered += Self.leastLatency(tier.map(\.target), latency: latency, random: &random)
+            }
+        }
+        return ordered
+    }
+
+    /// Weighted random sampling without replacement: each pick is proportional to weight.
+    static func weightedShuffle<R: RandomNumberGenerator>(_ targets: [TargetConfig], random: inout R) -> [TargetConfig] {
+        var remaining = targets
+        var out: [TargetConfig] = []
+        out.reserveCapacity(targets.count)
+        while !remaining.isEmpty {
+            let total = remaining.reduce(0) { $0 + max(0, $1.weight) }
+            if total == 0 {
+                out += remaining
+                break
+            }
+            var pick = Int.random(in: 0..<total, using: &random)
+            var chosen = 0
+            for (i, target) in remaining.enumerated() {
+                pick -= max(0, target.weight)
+                if pick < 0 {
+                    chosen = i
+                    break
+                }
+            }
+            out.append(remaining.remove(at: chosen))
+        }
+        return out
+    }
+
+    /// Smooth weighted round robin (as nginx does it): the first pick follows the
+    /// rotation, the rest of the tier follows by weight as fallbacks.
+    private func smoothRoundRobin(_ tier: [(index: Int, target: TargetConfig)]) -> [TargetConfig] {
+        let total = tier.reduce(0) { $0 + max(0, $1.target.weight) }
+        guard total > 0, tier.count > 1 else { return tier.map(\.target) }
+        let first = current.withLock { weights -> Int in
+            var best: Int?
+            for entry in tier {
+                weights[entry.index, default: 0] += max(0, entry.target.weight)
+                if best == nil || weights[entry.index]! > weights[best!]! { best = entry.index }
+            }
+            weights[best!]! -= total
+            return best!
+        }
+        let head = tier.first { $0.index == first }!.target
+        let rest = tier.filter { $0.index != first }.sorted { $0.target.weight > $1.target.weight }.map(\.target)
+        return [head] + rest
+    }
+
+    /// Fastest recent latency first; one in ten requests explores a random order so a
+    /// recovered or unmeasured target gets traffic again.
+    static func leastLatency<R: RandomNumberGenerator>(
+        _ targets: [TargetConfig], latency: (TargetConfig) -> Duration?, random: inout R
+    ) -> [TargetConfig] {
+        if Int.random(in: 0..<10, using: &random) == 0 { return targets.shuffled(using: &random) }
+        return targets.sorted { a, b in
+            switch (latency(a), latency(b)) {
+            case (nil, nil): return false
+            case (nil, _): return true  // unmeasured first: learn its latency
+            case (_, nil): return false
+            case (let x?, let y?): return x < y
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+public import Hummingbird
+public import Logging
+import NIOCore
+public import OrchestratorCore
+
+/// Builds the Hummingbird application serving the gateway's HTTP surface.
+public enum GatewayServer {
+    /// What the HTTP front needs, injected by the daemon (or an embedder).
+    public struct Dependencies: Sendable {
+        public var chat: any ChatService
+        /// Inbound codecs by API style; `.openai` is required.
+        public var codecs: [APIStyle: any InboundCodec]
+        public var access: AccessPolicy
+        public var readiness: any ReadinessProbe
+        public var configStore: any ConfigStore
+        public var clock: any GatewayClock
+
+        public init(
+            chat: any ChatService, codecs: [APIStyle: any InboundCodec], access: AccessPolicy,
+            readiness: any ReadinessProbe, configStore: any ConfigStore, clock: any GatewayClock = SystemClock()
+        ) {
+            self.chat = chat
+            self.codecs = codecs
+            self.access = access
+            self.readiness = readiness
+            self.configStore = configStore
+            self.clock = clock
+        }
+    }
+
+    /// The router with every route and middleware.
+    public static func router(settings: ServerSettings, dependencies: Dependencies) -> Router<GatewayRequestContext> {
+        guard let openAI = dependencies.codecs[.openai] else {
+            preconditionFailure("GatewayServer needs the OpenAI inbound codec")
+        }
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: FrontDoorMiddleware(codec: openAI, maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
+        ChatRoutes(
+            service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes
+        ).register(on: router)
+        OpsRoutes(readiness: dependencies.readiness, configStore: dependencies.configStore, access: dependencies.access)
+            .register(on: router)
+        return router
+    }
+
+    /// The application, listening on `settings.host:settings.port`.
+    ///
+    /// - Parameter onListening: called with the bound port once the server listens.
+    public static func application(
+        settings: ServerSettings, dependencies: Dependencies, logger: Logger,
+        onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = router(settings: settings, dependencies: dependencies)
+        return Application(
+            router: router,
+            server: .http1(
+                configuration: .init(idleTimeout: .nanoseconds(Int64(settings.idleTimeoutSeconds * 1_000_000_000)))),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
+            onServerRunning: { channel in
+                await onListening(channel.localAddress?.port ?? settings.port)
+            },
+            logger: logger)
+    }
+}

@@ -1,0 +1,111 @@
+public import NIOCore
+public import Logging
+
+/// The engine façade: what HTTPFront and embedders call to serve a chat request.
+///
+/// Implemented by the routing engine in `Balancing`. It resolves the model, picks
+/// targets, calls providers with failover, and records the request log; callers only
+/// decode requests and encode results in their API style.
+public protocol ChatService: Sendable {
+    /// Serves one chat completion request.
+    ///
+    /// - Returns: a completed response, or a stream that the caller drives.
+    /// - Throws: ``GatewayError`` for anything the client should see.
+    func chat(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError) -> ChatResult
+
+    /// The model aliases `principal` may use, for `GET /v1/models`.
+    func models(for principal: Principal) -> [ModelInfo]
+}
+
+/// A request as it arrived: its API style, its raw body, and its canonical form.
+public struct InboundRequest: Sendable {
+    /// The API style of the route it arrived on.
+    public var style: APIStyle
+    /// The body exactly as received (used verbatim on the same-style pass-through path).
+    public var body: ByteBuffer
+    /// The canonical (OpenAI-shaped) request.
+    public var chat: ChatRequest
+    /// The request id (`x-request-id`).
+    public var requestID: String
+    /// Wall-clock receive time, epoch milliseconds.
+    public var receivedAtMillis: Int64
+    /// When the request arrived, for latency measurements.
+    public var receivedAt: ContinuousClock.Instant
+
+    public init(
+        style: APIStyle, body: ByteBuffer, chat: ChatRequest, requestID: String,
+        receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now
+    ) {
+        self.style = style
+        self.body = body
+        self.chat = chat
+        self.requestID = requestID
+        self.receivedAtMillis = receivedAtMillis
+        self.receivedAt = receivedAt
+    }
+}
+
+/// The outcome of ``ChatService/chat(_:principal:logger:)``.
+public enum ChatResult: Sendable {
+    case completion(CompletionBody)
+    case stream(ChatStream)
+}
+
+/// A complete (non-streaming) response body.
+public enum CompletionBody: Sendable {
+    /// The upstream's own bytes, already in the inbound style (same-style pass-through).
+    case raw(ByteBuffer)
+    /// A canonical completion the inbound codec encodes.
+    case canonical(ChatCompletion)
+}
+
+/// One piece of a streamed response.
+public enum StreamPart: Sendable {
+    /// Bytes already framed as SSE in the inbound style (same-style pass-through).
+    case raw(ByteBuffer)
+    /// A canonical chunk the inbound codec encodes.
+    case chunk(ChatCompletionChunk)
+}
+
+/// A response stream the caller drives with ``forEach(_:)``.
+///
+/// The engine reads the upstream only as fast as the caller accepts parts, so
+/// back-pressure reaches the upstream connection. When `emit` throws (the client went
+/// away) the upstream request is cancelled and the request log records a 499.
+public struct ChatStream: Sendable {
+    /// Receives each part; throwing ends the stream (the client is gone).
+    public typealias Emit = (StreamPart) async throws -> Void
+    private let body: @Sendable (Emit) async throws -> Void
+
+    public init(_ body: @escaping @Sendable (Emit) async throws -> Void) {
+        self.body = body
+    }
+
+    /// Delivers every part to `emit`, in order.
+    ///
+    /// - Throws: the error `emit` threw, or a ``GatewayError`` when the upstream failed
+    ///   after the stream started (the caller ends the stream with an error event).
+    public func forEach(_ emit: Emit) async throws {
+        try await body(emit)
+    }
+}
+
+/// A model alias a client may request.
+public struct ModelInfo: Sendable, Hashable, Codable {
+    public var id: String
+    public var object: String
+    public var created: Int64
+    public var ownedBy: String
+
+    public init(id: String, created: Int64 = 0, ownedBy: String = "orchestrator") {
+        self.id = id
+        self.object = "model"
+        self.created = created
+        self.ownedBy = ownedBy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, object, created
+        case ownedBy = "owned_by"
+    }
+}

@@ -1,0 +1,78 @@
+public import HTTPTypes
+public import Logging
+public import NIOCore
+
+/// One upstream HTTP call: the seam between adapters and the network.
+///
+/// The production transport is built on AsyncHTTPClient with a shared pool; tests
+/// inject fakes or point it at loopback servers.
+public protocol HTTPTransport: Sendable {
+    /// Sends `request` and returns once the response head arrived (or `deadline` passed).
+    ///
+    /// The body must be consumed or dropped; dropping it cancels the request.
+    func execute(_ request: TransportRequest, deadline: ContinuousClock.Instant, logger: Logger) async throws
+        -> TransportResponse
+}
+
+public struct TransportRequest: Sendable {
+    public var method: HTTPRequest.Method
+    public var url: String
+    public var headers: HTTPFields
+    public var body: ByteBuffer?
+    /// Longest silence allowed between body chunks of the response.
+    public var idleTimeout: Duration?
+
+    public init(
+        method: HTTPRequest.Method = .post, url: String, headers: HTTPFields = [:], body: ByteBuffer? = nil,
+        idleTimeout: Duration? = nil
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.idleTimeout = idleTimeout
+    }
+}
+
+public struct TransportResponse: Sendable {
+    public var status: Int
+    public var headers: HTTPFields
+    public var body: ErasedAsyncSequence<ByteBuffer>
+
+    public init(status: Int, headers: HTTPFields, body: ErasedAsyncSequence<ByteBuffer>) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// Reads the whole body, failing when it exceeds `limit` bytes.
+    public func collect(upTo limit: Int) async throws -> ByteBuffer {
+        var result = ByteBuffer()
+        for try await chunk in body {
+            if result.readableBytes + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+            var chunk = chunk
+            result.writeBuffer(&chunk)
+        }
+        return result
+    }
+
+    public struct BodyTooLarge: Error, Sendable {
+        public var limit: Int
+    }
+}
+
+/// Classified transport failures, so adapters map them without knowing the client library.
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        case connect, timeout, idleTimeout, tls, closed, other
+    }
+    public var kind: Kind
+    public var message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public var description: String { "\(kind): \(message)" }
+}

@@ -1,0 +1,67 @@
+public import NIOCore
+
+/// One API style's inbound wire format: its requests in, its responses, stream events
+/// and errors out. Implemented in `Providers` and injected into `HTTPFront`.
+public protocol InboundCodec: Sendable {
+    var style: APIStyle { get }
+
+    /// Decodes and validates a chat request body.
+    /// - Throws: a 400 ``GatewayError`` whose `param` names the offending field.
+    func decodeChatRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest
+
+    /// Encodes a canonical completion as this style's response body.
+    func encodeCompletion(_ completion: ChatCompletion) throws(GatewayError) -> ByteBuffer
+
+    /// Encodes a canonical chunk as one or more framed SSE events (empty when the chunk
+    /// carries nothing this style shows).
+    func encodeChunk(_ chunk: ChatCompletionChunk, includeUsage: Bool) throws(GatewayError) -> ByteBuffer?
+
+    /// Bytes that end a successful stream (`data: [DONE]` for OpenAI).
+    var streamTerminator: ByteBuffer? { get }
+
+    /// The error body for a non-streaming error response.
+    func encodeError(_ error: GatewayError) -> ByteBuffer
+
+    /// The event that ends a stream which failed after it started.
+    func encodeStreamError(_ error: GatewayError) -> ByteBuffer
+}
+
+/// Rough token counts for when an upstream reports no usage, or a stream is cut short.
+public enum TokenEstimator {
+    /// About four characters of English per token, at least one token for non-empty text.
+    public static func tokens(forCharacters count: Int) -> Int {
+        count == 0 ? 0 : max(1, (count + 3) / 4)
+    }
+
+    /// Estimated prompt tokens of a request: its message texts plus a few per message.
+    public static func promptTokens(_ request: ChatRequest) -> Int {
+        var chars = 0
+        for message in request.messages {
+            chars += message.content?.plainText.count ?? 0
+            for call in message.toolCalls ?? [] { chars += call.function.name.count + call.function.arguments.count }
+        }
+        return tokens(forCharacters: chars) + 3 * request.messages.count
+    }
+}
+
+/// Scrubs secrets out of text before it reaches a log line or a client.
+public enum Redaction {
+    /// Replaces bearer tokens, `api-key`/`x-api-key`/`x-goog-api-key` header values,
+    /// `key=` query parameters and `sk-…`-style keys with `[REDACTED]`.
+    public static func scrub(_ text: String) -> String {
+        var out = text
+        for pattern in patterns {
+            out = out.replacingOccurrences(of: pattern, with: "$1[REDACTED]", options: [.regularExpression, .caseInsensitive])
+        }
+        return out
+    }
+
+    private static let patterns = [
+        #"(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"#,
+        #"((?:x-api-key|api-key|x-goog-api-key|authorization)["']?\s*[:=]\s*["']?)[^\s"',}]{6,}"#,
+        #"([?&]key=)[^&\s"']+"#,
+        #"()\bsk-[A-Za-z0-9_-]{8,}"#,
+    ]
+}
+
+import Foundation

@@ -1,0 +1,112 @@
+/// One request-log row: what was asked, what served it, and what it cost.
+public struct RequestLogEntry: Sendable, Hashable, Codable {
+    /// The row's own unique id.
+    public var id: String
+    /// The request id (`x-request-id`); a client may reuse one, so it is not unique.
+    public var requestID: String
+    /// Epoch milliseconds when the request arrived.
+    public var timestampMillis: Int64
+    public var keyID: String
+    public var keyName: String
+    public var apiStyle: String
+    /// The model the client asked for.
+    public var model: String
+    public var provider: String?
+    public var upstreamModel: String?
+    public var stream: Bool
+    public var status: Int
+    public var attempts: Int
+    public var latencyMillis: Int64
+    public var timeToFirstTokenMillis: Int64?
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var cachedTokens: Int
+    /// Whether the token counts were estimated (no usage from upstream, or cut short).
+    public var tokensEstimated: Bool
+    public var costMicros: Int64
+    public var errorMessage: String?
+    public var upstreamRequestID: String?
+    /// Request/response bodies, only for keys with `log_bodies`.
+    public var requestBody: String?
+    public var responseBody: String?
+
+    public init(
+        id: String = RequestID.generate(), requestID: String, timestampMillis: Int64, keyID: String, keyName: String, apiStyle: String, model: String,
+        provider: String? = nil, upstreamModel: String? = nil, stream: Bool, status: Int, attempts: Int,
+        latencyMillis: Int64, timeToFirstTokenMillis: Int64? = nil, promptTokens: Int = 0, completionTokens: Int = 0,
+        cachedTokens: Int = 0, tokensEstimated: Bool = false, costMicros: Int64 = 0, errorMessage: String? = nil,
+        upstreamRequestID: String? = nil, requestBody: String? = nil, responseBody: String? = nil
+    ) {
+        self.id = id
+        self.requestID = requestID
+        self.timestampMillis = timestampMillis
+        self.keyID = keyID
+        self.keyName = keyName
+        self.apiStyle = apiStyle
+        self.model = model
+        self.provider = provider
+        self.upstreamModel = upstreamModel
+        self.stream = stream
+        self.status = status
+        self.attempts = attempts
+        self.latencyMillis = latencyMillis
+        self.timeToFirstTokenMillis = timeToFirstTokenMillis
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.cachedTokens = cachedTokens
+        self.tokensEstimated = tokensEstimated
+        self.costMicros = costMicros
+        self.errorMessage = errorMessage
+        self.upstreamRequestID = upstreamRequestID
+        self.requestBody = requestBody
+        self.responseBody = responseBody
+    }
+}
+
+/// Where finished requests are recorded. `record` returns at once while the writer's
+/// queue has room; when it is full the caller waits (rows are never dropped).
+public protocol RequestLogSink: Sendable {
+    func record(_ entry: RequestLogEntry) async
+}
+
+/// A filter for reading request logs back, newest first.
+public struct RequestLogQuery: Sendable, Hashable {
+    public var model: String?
+    public var provider: String?
+    public var keyID: String?
+    public var status: Int?
+    public var sinceMillis: Int64?
+    public var untilMillis: Int64?
+    public var limit = 50
+    /// Continue after this (timestamp, id) position.
+    public var cursor: RequestLogCursor?
+
+    public init() {}
+}
+
+/// A position in the newest-first log order.
+public struct RequestLogCursor: Sendable, Hashable {
+    public var timestampMillis: Int64
+    public var id: String
+
+    public init(timestampMillis: Int64, id: String) {
+        self.timestampMillis = timestampMillis
+        self.id = id
+    }
+
+    /// `"<millis>_<id>"`, opaque to clients.
+    public var token: String { "\(timestampMillis)_\(id)" }
+
+    public init?(token: String) {
+        guard let sep = token.firstIndex(of: "_"), let millis = Int64(token[..<sep]) else { return nil }
+        self.timestampMillis = millis
+        self.id = String(token[token.index(after: sep)...])
+        if id.isEmpty { return nil }
+    }
+}
+
+/// Reads request logs back (admin API, tests).
+public protocol RequestLogStore: Sendable {
+    func logs(_ query: RequestLogQuery) async throws -> [RequestLogEntry]
+    func countLogs() async throws -> Int
+}

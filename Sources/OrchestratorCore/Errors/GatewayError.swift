@@ -1,0 +1,161 @@
+/// An error the gateway answers a client with, or that an upstream call produced.
+///
+/// It carries everything the edge needs to answer in any API style: the HTTP status,
+/// an OpenAI-style `type`, `code` and `param`, a message, and — for upstream failures —
+/// whether another attempt may succeed. Build one through the static members
+/// (`.invalidRequest(…)`, `.modelNotFound(…)`, `.upstream(…)`); the HTTP mapping happens
+/// only at the edge.
+public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// HTTP status code returned to the client.
+    public var status: Int
+    /// OpenAI error `type` (`invalid_request_error`, `authentication_error`, …).
+    public var type: String
+    /// Machine-readable `code` (`model_not_found`, `invalid_api_key`, …).
+    public var code: String?
+    /// Human-readable message. Never contains a secret.
+    public var message: String
+    /// The request field at fault, as a path (`messages[0].content`).
+    public var param: String?
+    /// Seconds the client should wait before retrying (`Retry-After`).
+    public var retryAfterSeconds: Int?
+    /// Whether the router may try another target after this failure.
+    public var isRetryable: Bool
+    /// The upstream HTTP status when the failure came from an upstream.
+    public var upstreamStatus: Int?
+
+    public init(
+        status: Int, type: String, code: String? = nil, message: String, param: String? = nil,
+        retryAfterSeconds: Int? = nil, isRetryable: Bool = false, upstreamStatus: Int? = nil
+    ) {
+        self.status = status
+        self.type = type
+        self.code = code
+        self.message = message
+        self.param = param
+        self.retryAfterSeconds = retryAfterSeconds
+        self.isRetryable = isRetryable
+        self.upstreamStatus = upstreamStatus
+    }
+
+    public var description: String {
+        "GatewayError(\(status) \(code ?? type): \(message)\(param.map { " [param \($0)]" } ?? ""))"
+    }
+}
+
+extension GatewayError {
+    /// 400: the request is malformed or a field is out of range.
+    public static func invalidRequest(_ message: String, param: String? = nil, code: String? = nil) -> GatewayError {
+        GatewayError(status: 400, type: "invalid_request_error", code: code, message: message, param: param)
+    }
+
+    /// 401: no client key, or a key the gateway does not know.
+    public static func unauthorized(_ message: String = "Invalid or missing API key.", code: String = "invalid_api_key")
+        -> GatewayError
+    {
+        GatewayError(status: 401, type: "authentication_error", code: code, message: message)
+    }
+
+    /// 403: the key is known but may not do this.
+    public static func forbidden(_ message: String, code: String = "permission_denied") -> GatewayError {
+        GatewayError(status: 403, type: "permission_error", code: code, message: message)
+    }
+
+    /// 404: no model alias and no `provider/model` matches.
+    public static func modelNotFound(_ model: String) -> GatewayError {
+        GatewayError(
+            status: 404, type: "invalid_request_error", code: "model_not_found",
+            message: "The model `\(model)` does not exist or you do not have access to it.", param: "model")
+    }
+
+    /// 404 for anything else that does not exist.
+    public static func notFound(_ message: String, code: String = "not_found") -> GatewayError {
+        GatewayError(status: 404, type: "invalid_request_error", code: code, message: message)
+    }
+
+    /// 413: the request body is larger than `server.max_body_bytes`.
+    public static func payloadTooLarge(limit: Int) -> GatewayError {
+        GatewayError(
+            status: 413, type: "invalid_request_error", code: "request_too_large",
+            message: "Request body is larger than the limit of \(limit) bytes.")
+    }
+
+    /// 502: an upstream answered with something the gateway could not read.
+    public static func badUpstreamResponse(_ message: String, provider: String? = nil) -> GatewayError {
+        GatewayError(
+            status: 502, type: "upstream_error", code: "bad_upstream_response",
+            message: provider.map { "Upstream \($0) sent an invalid response: \(message)" } ?? message,
+            isRetryable: true)
+    }
+
+    /// An upstream refused the connection, reset it, or could not be resolved.
+    public static func upstreamUnreachable(_ message: String, provider: String) -> GatewayError {
+        GatewayError(
+            status: 502, type: "upstream_error", code: "upstream_unreachable",
+            message: "Upstream \(provider) is unreachable: \(message)", isRetryable: true)
+    }
+
+    /// 504: an attempt or the whole request ran out of time.
+    public static func timeout(_ message: String) -> GatewayError {
+        GatewayError(status: 504, type: "timeout_error", code: "timeout", message: message, isRetryable: true)
+    }
+
+    /// 503: no target is available for the model.
+    public static func noAvailableTarget(_ model: String) -> GatewayError {
+        GatewayError(
+            status: 503, type: "service_unavailable", code: "no_available_target",
+            message: "No healthy upstream is available for model `\(model)`.", retryAfterSeconds: 1)
+    }
+
+    /// 500: a bug or an invariant that did not hold. The message must not leak internals.
+    public static func internalError(_ message: String = "Internal gateway error.") -> GatewayError {
+        GatewayError(status: 500, type: "internal_error", code: "internal_error", message: message)
+    }
+
+    /// 499 (logged only): the client went away before the response was complete.
+    public static let clientClosedRequest = GatewayError(
+        status: 499, type: "client_closed_request", code: "client_closed_request",
+        message: "The client closed the connection before the response was complete.")
+
+    /// An error status an upstream answered with, classified for the router.
+    ///
+    /// 400, 404, 422 and other client errors go back to the client with the upstream's
+    /// status and message; 408, 409, 429, 5xx and 529 may succeed elsewhere.
+    public static func upstream(status: Int, message: String, provider: String, retryAfterSeconds: Int? = nil)
+        -> GatewayError
+    {
+        let retryable = status == 408 || status == 409 || status == 429 || status >= 500
+        let type: String
+        switch status {
+        case 400, 404, 409, 413, 422: type = "invalid_request_error"
+        case 401: type = "authentication_error"
+        case 403: type = "permission_error"
+        case 429: type = "rate_limit_error"
+        default: type = "upstream_error"
+        }
+        return GatewayError(
+            status: status, type: type, code: "upstream_\(status)",
+            message: "Upstream \(provider) returned \(status): \(message)",
+            retryAfterSeconds: retryAfterSeconds, isRetryable: retryable, upstreamStatus: status)
+    }
+
+    /// The error to answer with once every attempt failed with `self` as the last failure.
+    ///
+    /// A client error from upstream goes back as it came; 429s stay 429; an exhausted
+    /// budget of retryable failures becomes 502 (or 504 for timeouts), never a bare 500.
+    public var asFinalClientError: GatewayError {
+        guard isRetryable else { return self }
+        var final = self
+        switch status {
+        case 429, 502, 503, 504: break
+        default: final.status = 502
+        }
+        return final
+    }
+}
+
+/// The wire style of an API surface: decides request parsing and error/stream shapes.
+public enum APIStyle: String, Sendable, Hashable, Codable {
+    case openai
+    case anthropic
+    case gemini
+}

@@ -1,0 +1,97 @@
+public import NIOCore
+import Foundation
+
+/// Shared JSON encoding and decoding with the gateway's conventions: slashes not
+/// escaped, and decoding failures turned into 400s whose `param` names the field.
+public enum JSONCoding {
+    /// Decodes a client-sent body.
+    /// - Throws: `.invalidRequest` with `param` set to the failing path (`messages[0].role`).
+    public static func decodeRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let error as DecodingError {
+            throw describe(error)
+        } catch {
+            throw .invalidRequest("We could not parse the JSON body of your request.")
+        }
+    }
+
+    /// Decodes an upstream body; failures are not the client's fault.
+    public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// Decodes from a string (an SSE event's data).
+    public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
+        try JSONDecoder().decode(T.self, from: Data(string.utf8))
+    }
+
+    /// Encodes a value to a buffer.
+    public static func encode(_ value: some Encodable) throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return ByteBuffer(bytes: try encoder.encode(value))
+    }
+
+    /// Encodes a value to a string.
+    public static func encodeString(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Renders a coding path as `messages[0].content`.
+    public static func path(_ codingPath: [any CodingKey]) -> String {
+        var out = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                if !out.isEmpty { out += "." }
+                out += key.stringValue
+            }
+        }
+        return out
+    }
+
+    static func describe(_ error: DecodingError) -> GatewayError {
+        switch error {
+        case .typeMismatch(let type, let context):
+            let param = path(context.codingPath)
+            let expected = typeName(type).map { "expected \($0)." } ?? context.debugDescription
+            return .invalidRequest("Invalid type for '\(param)': \(expected)", param: param.isEmpty ? nil : param)
+        case .valueNotFound(let type, let context):
+            let param = path(context.codingPath)
+            return .invalidRequest(
+                "Invalid value for '\(param)': expected \(typeName(type) ?? "a value"), got null.",
+                param: param.isEmpty ? nil : param)
+        case .keyNotFound(let key, let context):
+            let param = path(context.codingPath + [key])
+            return .invalidRequest("Missing required parameter: '\(param)'.", param: param)
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return .invalidRequest(
+                    "We could not parse the JSON body of your request. (\(context.underlyingError.map { "\($0)" } ?? context.debugDescription))"
+                )
+            }
+            let param = path(context.codingPath)
+            return .invalidRequest("Invalid value for '\(param)': \(context.debugDescription)", param: param)
+        @unknown default:
+            return .invalidRequest("We could not parse the JSON body of your request.")
+        }
+    }
+
+    private static func typeName(_ type: Any.Type) -> String? {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is Int64.Type, is UInt64.Type: return "an integer"
+        case is Double.Type: return "a number"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "an array" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,225 @@
+public import Foundation
+
+/// The gateway's whole configuration, as the config file (DESIGN.md §4) describes it.
+///
+/// Reading it from YAML and the environment lives in `orchestratord`; every field
+/// here has the documented default, so `GatewaySettings()` is a valid empty gateway.
+public struct GatewaySettings: Sendable, Hashable {
+    public var server = ServerSettings()
+    public var admin = AdminSettings()
+    public var database = DatabaseSettings()
+    public var redis: RedisSettings?
+    public var routing = RoutingSettings()
+    public var health = HealthSettings()
+    public var keys: [ClientKeyConfig] = []
+    public var providers: [ProviderConfig] = []
+    public var models: [ModelConfig] = []
+
+    public init() {}
+}
+
+public struct ServerSettings: Sendable, Hashable {
+    public var host = "127.0.0.1"
+    public var port = 8000
+    public var maxBodyBytes = 20 * 1024 * 1024
+    public var corsOrigins: [String] = ["*"]
+    /// Seconds a connection may stay idle (no request in flight) before it is closed.
+    public var idleTimeoutSeconds: Double = 75
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    public var shutdownGraceSeconds: Double = 30
+    public init() {}
+}
+
+public struct AdminSettings: Sendable, Hashable {
+    public var key: String?
+    public init(key: String? = nil) { self.key = key }
+}
+
+public struct DatabaseSettings: Sendable, Hashable {
+    public var url = "sqlite://./data/orchestrator.db"
+    public var logRetentionDays = 30
+    public init() {}
+}
+
+public struct RedisSettings: Sendable, Hashable {
+    public var url: String
+    public init(url: String) { self.url = url }
+}
+
+/// How the balancer orders targets inside one priority tier.
+public enum RoutingStrategy: String, Sendable, Hashable, Codable, CaseIterable {
+    case weightedRandom = "weighted_random"
+    case roundRobin = "round_robin"
+    case leastLatency = "least_latency"
+}
+
+public struct RoutingSettings: Sendable, Hashable {
+    public var strategy: RoutingStrategy = .weightedRandom
+    public var maxAttempts = 3
+    public var backoffInitialMs = 200
+    public var backoffMaxMs = 5000
+    /// Whole-request deadline in seconds.
+    public var timeoutSeconds: Double = 300
+    public init() {}
+}
+
+public struct HealthSettings: Sendable, Hashable {
+    public var checkIntervalSeconds: Double = 300
+    public var failureThreshold = 3
+    public var cooldownSeconds: Double = 30
+    public init() {}
+}
+
+public enum BudgetPeriod: String, Sendable, Hashable, Codable, CaseIterable {
+    case daily, monthly, total
+}
+
+/// A client key declared in the config file or created through the admin API.
+public struct ClientKeyConfig: Sendable, Hashable {
+    public var name: String
+    /// The secret. Only present for keys read from the file; never returned by the admin API.
+    public var key: String
+    public var models: [String] = ["*"]
+    public var rpm = 0
+    public var tpm = 0
+    public var maxConcurrency = 0
+    public var budgetUSD: Double = 0
+    public var budgetTokens: Int64 = 0
+    public var budgetPeriod: BudgetPeriod = .monthly
+    public var expiresAt: Date?
+    public var enabled = true
+    public var logBodies = false
+    public var metadata: [String: String] = [:]
+
+    public init(name: String, key: String) {
+        self.name = name
+        self.key = key
+    }
+}
+
+/// The provider types the gateway knows.
+public enum ProviderType: String, Sendable, Hashable, Codable, CaseIterable {
+    case openai, azure, anthropic, gemini, bedrock, cohere, mock
+}
+
+public enum KeyStrategy: String, Sendable, Hashable, Codable, CaseIterable {
+    case roundRobin = "round_robin"
+    case random
+    case leastUsed = "least_used"
+}
+
+/// Canned behaviour of a `mock` provider (for demos and tests).
+public struct MockSettings: Sendable, Hashable {
+    /// The assistant text every completion answers with.
+    public var reply = "This is a mock reply from Orchestrator."
+    /// Delay before the response (and between stream chunks, divided across them).
+    public var latencyMs = 0
+    /// Probability in 0…1 that a call fails with a retryable 503.
+    public var failureRate: Double = 0
+    public init() {}
+}
+
+/// An upstream provider account: where it is, how to authenticate, and its limits.
+public struct ProviderConfig: Sendable, Hashable {
+    public var name: String
+    public var type: ProviderType
+    public var baseURL: String
+    public var apiKeys: [String] = []
+    public var keyStrategy: KeyStrategy = .roundRobin
+    public var headers: [String: String] = [:]
+    public var httpProxy = ""
+    /// Per-attempt timeout until the response head, seconds.
+    public var timeoutSeconds: Double = 120
+    /// Longest silence between upstream stream chunks, seconds.
+    public var streamIdleTimeoutSeconds: Double = 120
+    public var rpm = 0
+    public var tpm = 0
+    public var tlsCAFile = ""
+    public var enabled = true
+    /// Azure: `api-version` query parameter.
+    public var apiVersion: String?
+    /// Bedrock: AWS region and credentials.
+    public var region: String?
+    public var accessKeyID: String?
+    public var secretAccessKey: String?
+    public var sessionToken: String?
+    /// Mock: canned behaviour.
+    public var mock: MockSettings?
+
+    public init(name: String, type: ProviderType, baseURL: String = "") {
+        self.name = name
+        self.type = type
+        self.baseURL = baseURL
+    }
+
+    /// The base URL a type uses when the config gives none.
+    public static func defaultBaseURL(for type: ProviderType) -> String {
+        switch type {
+        case .openai: return "https://api.openai.com/v1"
+        case .anthropic: return "https://api.anthropic.com"
+        case .gemini: return "https://generativelanguage.googleapis.com/v1beta"
+        case .cohere: return "https://api.cohere.com"
+        case .azure, .bedrock, .mock: return ""
+        }
+    }
+}
+
+/// Prices in USD per million tokens.
+public struct Price: Sendable, Hashable, Codable {
+    public var inputPerMTok: Double
+    public var outputPerMTok: Double
+    public var cachedInputPerMTok: Double?
+
+    public init(inputPerMTok: Double, outputPerMTok: Double, cachedInputPerMTok: Double? = nil) {
+        self.inputPerMTok = inputPerMTok
+        self.outputPerMTok = outputPerMTok
+        self.cachedInputPerMTok = cachedInputPerMTok
+    }
+
+    /// The cost of `usage` in integer micro-dollars. Cached prompt tokens are billed at
+    /// the cached price (or the input price when none is set).
+    public func costMicros(for usage: Usage) -> Int64 {
+        let cached = max(0, min(usage.cachedTokens ?? 0, usage.promptTokens))
+        let uncached = usage.promptTokens - cached
+        let micros =
+            Double(uncached) * inputPerMTok + Double(cached) * (cachedInputPerMTok ?? inputPerMTok)
+            + Double(usage.completionTokens) * outputPerMTok
+        // USD per 1M tokens × tokens = micro-dollars.
+        return Int64(micros.rounded())
+    }
+}
+
+/// One way to serve a model alias: a provider and its upstream model name.
+public struct TargetConfig: Sendable, Hashable {
+    public var provider: String
+    public var model: String
+    public var weight = 1
+    public var priority = 0
+    /// nil = every capability.
+    public var capabilities: Set<Capability>?
+    public var extraBody: [String: JSONValue] = [:]
+    public var maxTokensDefault: Int?
+    public var price: Price?
+
+    public init(provider: String, model: String, weight: Int = 1, priority: Int = 0) {
+        self.provider = provider
+        self.model = model
+        self.weight = weight
+        self.priority = priority
+    }
+}
+
+/// A model alias clients request, and the targets that serve it.
+public struct ModelConfig: Sendable, Hashable {
+    public var name: String
+    public var strategy: RoutingStrategy?
+    public var targets: [TargetConfig]
+    public var price: Price?
+
+    public init(name: String, targets: [TargetConfig], strategy: RoutingStrategy? = nil, price: Price? = nil) {
+        self.name = name
+        self.targets = targets
+        self.strategy = strategy
+        self.price = price
+    }
+}

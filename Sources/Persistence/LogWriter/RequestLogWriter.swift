@@ -1,0 +1,172 @@
+public import Logging
+import Metrics
+public import OrchestratorCore
+public import ServiceLifecycle
+import Synchronization
+
+/// Something that inserts request-log rows in one transaction.
+public protocol LogBatchInserter: Sendable {
+    func insertLogs(_ entries: [RequestLogEntry]) async throws
+}
+
+/// The asynchronous, batched request-log writer.
+///
+/// Requests hand their row to ``record(_:)`` and go on; a single consumer writes what
+/// has queued up in one transaction per batch. The queue is bounded: when it is full,
+/// ``record(_:)`` waits for room (time spent waiting is reported as the
+/// `orchestrator_log_queue_wait_seconds` timer) — rows are never dropped. A failed
+/// insert is retried with backoff, keeping its rows. On graceful shutdown the writer
+/// flushes everything queued before it returns; run it as a service listed *before*
+/// the HTTP server so that it stops after the server has drained.
+public final class RequestLogWriter: RequestLogSink, Service {
+    public struct Configuration: Sendable {
+        /// Rows the queue holds before producers wait.
+        public var capacity = 10_000
+        /// Most rows written in one transaction.
+        public var batchSize = 500
+        public init() {}
+    }
+
+    private struct State {
+        var buffer: [RequestLogEntry] = []
+        var waitingProducers: [(entry: RequestLogEntry, continuation: CheckedContinuation<Void, Never>)] = []
+        var consumer: CheckedContinuation<Void, Never>?
+        var stopping = false
+        var stopped = false
+        var written = 0
+    }
+
+    private let inserter: any LogBatchInserter
+    private let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let waitTimer = Timer(label: "orchestrator_log_queue_wait_seconds")
+    private let writtenCounter = Counter(label: "orchestrator_log_rows_written_total")
+
+    public init(inserter: any LogBatchInserter, configuration: Configuration = .init(), logger: Logger) {
+        self.inserter = inserter
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Rows written so far (for tests and metrics).
+    public var rowsWritten: Int { state.withLock { $0.written } }
+
+    /// Rows queued and not yet written.
+    public var pending: Int { state.withLock { $0.buffer.count + $0.waitingProducers.count } }
+
+    public func record(_ entry: RequestLogEntry) async {
+        enum Admission { case queued(CheckedContinuation<Void, Never>?), full, stopped }
+        let admission = state.withLock { state -> Admission in
+            if state.stopped { return .stopped }
+            if state.buffer.count < configuration.capacity && state.waitingProducers.isEmpty {
+                state.buffer.append(entry)
+                let consumer = state.consumer
+                state.consumer = nil
+                return .queued(consumer)
+            }
+            return .full
+        }
+        switch admission {
+        case .queued(let consumer):
+            consumer?.resume()
+        case .stopped:
+            // The writer has already flushed and ended: write this late row directly.
+            await insertRetrying([entry])
+        case .full:
+            let start = ContinuousClock.now
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let consumer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    state.waitingProducers.append((entry, continuation))
+                    let consumer = state.consumer
+                    state.consumer = nil
+                    return consumer
+                }
+                consumer?.resume()
+            }
+            waitTimer.recordNanoseconds(Int64(LogWriterTime.nanos(start.duration(to: .now))))
+        }
+    }
+
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await consumeUntilStopped()
+        } onGracefulShutdown: {
+            self.beginStopping()
+        }
+    }
+
+    /// Asks the writer to flush and stop (also triggered by graceful shutdown).
+    public func beginStopping() {
+        let consumer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.stopping = true
+            let consumer = state.consumer
+            state.consumer = nil
+            return consumer
+        }
+        consumer?.resume()
+    }
+
+    private func consumeUntilStopped() async {
+        while true {
+            let (batch, resumed, done) = takeBatch()
+            for continuation in resumed { continuation.resume() }
+            if !batch.isEmpty {
+                await insertRetrying(batch)
+                state.withLock { $0.written += batch.count }
+                writtenCounter.increment(by: batch.count)
+                continue
+            }
+            if done { break }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state -> Bool in
+                    if !state.buffer.isEmpty || !state.waitingProducers.isEmpty || state.stopping { return true }
+                    state.consumer = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+        logger.debug("request log writer flushed", metadata: ["rows": "\(rowsWritten)"])
+    }
+
+    /// Takes up to one batch, admits waiting producers into the room it made, and tells
+    /// whether the writer may stop (stopping and nothing left).
+    private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Void, Never>], Bool) {
+        state.withLock { state in
+            let count = min(configuration.batchSize, state.buffer.count)
+            let batch = Array(state.buffer.prefix(count))
+            state.buffer.removeFirst(count)
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            while state.buffer.count < configuration.capacity, !state.waitingProducers.isEmpty {
+                let waiter = state.waitingProducers.removeFirst()
+                state.buffer.append(waiter.entry)
+                resumed.append(waiter.continuation)
+            }
+            let done = state.stopping && batch.isEmpty && state.buffer.isEmpty && state.waitingProducers.isEmpty
+            if done { state.stopped = true }
+            return (batch, resumed, done)
+        }
+    }
+
+    private func insertRetrying(_ batch: [RequestLogEntry]) async {
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                try await inserter.insertLogs(batch)
+                return
+            } catch {
+                logger.error(
+                    "request log insert failed; retrying", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+enum LogWriterTime {
+    static func nanos(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+}

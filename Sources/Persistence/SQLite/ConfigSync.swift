@@ -1,0 +1,232 @@
+import Foundation
+import OrchestratorCore
+
+/// Upserts the config file's providers, models and keys (`source: file`) and loads the
+/// merged configuration. Runs on the database thread, inside one transaction.
+struct ConfigSync {
+    let db: SQLiteConnection
+    let box: SecretBox
+    let now: Int64
+
+    /// Applies `settings`; returns warnings to log.
+    func run(_ settings: GatewaySettings) throws -> [String] {
+        var warnings: [String] = []
+        var providerIDs = try nameIndex("providers")
+        var modelIDs = try nameIndex("model_configs")
+        let existingKeys = try nameIndex("api_keys")
+
+        for provider in settings.providers {
+            let settingsJSON = try JSONCoding.jsonText(ProviderSettingsRecord(provider, box: box))
+            let id: String
+            if let existing = providerIDs[provider.name] {
+                id = existing.id
+                if existing.source == .api { warnings.append("config file provider \(provider.name) replaces one created through the admin API") }
+                try db.query(
+                    "UPDATE providers SET type = ?, base_url = ?, settings = ?, enabled = ?, source = 'file', updated_at = ? WHERE id = ?",
+                    [.text(provider.type.rawValue), .text(provider.baseURL), .text(settingsJSON), SQLValue(provider.enabled), .int(now), .text(id)])
+            } else {
+                id = RequestID.generate()
+                try db.query(
+                    "INSERT INTO providers (id, name, type, base_url, settings, enabled, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'file', ?, ?)",
+                    [.text(id), .text(provider.name), .text(provider.type.rawValue), .text(provider.baseURL), .text(settingsJSON),
+                     SQLValue(provider.enabled), .int(now), .int(now)])
+                providerIDs[provider.name] = (id, .file)
+            }
+            try syncKeys(providerID: id, secrets: provider.apiKeys)
+        }
+
+        let fileModels = Set(settings.models.map(\.name))
+        for (name, entry) in modelIDs where entry.source == .file && !fileModels.contains(name) {
+            try db.query("DELETE FROM model_configs WHERE id = ?", [.text(entry.id)])
+            modelIDs[name] = nil
+        }
+        for model in settings.models {
+            let id: String
+            let price = model.price
+            if let existing = modelIDs[model.name] {
+                id = existing.id
+                try db.query(
+                    "UPDATE model_configs SET strategy = ?, input_price_micros = ?, output_price_micros = ?, cached_input_price_micros = ?, source = 'file', updated_at = ? WHERE id = ?",
+                    [SQLValue(model.strategy?.rawValue), PriceColumns.micros(price?.inputPerMTok), PriceColumns.micros(price?.outputPerMTok),
+                     PriceColumns.micros(price?.cachedInputPerMTok), .int(now), .text(id)])
+                try db.query("DELETE FROM model_providers WHERE model_id = ?", [.text(id)])
+            } else {
+                id = RequestID.generate()
+                try db.query(
+                    "INSERT INTO model_configs (id, name, strategy, input_price_micros, output_price_micros, cached_input_price_micros, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'file', ?, ?)",
+                    [.text(id), .text(model.name), SQLValue(model.strategy?.rawValue), PriceColumns.micros(price?.inputPerMTok),
+                     PriceColumns.micros(price?.outputPerMTok), PriceColumns.micros(price?.cachedInputPerMTok), .int(now), .int(now)])
+            }
+            for (position, target) in model.targets.enumerated() {
+                guard let providerID = providerIDs[target.provider]?.id else {
+                    throw DatabaseError(code: -1, message: "model \(model.name) targets unknown provider \(target.provider)")
+                }
+                try db.query(
+                    """
+                    INSERT INTO model_providers (id, model_id, provider_id, upstream_model, weight, priority, position, capabilities,
+                      extra_body, max_tokens_default, input_price_micros, output_price_micros, cached_input_price_micros)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [.text(RequestID.generate()), .text(id), .text(providerID), .text(target.model), .int(Int64(target.weight)),
+                     .int(Int64(target.priority)), .int(Int64(position)),
+                     SQLValue(try target.capabilities.map { try JSONCoding.jsonText($0.map(\.rawValue).sorted()) }),
+                     SQLValue(target.extraBody.isEmpty ? nil : try JSONCoding.jsonText(target.extraBody)),
+                     SQLValue(target.maxTokensDefault), PriceColumns.micros(target.price?.inputPerMTok),
+                     PriceColumns.micros(target.price?.outputPerMTok), PriceColumns.micros(target.price?.cachedInputPerMTok)])
+            }
+        }
+
+        let fileProviders = Set(settings.providers.map(\.name))
+        for (name, entry) in providerIDs where entry.source == .file && !fileProviders.contains(name) {
+            let uses = try db.query("SELECT COUNT(*) FROM model_providers WHERE provider_id = ?", [.text(entry.id)])[0][0].int ?? 0
+            if uses > 0 {
+                warnings.append("provider \(name) was removed from the config file but models still use it; kept")
+            } else {
+                try db.query("DELETE FROM providers WHERE id = ?", [.text(entry.id)])
+            }
+        }
+
+        let fileKeys = Set(settings.keys.map(\.name))
+        for (name, entry) in existingKeys where entry.source == .file && !fileKeys.contains(name) {
+            try db.query("DELETE FROM api_keys WHERE id = ?", [.text(entry.id)])
+        }
+        for key in settings.keys {
+            let hash = KeyHashing.sha256Hex(key.key)
+            let values: [SQLValue] = [
+                .text(hash), .text(KeyHashing.displayPrefix(key.key)), .text(try JSONCoding.jsonText(key.models)),
+                .int(Int64(key.rpm)), .int(Int64(key.tpm)), .int(Int64(key.maxConcurrency)),
+                .int(Int64((key.budgetUSD * 1_000_000).rounded())), .int(key.budgetTokens), .text(key.budgetPeriod.rawValue),
+                SQLValue(key.expiresAt.map { Int64($0.timeIntervalSince1970 * 1000) }), SQLValue(key.enabled),
+                SQLValue(key.logBodies), .text(try JSONCoding.jsonText(key.metadata)), .int(now),
+            ]
+            if let existing = existingKeys[key.name] {
+                try db.query(
+                    "UPDATE api_keys SET key_hash = ?, prefix = ?, models = ?, rpm = ?, tpm = ?, max_concurrency = ?, budget_micros = ?, budget_tokens = ?, budget_period = ?, expires_at = ?, enabled = ?, log_bodies = ?, metadata = ?, updated_at = ?, source = 'file' WHERE id = ?",
+                    values + [.text(existing.id)])
+            } else {
+                try db.query(
+                    "INSERT INTO api_keys (key_hash, prefix, models, rpm, tpm, max_concurrency, budget_micros, budget_tokens, budget_period, expires_at, enabled, log_bodies, metadata, updated_at, id, name, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'file', ?)",
+                    values + [.text("file:" + key.name), .text(key.name), .int(now)])
+            }
+        }
+        return warnings
+    }
+
+    /// Upserts a provider's file keys by fingerprint; removes file keys no longer listed.
+    private func syncKeys(providerID: String, secrets: [String]) throws {
+        let existing = try db.query(
+            "SELECT id, fingerprint, source FROM provider_keys WHERE provider_id = ?", [.text(providerID)])
+        let wanted = Dictionary(secrets.map { (KeyHashing.sha256Hex($0), $0) }, uniquingKeysWith: { first, _ in first })
+        var present = Set<String>()
+        for row in existing {
+            let fingerprint = row[1].text ?? ""
+            present.insert(fingerprint)
+            if row[2].text == EntitySource.file.rawValue, wanted[fingerprint] == nil {
+                try db.query("DELETE FROM provider_keys WHERE id = ?", [row[0]])
+            }
+        }
+        for secret in secrets {
+            let fingerprint = KeyHashing.sha256Hex(secret)
+            if present.contains(fingerprint) { continue }
+            present.insert(fingerprint)
+            try db.query(
+                "INSERT INTO provider_keys (id, provider_id, secret_enc, fingerprint, last4, enabled, state, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, 'active', 'file', ?, ?)",
+                [.text(RequestID.generate()), .text(providerID), .text(try box.seal(secret)), .text(fingerprint),
+                 .text(String(secret.suffix(4))), .int(now), .int(now)])
+        }
+    }
+
+    private func nameIndex(_ table: String) throws -> [String: (id: String, source: EntitySource)] {
+        let sql: String
+        switch table {
+        case "providers": sql = "SELECT name, id, source FROM providers"
+        case "model_configs": sql = "SELECT name, id, source FROM model_configs"
+        default: sql = "SELECT name, id, source FROM api_keys"
+        }
+        var out: [String: (id: String, source: EntitySource)] = [:]
+        for row in try db.query(sql) {
+            out[row[0].text ?? ""] = (row[1].text ?? "", EntitySource(rawValue: row[2].text ?? "") ?? .api)
+        }
+        return out
+    }
+
+    // MARK: Load
+
+    func load() throws -> StoredConfiguration {
+        var keysByProvider: [String: [StoredUpstreamKey]] = [:]
+        for row in try db.query("SELECT id, provider_id, secret_enc, enabled FROM provider_keys ORDER BY created_at, id") {
+            let secret = try box.open(row[2].text ?? "")
+            keysByProvider[row[1].text ?? "", default: []].append(
+                StoredUpstreamKey(id: row[0].text ?? "", secret: secret, enabled: row[3].bool))
+        }
+        var providerNames: [String: String] = [:]
+        var providers: [StoredProvider] = []
+        for row in try db.query(
+            "SELECT id, name, type, base_url, settings, enabled, source, created_at, updated_at FROM providers ORDER BY name")
+        {
+            let id = row[0].text ?? ""
+            let name = row[1].text ?? ""
+            providerNames[id] = name
+            guard let type = ProviderType(rawValue: row[2].text ?? "") else { continue }
+            var config = ProviderConfig(name: name, type: type, baseURL: row[3].text ?? "")
+            config.enabled = row[5].bool
+            if let record = JSONCoding.fromJSONText(ProviderSettingsRecord.self, row[4].text) {
+                try record.apply(to: &config, box: box)
+            }
+            let keys = keysByProvider[id] ?? []
+            config.apiKeys = keys.filter(\.enabled).map(\.secret)
+            providers.append(
+                StoredProvider(
+                    id: id, config: config, source: EntitySource(rawValue: row[6].text ?? "") ?? .api,
+                    createdAtMillis: row[7].int ?? 0, updatedAtMillis: row[8].int ?? 0, keys: keys))
+        }
+        var targetsByModel: [String: [TargetConfig]] = [:]
+        for row in try db.query(
+            "SELECT model_id, provider_id, upstream_model, weight, priority, capabilities, extra_body, max_tokens_default, input_price_micros, output_price_micros, cached_input_price_micros FROM model_providers ORDER BY model_id, position"
+        ) {
+            var target = TargetConfig(
+                provider: providerNames[row[1].text ?? ""] ?? "", model: row[2].text ?? "", weight: Int(row[3].int ?? 1),
+                priority: Int(row[4].int ?? 0))
+            target.capabilities = JSONCoding.fromJSONText([String].self, row[5].text).map {
+                Set($0.compactMap(Capability.init(rawValue:)))
+            }
+            target.extraBody = JSONCoding.fromJSONText([String: JSONValue].self, row[6].text) ?? [:]
+            target.maxTokensDefault = row[7].int.map(Int.init)
+            target.price = PriceColumns.price(input: row[8], output: row[9], cached: row[10])
+            targetsByModel[row[0].text ?? "", default: []].append(target)
+        }
+        var models: [StoredModel] = []
+        for row in try db.query(
+            "SELECT id, name, strategy, input_price_micros, output_price_micros, cached_input_price_micros, source FROM model_configs ORDER BY name"
+        ) {
+            let id = row[0].text ?? ""
+            let config = ModelConfig(
+                name: row[1].text ?? "", targets: targetsByModel[id] ?? [],
+                strategy: row[2].text.flatMap(RoutingStrategy.init(rawValue:)),
+                price: PriceColumns.price(input: row[3], output: row[4], cached: row[5]))
+            models.append(StoredModel(id: id, config: config, source: EntitySource(rawValue: row[6].text ?? "") ?? .api))
+        }
+        var keys: [StoredClientKey] = []
+        for row in try db.query(
+            "SELECT id, name, key_hash, prefix, models, rpm, tpm, max_concurrency, budget_micros, budget_tokens, budget_period, expires_at, enabled, log_bodies, metadata, source FROM api_keys ORDER BY name"
+        ) {
+            var config = ClientKeyConfig(name: row[1].text ?? "", key: "")
+            config.models = JSONCoding.fromJSONText([String].self, row[4].text) ?? ["*"]
+            config.rpm = Int(row[5].int ?? 0)
+            config.tpm = Int(row[6].int ?? 0)
+            config.maxConcurrency = Int(row[7].int ?? 0)
+            config.budgetUSD = Double(row[8].int ?? 0) / 1_000_000
+            config.budgetTokens = row[9].int ?? 0
+            config.budgetPeriod = BudgetPeriod(rawValue: row[10].text ?? "") ?? .monthly
+            config.expiresAt = row[11].int.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            config.enabled = row[12].bool
+            config.logBodies = row[13].bool
+            config.metadata = JSONCoding.fromJSONText([String: String].self, row[14].text) ?? [:]
+            keys.append(
+                StoredClientKey(
+                    id: row[0].text ?? "", name: config.name, keyHash: row[2].text ?? "", prefix: row[3].text ?? "",
+                    config: config, source: EntitySource(rawValue: row[15].text ?? "") ?? .api))
+        }
+        return StoredConfiguration(providers: providers, models: models, keys: keys)
+    }
+}

@@ -1,0 +1,70 @@
+import OrchestratorCore
+
+/// Request-log rows: column order, parameter lists and the paged query, shared by
+/// both backends.
+enum LogRows {
+    static let columns =
+        "id, request_id, ts, key_id, key_name, api_style, model, provider, upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body"
+
+    static func values(_ e: RequestLogEntry) -> [SQLValue] {
+        [
+            .text(e.id), .text(e.requestID), .int(e.timestampMillis), .text(e.keyID), .text(e.keyName),
+            .text(e.apiStyle), .text(e.model), SQLValue(e.provider), SQLValue(e.upstreamModel), SQLValue(e.stream),
+            .int(Int64(e.status)), .int(Int64(e.attempts)), .int(e.latencyMillis), SQLValue(e.timeToFirstTokenMillis),
+            .int(Int64(e.promptTokens)), .int(Int64(e.completionTokens)), .int(Int64(e.cachedTokens)),
+            SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage), SQLValue(e.upstreamRequestID),
+            SQLValue(e.requestBody), SQLValue(e.responseBody),
+        ]
+    }
+
+    static func entry(_ row: [SQLValue]) -> RequestLogEntry {
+        RequestLogEntry(
+            id: row[0].text ?? "", requestID: row[1].text ?? "", timestampMillis: row[2].int ?? 0,
+            keyID: row[3].text ?? "", keyName: row[4].text ?? "", apiStyle: row[5].text ?? "", model: row[6].text ?? "",
+            provider: row[7].text, upstreamModel: row[8].text, stream: row[9].bool, status: Int(row[10].int ?? 0),
+            attempts: Int(row[11].int ?? 0), latencyMillis: row[12].int ?? 0, timeToFirstTokenMillis: row[13].int,
+            promptTokens: Int(row[14].int ?? 0), completionTokens: Int(row[15].int ?? 0),
+            cachedTokens: Int(row[16].int ?? 0), tokensEstimated: row[17].bool, costMicros: row[18].int ?? 0,
+            errorMessage: row[19].text, upstreamRequestID: row[20].text, requestBody: row[21].text,
+            responseBody: row[22].text)
+    }
+
+    /// Newest first, paged by (ts, id) — never by OFFSET.
+    static func select(_ query: RequestLogQuery) -> (String, [SQLValue]) {
+        var conditions: [String] = []
+        var parameters: [SQLValue] = []
+        if let model = query.model {
+            conditions.append("model = ?")
+            parameters.append(.text(model))
+        }
+        if let provider = query.provider {
+            conditions.append("provider = ?")
+            parameters.append(.text(provider))
+        }
+        if let key = query.keyID {
+            conditions.append("key_id = ?")
+            parameters.append(.text(key))
+        }
+        if let status = query.status {
+            conditions.append("status = ?")
+            parameters.append(.int(Int64(status)))
+        }
+        if let since = query.sinceMillis {
+            conditions.append("ts >= ?")
+            parameters.append(.int(since))
+        }
+        if let until = query.untilMillis {
+            conditions.append("ts < ?")
+            parameters.append(.int(until))
+        }
+        if let cursor = query.cursor {
+            conditions.append("(ts < ? OR (ts = ? AND id < ?))")
+            parameters += [.int(cursor.timestampMillis), .int(cursor.timestampMillis), .text(cursor.id)]
+        }
+        var sql = "SELECT \(columns) FROM request_logs"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        parameters.append(.int(Int64(max(1, min(query.limit, 1000)))))
+        return (sql, parameters)
+    }
+}

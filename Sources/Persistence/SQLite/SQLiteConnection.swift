@@ -1,0 +1,160 @@
+import CSQLite
+import Foundation
+import OrchestratorCore
+
+/// A value bound to or read from a SQL statement.
+enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+
+    init(_ value: String?) { self = value.map { .text($0) } ?? .null }
+    init(_ value: Int64?) { self = value.map { .int($0) } ?? .null }
+    init(_ value: Int?) { self = value.map { .int(Int64($0)) } ?? .null }
+    init(_ value: Bool) { self = .int(value ? 1 : 0) }
+
+    var int: Int64? {
+        switch self {
+        case .int(let v): return v
+        case .double(let v): return Int64(v)
+        case .text(let s): return Int64(s)
+        case .null: return nil
+        }
+    }
+
+    var text: String? {
+        switch self {
+        case .text(let s): return s
+        case .int(let v): return String(v)
+        case .double(let v): return String(v)
+        case .null: return nil
+        }
+    }
+
+    var bool: Bool { (int ?? 0) != 0 }
+}
+
+/// A failure reported by the database.
+struct DatabaseError: Error, CustomStringConvertible, Sendable {
+    var code: Int32
+    var message: String
+    var description: String { "database error \(code): \(message)" }
+
+    /// Whether a UNIQUE constraint was violated.
+    var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT || message.contains("UNIQUE") }
+}
+
+/// One SQLite connection. Not thread-safe: ``SQLiteDatabase`` confines it to one thread.
+final class SQLiteConnection {
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+
+    /// SQLite's "make a private copy" destructor, which Swift does not import.
+    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+    init(path: String) throws {
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            sqlite3_close_v2(db)
+            throw DatabaseError(code: rc, message: "\(message) (\(path))")
+        }
+        handle = db
+        sqlite3_busy_timeout(db, 5000)
+        try execute("PRAGMA foreign_keys = ON")
+        if path != ":memory:" {
+            try execute("PRAGMA journal_mode = WAL")
+            try execute("PRAGMA synchronous = NORMAL")
+        }
+    }
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs SQL without results (DDL, pragmas, transaction control).
+    func execute(_ sql: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &error)
+        if rc != SQLITE_OK {
+            let message = error.map { String(cString: $0) } ?? lastMessage
+            sqlite3_free(error)
+            throw DatabaseError(code: rc, message: message)
+        }
+    }
+
+    /// Runs a prepared statement with bound parameters; returns the rows it produced.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [[SQLValue]] {
+        let statement = try prepared(sql)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (i, value) in parameters.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(statement, index)
+            case .int(let v): rc = sqlite3_bind_int64(statement, index, v)
+            case .double(let v): rc = sqlite3_bind_double(statement, index, v)
+            case .text(let s): rc = sqlite3_bind_text(statement, index, s, -1, Self.transient)
+            }
+            if rc != SQLITE_OK { throw DatabaseError(code: rc, message: lastMessage) }
+        }
+        var rows: [[SQLValue]] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw DatabaseError(code: rc, message: lastMessage) }
+            let columns = sqlite3_column_count(statement)
+            var row: [SQLValue] = []
+            row.reserveCapacity(Int(columns))
+            for c in 0..<columns {
+                switch sqlite3_column_type(statement, c) {
+                case SQLITE_NULL: row.append(.null)
+                case SQLITE_INTEGER: row.append(.int(sqlite3_column_int64(statement, c)))
+                case SQLITE_FLOAT: row.append(.double(sqlite3_column_double(statement, c)))
+                default:
+                    if let text = sqlite3_column_text(statement, c) {
+                        row.append(.text(String(cString: text)))
+                    } else {
+                        row.append(.null)
+                    }
+                }
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE`: takes the write lock up front).
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    var changes: Int { Int(sqlite3_changes(handle)) }
+
+    private var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    private func prepared(_ sql: String) throws -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw DatabaseError(code: rc, message: "\(lastMessage) in: \(sql)") }
+        statements[sql] = statement
+        return statement
+    }
+}

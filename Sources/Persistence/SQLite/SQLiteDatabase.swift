@@ -1,0 +1,53 @@
+import Logging
+import NIOPosix
+import OrchestratorCore
+
+/// A SQLite database whose connection lives on its own thread.
+///
+/// Every `sqlite3_*` call blocks, so none may run on an event loop or the Swift
+/// concurrency pool (two threads here). All work is sent to a one-thread pool that owns
+/// the single writer connection and bridged back with a continuation.
+final class SQLiteDatabase: Sendable {
+    private let pool: NIOThreadPool
+    private let box: ConnectionBox
+
+    /// Confined to `pool`'s only thread; never touched elsewhere.
+    private final class ConnectionBox: @unchecked Sendable {
+        var connection: SQLiteConnection?
+    }
+
+    /// Opens (creating if needed) the database at `path` (`:memory:` for a private in-memory one).
+    static func open(path: String) async throws -> SQLiteDatabase {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let box = ConnectionBox()
+        do {
+            try await pool.runIfActive { box.connection = try SQLiteConnection(path: path) }
+        } catch {
+            try? await pool.shutdownGracefully()
+            throw error
+        }
+        return SQLiteDatabase(pool: pool, box: box)
+    }
+
+    private init(pool: NIOThreadPool, box: ConnectionBox) {
+        self.pool = pool
+        self.box = box
+    }
+
+    /// Runs `body` with the connection on the database thread.
+    func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        let box = self.box
+        return try await pool.runIfActive {
+            guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }
+            return try body(connection)
+        }
+    }
+
+    /// Closes the connection and stops the thread.
+    func close() async {
+        let box = self.box
+        _ = try? await pool.runIfActive { box.connection = nil }
+        try? await pool.shutdownGracefully()
+    }
+}

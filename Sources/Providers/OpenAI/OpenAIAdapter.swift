@@ -1,0 +1,282 @@
+import Foundation
+import HTTPTypes
+import Logging
+import NIOCore
+public import OrchestratorCore
+
+/// The adapter for OpenAI and every OpenAI-compatible server (vLLM, Ollama, DeepSeek, …).
+///
+/// OpenAI-style requests are forwarded as the client's own bytes with only the
+/// top-level `model` rewritten (plus the target's `extra_body`, a `max_tokens` default,
+/// and `stream_options.include_usage` for streams, so usage is always logged). Upstream
+/// bytes come back unchanged, except that the usage-only chunk the gateway asked for is
+/// dropped when the client did not ask for it.
+public struct OpenAIAdapter: ProviderAdapter {
+    public let style: APIStyle = .openai
+    let transport: any HTTPTransport
+    /// The largest non-streaming upstream body accepted.
+    let maxResponseBytes: Int
+
+    public init(transport: any HTTPTransport, maxResponseBytes: Int = 64 * 1024 * 1024) {
+        self.transport = transport
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    public func complete(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
+        let response = try await send(call, stream: false)
+        let provider = call.provider.name
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.collect(upTo: maxResponseBytes)
+        } catch let error as TransportResponse.BodyTooLarge {
+            throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
+        } catch {
+            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+        let completion: ChatCompletion
+        do {
+            completion = try JSONCoding.decode(ChatCompletion.self, from: body)
+        } catch {
+            throw .badUpstreamResponse("the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+        }
+        var usage = completion.usage
+        var estimated = false
+        if usage == nil {
+            let text = completion.choices.reduce(0) { $0 + ($1.message.content?.plainText.count ?? 0) }
+            usage = Usage(
+                promptTokens: TokenEstimator.promptTokens(call.request.chat),
+                completionTokens: TokenEstimator.tokens(forCharacters: text))
+            estimated = true
+        }
+        let requestID = response.headers[.xRequestID]
+        if call.request.style == .openai {
+            return ProviderCompletion(body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
+        }
+        return ProviderCompletion(
+            body: .canonical(completion), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
+    }
+
+    public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
+        let response = try await send(call, stream: true)
+        let provider = call.provider.name
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider)
+        }
+        if let contentType = response.headers[.contentType], !contentType.lowercased().contains("text/event-stream") {
+            // Some servers answer a stream request with a JSON body (often an error) and 200.
+            let body = (try? await response.collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
+            let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
+            throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
+        }
+        let passThrough = call.request.style == .openai
+        let clientWantsUsage = call.request.chat.wantsStreamUsage
+        let body = response.body
+        let events = ErasedAsyncSequence<ProviderStreamEvent>(makeNext: {
+            var translator = OpenAIStreamTranslator(
+                provider: provider, passThrough: passThrough, clientWantsUsage: clientWantsUsage)
+            var upstream = body.makeAsyncIterator()
+            var pending: [ProviderStreamEvent] = []
+            var finished = false
+            return {
+                while true {
+                    if !pending.isEmpty { return pending.removeFirst() }
+                    if finished { return nil }
+                    let chunk: ByteBuffer?
+                    do {
+                        chunk = try await upstream.next()
+                    } catch {
+                        throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+                    }
+                    if let chunk {
+                        pending = try translator.feed(chunk)
+                    } else {
+                        pending = try translator.finish()
+                        finished = true
+                    }
+                }
+            }
+        })
+        return ProviderStream(events: events, upstreamRequestID: response.headers[.xRequestID])
+    }
+
+    /// Builds and sends the upstream request.
+    private func send(_ call: ProviderCall, stream: Bool) async throws(GatewayError) -> TransportResponse {
+        let body = try Self.upstreamBody(for: call, stream: stream)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        headers[.accept] = stream ? "text/event-stream" : "application/json"
+        if let key = call.apiKey, !key.isEmpty {
+            headers[.authorization] = "Bearer \(key)"
+        }
+        for (name, value) in call.provider.headers {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        let request = TransportRequest(
+            method: .post, url: Self.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body)
+        do {
+            return try await transport.execute(request, deadline: call.deadline, logger: call.logger)
+        } catch {
+            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
+        }
+    }
+
+    /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,
+    /// else the canonical request encoded.
+    static func upstreamBody(for call: ProviderCall, stream: Bool) throws(GatewayError) -> ByteBuffer {
+        let chat = call.request.chat
+        let target = call.target
+        do {
+            if call.request.style == .openai {
+                var rewriter = JSONObjectRewriter()
+                rewriter.set("model", string: target.model)
+                if stream, !chat.wantsStreamUsage {
+                    var options = chat.streamOptions ?? StreamOptions()
+                    options.includeUsage = true
+                    try rewriter.set("stream_options", value: options)
+                }
+                if chat.maxTokens == nil, chat.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
+                    try rewriter.set("max_tokens", value: defaultMax)
+                }
+                for (key, value) in target.extraBody {
+                    try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: chat))
+                }
+                return try rewriter.apply(to: call.request.body)
+            }
+            var outbound = chat
+            outbound.model = target.model
+            outbound.stream = stream ? true : nil
+            if stream {
+                var options = outbound.streamOptions ?? StreamOptions()
+                options.includeUsage = true
+                outbound.streamOptions = options
+            } else {
+                outbound.streamOptions = nil
+            }
+            if outbound.maxTokens == nil, outbound.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
+                outbound.maxTokens = defaultMax
+            }
+            var buffer = try JSONCoding.encode(outbound)
+            if !target.extraBody.isEmpty {
+                var rewriter = JSONObjectRewriter()
+                for (key, value) in target.extraBody {
+                    try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: outbound))
+                }
+                buffer = try rewriter.apply(to: buffer)
+            }
+            return buffer
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw .invalidRequest("We could not parse the JSON body of your request. (\(error))")
+        }
+    }
+
+    /// `extra_body` merges one level deep: for an object the request also has, the
+    /// target's keys win over the request's; anything else replaces the request's value.
+    static func mergedExtra(key: String, value: JSONValue, chat: ChatRequest) throws -> JSONValue {
+        guard case .object(let targetObject) = value else { return value }
+        let existing: JSONValue?
+        if let extra = chat.extra[key] {
+            existing = extra
+        } else if key == "metadata", let metadata = chat.metadata {
+            existing = .object(metadata)
+        } else {
+            existing = nil
+        }
+        guard case .object(var merged)? = existing else { return value }
+        for (k, v) in targetObject { merged[k] = v }
+        return .object(merged)
+    }
+
+    static func endpoint(_ baseURL: String, _ path: String) -> String {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/" + path
+    }
+
+    static func snippet(_ body: ByteBuffer) -> String {
+        let text = String(decoding: body.readableBytesView.prefix(120), as: UTF8.self)
+        return text.isEmpty ? "empty body" : "starts with \"\(Redaction.scrub(text))\""
+    }
+
+    static func gatewayError(_ error: any Error) -> GatewayError {
+        if let error = error as? GatewayError { return error }
+        if error is CancellationError { return .clientClosedRequest }
+        return .internalError()
+    }
+}
+
+/// Turns an OpenAI-style SSE body into provider stream events.
+struct OpenAIStreamTranslator {
+    let provider: String
+    let passThrough: Bool
+    let clientWantsUsage: Bool
+    private var parser = SSEParser()
+    private(set) var sawDone = false
+
+    init(provider: String, passThrough: Bool, clientWantsUsage: Bool) {
+        self.provider = provider
+        self.passThrough = passThrough
+        self.clientWantsUsage = clientWantsUsage
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
+        let events: [SSEEvent]
+        do {
+            events = try parser.feed(buffer)
+        } catch {
+            throw .badUpstreamResponse("an event stream line is too long", provider: provider)
+        }
+        var out: [ProviderStreamEvent] = []
+        for event in events { try translate(event, into: &out) }
+        return out
+    }
+
+    mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
+        var out: [ProviderStreamEvent] = []
+        if let event = parser.finish() { try translate(event, into: &out) }
+        if !sawDone {
+            throw .badUpstreamResponse("the event stream ended before [DONE]", provider: provider)
+        }
+        return out
+    }
+
+    private mutating func translate(_ event: SSEEvent, into out: inout [ProviderStreamEvent]) throws(GatewayError) {
+        let data = event.data
+        if data == "[DONE]" {
+            sawDone = true
+            return
+        }
+        if data.isEmpty { return }
+        if event.event == "error" || data.hasPrefix("{\"error\"") {
+            let message = UpstreamFailure.errorMessage(from: ByteBuffer(string: data)) ?? data
+            throw GatewayError(
+                status: 502, type: "upstream_error", code: "upstream_stream_error",
+                message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))")
+        }
+        let chunk: ChatCompletionChunk
+        do {
+            chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: data)
+        } catch {
+            throw .badUpstreamResponse(
+                "an event is not a chat.completion.chunk (\(Redaction.scrub(String(data.prefix(120)))))",
+                provider: provider)
+        }
+        if let usage = chunk.usage { out.append(.usage(usage)) }
+        var textCount = 0
+        for choice in chunk.choices {
+            textCount += (choice.delta.content?.count ?? 0) + (choice.delta.reasoningContent?.count ?? 0)
+            for call in choice.delta.toolCalls ?? [] { textCount += call.function?.arguments?.count ?? 0 }
+        }
+        if textCount > 0 { out.append(.outputText(textCount)) }
+        if chunk.isUsageOnly && !clientWantsUsage { return }
+        if passThrough {
+            out.append(.part(.raw(SSEWriter.frame(data: data))))
+        } else {
+            out.append(.part(.chunk(chunk)))
+        }
+    }
+}

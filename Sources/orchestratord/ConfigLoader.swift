@@ -1,0 +1,244 @@
+import Foundation
+import OrchestratorCore
+import Yams
+
+/// Every problem found in a configuration, one `path: message` per line.
+struct ConfigProblems: Error, CustomStringConvertible {
+    var problems: [String]
+    var description: String { problems.joined(separator: "\n") }
+}
+
+/// Reads the YAML config file (DESIGN.md §4) into ``GatewaySettings``.
+///
+/// `${VAR}` and `${VAR:-default}` inside scalar values are expanded from the
+/// environment; an unset variable without a default, an unknown field, a wrong type or
+/// an out-of-range value is reported by its path (`providers[2].type: unknown type
+/// "opena1"`), and every problem is collected before failing.
+struct ConfigLoader {
+    let environment: [String: String]
+
+    /// Parses YAML text. An empty document is an empty (valid) configuration.
+    func load(yaml text: String) throws(ConfigProblems) -> GatewaySettings {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch {
+            throw ConfigProblems(problems: ["(file): invalid YAML: \(error)"])
+        }
+        let reader = NodeReader(environment: environment)
+        let settings = reader.settings(root)
+        if !reader.problems.isEmpty { throw ConfigProblems(problems: reader.problems) }
+        return settings
+    }
+
+    /// Reads and parses a file.
+    func load(file path: String) throws(ConfigProblems) -> GatewaySettings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigProblems(problems: ["\(path): cannot read the config file"])
+        }
+        return try load(yaml: String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Walks the YAML node tree, building settings and collecting problems.
+final class NodeReader {
+    let environment: [String: String]
+    private(set) var problems: [String] = []
+
+    init(environment: [String: String]) {
+        self.environment = environment
+    }
+
+    func problem(_ path: String, _ message: String) {
+        problems.append("\(path.isEmpty ? "(root)" : path): \(message)")
+    }
+
+    // MARK: Primitives
+
+    /// The members of a mapping, reporting keys not in `allowed`.
+    func mapping(_ node: Node?, _ path: String, allowed: Set<String>) -> [String: Node]? {
+        guard let node else { return nil }
+        if isNull(node) { return nil }
+        guard case .mapping(let mapping) = node else {
+            problem(path, "expected a mapping")
+            return nil
+        }
+        var out: [String: Node] = [:]
+        for (keyNode, value) in mapping {
+            guard case .scalar(let key) = keyNode else {
+                problem(path, "keys must be strings")
+                continue
+            }
+            let childPath = path.isEmpty ? key.string : "\(path).\(key.string)"
+            if !allowed.contains(key.string) {
+                problem(childPath, "unknown field")
+                continue
+            }
+            if out[key.string] != nil { problem(childPath, "duplicate field") }
+            out[key.string] = value
+        }
+        return out
+    }
+
+    func sequence(_ node: Node?, _ path: String) -> [Node]? {
+        guard let node, !isNull(node) else { return nil }
+        guard case .sequence(let seq) = node else {
+            problem(path, "expected a list")
+            return nil
+        }
+        return Array(seq)
+    }
+
+    func isNull(_ node: Node) -> Bool {
+        if case .scalar(let s) = node, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) {
+            return true
+        }
+        return false
+    }
+
+    /// A scalar's text with environment variables expanded.
+    func scalar(_ node: Node?, _ path: String) -> String? {
+        guard let node, !isNull(node) else { return nil }
+        guard case .scalar(let s) = node else {
+            problem(path, "expected a single value")
+            return nil
+        }
+        return expand(s.string, path)
+    }
+
+    func string(_ node: Node?, _ path: String) -> String? { scalar(node, path) }
+
+    func int(_ node: Node?, _ path: String, min: Int = 0, max: Int = Int.max) -> Int? {
+        guard let text = scalar(node, path) else { return nil }
+        guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
+            problem(path, "expected an integer, got \"\(text)\"")
+            return nil
+        }
+        guard value >= min && value <= max else {
+            problem(path, max == Int.max ? "must be at least \(min)" : "must be between \(min) and \(max)")
+            return nil
+        }
+        return value
+    }
+
+    func double(_ node: Node?, _ path: String, min: Double = 0, max: Double = .greatestFiniteMagnitude) -> Double? {
+        guard let text = scalar(node, path) else { return nil }
+        guard let value = Double(text), value.isFinite else {
+            problem(path, "expected a number, got \"\(text)\"")
+            return nil
+        }
+        guard value >= min && value <= max else {
+            problem(path, max == .greatestFiniteMagnitude ? "must be at least \(min)" : "must be between \(min) and \(max)")
+            return nil
+        }
+        return value
+    }
+
+    func bool(_ node: Node?, _ path: String) -> Bool? {
+        guard let text = scalar(node, path) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default:
+            problem(path, "expected true or false, got \"\(text)\"")
+            return nil
+        }
+    }
+
+    func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node?, _ path: String, _ type: E.Type, what: String) -> E?
+    where E.RawValue == String {
+        guard let text = scalar(node, path) else { return nil }
+        guard let value = E(rawValue: text) else {
+            let options = E.allCases.map(\.rawValue).joined(separator: ", ")
+            problem(path, "unknown \(what) \"\(text)\" (expected one of: \(options))")
+            return nil
+        }
+        return value
+    }
+
+    func strings(_ node: Node?, _ path: String) -> [String]? {
+        guard let items = sequence(node, path) else { return nil }
+        return items.enumerated().compactMap { i, item in
+            let value = scalar(item, "\(path)[\(i)]")
+            if value == nil, isNull(item) { problem("\(path)[\(i)]", "must not be empty") }
+            return value
+        }
+    }
+
+    func stringMap(_ node: Node?, _ path: String) -> [String: String]? {
+        guard let node, !isNull(node) else { return nil }
+        guard case .mapping(let mapping) = node else {
+            problem(path, "expected a mapping")
+            return nil
+        }
+        var out: [String: String] = [:]
+        for (k, v) in mapping {
+            guard case .scalar(let key) = k else { continue }
+            out[key.string] = scalar(v, "\(path).\(key.string)") ?? ""
+        }
+        return out
+    }
+
+    /// Any YAML value as JSON (for `extra_body`); scalars keep YAML's typing.
+    func json(_ node: Node, _ path: String) -> JSONValue {
+        switch node {
+        case .scalar(let s):
+            if isNull(node) { return .null }
+            let text = expand(s.string, path) ?? ""
+            if s.style != .plain { return .string(text) }
+            if let i = Int64(text) { return .int(i) }
+            if let d = Double(text) { return .double(d) }
+            switch text {
+            case "true": return .bool(true)
+            case "false": return .bool(false)
+            default: return .string(text)
+            }
+        case .sequence(let seq):
+            return .array(seq.enumerated().map { json($1, "\(path)[\($0)]") })
+        case .mapping(let mapping):
+            var out: [String: JSONValue] = [:]
+            for (k, v) in mapping {
+                guard case .scalar(let key) = k else { continue }
+                out[key.string] = json(v, "\(path).\(key.string)")
+            }
+            return .object(out)
+        case .alias:
+            problem(path, "YAML aliases are not supported here")
+            return .null
+        }
+    }
+
+    /// Expands `${VAR}` and `${VAR:-default}`.
+    func expand(_ text: String, _ path: String) -> String? {
+        guard text.contains("${") else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let start = rest.range(of: "${") {
+            out += rest[..<start.lowerBound]
+            guard let end = rest[start.upperBound...].firstIndex(of: "}") else {
+                problem(path, "unterminated ${ in \"\(text)\"")
+                return nil
+            }
+            let expression = rest[start.upperBound..<end]
+            let name: Substring
+            var fallback: Substring?
+            if let sep = expression.range(of: ":-") {
+                name = expression[..<sep.lowerBound]
+                fallback = expression[sep.upperBound...]
+            } else {
+                name = expression
+            }
+            if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
+                out += value
+            } else if let fallback {
+                out += fallback
+            } else {
+                problem(path, "environment variable \(name) is not set")
+                return nil
+            }
+            rest = rest[rest.index(after: end)...]
+        }
+        out += rest
+        return out
+    }
+}

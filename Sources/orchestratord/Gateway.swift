@@ -1,0 +1,181 @@
+import Balancing
+import Foundation
+import HTTPFront
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import OrchestratorCore
+import Persistence
+import Providers
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The assembled gateway: every layer wired by initializer injection.
+///
+/// `build` opens the store (running migrations), syncs the config file into it, builds
+/// the routing snapshot and the HTTP application; `run` serves until a shutdown signal
+/// (or ``shutdown()``), then drains in-flight requests, flushes the request-log writer,
+/// and closes the upstream client and the database, in that order.
+final class Gateway: Sendable {
+    let settings: GatewaySettings
+    let logger: Logger
+    let store: SQLiteStore
+    let engine: GatewayEngine
+    let logWriter: RequestLogWriter
+    let transport: AsyncHTTPClientTransport
+    let access: AccessPolicy
+    private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
+    private let groupBox = Mutex<ServiceGroup?>(nil)
+
+    struct StartupError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func build(settings: GatewaySettings, environment: [String: String], logger: Logger) async throws -> Gateway {
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(parsing: settings.database.url)
+        } catch {
+            throw StartupError(description: "database.url: \(error)")
+        }
+        guard case .sqlite(let path) = url else {
+            throw StartupError(
+                description:
+                    "database.url: the MySQL backend is not available in this build yet (client library \(MySQLClientLibrary.version) is linked); use sqlite://"
+            )
+        }
+        let secret = try SecretKeySource.resolve(environmentValue: environment["ORCH_SECRET_KEY"], databasePath: path)
+        logger.info("upstream secrets sealed at rest", metadata: ["key.source": "\(secret.origin)"])
+        let box = try SecretBox(keyData: secret.keyData)
+        let store = try await SQLiteStore.open(path: path, secretBox: box, logger: logger)
+        let stored: StoredConfiguration
+        do {
+            stored = try await store.syncFromFile(settings)
+        } catch {
+            await store.close()
+            throw error
+        }
+
+        var transportConfig = AsyncHTTPClientTransport.Configuration()
+        let longestIdle = stored.providers.map(\.config.streamIdleTimeoutSeconds).max() ?? 120
+        transportConfig.readTimeout = .milliseconds(Int64(longestIdle * 1000))
+        let transport = AsyncHTTPClientTransport(configuration: transportConfig)
+        let table = Self.routingTable(stored, transport: transport, logger: logger)
+        let health = CircuitBreakerRegistry(
+            failureThreshold: settings.health.failureThreshold,
+            cooldown: .milliseconds(Int64(settings.health.cooldownSeconds * 1000)))
+        let logWriter = RequestLogWriter(inserter: store, logger: logger)
+        let engine = GatewayEngine(
+            table: table, configuration: .init(routing: settings.routing), health: health, logSink: logWriter,
+            latencyOf: { health.snapshot($0).averageLatency })
+        let loopback = Self.isLoopback(settings.server.host)
+        let access = AccessPolicy(
+            directory: Self.keyDirectory(stored.keys), adminKey: settings.admin.key, loopbackOnly: loopback)
+        if access.admitsAnonymous {
+            logger.warning("no client keys configured: /v1 accepts any caller as anonymous while bound to loopback")
+        }
+        return Gateway(
+            settings: settings, logger: logger, store: store, engine: engine, logWriter: logWriter, transport: transport,
+            access: access)
+    }
+
+    private init(
+        settings: GatewaySettings, logger: Logger, store: SQLiteStore, engine: GatewayEngine, logWriter: RequestLogWriter,
+        transport: AsyncHTTPClientTransport, access: AccessPolicy
+    ) {
+        self.settings = settings
+        self.logger = logger
+        self.store = store
+        self.engine = engine
+        self.logWriter = logWriter
+        self.transport = transport
+        self.access = access
+    }
+
+    static func routingTable(_ stored: StoredConfiguration, transport: any HTTPTransport, logger: Logger) -> RoutingTable {
+        RoutingTable(
+            providers: stored.providers.map(\.config),
+            upstreamKeys: Dictionary(stored.providers.map { ($0.config.name, $0.keys) }, uniquingKeysWith: { a, _ in a }),
+            models: stored.models.map(\.config), factory: ProviderRegistry(transport: transport), logger: logger)
+    }
+
+    static func keyDirectory(_ keys: [StoredClientKey]) -> ClientKeyDirectory {
+        ClientKeyDirectory(
+            entries: keys.map {
+                ClientKeyDirectory.Entry(
+                    keyHash: $0.keyHash,
+                    principal: Principal(
+                        keyID: $0.id, name: $0.name, allowedModels: $0.config.models, logBodies: $0.config.logBodies),
+                    enabled: $0.config.enabled, expiresAt: $0.config.expiresAt)
+            })
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Serves until shutdown. With `handleSignals`, SIGINT and SIGTERM start a graceful shutdown.
+    func run(handleSignals: Bool = true) async throws {
+        let app = GatewayServer.application(
+            settings: settings.server,
+            dependencies: .init(
+                chat: engine, codecs: ProviderRegistry.inboundCodecs, access: access, readiness: store,
+                configStore: store),
+            logger: logger,
+            onListening: { [self] port in
+                logger.info("listening on http://\(settings.server.host):\(port)")
+                let waiters = listening.withLock { state -> [CheckedContinuation<Int, Never>] in
+                    state.port = port
+                    defer { state.waiters = [] }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume(returning: port) }
+            })
+        // Services stop in reverse order: the server drains first, the log writer flushes last.
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: logWriter),
+                .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            cancellationSignals: [],
+            logger: logger)
+        // In-flight requests and streams get this long to finish; then they are cancelled.
+        configuration.maximumGracefulShutdownDuration = .milliseconds(Int64(settings.server.shutdownGraceSeconds * 1000))
+        let group = ServiceGroup(configuration: configuration)
+        groupBox.withLock { $0 = group }
+        do {
+            try await group.run()
+        } catch {
+            await close()
+            throw error
+        }
+        await close()
+    }
+
+    /// Waits until the server listens; returns the bound port.
+    func waitUntilListening() async -> Int {
+        await withCheckedContinuation { continuation in
+            let port = listening.withLock { state -> Int? in
+                if let port = state.port { return port }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let port { continuation.resume(returning: port) }
+        }
+    }
+
+    /// Starts a graceful shutdown (as SIGTERM would).
+    func shutdown() async {
+        let group = groupBox.withLock { $0 }
+        await group?.triggerGracefulShutdown()
+    }
+
+    private func close() async {
+        try? await transport.shutdown()
+        await store.close()
+        logger.info("stopped", metadata: ["log_rows_written": "\(logWriter.rowsWritten)"])
+    }
+}

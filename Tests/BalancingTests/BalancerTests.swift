@@ -1,0 +1,165 @@
+import OrchestratorCore
+import Testing
+
+@testable import Balancing
+
+/// A deterministic random source for statistical tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct BalancerTests {
+    let targets: [(index: Int, target: TargetConfig)] = [
+        (0, TargetConfig(provider: "a", model: "a", weight: 3, priority: 0)),
+        (1, TargetConfig(provider: "b", model: "b", weight: 1, priority: 0)),
+        (2, TargetConfig(provider: "c", model: "c", weight: 5, priority: 1)),
+    ]
+
+    @Test func lowerPriorityTierComesFirst() {
+        var rng = SplitMix(state: 1)
+        for _ in 0..<50 {
+            let order = TierBalancer().order(targets, strategy: .weightedRandom, latency: { _ in nil }, random: &rng)
+            #expect(order.last?.provider == "c")
+            #expect(order.count == 3)
+        }
+    }
+
+    @Test func weightedRandomFollowsWeights() {
+        var rng = SplitMix(state: 42)
+        var firsts: [String: Int] = [:]
+        let balancer = TierBalancer()
+        for _ in 0..<8000 {
+            let first = balancer.order(targets, strategy: .weightedRandom, latency: { _ in nil }, random: &rng)[0].provider
+            firsts[first, default: 0] += 1
+        }
+        let share = Double(firsts["a"] ?? 0) / 8000
+        #expect(abs(share - 0.75) < 0.03, "a has weight 3 of 4: \(share)")
+    }
+
+    @Test func zeroWeightIsLastResort() {
+        var rng = SplitMix(state: 7)
+        let tier: [(index: Int, target: TargetConfig)] = [
+            (0, TargetConfig(provider: "zero", model: "z", weight: 0)), (1, TargetConfig(provider: "one", model: "o", weight: 1)),
+        ]
+        for _ in 0..<100 {
+            #expect(TierBalancer().order(tier, strategy: .weightedRandom, latency: { _ in nil }, random: &rng).map(\.provider) == ["one", "zero"])
+        }
+    }
+
+    @Test func smoothRoundRobinSequence() {
+        let balancer = TierBalancer()
+        var rng = SplitMix(state: 0)
+        let tier: [(index: Int, target: TargetConfig)] = [
+            (0, TargetConfig(provider: "a", model: "a", weight: 5)), (1, TargetConfig(provider: "b", model: "b", weight: 1)),
+            (2, TargetConfig(provider: "c", model: "c", weight: 1)),
+        ]
+        let picks = (0..<7).map { _ in
+            balancer.order(tier, strategy: .roundRobin, latency: { _ in nil }, random: &rng)[0].provider
+        }
+        // nginx's smooth weighted round robin for weights 5,1,1.
+        #expect(picks == ["a", "a", "b", "a", "c", "a", "a"])
+    }
+
+    @Test func leastLatencyPrefersFastAndExploresUnmeasured() {
+        var rng = SplitMix(state: 3)
+        let tier: [(index: Int, target: TargetConfig)] = [
+            (0, TargetConfig(provider: "slow", model: "s")), (1, TargetConfig(provider: "fast", model: "f")),
+        ]
+        let latency: (TargetConfig) -> Duration? = { $0.provider == "slow" ? .milliseconds(900) : .milliseconds(90) }
+        var fastFirst = 0
+        for _ in 0..<1000 {
+            if TierBalancer().order(tier, strategy: .leastLatency, latency: latency, random: &rng)[0].provider == "fast" { fastFirst += 1 }
+        }
+        #expect(fastFirst > 900 && fastFirst < 1000, "mostly fastest, with some exploration: \(fastFirst)")
+        let unmeasured: (TargetConfig) -> Duration? = { $0.provider == "slow" ? nil : .milliseconds(90) }
+        var slowFirst = 0
+        for _ in 0..<100 {
+            if TierBalancer().order(tier, strategy: .leastLatency, latency: unmeasured, random: &rng)[0].provider == "slow" { slowFirst += 1 }
+        }
+        #expect(slowFirst > 80)
+    }
+}
+
+struct CircuitBreakerTests {
+    let target = TargetID(provider: "p", upstreamModel: "m")
+
+    @Test func opensAfterThresholdAndProbesAfterCooldown() {
+        let registry = CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(30))
+        let start = ContinuousClock.now
+        let failure = GatewayError.upstream(status: 500, message: "x", provider: "p")
+        for _ in 0..<2 { registry.recordFailure(target, error: failure, now: start) }
+        #expect(registry.isAvailable(target, now: start))
+        registry.recordFailure(target, error: failure, now: start)
+        #expect(registry.snapshot(target).state == .open)
+        #expect(!registry.isAvailable(target, now: start.advanced(by: .seconds(29))))
+        // After the cooldown exactly one probe gets through.
+        #expect(registry.isAvailable(target, now: start.advanced(by: .seconds(30))))
+        #expect(registry.snapshot(target).state == .halfOpen)
+        #expect(!registry.isAvailable(target, now: start.advanced(by: .seconds(31))))
+        // A failed probe re-opens; a successful one closes.
+        registry.recordFailure(target, error: failure, now: start.advanced(by: .seconds(31)))
+        #expect(registry.snapshot(target).state == .open)
+        #expect(registry.isAvailable(target, now: start.advanced(by: .seconds(62))))
+        registry.recordSuccess(target, latency: .milliseconds(100), now: start.advanced(by: .seconds(62)))
+        #expect(registry.snapshot(target).state == .closed)
+        #expect(registry.isAvailable(target, now: start.advanced(by: .seconds(62))))
+    }
+
+    @Test func clientErrorsDoNotCount() {
+        let registry = CircuitBreakerRegistry(failureThreshold: 1, cooldown: .seconds(30))
+        registry.recordFailure(target, error: .upstream(status: 400, message: "bad", provider: "p"), now: .now)
+        registry.recordFailure(target, error: .upstream(status: 404, message: "no", provider: "p"), now: .now)
+        #expect(registry.snapshot(target).state == .closed)
+        registry.recordFailure(target, error: .timeout("slow"), now: .now)
+        #expect(registry.snapshot(target).state == .open)
+    }
+
+    @Test func successResetsConsecutiveFailuresAndTracksLatency() {
+        let registry = CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(30))
+        let failure = GatewayError.upstream(status: 503, message: "x", provider: "p")
+        registry.recordFailure(target, error: failure, now: .now)
+        registry.recordFailure(target, error: failure, now: .now)
+        registry.recordSuccess(target, latency: .milliseconds(200), now: .now)
+        registry.recordFailure(target, error: failure, now: .now)
+        #expect(registry.snapshot(target).consecutiveFailures == 1)
+        #expect(registry.snapshot(target).averageLatency == .milliseconds(200))
+    }
+}
+
+struct KeyPoolTests {
+    let keys = (0..<3).map { StoredUpstreamKey(id: "\($0)", secret: "k\($0)", enabled: true) }
+
+    @Test func roundRobinRotates() {
+        let pool = KeyPool(keys: keys, strategy: .roundRobin)
+        let picks = (0..<6).map { _ -> String in
+            let key = pool.acquire()!
+            pool.release(key.index)
+            return key.secret
+        }
+        #expect(picks == ["k0", "k1", "k2", "k0", "k1", "k2"])
+    }
+
+    @Test func leastUsedAvoidsBusyKeys() {
+        let pool = KeyPool(keys: keys, strategy: .leastUsed)
+        let a = pool.acquire()!
+        let b = pool.acquire()!
+        let c = pool.acquire()!
+        #expect(Set([a.secret, b.secret, c.secret]) == ["k0", "k1", "k2"])
+        pool.release(b.index)
+        #expect(pool.acquire()?.secret == b.secret)
+    }
+
+    @Test func disabledKeysAreNeverUsedAndEmptyPoolsGiveNone() {
+        let pool = KeyPool(keys: [StoredUpstreamKey(id: "x", secret: "off", enabled: false)], strategy: .random)
+        #expect(pool.isEmpty && pool.acquire() == nil)
+        let random = KeyPool(keys: keys, strategy: .random)
+        for _ in 0..<20 { #expect(random.acquire() != nil) }
+    }
+}

@@ -1,0 +1,281 @@
+import Logging
+import NIOCore
+import OrchestratorCore
+import Synchronization
+import Testing
+
+@testable import Balancing
+
+struct EngineTests {
+    let logger = Logger(label: "test")
+
+    @Test func resolvesAliasesAndDirectAddressing() async throws {
+        let a = FakeAdapter()
+        let sink = MemoryLogSink()
+        let e = engine(
+            providers: [("openai", a)], models: [ModelConfig(name: "fast", targets: [.init(provider: "openai", model: "gpt-4o-mini")])],
+            sink: sink)
+        _ = try await e.chat(request("fast"), principal: .anonymous, logger: logger)
+        _ = try await e.chat(request("openai/gpt-4o"), principal: .anonymous, logger: logger)
+        #expect(a.calls.withLock { $0.map(\.target.model) } == ["gpt-4o-mini", "gpt-4o"])
+        let rows = sink.all
+        #expect(rows.map(\.model) == ["fast", "openai/gpt-4o"])
+        #expect(rows.allSatisfy { $0.status == 200 && $0.provider == "openai" && $0.attempts == 1 })
+        #expect(rows[0].upstreamModel == "gpt-4o-mini" && rows[0].promptTokens == 10 && rows[0].completionTokens == 5)
+    }
+
+    @Test func exactAliasBeatsDirectAddressing() async throws {
+        let a = FakeAdapter()
+        let e = engine(
+            providers: [("openai", a)],
+            models: [ModelConfig(name: "openai/gpt-4o", targets: [.init(provider: "openai", model: "gpt-4o-2024-08-06")])])
+        _ = try await e.chat(request("openai/gpt-4o"), principal: .anonymous, logger: logger)
+        #expect(a.calls.withLock { $0[0].target.model } == "gpt-4o-2024-08-06")
+    }
+
+    @Test func unknownModelIs404AndLogged() async throws {
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("openai", FakeAdapter())], models: [], sink: sink)
+        for model in ["nope", "missing/x", "openai/"] {
+            do {
+                _ = try await e.chat(request(model), principal: .anonymous, logger: logger)
+                Issue.record("expected 404 for \(model)")
+            } catch {
+                #expect(error.status == 404 && error.code == "model_not_found")
+            }
+        }
+        #expect(sink.all.map(\.status) == [404, 404, 404])
+    }
+
+    @Test func keysMayOnlyUseTheirModels() async throws {
+        let e = engine(providers: [("p", FakeAdapter())], models: [ModelConfig(name: "secret", targets: [.init(provider: "p", model: "m")])])
+        let principal = Principal(keyID: "k", name: "k", allowedModels: ["public-*"])
+        do {
+            _ = try await e.chat(request("secret"), principal: principal, logger: logger)
+            Issue.record("expected 403")
+        } catch {
+            #expect(error.status == 403)
+        }
+        #expect(e.models(for: principal).isEmpty)
+        #expect(e.models(for: .anonymous).map(\.id) == ["secret"])
+    }
+
+    @Test func failsOverOnRetryableErrors() async throws {
+        let broken = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 500, message: "boom", provider: "broken") }
+        let good = FakeAdapter()
+        let sink = MemoryLogSink()
+        let clock = ManualClock()
+        let e = engine(
+            providers: [("broken", broken), ("good", good)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "broken", model: "b", priority: 0), .init(provider: "good", model: "g", priority: 1)])],
+            clock: clock, sink: sink)
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(broken.callCount == 1 && good.callCount == 1)
+        #expect(sink.all[0].attempts == 2 && sink.all[0].provider == "good" && sink.all[0].status == 200)
+        #expect(clock.sleeps.withLock { $0.count } == 1, "backs off once between attempts")
+    }
+
+    @Test func clientErrorsAreNotRetried() async throws {
+        let bad = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 400, message: "bad param", provider: "a") }
+        let other = FakeAdapter()
+        let e = engine(
+            providers: [("a", bad), ("b", other)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])])
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected the upstream's 400")
+        } catch {
+            #expect(error.status == 400 && error.message.contains("bad param"))
+        }
+        #expect(other.callCount == 0)
+    }
+
+    @Test func stopsAtMaxAttemptsWithAClearError() async throws {
+        let flaky = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 503, message: "overloaded", provider: "a") }
+        var routing = RoutingSettings()
+        routing.maxAttempts = 2
+        let sink = MemoryLogSink()
+        let e = engine(
+            providers: [("a", flaky)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], routing: routing,
+            sink: sink)
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected a failure")
+        } catch {
+            #expect(error.status == 503)
+            #expect(error.message.contains("overloaded"))
+        }
+        #expect(flaky.callCount == 2)
+        #expect(sink.all.first?.attempts == 2 && sink.all.first?.status == 503)
+    }
+
+    @Test func retryAfterIsHonouredWithinTheDeadline() async throws {
+        let limited = FakeAdapter { _, n throws(GatewayError) in
+            if n == 1 { throw .upstream(status: 429, message: "slow down", provider: "a", retryAfterSeconds: 2) }
+            return FakeAdapter.ok()
+        }
+        let clock = ManualClock()
+        let e = engine(providers: [("a", limited)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], clock: clock)
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(clock.sleeps.withLock { $0 } == [.seconds(2)])
+    }
+
+    @Test func capabilitiesFilterTargets() async throws {
+        let plain = FakeAdapter()
+        let capable = FakeAdapter()
+        var textOnly = TargetConfig(provider: "plain", model: "p", priority: 0)
+        textOnly.capabilities = []
+        var tooling = TargetConfig(provider: "capable", model: "c", priority: 1)
+        tooling.capabilities = [.tools]
+        let e = engine(providers: [("plain", plain), ("capable", capable)], models: [ModelConfig(name: "m", targets: [textOnly, tooling])])
+        _ = try await e.chat(request("m", tools: true), principal: .anonymous, logger: logger)
+        #expect(plain.callCount == 0 && capable.callCount == 1)
+        do {
+            _ = try await e.chat(request("m", image: true), principal: .anonymous, logger: logger)
+            Issue.record("no target has vision")
+        } catch {
+            #expect(error.status == 400 && error.message.contains("vision"))
+        }
+    }
+
+    @Test func openCircuitsAreSkippedAndAllOpenIs503() async throws {
+        let broken = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 502, message: "down", provider: "a") }
+        let health = CircuitBreakerRegistry(failureThreshold: 1, cooldown: .seconds(60))
+        var routing = RoutingSettings()
+        routing.maxAttempts = 1
+        let e = engine(
+            providers: [("a", broken)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], routing: routing,
+            health: health)
+        _ = try? await e.chat(request("m"), principal: .anonymous, logger: logger)
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected 503")
+        } catch {
+            #expect(error.status == 503 && error.code == "no_available_target")
+        }
+        #expect(broken.callCount == 1)
+    }
+
+    @Test func deadlineStopsRetries() async throws {
+        let clock = ManualClock()
+        let slow = FakeAdapter { _, _ throws(GatewayError) in
+            clock.advance(.seconds(6))
+            throw .timeout("attempt timed out")
+        }
+        var routing = RoutingSettings()
+        routing.timeoutSeconds = 10
+        routing.maxAttempts = 5
+        let e = engine(providers: [("a", slow)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], routing: routing, clock: clock)
+        let started = request("m")
+        var inbound = started
+        inbound.receivedAt = clock.now
+        do {
+            _ = try await e.chat(inbound, principal: .anonymous, logger: logger)
+            Issue.record("expected a timeout")
+        } catch {
+            #expect(error.status == 504)
+        }
+        #expect(slow.callCount == 2)
+    }
+
+    @Test func streamLogsUsageAndTimeToFirstToken() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
+            ProviderStream(events: ErasedAsyncSequence(elements: [
+                .part(.chunk(chunk)), .outputText(2), .usage(Usage(promptTokens: 3, completionTokens: 1)),
+            ]))
+        })
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        guard case .stream(let stream) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        let parts = Mutex(0)
+        try await stream.forEach { _ in parts.withLock { $0 += 1 } }
+        #expect(parts.withLock { $0 } == 1)
+        let row = try #require(sink.all.first)
+        #expect(row.status == 200 && row.stream && row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
+        #expect(row.timeToFirstTokenMillis != nil)
+    }
+
+    @Test func streamCutShortByTheClientIsLoggedAs499WithEstimates() async throws {
+        let chunks = (0..<5).map { i in
+            ProviderStreamEvent.part(.chunk(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "word\(i) "))])))
+        }
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
+            ProviderStream(events: ErasedAsyncSequence(elements: chunks.flatMap { [$0, ProviderStreamEvent.outputText(40)] }))
+        })
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        guard case .stream(let stream) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        struct Gone: Error {}
+        let seen = Mutex(0)
+        await #expect(throws: Gone.self) {
+            try await stream.forEach { _ in
+                if seen.withLock({ $0 += 1; return $0 }) == 2 { throw Gone() }
+            }
+        }
+        let row = try #require(sink.all.first)
+        #expect(row.status == 499)
+        #expect(row.tokensEstimated)
+        #expect(row.completionTokens >= 10, "at least the 40 characters seen before the client left")
+    }
+
+    @Test func streamFailingBeforeItsFirstPartFailsOver() async throws {
+        struct Broken: AsyncSequence, Sendable {
+            typealias Element = ProviderStreamEvent
+            struct AsyncIterator: AsyncIteratorProtocol {
+                mutating func next() async throws -> ProviderStreamEvent? {
+                    throw GatewayError.badUpstreamResponse("garbage", provider: "a")
+                }
+            }
+            func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
+        }
+        let broken = FakeAdapter(stream: { _ throws(GatewayError) in ProviderStream(events: ErasedAsyncSequence(Broken())) })
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "ok"))])
+        let good = FakeAdapter(stream: { _ throws(GatewayError) in ProviderStream(events: ErasedAsyncSequence(elements: [.part(.chunk(chunk))])) })
+        let e = engine(
+            providers: [("a", broken), ("b", good)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])])
+        guard case .stream = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        #expect(broken.callCount == 1 && good.callCount == 1)
+    }
+
+    @Test func tableSwapTakesEffectImmediately() async throws {
+        let a = FakeAdapter()
+        let e = engine(providers: [("a", a)], models: [])
+        await #expect(throws: GatewayError.self) { try await e.chat(request("m"), principal: .anonymous, logger: logger) }
+        e.replaceTable(
+            RoutingTable(
+                providers: [ProviderConfig(name: "a", type: .openai, baseURL: "http://a")],
+                models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])],
+                factory: FakeFactory(adapters: ["a": a]), logger: logger))
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(a.callCount == 1)
+    }
+
+    @Test func disabledProvidersAreSkipped() async throws {
+        var off = ProviderConfig(name: "off", type: .openai, baseURL: "http://off")
+        off.enabled = false
+        let adapter = FakeAdapter()
+        let table = RoutingTable(
+            providers: [off], models: [ModelConfig(name: "m", targets: [.init(provider: "off", model: "x")])],
+            factory: FakeFactory(adapters: ["off": adapter]), logger: logger)
+        let e = GatewayEngine(
+            table: table, configuration: .init(), health: CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(1)),
+            logSink: MemoryLogSink())
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected 503")
+        } catch {
+            #expect(error.status == 503)
+        }
+    }
+}

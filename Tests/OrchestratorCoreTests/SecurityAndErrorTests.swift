@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+@testable import OrchestratorCore
+
+struct GatewayErrorTests {
+    @Test func upstreamStatusesAreClassified() {
+        for status in [408, 409, 429, 500, 502, 503, 504, 529] {
+            #expect(GatewayError.upstream(status: status, message: "m", provider: "p").isRetryable, "\(status)")
+        }
+        for status in [400, 401, 403, 404, 422] {
+            #expect(!GatewayError.upstream(status: status, message: "m", provider: "p").isRetryable, "\(status)")
+        }
+        let badRequest = GatewayError.upstream(status: 400, message: "bad field", provider: "openai")
+        #expect(badRequest.status == 400)
+        #expect(badRequest.message.contains("bad field"))
+        #expect(badRequest.asFinalClientError == badRequest)
+    }
+
+    @Test func exhaustedRetryableFailuresNeverBecomeA500() {
+        #expect(GatewayError.upstream(status: 500, message: "m", provider: "p").asFinalClientError.status == 502)
+        #expect(GatewayError.upstream(status: 529, message: "m", provider: "p").asFinalClientError.status == 502)
+        #expect(GatewayError.upstream(status: 503, message: "m", provider: "p").asFinalClientError.status == 503)
+        #expect(GatewayError.upstream(status: 429, message: "m", provider: "p", retryAfterSeconds: 3).asFinalClientError.retryAfterSeconds == 3)
+        #expect(GatewayError.timeout("t").asFinalClientError.status == 504)
+        #expect(GatewayError.badUpstreamResponse("garbage").asFinalClientError.status == 502)
+    }
+}
+
+struct SecurityTests {
+    @Test func hashingAndComparison() {
+        #expect(KeyHashing.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("ab".utf8)))
+        let secret = KeyHashing.generateSecret()
+        #expect(secret.hasPrefix("sk-orch-") && secret.count == 48)
+        #expect(KeyHashing.generateSecret() != secret)
+    }
+
+    @Test func keyDirectory() {
+        let alice = Principal(keyID: "k1", name: "alice", allowedModels: ["gpt-*"])
+        let directory = ClientKeyDirectory(entries: [
+            .init(keyHash: KeyHashing.sha256Hex("sk-alice"), principal: alice),
+            .init(keyHash: KeyHashing.sha256Hex("sk-off"), principal: Principal(keyID: "k2", name: "off"), enabled: false),
+            .init(
+                keyHash: KeyHashing.sha256Hex("sk-old"), principal: Principal(keyID: "k3", name: "old"),
+                expiresAt: Date(timeIntervalSince1970: 0)),
+        ])
+        guard case .valid(let principal) = directory.authenticate("sk-alice") else {
+            Issue.record("alice should authenticate")
+            return
+        }
+        #expect(principal == alice)
+        #expect(principal.mayUse(model: "gpt-4o") && !principal.mayUse(model: "claude-3"))
+        if case .unknown = directory.authenticate("sk-nobody") {} else { Issue.record("unknown key") }
+        if case .disabled = directory.authenticate("sk-off") {} else { Issue.record("disabled key") }
+        if case .expired = directory.authenticate("sk-old") {} else { Issue.record("expired key") }
+    }
+
+    @Test func globs() {
+        #expect(Glob.matches(pattern: "*", value: "anything"))
+        #expect(Glob.matches(pattern: "gpt-4?", value: "gpt-4o"))
+        #expect(Glob.matches(pattern: "openai/*", value: "openai/gpt-4o"))
+        #expect(Glob.matches(pattern: "*mini*", value: "gpt-4o-mini-2024"))
+        #expect(!Glob.matches(pattern: "gpt-*", value: "claude"))
+        #expect(!Glob.matches(pattern: "", value: "x"))
+    }
+
+    @Test func redaction() {
+        let text = #"Authorization: Bearer sk-live-1234567890abcdef and {"api-key": "abcdef123456"} url?key=AIzaSecret123&x=1 sk-proj-ABCDEFGHIJ"#
+        let scrubbed = Redaction.scrub(text)
+        #expect(!scrubbed.contains("1234567890abcdef"))
+        #expect(!scrubbed.contains("abcdef123456"))
+        #expect(!scrubbed.contains("AIzaSecret123"))
+        #expect(!scrubbed.contains("ABCDEFGHIJ"))
+        #expect(scrubbed.contains("[REDACTED]"))
+        #expect(Redaction.scrub("nothing secret here") == "nothing secret here")
+    }
+
+    @Test func secretBoxSealsAndOpens() throws {
+        let box = try SecretBox(keyData: SecretBox.generateKeyData())
+        let sealed = try box.seal("sk-upstream-secret")
+        #expect(sealed.hasPrefix("v1:"))
+        #expect(!sealed.contains("sk-upstream-secret"))
+        #expect(try box.open(sealed) == "sk-upstream-secret")
+        #expect(try box.seal("x") != box.seal("x"), "nonces must differ")
+        let other = try SecretBox(keyData: SecretBox.generateKeyData())
+        #expect(throws: (any Error).self) { try other.open(sealed) }
+        #expect(throws: GatewayError.self) { try SecretBox(keyData: Data(count: 16)) }
+    }
+
+    @Test func requestIDs() {
+        #expect(RequestID.isValid("abc-123_x.y:z"))
+        #expect(!RequestID.isValid(""))
+        #expect(!RequestID.isValid("has space"))
+        #expect(!RequestID.isValid("emoji🙂"))
+        #expect(!RequestID.isValid(String(repeating: "a", count: 129)))
+        #expect(RequestID.isValid(String(repeating: "a", count: 128)))
+        let id = RequestID.generate()
+        #expect(id.count == 32 && RequestID.isValid(id))
+    }
+
+    @Test func pricesInMicroDollars() {
+        let price = Price(inputPerMTok: 0.15, outputPerMTok: 0.60, cachedInputPerMTok: 0.075)
+        // 1000 uncached × 0.15 + 0 cached + 500 × 0.60 = 150 + 300 = 450 µ$
+        #expect(price.costMicros(for: Usage(promptTokens: 1000, completionTokens: 500)) == 450)
+        // 1000 prompt of which 400 cached: 600 × 0.15 + 400 × 0.075 = 90 + 30 = 120; + 300
+        #expect(price.costMicros(for: Usage(promptTokens: 1000, completionTokens: 500, cachedTokens: 400)) == 420)
+        #expect(Price(inputPerMTok: 3, outputPerMTok: 15).costMicros(for: Usage(promptTokens: 1_000_000, completionTokens: 0)) == 3_000_000)
+    }
+
+    @Test func tokenEstimates() {
+        #expect(TokenEstimator.tokens(forCharacters: 0) == 0)
+        #expect(TokenEstimator.tokens(forCharacters: 1) == 1)
+        #expect(TokenEstimator.tokens(forCharacters: 400) == 100)
+        let request = ChatRequest(model: "m", messages: [ChatMessage(role: .user, content: .text(String(repeating: "a", count: 40)))])
+        #expect(TokenEstimator.promptTokens(request) == 13)
+    }
+
+    @Test func logCursorTokens() {
+        let cursor = RequestLogCursor(timestampMillis: 1_700_000_000_000, id: "abc_def")
+        #expect(RequestLogCursor(token: cursor.token) == cursor)
+        #expect(RequestLogCursor(token: "garbage") == nil)
+        #expect(RequestLogCursor(token: "12_") == nil)
+    }
+}

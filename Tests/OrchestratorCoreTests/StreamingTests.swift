@@ -1,0 +1,116 @@
+import NIOCore
+import Testing
+
+@testable import OrchestratorCore
+
+struct SSEParserTests {
+    func parse(_ chunks: [String]) throws -> [SSEEvent] {
+        var parser = SSEParser()
+        var events: [SSEEvent] = []
+        for chunk in chunks { events += try parser.feed(ByteBuffer(string: chunk)) }
+        if let last = parser.finish() { events.append(last) }
+        return events
+    }
+
+    @Test func lineEndings() throws {
+        let expected = [SSEEvent(data: "a"), SSEEvent(data: "b")]
+        #expect(try parse(["data: a\n\ndata: b\n\n"]) == expected)
+        #expect(try parse(["data: a\r\n\r\ndata: b\r\n\r\n"]) == expected)
+        #expect(try parse(["data: a\r\rdata: b\r\r"]) == expected)
+    }
+
+    @Test func splitAtEveryByte() throws {
+        let stream = "event: message\r\ndata: {\"x\":1}\r\n\r\n: comment\r\ndata: line1\r\ndata: line2\r\n\r\ndata: [DONE]\r\n\r\n"
+        let whole = try parse([stream])
+        #expect(whole == [SSEEvent(event: "message", data: "{\"x\":1}"), SSEEvent(data: "line1\nline2"), SSEEvent(data: "[DONE]")])
+        let bytes = Array(stream.utf8)
+        for split in 1..<bytes.count {
+            let a = String(decoding: bytes[..<split], as: UTF8.self)
+            let b = String(decoding: bytes[split...], as: UTF8.self)
+            #expect(try parse([a, b]) == whole, "split at \(split)")
+        }
+        #expect(try parse(bytes.map { String(UnicodeScalar($0)) }) == whole)
+    }
+
+    @Test func crlfSplitAcrossChunksIsOneLineEnd() throws {
+        #expect(try parse(["data: a\r", "\n\r", "\ndata: b\n\n"]) == [SSEEvent(data: "a"), SSEEvent(data: "b")])
+    }
+
+    @Test func mergedEventsInOneChunk() throws {
+        let events = try parse(["data: 1\n\ndata: 2\n\ndata: 3\n\n"])
+        #expect(events.map(\.data) == ["1", "2", "3"])
+    }
+
+    @Test func fieldsWithoutSpaceAndUnknownFields() throws {
+        let events = try parse(["data:x\nretry: 10\nfoo: bar\nid: 7\n\n"])
+        #expect(events == [SSEEvent(data: "x", id: "7")])
+    }
+
+    @Test func lastEventWithoutBlankLineIsKept() throws {
+        #expect(try parse(["data: a\n\ndata: b"]).map(\.data) == ["a", "b"])
+        #expect(try parse(["data: a\n\n: only a comment"]).map(\.data) == ["a"])
+    }
+
+    @Test func emptyDataAndBlankLinesAlone() throws {
+        #expect(try parse(["\n\n\n"]).isEmpty)
+        #expect(try parse(["data\n\n"]) == [SSEEvent(data: "")])
+    }
+
+    @Test func overlongLineIsRejected() {
+        var parser = SSEParser(maxLineBytes: 16)
+        #expect(throws: SSEParser.LineTooLong.self) {
+            _ = try parser.feed(ByteBuffer(string: "data: 0123456789012345678901234567890"))
+        }
+    }
+
+    @Test func writerFramesMultilineData() {
+        #expect(String(buffer: SSEWriter.frame(data: "a\nb")) == "data: a\ndata: b\n\n")
+        #expect(String(buffer: SSEWriter.frame(data: "{}", event: "ping")) == "event: ping\ndata: {}\n\n")
+        var parser = SSEParser()
+        let events = try? parser.feed(SSEWriter.frame(data: "x\r\ny"))
+        #expect(events == [SSEEvent(data: "x\ny")])
+    }
+}
+
+struct JSONObjectRewriterTests {
+    func rewrite(_ json: String, _ configure: (inout JSONObjectRewriter) throws -> Void) throws -> String {
+        var rewriter = JSONObjectRewriter()
+        try configure(&rewriter)
+        return String(buffer: try rewriter.apply(to: ByteBuffer(string: json)))
+    }
+
+    @Test func replacesOnlyTheModel() throws {
+        let body = #"{ "model" : "alias", "seed": 9007199254740993, "messages":[{"role":"user","content":"{\"model\":\"inner\"} }]"}], "x": 1.50 }"#
+        let out = try rewrite(body) { $0.set("model", string: "gpt-4o-mini") }
+        #expect(out == #"{"model" : "gpt-4o-mini","seed": 9007199254740993,"messages":[{"role":"user","content":"{\"model\":\"inner\"} }]"}],"x": 1.50}"#)
+    }
+
+    @Test func addsMissingKeysAndReplacesDuplicatesOnce() throws {
+        let out = try rewrite(#"{"a":1,"model":"x","model":"y"}"#) {
+            $0.set("model", string: "z")
+            try $0.set("stream_options", value: StreamOptions(includeUsage: true))
+        }
+        #expect(out == #"{"a":1,"model":"z","stream_options":{"include_usage":true}}"#)
+        #expect(try rewrite("{}") { $0.set("model", string: "m") } == #"{"model":"m"}"#)
+        #expect(try rewrite(" { } ") { $0.set("k", json: Array("[1,2]".utf8)) } == #"{"k":[1,2]}"#)
+    }
+
+    @Test func escapesKeysAndValues() throws {
+        let out = try rewrite(#"{"model":"a"}"#) { $0.set("model", string: "we\"ird\\name\n") }
+        #expect(out == #"{"model":"we\"ird\\name\n"}"#)
+    }
+
+    @Test func rejectsMalformedInput() {
+        for bad in ["", "[]", "{", #"{"a"}"#, #"{"a":}"#, #"{"a":1,}"#, #"{"a":"unterminated}"#, #"{"a":1} x"#, #"{"a":[1,2}"#] {
+            #expect(throws: JSONObjectRewriter.MalformedJSON.self, "\(bad)") {
+                _ = try rewrite(bad) { $0.set("model", string: "m") }
+            }
+        }
+    }
+
+    @Test func membersListsTopLevelOnly() throws {
+        let text = #"{"a":{"model":1},"b":[{"c":2}],"model":"m"}"#
+        let members = try Array(text.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
+        #expect(members.map(\.key) == ["a", "b", "model"])
+    }
+}

@@ -1,0 +1,311 @@
+import Foundation
+import Logging
+import Synchronization
+import HTTPTypes
+import NIOCore
+import OrchestratorCore
+import OrchestratorTesting
+import Testing
+
+@testable import Providers
+
+struct OpenAIAdapterTests {
+    @Test func passThroughRewritesOnlyTopLevelModel() async throws {
+        let transport = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
+        let adapter = OpenAIAdapter(transport: transport)
+        let json = #"{"model":"alias","messages":[{"role":"user","content":"hi"}],"seed":9007199254740993,"x_custom":{"model":"keep"}}"#
+        let result = try await adapter.complete(try makeCall(json))
+        let sent = transport.requests.withLock { $0[0] }
+        #expect(sent.url == "http://upstream.test/v1/chat/completions")
+        #expect(sent.headers[.authorization] == "Bearer sk-upstream")
+        #expect(sent.headers[.contentType] == "application/json")
+        #expect(transport.lastBody == #"{"model":"real-model","messages":[{"role":"user","content":"hi"}],"seed":9007199254740993,"x_custom":{"model":"keep"}}"#)
+        guard case .raw(let body) = result.body else {
+            Issue.record("same-style completion should be passed through raw")
+            return
+        }
+        #expect(String(buffer: body) == OpenAIFixtures.completion())
+        #expect(result.usage == Usage(promptTokens: 9, completionTokens: 12, totalTokens: 21, reasoningTokens: 0))
+        #expect(!result.usageEstimated)
+    }
+
+    @Test func targetSettingsAreMerged() async throws {
+        let transport = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
+        var target = TargetConfig(provider: "up", model: "real-model")
+        target.maxTokensDefault = 4096
+        target.extraBody = ["top_k": 40, "metadata": ["team": "b", "env": "prod"]]
+        var provider = ProviderConfig(name: "up", type: .openai, baseURL: "http://upstream.test/v1")
+        provider.headers = ["OpenAI-Organization": "org-1"]
+        let json = #"{"model":"alias","messages":[{"role":"user","content":"hi"}],"metadata":{"team":"a","user":"u"}}"#
+        _ = try await OpenAIAdapter(transport: transport).complete(try makeCall(json, provider: provider, target: target))
+        let sent = try JSONDecoder().decode(JSONValue.self, from: Data(transport.lastBody.utf8))
+        #expect(sent["max_tokens"] == .int(4096))
+        #expect(sent["top_k"] == .int(40))
+        #expect(sent["metadata"] == ["team": "b", "env": "prod", "user": "u"])
+        #expect(transport.requests.withLock { $0[0].headers[HTTPField.Name("OpenAI-Organization")!] } == "org-1")
+    }
+
+    @Test func noKeyMeansNoAuthorizationHeader() async throws {
+        let transport = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
+        _ = try await OpenAIAdapter(transport: transport).complete(
+            try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#, apiKey: nil))
+        #expect(transport.requests.withLock { $0[0].headers[.authorization] } == nil)
+    }
+
+    @Test func upstreamErrorsKeepStatusAndMessage() async throws {
+        let transport = ScriptedTransport { _ in
+            .json(400, #"{"error":{"message":"Invalid value for 'temperature'","type":"invalid_request_error"}}"#)
+        }
+        let call = try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#)
+        await #expect(throws: GatewayError.self) { try await OpenAIAdapter(transport: transport).complete(call) }
+        do {
+            _ = try await OpenAIAdapter(transport: transport).complete(call)
+        } catch {
+            #expect(error.status == 400)
+            #expect(!error.isRetryable)
+            #expect(error.message.contains("Invalid value for 'temperature'"))
+        }
+    }
+
+    @Test func rateLimitHonoursRetryAfter() async throws {
+        let transport = ScriptedTransport { _ in
+            .json(429, #"{"error":{"message":"Rate limit reached for sk-abcdefghijklmnop"}}"#, headers: [HTTPField.Name("Retry-After")!: "7"])
+        }
+        do {
+            _ = try await OpenAIAdapter(transport: transport).complete(
+                try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#))
+            Issue.record("expected an error")
+        } catch let error as GatewayError {
+            #expect(error.status == 429)
+            #expect(error.isRetryable)
+            #expect(error.retryAfterSeconds == 7)
+            #expect(!error.message.contains("abcdefghijklmnop"), "secrets in upstream errors are redacted")
+        }
+    }
+
+    @Test func garbageBodyIsABadUpstreamResponse() async throws {
+        for body in ["<html>502 Bad Gateway</html>", "", #"{"unexpected":true}"#] {
+            let transport = ScriptedTransport { _ in .json(200, body) }
+            do {
+                _ = try await OpenAIAdapter(transport: transport).complete(
+                    try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#))
+                Issue.record("expected an error for \(body)")
+            } catch let error as GatewayError {
+                #expect(error.status == 502)
+                #expect(error.code == "bad_upstream_response")
+                #expect(error.isRetryable)
+            }
+        }
+    }
+
+    @Test func transportFailuresAreClassified() async throws {
+        for (kind, status) in [(TransportError.Kind.connect, 502), (.timeout, 504), (.idleTimeout, 504), (.closed, 502)] {
+            let transport = ScriptedTransport { _ in throw TransportError(kind, "boom") }
+            do {
+                _ = try await OpenAIAdapter(transport: transport).complete(
+                    try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#))
+                Issue.record("expected an error")
+            } catch let error as GatewayError {
+                #expect(error.status == status, "\(kind)")
+                #expect(error.isRetryable)
+            }
+        }
+    }
+
+    @Test func missingUsageIsEstimated() async throws {
+        let body = #"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"abcdefgh"},"finish_reason":"stop"}]}"#
+        let transport = ScriptedTransport { _ in .json(200, body) }
+        let result = try await OpenAIAdapter(transport: transport).complete(
+            try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#))
+        #expect(result.usageEstimated)
+        #expect(result.usage?.completionTokens == 2)
+    }
+
+    @Test func streamAsksForUsageAndStripsItWhenNotRequested() async throws {
+        let events = OpenAIFixtures.chunks(["Hel", "lo"])
+        let wire = events.map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
+        // Deliver the body split at awkward places.
+        let pieces = stride(from: 0, to: wire.utf8.count, by: 37).map { start -> String in
+            let bytes = Array(wire.utf8)
+            return String(decoding: bytes[start..<min(start + 37, bytes.count)], as: UTF8.self)
+        }
+        let transport = ScriptedTransport { _ in .sse(pieces) }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#))
+        let sent = try JSONDecoder().decode(JSONValue.self, from: Data(transport.lastBody.utf8))
+        #expect(sent["stream_options"] == ["include_usage": true])
+        #expect(transport.requests.withLock { $0[0].headers[.accept] } == "text/event-stream")
+        let out = try await collect(stream)
+        let raw = out.compactMap(\.rawText)
+        #expect(raw.count == 4, "role, two pieces, finish; the usage-only chunk is stripped")
+        #expect(raw.allSatisfy { $0.hasPrefix("data: {") && $0.hasSuffix("\n\n") })
+        #expect(!raw.joined().contains("\"usage\""))
+        #expect(out.compactMap(\.usage).first?.totalTokens == 21, "usage is still reported to the engine")
+    }
+
+    @Test func streamKeepsUsageWhenTheClientAskedForIt() async throws {
+        let wire = OpenAIFixtures.chunks(["Hi"]).map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n"
+        let transport = ScriptedTransport { _ in .sse([wire]) }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}"#))
+        #expect(transport.lastBody.contains(#""stream_options":{"include_usage":true}"#))
+        let raw = try await collect(stream).compactMap(\.rawText)
+        #expect(raw.count == 4)
+        #expect(raw.last?.contains(#""usage""#) == true)
+    }
+
+    @Test func streamForOtherStylesYieldsCanonicalChunks() async throws {
+        let wire = OpenAIFixtures.chunks(["A", "B"]).map { "data: \($0)\r\n\r\n" }.joined() + "data: [DONE]\r\n\r\n"
+        let transport = ScriptedTransport { _ in .sse([wire]) }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#, style: .anthropic))
+        let sent = try JSONDecoder().decode(ChatRequest.self, from: Data(transport.lastBody.utf8))
+        #expect(sent.model == "real-model")
+        #expect(sent.streamOptions?.includeUsage == true)
+        let chunks = try await collect(stream).compactMap(\.chunk)
+        #expect(chunks.compactMap { $0.choices.first?.delta.content }.joined() == "AB")
+    }
+
+    @Test func streamFailures() async throws {
+        let request = #"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#
+        let cases: [(TransportResponse, String)] = [
+            (.sse(["data: {not json}\n\n"]), "bad_upstream_response"),
+            (.sse(["data: " + OpenAIFixtures.chunks(["x"])[0] + "\n\n"]), "bad_upstream_response"),
+            (.sse([#"data: {"error":{"message":"overloaded"}}"# + "\n\n"]), "upstream_stream_error"),
+            (.json(200, #"{"error":{"message":"quota"}}"#), "bad_upstream_response"),
+        ]
+        for (response, code) in cases {
+            let transport = ScriptedTransport { _ in response }
+            do {
+                let stream = try await OpenAIAdapter(transport: transport).stream(try makeCall(request))
+                _ = try await collect(stream)
+                Issue.record("expected \(code)")
+            } catch let error as GatewayError {
+                #expect(error.code == code)
+                #expect(error.status == 502)
+            }
+        }
+    }
+
+    @Test func streamErrorStatusFailsBeforeTheStream() async throws {
+        let transport = ScriptedTransport { _ in .json(503, #"{"error":{"message":"overloaded"}}"#) }
+        do {
+            _ = try await OpenAIAdapter(transport: transport).stream(
+                try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#))
+            Issue.record("expected an error")
+        } catch let error as GatewayError {
+            #expect(error.status == 503)
+            #expect(error.isRetryable)
+        }
+    }
+}
+
+struct MockAdapterTests {
+    @Test func cannedCompletionAndStream() async throws {
+        var settings = MockSettings()
+        settings.reply = "one two three"
+        let adapter = MockAdapter(providerName: "demo", settings: settings)
+        let call = try makeCall(#"{"model":"a","messages":[{"role":"user","content":"hello"}]}"#)
+        let completion = try await adapter.complete(call)
+        guard case .canonical(let body) = completion.body else {
+            Issue.record("mock answers canonically")
+            return
+        }
+        #expect(body.choices[0].message.content == .text("one two three"))
+        #expect(completion.usage?.completionTokens == 4)
+
+        let streamCall = try makeCall(#"{"model":"a","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}"#)
+        let events = try await collect(try await adapter.stream(streamCall))
+        let chunks = events.compactMap(\.chunk)
+        #expect(chunks.compactMap { $0.choices.first?.delta.content }.joined() == "one two three")
+        #expect(chunks.last?.isUsageOnly == true)
+        #expect(chunks.contains { $0.choices.first?.finishReason == "stop" })
+    }
+
+    @Test func failureRateOneAlwaysFails() async throws {
+        var settings = MockSettings()
+        settings.failureRate = 1
+        do {
+            _ = try await MockAdapter(providerName: "demo", settings: settings).complete(
+                try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#))
+            Issue.record("expected a failure")
+        } catch let error as GatewayError {
+            #expect(error.status == 503 && error.isRetryable)
+        }
+    }
+
+    @Test func registryMakesKnownTypesAndRejectsOthers() throws {
+        let registry = ProviderRegistry(transport: ScriptedTransport { _ in .json(200, "{}") })
+        #expect(try registry.makeAdapter(for: ProviderConfig(name: "a", type: .openai, baseURL: "http://x")).style == .openai)
+        #expect(try registry.makeAdapter(for: ProviderConfig(name: "m", type: .mock)).style == .openai)
+        #expect(throws: GatewayError.self) { try registry.makeAdapter(for: ProviderConfig(name: "c", type: .anthropic)) }
+    }
+}
+
+struct OpenAIInboundCodecTests {
+    @Test func errorBodyShape() throws {
+        let body = OpenAIInboundCodec().encodeError(.invalidRequest("bad", param: "messages[0].role"))
+        let json = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+        #expect(json == ["error": ["message": "bad", "type": "invalid_request_error", "param": "messages[0].role", "code": .null]])
+        let stream = String(buffer: OpenAIInboundCodec().encodeStreamError(.timeout("slow")))
+        #expect(stream.hasPrefix("data: {\"error\":") && stream.hasSuffix("\n\n"))
+    }
+
+    @Test func chunksAndUsage() throws {
+        let codec = OpenAIInboundCodec()
+        let usageOnly = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 1, completionTokens: 1))
+        #expect(try codec.encodeChunk(usageOnly, includeUsage: false) == nil)
+        #expect(try codec.encodeChunk(usageOnly, includeUsage: true) != nil)
+        #expect(codec.streamTerminator.map { String(buffer: $0) } == "data: [DONE]\n\n")
+    }
+}
+
+/// The real AsyncHTTPClient transport against a real loopback server.
+struct AsyncHTTPClientTransportTests {
+    @Test func streamsBodiesFromARealServer() async throws {
+        let transport = AsyncHTTPClientTransport()
+        try await MockUpstream.withServer({ request in
+            .sse(OpenAIFixtures.chunks(["a", "b"]), delay: .milliseconds(5))
+        }) { upstream in
+            let response = try await transport.execute(
+                TransportRequest(url: upstream.baseURL + "/v1/chat/completions", headers: [.authorization: "Bearer k"], body: ByteBuffer(string: "{}")),
+                deadline: .now + .seconds(10), logger: .init(label: "t"))
+            #expect(response.status == 200)
+            let body = String(buffer: try await response.collect(upTo: 1 << 20))
+            #expect(body.hasSuffix("data: [DONE]\n\n"))
+            #expect(upstream.requests.first?.header("authorization") == "Bearer k")
+        }
+        try await transport.shutdown()
+    }
+
+    @Test func connectionRefusedIsAConnectError() async throws {
+        let transport = AsyncHTTPClientTransport()
+        do {
+            _ = try await transport.execute(
+                TransportRequest(url: "http://127.0.0.1:1/v1/chat/completions"), deadline: .now + .seconds(5),
+                logger: .init(label: "t"))
+            Issue.record("expected a failure")
+        } catch let error as TransportError {
+            #expect(error.kind == .connect)
+        }
+        try await transport.shutdown()
+    }
+
+    @Test func headDeadlineIsEnforced() async throws {
+        let transport = AsyncHTTPClientTransport()
+        try await MockUpstream.withServer({ _ in
+            try? await Task.sleep(for: .seconds(2))
+            return .json(200, "{}")
+        }) { upstream in
+            do {
+                _ = try await transport.execute(
+                    TransportRequest(url: upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200),
+                    logger: .init(label: "t"))
+                Issue.record("expected a timeout")
+            } catch let error as TransportError {
+                #expect(error.kind == .timeout)
+            }
+        }
+        try await transport.shutdown()
+    }
+}

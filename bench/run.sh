@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# Orchestrator throughput/latency benchmark.
+#
+# Compares three ways of reaching the same mock OpenAI upstream (nginx serving canned
+# responses on 127.0.0.1:18081):
+#   direct         wrk -> mock upstream
+#   nginx-proxy    wrk -> nginx reverse proxy (1 worker, keepalive pool) -> mock upstream
+#   orchestratord  wrk -> orchestratord -> mock upstream
+# for a non-streaming and a streaming chat completion, at N connections and at 1
+# connection, and checks afterwards that orchestratord wrote one request-log row per
+# request. See bench/README.md.
+#
+# Usage: bench/run.sh [--skip-build] [--duration SECONDS] [--connections N] [--rounds N]
+# Env:   ORCH_BIN (binary to use; implies no build), BENCH_DURATION, BENCH_CONNECTIONS,
+#        BENCH_ROUNDS, BENCH_WARMUP (seconds, 0 = none), BENCH_SKIP_BUILD=1,
+#        BENCH_KEEP_TMP=1 (keep the temp dir with configs and logs)
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(dirname "$BENCH_DIR")"
+
+DURATION="${BENCH_DURATION:-10}"
+CONNECTIONS="${BENCH_CONNECTIONS:-50}"
+ROUNDS="${BENCH_ROUNDS:-2}"
+WARMUP="${BENCH_WARMUP:-2}"
+SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
+ORCH_BIN="${ORCH_BIN:-}"
+KEEP_TMP="${BENCH_KEEP_TMP:-0}"
+
+UP_PORT=18081     # mock upstream (nginx)
+PROXY_PORT=18082  # nginx reverse proxy baseline
+GW_PORT=18083     # orchestratord
+HOST=127.0.0.1
+CLIENT_KEY="sk-bench-client"
+
+usage() {
+    # The comment block at the top of this file, without the "#".
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"
+}
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+while (($#)); do
+    case "$1" in
+    --skip-build) SKIP_BUILD=1 ;;
+    --duration) DURATION="${2:?--duration needs a value}"; shift ;;
+    --duration=*) DURATION="${1#*=}" ;;
+    --connections) CONNECTIONS="${2:?--connections needs a value}"; shift ;;
+    --connections=*) CONNECTIONS="${1#*=}" ;;
+    --rounds) ROUNDS="${2:?--rounds needs a value}"; shift ;;
+    --rounds=*) ROUNDS="${1#*=}" ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; die "unknown argument: $1" ;;
+    esac
+    shift
+done
+for v in DURATION CONNECTIONS ROUNDS WARMUP; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
+done
+((DURATION > 0 && CONNECTIONS > 0 && ROUNDS > 0)) || die "duration, connections and rounds must be positive"
+
+# ---------------------------------------------------------------------------
+# Tools
+# ---------------------------------------------------------------------------
+find_nginx() {
+    if [[ -x /usr/sbin/nginx ]]; then echo /usr/sbin/nginx; else command -v nginx || true; fi
+}
+
+ensure_tools() {
+    local missing=()
+    [[ -n "$(find_nginx)" ]] || missing+=(nginx-light)
+    command -v wrk >/dev/null || missing+=(wrk)
+    command -v curl >/dev/null || missing+=(curl)
+    command -v sqlite3 >/dev/null || missing+=(sqlite3)
+    command -v python3 >/dev/null || missing+=(python3)
+    ((${#missing[@]})) || return 0
+    local sudo=()
+    if ((EUID != 0)); then
+        command -v sudo >/dev/null || die "missing ${missing[*]} and not root (no sudo); install them first"
+        sudo=(sudo)
+    fi
+    log "installing ${missing[*]} with apt-get"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+ensure_tools
+NGINX="$(find_nginx)"
+[[ -n "$NGINX" ]] || die "nginx not found after installation"
+
+# wrk and the servers each need one descriptor per connection; raise the limit if allowed.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# ---------------------------------------------------------------------------
+# orchestratord binary
+# ---------------------------------------------------------------------------
+if [[ -n "$ORCH_BIN" ]]; then
+    log "using ORCH_BIN=$ORCH_BIN (no build)"
+elif [[ "$SKIP_BUILD" == 1 ]]; then
+    ORCH_BIN="$REPO_DIR/.build/release/orchestratord"
+    log "--skip-build: using $ORCH_BIN"
+else
+    log "building: swift build -c release --product orchestratord"
+    (cd "$REPO_DIR" && swift build -c release --product orchestratord)
+    ORCH_BIN="$(cd "$REPO_DIR" && swift build -c release --show-bin-path)/orchestratord"
+fi
+[[ -x "$ORCH_BIN" ]] || die "orchestratord binary not found or not executable: $ORCH_BIN"
+ORCH_BIN="$(cd "$(dirname "$ORCH_BIN")" && pwd)/$(basename "$ORCH_BIN")"
+
+port_in_use() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+for port in $UP_PORT $PROXY_PORT $GW_PORT; do
+    if port_in_use "$port"; then die "port $port is already in use on $HOST"; fi
+done
+
+# ---------------------------------------------------------------------------
+# Temp dir, process tracking, cleanup
+# ---------------------------------------------------------------------------
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/orch-bench.XXXXXX")"
+chmod 755 "$TMP" # nginx workers may run as an unprivileged user
+RAW="$TMP/raw"
+MANIFEST="$TMP/manifest.tsv"
+DB="$TMP/bench.db"
+mkdir -p "$RAW"
+: >"$MANIFEST"
+
+UP_PID="" PROXY_PID="" GW_PID=""
+
+# stop_pid PID NAME [TIMEOUT]: SIGTERM, wait up to TIMEOUT seconds, then SIGKILL.
+stop_pid() {
+    local pid="$1" name="$2" timeout="${3:-10}" i
+    [[ -n "$pid" ]] || return 0
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < timeout * 10; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            warn "$name (pid $pid) did not exit within ${timeout}s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    stop_pid "$GW_PID" orchestratord 30
+    stop_pid "$PROXY_PID" nginx-proxy
+    stop_pid "$UP_PID" nginx-upstream
+    if ((status != 0 && status != 130 && status != 143)); then # failed, not interrupted
+        for f in "$TMP/orchestratord.log" "$TMP/nginx-up/error.log" "$TMP/nginx-proxy/error.log"; do
+            [[ -s "$f" ]] || continue
+            printf -- '--- last lines of %s ---\n' "$f" >&2
+            tail -n 20 "$f" >&2
+        done
+        KEEP_TMP=1
+    fi
+    if [[ "$KEEP_TMP" == 1 ]]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------
+# nginx: mock upstream and reverse-proxy baseline
+# ---------------------------------------------------------------------------
+
+# Common top of both nginx configs: $1 = instance dir.
+nginx_preamble() {
+    cat <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 16384; }
+EOF
+}
+
+# Common http{} settings: logs off, long keep-alive so no run reconnects mid-way.
+nginx_http_common() {
+    cat <<EOF
+    access_log off;
+    client_body_temp_path $1/client_body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_timeout 120s;
+    keepalive_requests 10000000;
+    server_tokens off;
+EOF
+}
+
+write_upstream_conf() {
+    local dir="$TMP/nginx-up"
+    mkdir -p "$dir/mock"
+    # Copies, so that nginx workers running as an unprivileged user can read them.
+    install -m 644 "$BENCH_DIR/mock/chat_completion.json" "$BENCH_DIR/mock/chat_stream.sse" "$dir/mock/"
+    {
+        nginx_preamble "$dir"
+        echo "http {"
+        nginx_http_common "$dir"
+        cat <<EOF
+    sendfile on;
+    tcp_nopush on;
+    open_file_cache max=16 inactive=1h;
+    open_file_cache_valid 1h;
+    server {
+        listen $HOST:$UP_PORT backlog=4096;
+        # Canned bodies are static files. nginx's static handler answers POST with 405,
+        # so 405 is turned into an internal GET redirect to the same URI, served with 200.
+        # (return 200 '...' cannot hold the stream body: nginx caps a config token at 4 KB.)
+        location = /v1/chat/completions {
+            default_type application/json;
+            alias $dir/mock/chat_completion.json;
+            error_page 405 =200 \$uri;
+        }
+        location = /stream/v1/chat/completions {
+            default_type text/event-stream;
+            add_header Cache-Control no-cache;
+            alias $dir/mock/chat_stream.sse;
+            error_page 405 =200 \$uri;
+        }
+        location / {
+            default_type application/json;
+            return 404 '{"error":{"message":"mock upstream: unknown path","type":"invalid_request_error"}}';
+        }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+}
+
+write_proxy_conf() {
+    local dir="$TMP/nginx-proxy"
+    mkdir -p "$dir"
+    {
+        nginx_preamble "$dir"
+        echo "http {"
+        nginx_http_common "$dir"
+        cat <<EOF
+    upstream mock_upstream {
+        server $HOST:$UP_PORT;
+        keepalive 64;
+        keepalive_requests 10000000;
+    }
+    server {
+        listen $HOST:$PROXY_PORT backlog=4096;
+        location / {
+            proxy_pass http://mock_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /stream/ {
+            proxy_pass http://mock_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+EOF
+    } >"$dir/nginx.conf"
+}
+
+# start_nginx DIR VAR: validates the config, then runs nginx in the foreground (daemon
+# off) as a background job of this shell and stores its pid in VAR.
+start_nginx() {
+    local dir="$1"
+    "$NGINX" -q -t -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" >&2 || die "bad nginx config: $dir/nginx.conf"
+    "$NGINX" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" </dev/null >>"$dir/stdout.log" 2>&1 &
+    printf -v "$2" '%s' "$!"
+}
+
+# wait_http URL PID NAME [TIMEOUT]: until URL answers at all (any status).
+wait_http() {
+    local url="$1" pid="$2" name="$3" timeout="${4:-30}" i
+    for ((i = 0; i < timeout * 10; i++)); do
+        curl -s -o /dev/null --max-time 1 "$url" && return 0
+        kill -0 "$pid" 2>/dev/null || die "$name exited during start-up"
+        sleep 0.1
+    done
+    die "$name did not answer $url within ${timeout}s"
+}
+
+# check_post NAME URL BODY WANT_TYPE EXPECT_FILE|-: POST must give 200 with the wanted
+# content type; the body must equal EXPECT_FILE (or, with "-", look like the right kind).
+check_post() {
+    local name="$1" url="$2" body="$3" want_type="$4" expect="$5" out="$TMP/check.out" meta
+    meta="$(curl -s -o "$out" -w '%{http_code} %{content_type}' --max-time 10 -X POST \
+        -H 'Content-Type: application/json' -H "Authorization: Bearer $CLIENT_KEY" --data "$body" "$url")" ||
+        die "$name: POST $url failed"
+    [[ "$meta" == "200 $want_type"* ]] || die "$name: POST $url gave '$meta' (want 200 $want_type): $(head -c 300 "$out")"
+    if [[ "$expect" != - ]]; then
+        cmp -s "$out" "$expect" || die "$name: POST $url: body differs from $expect"
+    elif [[ "$want_type" == text/event-stream ]]; then
+        grep -q '^data: \[DONE\]' "$out" || die "$name: POST $url: stream has no 'data: [DONE]'"
+    else
+        grep -q '"choices"' "$out" || die "$name: POST $url: no choices in body: $(head -c 300 "$out")"
+    fi
+    printf '    ok  %-14s %-50s %s, %s bytes\n' "$name" "$url" "$meta" "$(wc -c <"$out")" >&2
+}
+
+CHAT_BODY='{"model":"bench","messages":[{"role":"user","content":"hello"}]}'
+STREAM_BODY='{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"hello"}]}'
+
+log "starting mock upstream (nginx) on $HOST:$UP_PORT"
+write_upstream_conf
+start_nginx "$TMP/nginx-up" UP_PID
+wait_http "http://$HOST:$UP_PORT/" "$UP_PID" nginx-upstream
+
+log "starting nginx reverse proxy on $HOST:$PROXY_PORT"
+write_proxy_conf
+start_nginx "$TMP/nginx-proxy" PROXY_PID
+wait_http "http://$HOST:$PROXY_PORT/" "$PROXY_PID" nginx-proxy
+
+# ---------------------------------------------------------------------------
+# orchestratord
+# ---------------------------------------------------------------------------
+cat >"$TMP/orchestrator.yaml" <<EOF
+# Generated by bench/run.sh
+server:
+  host: "$HOST"
+  port: $GW_PORT
+database:
+  url: "sqlite://$DB"
+keys:
+  - { name: bench, key: "$CLIENT_KEY" }
+providers:
+  - { name: up, type: openai, base_url: "http://$HOST:$UP_PORT/v1", api_keys: ["sk-bench-upstream"] }
+  - { name: upstream-stream, type: openai, base_url: "http://$HOST:$UP_PORT/stream/v1", api_keys: ["sk-bench-upstream"] }
+models:
+  - name: bench
+    targets:
+      - { provider: up, model: gpt-4o-mini }
+  - name: bench-stream
+    targets:
+      - { provider: upstream-stream, model: gpt-4o-mini }
+EOF
+
+log "starting orchestratord on $HOST:$GW_PORT ($ORCH_BIN)"
+(
+    cd "$TMP"
+    exec env -u ORCH_CONFIG -u ORCH_HOST -u ORCH_PORT -u ORCH_DATABASE_URL -u ORCH_REDIS_URL \
+        ORCH_LOG_LEVEL=warning "$ORCH_BIN" serve --config "$TMP/orchestrator.yaml" --host "$HOST" --port "$GW_PORT"
+) </dev/null >"$TMP/orchestratord.log" 2>&1 &
+GW_PID=$!
+wait_http "http://$HOST:$GW_PORT/healthz" "$GW_PID" orchestratord 60
+
+log "checking every target answers correctly"
+check_post direct "http://$HOST:$UP_PORT/v1/chat/completions" "$CHAT_BODY" application/json "$BENCH_DIR/mock/chat_completion.json"
+check_post direct "http://$HOST:$UP_PORT/stream/v1/chat/completions" "$STREAM_BODY" text/event-stream "$BENCH_DIR/mock/chat_stream.sse"
+check_post nginx-proxy "http://$HOST:$PROXY_PORT/v1/chat/completions" "$CHAT_BODY" application/json "$BENCH_DIR/mock/chat_completion.json"
+check_post nginx-proxy "http://$HOST:$PROXY_PORT/stream/v1/chat/completions" "$STREAM_BODY" text/event-stream "$BENCH_DIR/mock/chat_stream.sse"
+check_post orchestratord "http://$HOST:$GW_PORT/v1/chat/completions" "$CHAT_BODY" application/json -
+check_post orchestratord "http://$HOST:$GW_PORT/v1/chat/completions" "$STREAM_BODY" text/event-stream -
+GW_CHECK_REQUESTS=2 # the two orchestratord checks above are logged too
+
+# ---------------------------------------------------------------------------
+# wrk runs
+# ---------------------------------------------------------------------------
+TARGETS=(direct nginx-proxy orchestratord)
+
+# url_for KIND TARGET
+url_for() {
+    case "$1:$2" in
+    chat:direct) echo "http://$HOST:$UP_PORT/v1/chat/completions" ;;
+    chat:nginx-proxy) echo "http://$HOST:$PROXY_PORT/v1/chat/completions" ;;
+    stream:direct) echo "http://$HOST:$UP_PORT/stream/v1/chat/completions" ;;
+    stream:nginx-proxy) echo "http://$HOST:$PROXY_PORT/stream/v1/chat/completions" ;;
+    *:orchestratord) echo "http://$HOST:$GW_PORT/v1/chat/completions" ;;
+    esac
+}
+
+script_for() { [[ "$1" == stream ]] && echo "$BENCH_DIR/post_stream.lua" || echo "$BENCH_DIR/post.lua"; }
+
+# run_wrk SCENARIO KIND TARGET ROUND CONNECTIONS SECONDS
+run_wrk() {
+    local scenario="$1" kind="$2" target="$3" round="$4" conns="$5" secs="$6"
+    local out="$RAW/${scenario//[^A-Za-z0-9=-]/_}__${target}__${round}.txt" url summary
+    url="$(url_for "$kind" "$target")"
+    local cmd=(wrk -t1 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$(script_for "$kind")" "$url")
+    {
+        echo "# ${cmd[*]#"$BENCH_DIR/"}"
+        "${cmd[@]}" 2>&1 || echo "wrk exited with status $?"
+    } >"$out"
+    printf '%s\t%s\t%s\t%s\n' "$scenario" "$target" "$round" "$out" >>"$MANIFEST"
+    summary="$(python3 "$BENCH_DIR/report.py" brief "$out")"
+    printf '    %-20s %-14s %-7s %s\n' "$scenario" "$target" "$round" "$summary" >&2
+}
+
+SCENARIOS=("chat c=$CONNECTIONS|chat|$CONNECTIONS" "chat c=1|chat|1" "stream c=$CONNECTIONS|stream|$CONNECTIONS" "stream c=1|stream|1")
+log "wrk: ${DURATION}s per run, $ROUNDS round(s) interleaved, warm-up ${WARMUP}s; $(nproc) CPU(s)"
+warmed=""
+for entry in "${SCENARIOS[@]}"; do
+    IFS='|' read -r scenario kind conns <<<"$entry"
+    if ((WARMUP > 0)) && [[ " $warmed " != *" $kind "* ]]; then
+        for target in "${TARGETS[@]}"; do run_wrk "$scenario" "$kind" "$target" warmup "$CONNECTIONS" "$WARMUP"; done
+        warmed+=" $kind"
+    fi
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for target in "${TARGETS[@]}"; do run_wrk "$scenario" "$kind" "$target" "$round" "$conns" "$DURATION"; done
+    done
+done
+
+# ---------------------------------------------------------------------------
+# Request-log check: stop orchestratord (it flushes its log writer on SIGTERM)
+# ---------------------------------------------------------------------------
+log "stopping orchestratord (SIGTERM) so it flushes its request logs"
+stop_pid "$GW_PID" orchestratord 60
+GW_PID=""
+LOG_ROWS="$(sqlite3 "$DB" 'select count(*) from request_logs' 2>&1)" || LOG_ROWS="error: $LOG_ROWS"
+WRK_GW_REQUESTS="$(python3 "$BENCH_DIR/report.py" requests "$MANIFEST" orchestratord)"
+SENT=$((WRK_GW_REQUESTS + GW_CHECK_REQUESTS))
+if [[ "$LOG_ROWS" =~ ^[0-9]+$ ]]; then
+    if ((LOG_ROWS >= SENT)); then
+        VERDICT="ok (rows ≥ completed requests; wrk does not count requests still in flight when a run ends)"
+    else
+        VERDICT="MISSING $((SENT - LOG_ROWS)) row(s): fewer log rows than requests wrk saw complete"
+    fi
+else
+    VERDICT="could not count rows"
+fi
+LOG_LINE="log rows: $LOG_ROWS, requests sent: $SENT ($WRK_GW_REQUESTS completed by wrk incl. warm-up + $GW_CHECK_REQUESTS checks) — $VERDICT"
+# Rows by model and status: 499 = client went away (wrk closing connections at the end of a run).
+LOG_BREAKDOWN="log rows by model/status: $(sqlite3 -separator ' ' "$DB" \
+    "select model || ' ' || status || ': ' || count(*) from request_logs group by model, status order by model, status" 2>/dev/null |
+    paste -sd, - | sed 's/,/, /g')"
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+TABLE="$(python3 "$BENCH_DIR/report.py" table "$MANIFEST")"
+STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
+RESULTS_DIR="$BENCH_DIR/results"
+RESULT_FILE="$RESULTS_DIR/$STAMP.md"
+mkdir -p "$RESULTS_DIR"
+COMMIT="$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)"
+
+echo
+echo "$TABLE"
+echo
+echo "$LOG_LINE"
+echo "$LOG_BREAKDOWN"
+
+{
+    echo "# Orchestrator benchmark $STAMP"
+    echo
+    echo "- commit: $COMMIT; binary: \`$ORCH_BIN\`"
+    echo "- host: $(uname -srm), $(nproc) CPU(s); nginx $("$NGINX" -v 2>&1 | sed 's/.*nginx\///'); $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+    echo "- wrk: 1 thread, ${DURATION}s per run, $ROUNDS round(s) interleaved (best round shown), warm-up ${WARMUP}s, c=$CONNECTIONS and c=1"
+    echo
+    echo "$TABLE"
+    echo
+    echo "$LOG_LINE"
+    echo
+    echo "$LOG_BREAKDOWN"
+    echo
+    echo "## Raw wrk output"
+    while IFS=$'\t' read -r scenario target round raw; do
+        echo
+        echo "### $scenario — $target — round $round"
+        echo
+        echo '```'
+        cat "$raw"
+        echo '```'
+    done <"$MANIFEST"
+    if [[ -s "$TMP/orchestratord.log" ]]; then
+        echo
+        echo "## orchestratord log (last 50 lines)"
+        echo
+        echo '```'
+        tail -n 50 "$TMP/orchestratord.log"
+        echo '```'
+    fi
+} >"$RESULT_FILE"
+log "results written to ${RESULT_FILE#"$REPO_DIR"/}"
