@@ -150,6 +150,8 @@ let package = Package(
             name: "HTTPFrontTests",
             dependencies: [
                 "HTTPFront", "OrchestratorCore", "OrchestratorTesting",
+                // The real OpenAI inbound codec, as the daemon injects it.
+                "Providers",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -157,8 +159,9 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "orchestratord", "OrchestratorCore", "OrchestratorTesting",
+                "orchestratord", "OrchestratorCore", "OrchestratorTesting", "Persistence",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

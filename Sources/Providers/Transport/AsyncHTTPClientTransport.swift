@@ -32,6 +32,9 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         config.connectionPool = .init(
             idleTimeout: .nanoseconds(Int64(configuration.idleTimeout.components.seconds) * 1_000_000_000),
             concurrentHTTP1ConnectionsPerHostSoftLimit: configuration.connectionsPerHost)
+        // A refused connection should fail now so the router can fail over to another
+        // target, not after the connect timeout of retries inside the client.
+        config.connectionPool.retryConnectionEstablishment = false
         config.timeout = .init(
             connect: Self.timeAmount(configuration.connectTimeout), read: Self.timeAmount(configuration.readTimeout))
         config.decompression = .disabled

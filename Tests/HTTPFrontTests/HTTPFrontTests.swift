@@ -1,0 +1,357 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import OrchestratorCore
+import Providers
+import Synchronization
+import Testing
+
+@testable import HTTPFront
+
+/// A chat service answering from a closure and recording what it was asked.
+final class FakeChatService: ChatService {
+    let received = Mutex<[(InboundRequest, Principal)]>([])
+    let answer: @Sendable (InboundRequest) async throws(GatewayError) -> ChatResult
+
+    init(_ answer: @escaping @Sendable (InboundRequest) async throws(GatewayError) -> ChatResult) {
+        self.answer = answer
+    }
+
+    func chat(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError) -> ChatResult {
+        received.withLock { $0.append((request, principal)) }
+        return try await answer(request)
+    }
+
+    func models(for principal: Principal) -> [ModelInfo] {
+        ["a-model", "b-model"].filter { principal.mayUse(model: $0) }.map { ModelInfo(id: $0) }
+    }
+}
+
+struct AlwaysReady: ReadinessProbe {
+    let ready: Bool
+    func isReady() async -> Bool { ready }
+}
+
+struct EmptyConfigStore: ConfigStore {
+    func syncFromFile(_ settings: GatewaySettings) async throws -> StoredConfiguration { StoredConfiguration() }
+    func loadConfiguration() async throws -> StoredConfiguration {
+        StoredConfiguration(providers: [
+            StoredProvider(
+                id: "p1", config: ProviderConfig(name: "openai", type: .openai, baseURL: "https://api.openai.com/v1"),
+                source: .file, createdAtMillis: 0, updatedAtMillis: 0,
+                keys: [StoredUpstreamKey(id: "k1", secret: "sk-very-secret-upstream-9876", enabled: true)])
+        ])
+    }
+}
+
+let clientKey = "sk-client-abcdef-123"
+let adminKey = "admin-key-xyz-789"
+
+func completion(_ text: String = "hi") -> ChatCompletion {
+    ChatCompletion(
+        id: "c1", created: 1, model: "m",
+        choices: [.init(index: 0, message: ChatMessage(role: .assistant, content: .text(text)), finishReason: "stop")],
+        usage: Usage(promptTokens: 1, completionTokens: 1))
+}
+
+func makeApp(
+    service: FakeChatService, keys: [String] = [clientKey], adminKey: String? = adminKey, loopback: Bool = true,
+    maxBodyBytes: Int = 4096, ready: Bool = true
+) -> some ApplicationProtocol {
+    let directory = ClientKeyDirectory(
+        entries: keys.map {
+            .init(keyHash: KeyHashing.sha256Hex($0), principal: Principal(keyID: "id-\($0)", name: "name", allowedModels: ["a-*"]))
+        })
+    var settings = ServerSettings()
+    settings.maxBodyBytes = maxBodyBytes
+    let router = GatewayServer.router(
+        settings: settings,
+        dependencies: .init(
+            chat: service, codecs: [.openai: OpenAIInboundCodec()],
+            access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: loopback),
+            readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore()))
+    return Application(router: router)
+}
+
+let chatBody = ByteBuffer(string: #"{"model":"a-model","messages":[{"role":"user","content":"hello"}]}"#)
+let streamBody = ByteBuffer(string: #"{"model":"a-model","stream":true,"messages":[{"role":"user","content":"hello"}]}"#)
+let authorized: HTTPFields = [.authorization: "Bearer \(clientKey)", .contentType: "application/json"]
+
+func json(_ buffer: ByteBuffer) throws -> JSONValue {
+    try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+}
+
+struct ChatRouteTests {
+    @Test func completionIsEncodedAndTheRequestPassedOn() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion("hello back"))) }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "application/json")
+                #expect(response.headers[HTTPField.Name("x-request-id")!]?.count == 32)
+                let decoded = try json(response.body)
+                #expect(decoded["choices"]?.arrayValue?.first?["message"]?["content"] == "hello back")
+            }
+        }
+        let (request, principal) = try #require(service.received.withLock { $0.first })
+        #expect(request.chat.model == "a-model")
+        #expect(String(buffer: request.body) == String(buffer: chatBody))
+        #expect(principal.keyID == "id-\(clientKey)")
+    }
+
+    @Test func rawCompletionsPassThroughUnchanged() async throws {
+        let raw = #"{"id":"x","object":"chat.completion","choices":[],"custom":1}"#
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.raw(ByteBuffer(string: raw))) }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
+                #expect(String(buffer: response.body) == raw)
+            }
+        }
+    }
+
+    @Test func streamIsFramedAndTerminated() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "tok"))])
+        let service = FakeChatService { _ throws(GatewayError) in
+            .stream(ChatStream { emit in
+                try await emit(.chunk(chunk))
+                try await emit(.raw(ByteBuffer(string: "data: {\"raw\":true}\n\n")))
+            })
+        }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "text/event-stream")
+                #expect(response.headers[.cacheControl] == "no-cache")
+                let text = String(buffer: response.body)
+                #expect(text.hasPrefix("data: {"))
+                #expect(text.contains(#""content":"tok""#))
+                #expect(text.contains("data: {\"raw\":true}\n\n"))
+                #expect(text.hasSuffix("data: [DONE]\n\n"))
+            }
+        }
+    }
+
+    @Test func upstreamFailureMidStreamBecomesAnErrorEvent() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "partial"))])
+        let service = FakeChatService { _ throws(GatewayError) in
+            .stream(ChatStream { emit in
+                try await emit(.chunk(chunk))
+                throw GatewayError.badUpstreamResponse("connection reset", provider: "p")
+            })
+        }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("partial"))
+                #expect(text.contains(#"data: {"error":{"#))
+                #expect(!text.contains("[DONE]"))
+            }
+        }
+    }
+
+    @Test func engineErrorsUseTheOpenAIShape() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in throw .modelNotFound("a-model") }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
+                #expect(response.status == .notFound)
+                let body = try json(response.body)
+                #expect(body["error"]?["code"] == "model_not_found")
+                #expect(body["error"]?["type"] == "invalid_request_error")
+                #expect(body["error"]?["param"] == "model")
+                #expect(body["error"]?["message"]?.stringValue?.isEmpty == false)
+            }
+        }
+    }
+
+    @Test func rateLimitsCarryRetryAfter() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in
+            throw .upstream(status: 429, message: "slow down", provider: "p", retryAfterSeconds: 12)
+        }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(response.headers[HTTPField.Name("Retry-After")!] == "12")
+            }
+        }
+    }
+
+    @Test func badInputIs400WithParam() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        let cases: [(String, String?)] = [
+            ("{", nil),
+            ("not json at all", nil),
+            (#"{"model":"a-model","messages":[{"role":"user","content":"x"}],"temperature":"warm"}"#, "temperature"),
+            (#"{"model":"a-model","messages":[{"role":"robot","content":"x"}]}"#, "messages[0].role"),
+            (#"{"model":"a-model"}"#, "messages"),
+            (#"{"model":"a-model","messages":[{"role":"user","content":"x"}],"n":1000}"#, "n"),
+        ]
+        try await makeApp(service: service).test(.router) { client in
+            for (body, param) in cases {
+                try await client.execute(
+                    uri: "/v1/chat/completions", method: .post, headers: authorized, body: ByteBuffer(string: body)
+                ) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    let error = try json(response.body)["error"]
+                    #expect(error?["type"] == "invalid_request_error")
+                    #expect(error?["param"] == (param.map { JSONValue.string($0) } ?? .null), "\(body)")
+                }
+            }
+        }
+        #expect(service.received.withLock { $0.isEmpty }, "bad requests never reach the engine")
+    }
+
+    @Test func oversizedBodiesAre413() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        let big = #"{"model":"a-model","messages":[{"role":"user","content":""# + String(repeating: "x", count: 5000) + #""}]}"#
+        try await makeApp(service: service, maxBodyBytes: 4096).test(.live) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: ByteBuffer(string: big)) {
+                response in
+                #expect(response.status == .contentTooLarge)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "request_too_large")
+            }
+        }
+    }
+
+    @Test func modelsListHonoursTheKeysGlobs() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/models", method: .get, headers: authorized) { response in
+                let body = try json(response.body)
+                #expect(body["object"] == "list")
+                #expect(body["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["a-model"])
+            }
+            try await client.execute(uri: "/v1/models/a-model", method: .get, headers: authorized) { response in
+                let decoded = try json(response.body)
+                #expect(decoded["id"] == "a-model")
+            }
+            try await client.execute(uri: "/v1/models/b-model", method: .get, headers: authorized) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+}
+
+struct FrontDoorTests {
+    let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+
+    @Test func clientAuthentication() async throws {
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody) { response in
+                #expect(response.status == .unauthorized)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "missing_api_key")
+            }
+            try await client.execute(uri: "/v1/models", method: .get, headers: [.authorization: "Bearer wrong"]) { response in
+                #expect(response.status == .unauthorized)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "invalid_api_key")
+                #expect(!String(buffer: response.body).contains("wrong"))
+            }
+            for headers: HTTPFields in [
+                [HTTPField.Name("x-api-key")!: clientKey], [HTTPField.Name("x-goog-api-key")!: clientKey],
+                [.authorization: "bearer \(clientKey)"],
+            ] {
+                try await client.execute(uri: "/v1/models", method: .get, headers: headers) { response in
+                    #expect(response.status == .ok)
+                }
+            }
+            try await client.execute(uri: "/v1/models?key=\(clientKey)", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test func anonymousOnlyOnLoopbackWithoutKeys() async throws {
+        try await makeApp(service: service, keys: [], loopback: true).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        #expect(service.received.withLock { $0.last?.1 } == .anonymous)
+        try await makeApp(service: service, keys: [], loopback: false).test(.router) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test func adminAuthentication() async throws {
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/admin/providers", method: .get) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/admin/providers", method: .get, headers: [.authorization: "Bearer \(clientKey)"]) { response in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(uri: "/admin/providers", method: .get, headers: [.authorization: "Bearer \(adminKey)"]) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(!text.contains("sk-very-secret-upstream"), "secrets are never returned")
+                let provider = try json(response.body)["data"]?.arrayValue?.first
+                #expect(provider?["name"] == "openai")
+                #expect(provider?["api_keys"]?.arrayValue?.first?["last4"] == "9876")
+                let decoded = try json(response.body)
+                #expect(decoded["next_cursor"] == .null)
+            }
+        }
+        try await makeApp(service: service, adminKey: nil).test(.router) { client in
+            try await client.execute(uri: "/admin/providers", method: .get, headers: [.authorization: "Bearer anything"]) { response in
+                #expect(response.status == .unauthorized)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "admin_key_not_configured")
+            }
+        }
+    }
+
+    @Test func requestIDsAreEchoedOrReplaced() async throws {
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(
+                uri: "/healthz", method: .get, headers: [HTTPField.Name("x-request-id")!: "my-trace:42"]
+            ) { response in
+                #expect(response.headers[HTTPField.Name("x-request-id")!] == "my-trace:42")
+            }
+            try await client.execute(
+                uri: "/healthz", method: .get, headers: [HTTPField.Name("x-request-id")!: "bad id with spaces"]
+            ) { response in
+                let id = response.headers[HTTPField.Name("x-request-id")!]
+                #expect(id != nil && id != "bad id with spaces" && RequestID.isValid(id!))
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .post, body: chatBody) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[HTTPField.Name("x-request-id")!] != nil, "errors carry the id too")
+            }
+        }
+    }
+
+    @Test func unknownRoutesAndOps() async throws {
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/v1/nothing", method: .get) { response in
+                #expect(response.status == .notFound)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "unknown_route")
+            }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        try await makeApp(service: service, ready: false).test(.router) { client in
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+            }
+        }
+    }
+
+    @Test func credentialExtraction() {
+        #expect(ClientCredential.extract(headers: [.authorization: "Bearer  abc "], query: nil) == "abc")
+        #expect(ClientCredential.extract(headers: [.authorization: "Basic abc"], query: nil) == nil)
+        #expect(ClientCredential.extract(headers: [:], query: "a=1&key=k%2Bv") == "k+v")
+        #expect(ClientCredential.extract(headers: [:], query: "monkey=1") == nil)
+    }
+}

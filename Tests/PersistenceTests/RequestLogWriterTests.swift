@@ -1,0 +1,119 @@
+import Logging
+import OrchestratorCore
+import Synchronization
+import Testing
+
+@testable import Persistence
+
+/// An inserter that can be slowed down or made to fail.
+final class ControlledInserter: LogBatchInserter {
+    let batches = Mutex<[[RequestLogEntry]]>([])
+    let failuresLeft: Mutex<Int>
+    let delay: Duration
+
+    init(failures: Int = 0, delay: Duration = .zero) {
+        self.failuresLeft = Mutex(failures)
+        self.delay = delay
+    }
+
+    struct Failure: Error {}
+
+    func insertLogs(_ entries: [RequestLogEntry]) async throws {
+        if delay > .zero { try await Task.sleep(for: delay) }
+        let fail = failuresLeft.withLock { left -> Bool in
+            if left > 0 {
+                left -= 1
+                return true
+            }
+            return false
+        }
+        if fail { throw Failure() }
+        batches.withLock { $0.append(entries) }
+    }
+
+    var rows: [RequestLogEntry] { batches.withLock { $0.flatMap { $0 } } }
+}
+
+func entry(_ i: Int) -> RequestLogEntry {
+    RequestLogEntry(
+        requestID: "r\(i)", timestampMillis: Int64(i), keyID: "k", keyName: "k", apiStyle: "openai", model: "m", stream: false,
+        status: 200, attempts: 1, latencyMillis: 1)
+}
+
+struct RequestLogWriterTests {
+    @Test func writesEverythingInBatchesAndFlushesOnStop() async throws {
+        let inserter = ControlledInserter(delay: .milliseconds(2))
+        var configuration = RequestLogWriter.Configuration()
+        configuration.batchSize = 50
+        let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            await withTaskGroup(of: Void.self) { producers in
+                for i in 0..<1000 { producers.addTask { await writer.record(entry(i)) } }
+            }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(inserter.rows.count == 1000)
+        #expect(Set(inserter.rows.map(\.requestID)).count == 1000)
+        #expect(inserter.batches.withLock { $0.allSatisfy { $0.count <= 50 } })
+        #expect(writer.rowsWritten == 1000)
+    }
+
+    @Test func aFullQueueMakesProducersWaitInsteadOfDropping() async throws {
+        let inserter = ControlledInserter(delay: .milliseconds(20))
+        var configuration = RequestLogWriter.Configuration()
+        configuration.capacity = 5
+        configuration.batchSize = 2
+        let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            await withTaskGroup(of: Void.self) { producers in
+                for i in 0..<40 {
+                    producers.addTask { await writer.record(entry(i)) }
+                }
+            }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(inserter.rows.count == 40)
+        #expect(writer.pending == 0)
+    }
+
+    @Test func failedInsertsAreRetriedWithoutLosingRows() async throws {
+        let inserter = ControlledInserter(failures: 2)
+        let writer = RequestLogWriter(inserter: inserter, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            for i in 0..<10 { await writer.record(entry(i)) }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(inserter.rows.count == 10)
+    }
+
+    @Test func rowsRecordedAfterStopAreStillWritten() async throws {
+        let inserter = ControlledInserter()
+        let writer = RequestLogWriter(inserter: inserter, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        await writer.record(entry(1))
+        #expect(inserter.rows.count == 1)
+    }
+
+    @Test func writesToARealSQLiteStore() async throws {
+        let store = try await openStore()
+        let writer = RequestLogWriter(inserter: store, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            for i in 0..<300 { await writer.record(entry(i)) }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(try await store.countLogs() == 300)
+        await store.close()
+    }
+}

@@ -1,0 +1,232 @@
+import Foundation
+import Logging
+import OrchestratorCore
+import Synchronization
+import Testing
+
+@testable import Persistence
+
+func openStore(path: String = ":memory:", box: SecretBox? = nil) async throws -> SQLiteStore {
+    try await SQLiteStore.open(
+        path: path, secretBox: try box ?? SecretBox(keyData: SecretBox.generateKeyData()), logger: Logger(label: "test"))
+}
+
+func temporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "orch-test-" + RequestID.generate()
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func sampleSettings() -> GatewaySettings {
+    var settings = GatewaySettings()
+    var openai = ProviderConfig(name: "openai", type: .openai, baseURL: "https://api.openai.com/v1")
+    openai.apiKeys = ["sk-first-secret-1111", "sk-second-secret-2222"]
+    openai.headers = ["OpenAI-Organization": "org-1"]
+    var mock = ProviderConfig(name: "demo", type: .mock)
+    var mockSettings = MockSettings()
+    mockSettings.reply = "hi"
+    mockSettings.latencyMs = 5
+    mock.mock = mockSettings
+    settings.providers = [openai, mock]
+    var target = TargetConfig(provider: "openai", model: "gpt-4o-mini", weight: 3, priority: 0)
+    target.capabilities = [.tools, .json]
+    target.extraBody = ["top_k": 40]
+    target.maxTokensDefault = 1024
+    target.price = Price(inputPerMTok: 0.15, outputPerMTok: 0.6, cachedInputPerMTok: 0.075)
+    settings.models = [
+        ModelConfig(
+            name: "fast", targets: [target, TargetConfig(provider: "demo", model: "mock-1", weight: 1, priority: 1)],
+            strategy: .roundRobin, price: Price(inputPerMTok: 1, outputPerMTok: 2))
+    ]
+    var key = ClientKeyConfig(name: "team-a", key: "sk-client-team-a-0000")
+    key.models = ["fast"]
+    key.rpm = 600
+    key.budgetUSD = 12.5
+    key.metadata = ["team": "a"]
+    key.expiresAt = Date(timeIntervalSince1970: 1_893_456_000)
+    settings.keys = [key]
+    return settings
+}
+
+struct SQLiteStoreTests {
+    @Test func migrationsCreateTheWholeSchemaOnceAndAreIdempotent() async throws {
+        let dir = try temporaryDirectory()
+        let box = try SecretBox(keyData: SecretBox.generateKeyData())
+        let store = try await openStore(path: dir + "/db/x.db", box: box)
+        #expect(try await store.appliedMigrations() == [1])
+        let tables = try await store.database.run { db in
+            try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0[0].text }
+        }
+        for table in [
+            "schema_migrations", "providers", "provider_keys", "model_configs", "model_providers", "api_keys", "request_logs",
+            "provider_health", "provider_stats",
+        ] {
+            #expect(tables.contains(table), "missing table \(table)")
+        }
+        #expect(try await store.migrate() == [])
+        await store.close()
+        let reopened = try await openStore(path: dir + "/db/x.db", box: box)
+        #expect(try await reopened.migrate() == [])
+        #expect(try await reopened.appliedMigrations() == [1])
+        await reopened.close()
+    }
+
+    @Test func syncStoresTheFileAndLoadsItBack() async throws {
+        let store = try await openStore()
+        let settings = sampleSettings()
+        let loaded = try await store.syncFromFile(settings)
+        #expect(loaded.providers.map(\.config.name) == ["demo", "openai"])
+        let openai = try #require(loaded.providers.first { $0.config.name == "openai" })
+        #expect(openai.config.apiKeys == ["sk-first-secret-1111", "sk-second-secret-2222"])
+        #expect(openai.config.headers == ["OpenAI-Organization": "org-1"])
+        #expect(openai.keys.map(\.last4) == ["1111", "2222"])
+        #expect(openai.source == .file)
+        let demo = try #require(loaded.providers.first { $0.config.name == "demo" })
+        #expect(demo.config.mock?.reply == "hi" && demo.config.mock?.latencyMs == 5)
+        let model = try #require(loaded.models.first)
+        #expect(model.config == settings.models[0])
+        let key = try #require(loaded.keys.first)
+        #expect(key.keyHash == KeyHashing.sha256Hex("sk-client-team-a-0000"))
+        #expect(key.config.key == "", "the client secret is never loaded back")
+        #expect(key.config.models == ["fast"] && key.config.rpm == 600 && key.config.budgetUSD == 12.5)
+        #expect(key.config.metadata == ["team": "a"] && key.config.expiresAt == settings.keys[0].expiresAt)
+        await store.close()
+    }
+
+    @Test func secretsAreEncryptedAtRest() async throws {
+        let store = try await openStore()
+        _ = try await store.syncFromFile(sampleSettings())
+        let dump = try await store.database.run { db in
+            var text = ""
+            for table in ["providers", "provider_keys", "api_keys"] {
+                let sql: String
+                switch table {
+                case "providers": sql = "SELECT * FROM providers"
+                case "provider_keys": sql = "SELECT * FROM provider_keys"
+                default: sql = "SELECT * FROM api_keys"
+                }
+                for row in try db.query(sql) { text += row.compactMap(\.text).joined(separator: "|") + "\n" }
+            }
+            return text
+        }
+        #expect(!dump.contains("sk-first-secret"))
+        #expect(!dump.contains("sk-second-secret"))
+        #expect(!dump.contains("sk-client-team-a"))
+        #expect(dump.contains("v1:"))
+        await store.close()
+    }
+
+    @Test func resyncUpdatesRemovesAndKeepsApiEntities() async throws {
+        let store = try await openStore()
+        _ = try await store.syncFromFile(sampleSettings())
+        // An entity created through the admin API.
+        _ = try await store.database.run { db in
+            try db.query(
+                "INSERT INTO providers (id, name, type, base_url, settings, enabled, source, created_at, updated_at) VALUES ('p-api', 'api-provider', 'openai', 'http://x', '{}', 1, 'api', 0, 0)"
+            )
+        }
+        var settings = sampleSettings()
+        settings.providers[0].apiKeys = ["sk-second-secret-2222", "sk-third-secret-3333"]
+        settings.models[0].targets.removeLast()
+        settings.providers.removeLast()
+        settings.keys = []
+        let loaded = try await store.syncFromFile(settings)
+        #expect(loaded.providers.map(\.config.name) == ["api-provider", "openai"])
+        #expect(loaded.providers.first { $0.config.name == "openai" }?.keys.map(\.last4).sorted() == ["2222", "3333"])
+        #expect(loaded.models.first?.config.targets.count == 1)
+        #expect(loaded.keys.isEmpty)
+        await store.close()
+    }
+
+    @Test func providerStillUsedByAnApiModelIsKept() async throws {
+        let store = try await openStore()
+        _ = try await store.syncFromFile(sampleSettings())
+        try await store.database.run { db in
+            let providerID = try db.query("SELECT id FROM providers WHERE name = 'demo'")[0][0]
+            try db.query("INSERT INTO model_configs (id, name, source, created_at, updated_at) VALUES ('m-api', 'api-model', 'api', 0, 0)")
+            try db.query(
+                "INSERT INTO model_providers (id, model_id, provider_id, upstream_model, weight, priority, position) VALUES ('mp', 'm-api', ?, 'x', 1, 0, 0)",
+                [providerID])
+        }
+        var settings = sampleSettings()
+        settings.providers.removeLast()
+        settings.models[0].targets.removeLast()
+        let loaded = try await store.syncFromFile(settings)
+        #expect(loaded.providers.contains { $0.config.name == "demo" })
+        #expect(loaded.models.map(\.config.name).sorted() == ["api-model", "fast"])
+        await store.close()
+    }
+
+    @Test func logsPageNewestFirstByCursor() async throws {
+        let store = try await openStore()
+        let entries = (0..<25).map { i in
+            RequestLogEntry(
+                id: String(format: "id-%03d", i), requestID: "r\(i)", timestampMillis: 1_000 + Int64(i / 2), keyID: "k", keyName: "k",
+                apiStyle: "openai", model: i % 2 == 0 ? "even" : "odd", provider: "p", stream: false, status: i % 5 == 0 ? 502 : 200,
+                attempts: 1, latencyMillis: 3, promptTokens: i, completionTokens: 1)
+        }
+        try await store.insertLogs(entries)
+        #expect(try await store.countLogs() == 25)
+        var query = RequestLogQuery()
+        query.limit = 10
+        var seen: [String] = []
+        while true {
+            let page = try await store.logs(query)
+            seen += page.map(\.id)
+            guard page.count == query.limit, let last = page.last else { break }
+            query.cursor = RequestLogCursor(timestampMillis: last.timestampMillis, id: last.id)
+        }
+        #expect(seen == entries.map(\.id).reversed())
+        var filtered = RequestLogQuery()
+        filtered.model = "even"
+        filtered.status = 502
+        #expect(try await store.logs(filtered).map(\.id) == ["id-020", "id-010", "id-000"])
+        let one = try #require(try await store.logs(RequestLogQuery()).first)
+        #expect(one == entries.last)
+        await store.close()
+    }
+
+    @Test func healthRecordsUpsert() async throws {
+        let store = try await openStore()
+        try await store.saveHealth(HealthRecord(provider: "p", upstreamModel: "m", state: "open", consecutiveFailures: 3, lastError: "boom", updatedAtMillis: 1))
+        try await store.saveHealth(HealthRecord(provider: "p", upstreamModel: "m", state: "closed", consecutiveFailures: 0, lastError: nil, updatedAtMillis: 2))
+        #expect(try await store.loadHealth() == [HealthRecord(provider: "p", upstreamModel: "m", state: "closed", consecutiveFailures: 0, lastError: nil, updatedAtMillis: 2)])
+        #expect(await store.isReady())
+        await store.close()
+        #expect(await store.isReady() == false)
+    }
+}
+
+struct DatabaseURLTests {
+    @Test func parsesEveryForm() throws {
+        #expect(try DatabaseURL(parsing: "sqlite:///var/lib/orch.db") == .sqlite(path: "/var/lib/orch.db"))
+        #expect(try DatabaseURL(parsing: "sqlite://./data/orchestrator.db") == .sqlite(path: "./data/orchestrator.db"))
+        #expect(try DatabaseURL(parsing: "sqlite://data/x.db") == .sqlite(path: "data/x.db"))
+        #expect(try DatabaseURL(parsing: "sqlite::memory:") == .sqlite(path: ":memory:"))
+        guard case .mysql(let m) = try DatabaseURL(parsing: "mysql://orch:p%40ss@127.0.0.1:3307/gateway?pool=4") else {
+            Issue.record("expected mysql")
+            return
+        }
+        #expect(m.user == "orch" && m.password == "p@ss" && m.host == "127.0.0.1" && m.port == 3307 && m.database == "gateway" && m.poolSize == 4)
+        #expect(!"\(try DatabaseURL(parsing: "mysql://u:secret@h/db"))".contains("secret"))
+        for bad in ["postgres://x/y", "sqlite://", "mysql://host", "mysql:///db", "nonsense"] {
+            #expect(throws: DatabaseURL.Invalid.self, "\(bad)") { try DatabaseURL(parsing: bad) }
+        }
+    }
+
+    @Test func secretKeyFileIsCreatedPrivateAndReused() throws {
+        let dir = try temporaryDirectory()
+        let first = try SecretKeySource.resolve(environmentValue: nil, databasePath: dir + "/sub/orch.db")
+        let attributes = try FileManager.default.attributesOfItem(atPath: dir + "/sub/orch.db.key")
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let second = try SecretKeySource.resolve(environmentValue: nil, databasePath: dir + "/sub/orch.db")
+        #expect(first.keyData == second.keyData && first.keyData.count == 32)
+        let env = SecretBox.generateKeyData()
+        #expect(try SecretKeySource.resolve(environmentValue: env.base64EncodedString(), databasePath: nil).keyData == env)
+        #expect(throws: DatabaseURL.Invalid.self) { try SecretKeySource.resolve(environmentValue: "c2hvcnQ=", databasePath: nil) }
+    }
+
+    @Test func mysqlClientLibraryIsLinked() {
+        #expect(!MySQLClientLibrary.version.isEmpty)
+    }
+}

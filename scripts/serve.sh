@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the gateway: installs missing system libraries, builds a release binary and
+# starts it with ./orchestrator.yaml (embedded SQLite in ./data). Arguments are passed
+# on to `orchestratord serve`, e.g. scripts/serve.sh --port 9000
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-deps.sh
+echo "==> building orchestratord (release)" >&2
+swift build -c release --product orchestratord
+exec .build/release/orchestratord serve --config orchestrator.yaml "$@"

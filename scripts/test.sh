@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs missing system packages, builds once (debug,
+# with tests), runs every Swift test suite against that build, then the end-to-end
+# tests with the official openai Python client against the built binary.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+scripts/install-deps.sh python3-venv python3-pip
+
+echo "==> swift build --build-tests" >&2
+mkdir -p .build
+set +e
+swift build --build-tests > .build/test-build.log 2>&1
+status=$?
+set -e
+grep -vE '^\[[0-9]+/[0-9]+\] ' .build/test-build.log || true
+if [ "$status" -ne 0 ]; then
+    echo "build failed" >&2
+    exit "$status"
+fi
+# The project's own code must build without warnings (dependencies' are not ours).
+if grep -E "^$PWD/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" .build/test-build.log; then
+    echo "the build has warnings in project code" >&2
+    exit 1
+fi
+
+echo "==> swift test" >&2
+swift test --skip-build
+
+echo "==> end-to-end tests (openai Python client)" >&2
+ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/e2e/run.sh
