@@ -59,6 +59,16 @@ public final class GatewayEngine: ChatService {
         currentTable.models.keys.sorted().filter { principal.mayUse(model: $0) }.map { ModelInfo(id: $0) }
     }
 
+    public func recordRejected(_ rejection: RejectedRequest) async {
+        await logSink.record(
+            RequestLogEntry(
+                requestID: rejection.requestID, timestampMillis: rejection.receivedAtMillis,
+                keyID: rejection.principal.keyID, keyName: rejection.principal.name, apiStyle: rejection.style.rawValue,
+                model: rejection.model ?? "", stream: rejection.stream, status: rejection.error.status, attempts: 0,
+                latencyMillis: LogBuilder.millis(rejection.receivedAt.duration(to: clock.now)),
+                errorMessage: Redaction.scrub(rejection.error.message)))
+    }
+
     // MARK: Chat
 
     public func chat(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError)
@@ -128,13 +138,14 @@ public final class GatewayEngine: ChatService {
     {
         let routing = configuration.routing
         let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
-        var lastError: GatewayError?
+        var failures: [GatewayError] = []
+        var deadlinePassed = false
         var attempt = 0
         var candidateIndex = 0
         var skippedUnavailable = 0
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline {
-                lastError = .timeout("The request deadline of \(routing.timeoutSeconds)s passed after \(attempt) attempt(s).")
+                deadlinePassed = true
                 break
             }
             let (target, provider) = plan.candidates[candidateIndex % plan.candidates.count]
@@ -149,7 +160,7 @@ public final class GatewayEngine: ChatService {
                 continue
             }
             if attempt > 0 {
-                try await backoff(attempt: attempt, retryAfter: lastError?.retryAfterSeconds, deadline: deadline)
+                try await backoff(attempt: attempt, retryAfter: failures.last?.retryAfterSeconds, deadline: deadline)
             }
             attempt += 1
             log.attempts = attempt
@@ -189,11 +200,12 @@ public final class GatewayEngine: ChatService {
                 attemptLogger.notice(
                     "upstream attempt failed",
                     metadata: ["status": "\(error.status)", "retryable": "\(error.isRetryable)", "error": "\(error.message)"])
-                lastError = error
+                failures.append(error)
                 if !error.isRetryable { throw error }
             }
         }
-        throw (lastError ?? .noAvailableTarget(request.chat.model)).asFinalClientError
+        if clock.now >= deadline { deadlinePassed = true }
+        throw GatewayError.exhausted(failures, deadlinePassed: deadlinePassed, model: request.chat.model)
     }
 
     /// Exponential backoff with full jitter, honouring `Retry-After` when it fits the deadline.

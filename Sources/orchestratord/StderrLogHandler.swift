@@ -19,6 +19,9 @@ struct StderrLogHandler: LogHandler {
         self.logLevel = level
     }
 
+    /// RFC 3339 in UTC with milliseconds: `2026-11-29T01:04:52.501Z`.
+    static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -31,7 +34,7 @@ struct StderrLogHandler: LogHandler {
         switch format {
         case .json:
             var object: [String: String] = [
-                "ts": Date().ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()),
+                "ts": Date().formatted(Self.timestamp),
                 "level": event.level.rawValue, "msg": event.message.description, "logger": label,
             ]
             for (key, value) in merged { object[key] = "\(value)" }

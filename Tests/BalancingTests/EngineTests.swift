@@ -102,11 +102,57 @@ struct EngineTests {
             _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
             Issue.record("expected a failure")
         } catch {
-            #expect(error.status == 503)
+            #expect(error.status == 502)
             #expect(error.message.contains("overloaded"))
         }
         #expect(flaky.callCount == 2)
-        #expect(sink.all.first?.attempts == 2 && sink.all.first?.status == 503)
+        #expect(sink.all.first?.attempts == 2 && sink.all.first?.status == 502)
+    }
+
+    @Test func allRateLimitedIs429WithTheSmallestRetryAfter() async throws {
+        let a = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 429, message: "a", provider: "a", retryAfterSeconds: 40) }
+        let b = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 429, message: "b", provider: "b", retryAfterSeconds: 20) }
+        var routing = RoutingSettings()
+        routing.maxAttempts = 2
+        routing.timeoutSeconds = 30
+        let e = engine(
+            providers: [("a", a), ("b", b)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])],
+            routing: routing)
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected 429")
+        } catch {
+            #expect(error.status == 429 && error.retryAfterSeconds == 20)
+        }
+    }
+
+    @Test func upstreamAuthFailureFailsOverAndIsNeverA401() async throws {
+        let refused = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 401, message: "invalid key", provider: "a") }
+        let good = FakeAdapter()
+        let e = engine(
+            providers: [("a", refused), ("b", good)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])])
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(good.callCount == 1)
+        let alone = engine(providers: [("a", refused)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])])
+        do {
+            _ = try await alone.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected a failure")
+        } catch {
+            #expect(error.status == 502)
+        }
+    }
+
+    @Test func rejectedRequestsAreLogged() async throws {
+        let sink = MemoryLogSink()
+        let e = engine(providers: [], models: [], sink: sink)
+        await e.recordRejected(
+            RejectedRequest(
+                requestID: "r1", principal: Principal(keyID: "k", name: "n"), style: .openai, model: "m", stream: true,
+                receivedAtMillis: 5, receivedAt: .now, error: .invalidRequest("bad", param: "x")))
+        let row = try #require(sink.all.first)
+        #expect(row.status == 400 && row.model == "m" && row.keyID == "k" && row.attempts == 0 && row.stream && row.errorMessage == "bad")
     }
 
     @Test func retryAfterIsHonouredWithinTheDeadline() async throws {

@@ -25,6 +25,12 @@ final class FakeChatService: ChatService {
         return try await answer(request)
     }
 
+    let rejections = Mutex<[RejectedRequest]>([])
+
+    func recordRejected(_ rejection: RejectedRequest) async {
+        rejections.withLock { $0.append(rejection) }
+    }
+
     func models(for principal: Principal) -> [ModelInfo] {
         ["a-model", "b-model"].filter { principal.mayUse(model: $0) }.map { ModelInfo(id: $0) }
     }
@@ -201,6 +207,10 @@ struct ChatRouteTests {
             }
         }
         #expect(service.received.withLock { $0.isEmpty }, "bad requests never reach the engine")
+        let rejections = service.rejections.withLock { $0 }
+        #expect(rejections.count == cases.count, "but each leaves a log row")
+        #expect(rejections.allSatisfy { $0.error.status == 400 && $0.principal.keyID == "id-\(clientKey)" })
+        #expect(rejections[2].model == "a-model" && rejections[0].model == nil)
     }
 
     @Test func oversizedBodiesAre413() async throws {
@@ -214,6 +224,7 @@ struct ChatRouteTests {
                 #expect(decoded["error"]?["code"] == "request_too_large")
             }
         }
+        #expect(service.rejections.withLock { $0.map(\.error.status) } == [413])
     }
 
     @Test func modelsListHonoursTheKeysGlobs() async throws {

@@ -5,10 +5,11 @@ import Testing
 
 struct GatewayErrorTests {
     @Test func upstreamStatusesAreClassified() {
-        for status in [408, 409, 429, 500, 502, 503, 504, 529] {
+        for status in [401, 403, 408, 409, 429, 500, 502, 503, 504, 529] {
             #expect(GatewayError.upstream(status: status, message: "m", provider: "p").isRetryable, "\(status)")
         }
-        for status in [400, 401, 403, 404, 422] {
+        #expect(GatewayError.upstream(status: 401, message: "m", provider: "p").type == "upstream_error")
+        for status in [400, 404, 422] {
             #expect(!GatewayError.upstream(status: status, message: "m", provider: "p").isRetryable, "\(status)")
         }
         let badRequest = GatewayError.upstream(status: 400, message: "bad field", provider: "openai")
@@ -20,10 +21,27 @@ struct GatewayErrorTests {
     @Test func exhaustedRetryableFailuresNeverBecomeA500() {
         #expect(GatewayError.upstream(status: 500, message: "m", provider: "p").asFinalClientError.status == 502)
         #expect(GatewayError.upstream(status: 529, message: "m", provider: "p").asFinalClientError.status == 502)
-        #expect(GatewayError.upstream(status: 503, message: "m", provider: "p").asFinalClientError.status == 503)
+        #expect(GatewayError.upstream(status: 503, message: "m", provider: "p").asFinalClientError.status == 502)
+        #expect(GatewayError.upstream(status: 401, message: "m", provider: "p").asFinalClientError.status == 502)
         #expect(GatewayError.upstream(status: 429, message: "m", provider: "p", retryAfterSeconds: 3).asFinalClientError.retryAfterSeconds == 3)
         #expect(GatewayError.timeout("t").asFinalClientError.status == 504)
         #expect(GatewayError.badUpstreamResponse("garbage").asFinalClientError.status == 502)
+    }
+
+    @Test func exhaustedAttemptsFollowTheDesignRules() {
+        let limited = [
+            GatewayError.upstream(status: 429, message: "a", provider: "p", retryAfterSeconds: 9),
+            GatewayError.upstream(status: 429, message: "b", provider: "q", retryAfterSeconds: 3),
+        ]
+        let allLimited = GatewayError.exhausted(limited, deadlinePassed: false, model: "m")
+        #expect(allLimited.status == 429 && allLimited.retryAfterSeconds == 3)
+        let mixed = GatewayError.exhausted(
+            [.upstream(status: 429, message: "a", provider: "p"), .upstream(status: 503, message: "down", provider: "q")],
+            deadlinePassed: false, model: "m")
+        #expect(mixed.status == 502 && mixed.message.contains("down") && mixed.message.contains("2 attempts"))
+        #expect(GatewayError.exhausted([.timeout("x"), .timeout("y")], deadlinePassed: false, model: "m").status == 504)
+        #expect(GatewayError.exhausted([.upstream(status: 500, message: "x", provider: "p")], deadlinePassed: true, model: "m").status == 504)
+        #expect(GatewayError.exhausted([], deadlinePassed: false, model: "m").status == 503)
     }
 }
 

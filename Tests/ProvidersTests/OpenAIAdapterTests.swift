@@ -187,6 +187,39 @@ struct OpenAIAdapterTests {
         }
     }
 
+    @Test func eventsBeforeAFailureInTheSameReadAreDelivered() async throws {
+        let first = OpenAIFixtures.chunks(["kept"])[1]
+        let wire = "data: \(first)\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n"
+        let transport = ScriptedTransport { _ in .sse([wire]) }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#))
+        var delivered: [String] = []
+        do {
+            for try await event in stream.events {
+                if let raw = event.rawText { delivered.append(raw) }
+            }
+            Issue.record("expected the error after the good event")
+        } catch let error as GatewayError {
+            #expect(error.code == "upstream_stream_error" && error.isRetryable)
+        }
+        #expect(delivered.count == 1 && delivered[0].contains("kept"))
+    }
+
+    @Test func truncatedStreamDeliversWhatArrivedThenFails() async throws {
+        let wire = OpenAIFixtures.chunks(["a", "b"], usage: false).map { "data: \($0)\n\n" }.joined()
+        let transport = ScriptedTransport { _ in .sse([wire]) }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#))
+        var count = 0
+        do {
+            for try await event in stream.events where event.rawText != nil { count += 1 }
+            Issue.record("a stream without [DONE] must fail")
+        } catch let error as GatewayError {
+            #expect(error.code == "bad_upstream_response")
+        }
+        #expect(count == 4)
+    }
+
     @Test func streamErrorStatusFailsBeforeTheStream() async throws {
         let transport = ScriptedTransport { _ in .json(503, #"{"error":{"message":"overloaded"}}"#) }
         do {

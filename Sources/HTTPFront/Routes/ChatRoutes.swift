@@ -36,11 +36,24 @@ struct ChatRoutes {
 
     private func chatCompletions(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let principal = try authenticate(request)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
+        var body = ByteBuffer()
+        let chat: ChatRequest
+        do {
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+                throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
+            }
+            body = try await request.body.collect(upTo: maxBodyBytes)
+            chat = try codec.decodeChatRequest(body)
+        } catch {
+            let rejection = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
+            let peek = RequestPeek.read(body)
+            await service.recordRejected(
+                RejectedRequest(
+                    requestID: context.requestID, principal: principal, style: codec.style, model: peek.model,
+                    stream: peek.stream, receivedAtMillis: context.receivedAtMillis, receivedAt: context.receivedAt,
+                    error: rejection))
+            throw rejection
         }
-        let body = try await request.body.collect(upTo: maxBodyBytes)
-        let chat = try codec.decodeChatRequest(body)
         let inbound = InboundRequest(
             style: codec.style, body: body, chat: chat, requestID: context.requestID,
             receivedAtMillis: context.receivedAtMillis, receivedAt: context.receivedAt)
@@ -91,6 +104,17 @@ struct ChatRoutes {
                 }
                 try? await writer.finish(nil)
             })
+    }
+}
+
+/// The `model` and `stream` of a body that failed validation, for its log row.
+struct RequestPeek: Decodable {
+    var model: String?
+    var stream: Bool?
+
+    static func read(_ body: ByteBuffer) -> (model: String?, stream: Bool) {
+        let peek = try? JSONCoding.decode(RequestPeek.self, from: body)
+        return (peek?.model, peek?.stream ?? false)
     }
 }
 

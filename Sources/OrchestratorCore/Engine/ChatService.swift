@@ -15,6 +15,38 @@ public protocol ChatService: Sendable {
 
     /// The model aliases `principal` may use, for `GET /v1/models`.
     func models(for principal: Principal) -> [ModelInfo]
+
+    /// Records an authenticated request the front door rejected before it reached the
+    /// engine (malformed JSON, invalid fields, a body over the limit), so that every
+    /// authenticated request leaves a request-log row.
+    func recordRejected(_ rejection: RejectedRequest) async
+}
+
+/// An authenticated request that never reached routing, and why.
+public struct RejectedRequest: Sendable {
+    public var requestID: String
+    public var principal: Principal
+    public var style: APIStyle
+    /// The requested model, when the body could be read far enough to tell.
+    public var model: String?
+    public var stream: Bool
+    public var receivedAtMillis: Int64
+    public var receivedAt: ContinuousClock.Instant
+    public var error: GatewayError
+
+    public init(
+        requestID: String, principal: Principal, style: APIStyle, model: String?, stream: Bool, receivedAtMillis: Int64,
+        receivedAt: ContinuousClock.Instant, error: GatewayError
+    ) {
+        self.requestID = requestID
+        self.principal = principal
+        self.style = style
+        self.model = model
+        self.stream = stream
+        self.receivedAtMillis = receivedAtMillis
+        self.receivedAt = receivedAt
+        self.error = error
+    }
 }
 
 /// A request as it arrived: its API style, its raw body, and its canonical form.

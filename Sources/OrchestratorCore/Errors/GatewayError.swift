@@ -119,16 +119,16 @@ extension GatewayError {
     /// An error status an upstream answered with, classified for the router.
     ///
     /// 400, 404, 422 and other client errors go back to the client with the upstream's
-    /// status and message; 408, 409, 429, 5xx and 529 may succeed elsewhere.
+    /// status and message; 408, 409, 429, 5xx and 529 may succeed elsewhere. An upstream
+    /// 401/403 means the gateway's upstream key was refused — not the client's fault —
+    /// so it fails over too, and never reaches the client as a 401.
     public static func upstream(status: Int, message: String, provider: String, retryAfterSeconds: Int? = nil)
         -> GatewayError
     {
-        let retryable = status == 408 || status == 409 || status == 429 || status >= 500
+        let retryable = status == 401 || status == 403 || status == 408 || status == 409 || status == 429 || status >= 500
         let type: String
         switch status {
-        case 400, 404, 409, 413, 422: type = "invalid_request_error"
-        case 401: type = "authentication_error"
-        case 403: type = "permission_error"
+        case 400, 404, 413, 422: type = "invalid_request_error"
         case 429: type = "rate_limit_error"
         default: type = "upstream_error"
         }
@@ -138,18 +138,38 @@ extension GatewayError {
             retryAfterSeconds: retryAfterSeconds, isRetryable: retryable, upstreamStatus: status)
     }
 
-    /// The error to answer with once every attempt failed with `self` as the last failure.
+    /// The status a client sees for this failure once no retry is left.
     ///
-    /// A client error from upstream goes back as it came; 429s stay 429; an exhausted
-    /// budget of retryable failures becomes 502 (or 504 for timeouts), never a bare 500.
+    /// A client error from upstream goes back as it came; 429 stays 429 and a timeout
+    /// 504; any other retryable failure becomes 502 — never a bare 500.
     public var asFinalClientError: GatewayError {
         guard isRetryable else { return self }
         var final = self
         switch status {
-        case 429, 502, 503, 504: break
+        case 429, 502, 504: break
         default: final.status = 502
         }
         return final
+    }
+
+    /// The error to answer with after every attempt failed (DESIGN.md §5): all rate
+    /// limited → 429 with the smallest `Retry-After`; the deadline passed → 504; every
+    /// attempt timed out → 504; otherwise 502 carrying the last failure's message.
+    public static func exhausted(_ failures: [GatewayError], deadlinePassed: Bool, model: String) -> GatewayError {
+        guard var last = failures.last else { return .noAvailableTarget(model) }
+        if deadlinePassed {
+            var timeout = GatewayError.timeout("The request deadline passed after \(failures.count) attempt(s); last error: \(last.message)")
+            timeout.upstreamStatus = last.upstreamStatus
+            return timeout
+        }
+        if failures.allSatisfy({ $0.status == 429 }) {
+            last.retryAfterSeconds = failures.compactMap(\.retryAfterSeconds).min() ?? last.retryAfterSeconds ?? 1
+            return last
+        }
+        if failures.allSatisfy({ $0.status == 504 }) { return last }
+        last.status = 502
+        if failures.count > 1 { last.message = "All \(failures.count) attempts failed; last error: \(last.message)" }
+        return last
     }
 }
 

@@ -112,7 +112,7 @@ public enum KeyStrategy: String, Sendable, Hashable, Codable, CaseIterable {
 public struct MockSettings: Sendable, Hashable {
     /// The assistant text every completion answers with.
     public var reply = "This is a mock reply from Orchestrator."
-    /// Delay before the response (and between stream chunks, divided across them).
+    /// Delay before the response (or before a stream starts).
     public var latencyMs = 0
     /// Probability in 0…1 that a call fails with a retryable 503.
     public var failureRate: Double = 0

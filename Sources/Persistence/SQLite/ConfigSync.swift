@@ -152,10 +152,24 @@ struct ConfigSync {
 
     // MARK: Load
 
+    static let wrongKey = DatabaseError(
+        code: -1,
+        message:
+            "cannot decrypt the stored upstream secrets: the secret key (ORCH_SECRET_KEY, or the <database>.key file next to the SQLite database) is not the one they were sealed with"
+    )
+
+    static func unseal(_ sealed: String, box: SecretBox) throws -> String {
+        do {
+            return try box.open(sealed)
+        } catch {
+            throw wrongKey
+        }
+    }
+
     func load() throws -> StoredConfiguration {
         var keysByProvider: [String: [StoredUpstreamKey]] = [:]
         for row in try db.query("SELECT id, provider_id, secret_enc, enabled FROM provider_keys ORDER BY created_at, id") {
-            let secret = try box.open(row[2].text ?? "")
+            let secret = try Self.unseal(row[2].text ?? "", box: box)
             keysByProvider[row[1].text ?? "", default: []].append(
                 StoredUpstreamKey(id: row[0].text ?? "", secret: secret, enabled: row[3].bool))
         }
@@ -171,7 +185,11 @@ struct ConfigSync {
             var config = ProviderConfig(name: name, type: type, baseURL: row[3].text ?? "")
             config.enabled = row[5].bool
             if let record = JSONCoding.fromJSONText(ProviderSettingsRecord.self, row[4].text) {
-                try record.apply(to: &config, box: box)
+                do {
+                    try record.apply(to: &config, box: box)
+                } catch {
+                    throw Self.wrongKey
+                }
             }
             let keys = keysByProvider[id] ?? []
             config.apiKeys = keys.filter(\.enabled).map(\.secret)

@@ -83,7 +83,10 @@ public struct OpenAIAdapter: ProviderAdapter {
             return {
                 while true {
                     if !pending.isEmpty { return pending.removeFirst() }
-                    if finished { return nil }
+                    if finished {
+                        if let error = translator.takeDeferred() { throw error }
+                        return nil
+                    }
                     let chunk: ByteBuffer?
                     do {
                         chunk = try await upstream.next()
@@ -216,6 +219,8 @@ struct OpenAIStreamTranslator {
     let clientWantsUsage: Bool
     private var parser = SSEParser()
     private(set) var sawDone = false
+    /// A failure found after good events in the same read: those are delivered first.
+    private var deferred: GatewayError?
 
     init(provider: String, passThrough: Bool, clientWantsUsage: Bool) {
         self.provider = provider
@@ -224,22 +229,49 @@ struct OpenAIStreamTranslator {
     }
 
     mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
+        if let deferred { throw deferred }
         let events: [SSEEvent]
         do {
             events = try parser.feed(buffer)
         } catch {
             throw .badUpstreamResponse("an event stream line is too long", provider: provider)
         }
-        var out: [ProviderStreamEvent] = []
-        for event in events { try translate(event, into: &out) }
-        return out
+        return try translateAll(events)
     }
 
     mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
-        var out: [ProviderStreamEvent] = []
-        if let event = parser.finish() { try translate(event, into: &out) }
+        if let deferred { throw deferred }
+        let out = try translateAll(parser.finish().map { [$0] } ?? [])
+        if let deferred {
+            if out.isEmpty { throw deferred }
+            return out
+        }
         if !sawDone {
-            throw .badUpstreamResponse("the event stream ended before [DONE]", provider: provider)
+            let error = GatewayError.badUpstreamResponse("the event stream ended before [DONE]", provider: provider)
+            if out.isEmpty { throw error }
+            deferred = error
+        }
+        return out
+    }
+
+    /// A failure kept back until the events before it were delivered.
+    mutating func takeDeferred() -> GatewayError? {
+        defer { deferred = nil }
+        return deferred
+    }
+
+    /// Translates events in order; a failure after some good events is deferred so
+    /// the client still gets what arrived before it.
+    private mutating func translateAll(_ events: [SSEEvent]) throws(GatewayError) -> [ProviderStreamEvent] {
+        var out: [ProviderStreamEvent] = []
+        for event in events {
+            do {
+                try translate(event, into: &out)
+            } catch {
+                if out.isEmpty { throw error }
+                deferred = error
+                break
+            }
         }
         return out
     }
@@ -255,7 +287,8 @@ struct OpenAIStreamTranslator {
             let message = UpstreamFailure.errorMessage(from: ByteBuffer(string: data)) ?? data
             throw GatewayError(
                 status: 502, type: "upstream_error", code: "upstream_stream_error",
-                message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))")
+                message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
+                isRetryable: true)
         }
         let chunk: ChatCompletionChunk
         do {
