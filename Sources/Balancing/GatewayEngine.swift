@@ -79,7 +79,6 @@ public final class GatewayEngine: ChatService {
             let plan = try plan(request, principal: principal)
             return try await execute(request, plan: plan, log: &log, logger: logger)
         } catch {
-            log.attempts = max(log.attempts, 0)
             await logSink.record(log.finish(status: error.status, error: error))
             if error.status >= 500 {
                 logger.warning("request failed", metadata: ["status": "\(error.status)", "error": "\(error.message)"])
@@ -268,17 +267,14 @@ public final class GatewayEngine: ChatService {
             } catch {
                 failure = .internalError()
             }
-            if clientError != nil || failure != nil, log.usage == nil || clientError != nil {
-                // Cut short: charge what was seen so budgets and limits still count it.
-                let estimated = Usage(
-                    promptTokens: log.usage?.promptTokens ?? TokenEstimator.promptTokens(log.chat),
-                    completionTokens: max(log.usage?.completionTokens ?? 0, TokenEstimator.tokens(forCharacters: outputChars)))
-                log.usage = estimated
-                log.tokensEstimated = true
-            } else if log.usage == nil {
+            let cutShort = clientError != nil || failure != nil
+            if cutShort || log.usage == nil {
+                // No final usage from the upstream: estimate from what was seen, so
+                // budgets and limits still count it, and flag the row as estimated.
+                let seen = TokenEstimator.tokens(forCharacters: outputChars)
                 log.usage = Usage(
-                    promptTokens: TokenEstimator.promptTokens(log.chat),
-                    completionTokens: TokenEstimator.tokens(forCharacters: outputChars))
+                    promptTokens: log.usage?.promptTokens ?? TokenEstimator.promptTokens(log.chat),
+                    completionTokens: max(log.usage?.completionTokens ?? 0, seen))
                 log.tokensEstimated = true
             }
             if let clientError {

@@ -168,6 +168,9 @@ public final class MockUpstream: Sendable {
                 case .delay(let duration):
                     try await Task.sleep(for: duration)
                 case .close:
+                    // Give the bytes already written time to leave before the abrupt
+                    // close (closing discards writes still queued in the channel).
+                    try? await Task.sleep(for: .milliseconds(50))
                     return false
                 }
             }

@@ -31,7 +31,7 @@ enum Migrations {
                 name: "provider_keys",
                 columns: [
                     column("id", .id), column("provider_id", .id), column("secret_enc", .text),
-                    column("fingerprint", .id), column("last4", .name), column("enabled", .bool),
+                    column("fingerprint", .id), column("last4", .name), column("position", .int), column("enabled", .bool),
                     column("state", .name), column("source", .name), column("last_error", .text, null: true),
                     column("created_at", .bigint), column("updated_at", .bigint),
                 ],

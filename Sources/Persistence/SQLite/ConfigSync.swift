@@ -125,14 +125,20 @@ struct ConfigSync {
                 try db.query("DELETE FROM provider_keys WHERE id = ?", [row[0]])
             }
         }
-        for secret in secrets {
+        // Keys keep the file's order (round robin starts with the first).
+        for (position, secret) in secrets.enumerated() {
             let fingerprint = KeyHashing.sha256Hex(secret)
-            if present.contains(fingerprint) { continue }
+            if present.contains(fingerprint) {
+                try db.query(
+                    "UPDATE provider_keys SET position = ? WHERE provider_id = ? AND fingerprint = ?",
+                    [.int(Int64(position)), .text(providerID), .text(fingerprint)])
+                continue
+            }
             present.insert(fingerprint)
             try db.query(
-                "INSERT INTO provider_keys (id, provider_id, secret_enc, fingerprint, last4, enabled, state, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, 'active', 'file', ?, ?)",
+                "INSERT INTO provider_keys (id, provider_id, secret_enc, fingerprint, last4, position, enabled, state, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, 'active', 'file', ?, ?)",
                 [.text(RequestID.generate()), .text(providerID), .text(try box.seal(secret)), .text(fingerprint),
-                 .text(String(secret.suffix(4))), .int(now), .int(now)])
+                 .text(String(secret.suffix(4))), .int(Int64(position)), .int(now), .int(now)])
         }
     }
 
@@ -168,7 +174,7 @@ struct ConfigSync {
 
     func load() throws -> StoredConfiguration {
         var keysByProvider: [String: [StoredUpstreamKey]] = [:]
-        for row in try db.query("SELECT id, provider_id, secret_enc, enabled FROM provider_keys ORDER BY created_at, id") {
+        for row in try db.query("SELECT id, provider_id, secret_enc, enabled FROM provider_keys ORDER BY provider_id, position, created_at, id") {
             let secret = try Self.unseal(row[2].text ?? "", box: box)
             keysByProvider[row[1].text ?? "", default: []].append(
                 StoredUpstreamKey(id: row[0].text ?? "", secret: secret, enabled: row[3].bool))
