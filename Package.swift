@@ -69,6 +69,7 @@ let package = Package(
             name: "Balancing",
             dependencies: [
                 "OrchestratorCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),

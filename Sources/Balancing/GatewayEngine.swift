@@ -3,6 +3,7 @@ import Metrics
 import NIOCore
 public import OrchestratorCore
 import Synchronization
+import Foundation
 
 /// The routing engine behind the ``ChatService`` façade.
 ///
@@ -12,11 +13,13 @@ import Synchronization
 /// byte reached the client backs off and fails over to the next candidate, within
 /// `max_attempts` and the request deadline. Every request ends in exactly one
 /// request-log row.
-public final class GatewayEngine: ChatService {
+public final class GatewayEngine: ChatService, HealthReporting {
     public struct Configuration: Sendable {
         public var routing: RoutingSettings
         /// How much of a body is kept in the log for keys with `log_bodies`.
         public var maxLoggedBodyBytes = 64 * 1024
+        /// How long a key rests after a 429 that gave no `Retry-After`.
+        public var defaultKeyCooldown: Duration = .seconds(5)
 
         public init(routing: RoutingSettings = .init()) {
             self.routing = routing
@@ -25,27 +28,30 @@ public final class GatewayEngine: ChatService {
 
     private let table: Mutex<RoutingTable>
     private let configuration: Configuration
-    private let health: any HealthRegistry
+    let health: HealthMonitor
     private let logSink: any RequestLogSink
     private let clock: any GatewayClock
-    private let latencyOf: @Sendable (TargetID) -> Duration?
+    private let random: any RandomSource
 
     /// - Parameters:
     ///   - table: the initial routing snapshot.
-    ///   - health: passive health registry consulted and fed on every attempt.
+    ///   - health: the health monitor consulted and fed on every attempt.
     ///   - logSink: where request-log rows go.
-    ///   - latencyOf: recent latency per target, for `least_latency` ordering.
+    ///   - clock: time for deadlines, backoff and latency (inject a manual one in tests).
+    ///   - random: randomness for balancing and backoff jitter (inject a seeded one in tests).
     public init(
-        table: RoutingTable, configuration: Configuration, health: any HealthRegistry, logSink: any RequestLogSink,
-        clock: any GatewayClock = SystemClock(), latencyOf: @escaping @Sendable (TargetID) -> Duration? = { _ in nil }
+        table: RoutingTable, configuration: Configuration, health: HealthMonitor, logSink: any RequestLogSink,
+        clock: any GatewayClock = SystemClock(), random: any RandomSource = SystemRandomSource()
     ) {
         self.table = Mutex(table)
         self.configuration = configuration
         self.health = health
         self.logSink = logSink
         self.clock = clock
-        self.latencyOf = latencyOf
+        self.random = random
     }
+
+    func clockNow() -> ContinuousClock.Instant { clock.now }
 
     /// Swaps the routing snapshot; requests already running keep the old one.
     public func replaceTable(_ newTable: RoutingTable) {
@@ -89,8 +95,16 @@ public final class GatewayEngine: ChatService {
 
     /// The ordered targets to try for a request.
     struct Plan {
-        var candidates: [(target: TargetConfig, provider: RoutingTable.Provider)]
+        var candidates: [Candidate]
         var model: ModelConfig?
+    }
+
+    struct Candidate {
+        var target: TargetConfig
+        var provider: RoutingTable.Provider
+        var id: TargetID
+
+        func keyRef(_ keyID: String) -> UpstreamKeyRef { UpstreamKeyRef(provider: target.provider, keyID: keyID) }
     }
 
     private func plan(_ request: InboundRequest, principal: Principal) throws(GatewayError) -> Plan {
@@ -118,15 +132,16 @@ public final class GatewayEngine: ChatService {
                 code: "unsupported_capability")
         }
         let strategy = resolved.model?.strategy ?? configuration.routing.strategy
-        var rng = SystemRandomNumberGenerator()
+        var rng = RandomSourceGenerator(random)
+        let health = self.health
         let ordered =
             resolved.balancer?.order(
                 eligible, strategy: strategy,
-                latency: { [latencyOf] in latencyOf(TargetID(provider: $0.provider, upstreamModel: $0.model)) },
+                latency: { health.snapshot(TargetID(provider: $0.provider, upstreamModel: $0.model)).averageLatency },
                 random: &rng) ?? eligible.map(\.target)
-        let candidates = ordered.compactMap { target -> (TargetConfig, RoutingTable.Provider)? in
+        let candidates = ordered.compactMap { target -> Candidate? in
             guard let provider = table.providers[target.provider], provider.config.enabled else { return nil }
-            return (target, provider)
+            return Candidate(target: target, provider: provider, id: TargetID(provider: target.provider, upstreamModel: target.model))
         }
         if candidates.isEmpty { throw .noAvailableTarget(requested) }
         return Plan(candidates: candidates, model: resolved.model)
@@ -137,65 +152,73 @@ public final class GatewayEngine: ChatService {
     {
         let routing = configuration.routing
         let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
+        let candidates = plan.candidates
+        let now = clock.now
+        let keysUsable = { (candidate: Candidate) -> Bool in
+            candidate.provider.keys.hasUsableKey { self.health.isKeyUsable(candidate.keyRef($0), now: self.clock.now) }
+        }
+        // With every healthy candidate gone, still try them ("panic" routing, as load
+        // balancers do) rather than fail at once; if that fails too the answer is 503.
+        let panic = !candidates.contains { health.canAdmit($0.id, now: now) && keysUsable($0) }
+        if !candidates.contains(where: keysUsable) {
+            throw allKeysUnavailable(candidates, model: request.chat.model, now: now)
+        }
         var failures: [GatewayError] = []
-        var deadlinePassed = false
         var attempt = 0
-        var candidateIndex = 0
-        var skippedUnavailable = 0
+        var cursor = 0
+        var lastTried: Int?
         while attempt < max(1, routing.maxAttempts) {
-            if clock.now >= deadline {
-                deadlinePassed = true
-                break
-            }
-            let (target, provider) = plan.candidates[candidateIndex % plan.candidates.count]
-            candidateIndex += 1
-            let targetID = TargetID(provider: target.provider, upstreamModel: target.model)
-            if !health.isAvailable(targetID, now: clock.now) {
-                skippedUnavailable += 1
-                if skippedUnavailable >= plan.candidates.count && attempt == 0 {
-                    throw .noAvailableTarget(request.chat.model)
-                }
-                if candidateIndex >= plan.candidates.count * 2 { break }
-                continue
-            }
+            if clock.now >= deadline { break }
+            guard let (index, lease) = nextCandidate(candidates, from: cursor, avoiding: lastTried, panic: panic) else { break }
+            cursor = index + 1
+            lastTried = index
+            let candidate = candidates[index]
             if attempt > 0 {
                 try await backoff(attempt: attempt, retryAfter: failures.last?.retryAfterSeconds, deadline: deadline)
             }
             attempt += 1
             log.attempts = attempt
-            log.provider = target.provider
-            log.upstreamModel = target.model
-            log.price = target.price ?? plan.model?.price
-            let key = provider.keys.acquire()
+            log.provider = candidate.target.provider
+            log.upstreamModel = candidate.target.model
+            log.price = candidate.target.price ?? plan.model?.price
             var attemptLogger = logger
-            attemptLogger[metadataKey: "provider"] = "\(target.provider)"
+            attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
             attemptLogger[metadataKey: "attempt"] = "\(attempt)"
-            let perAttempt = clock.now.advanced(by: .milliseconds(Int64(provider.config.timeoutSeconds * 1000)))
+            let perAttempt = clock.now.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
             let call = ProviderCall(
-                request: request, provider: provider.config, target: target, apiKey: key?.secret,
+                request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
                 deadline: min(deadline, perAttempt), logger: attemptLogger)
             let started = clock.now
+            let release: @Sendable () -> Void = { if let lease { candidate.provider.keys.release(lease) } }
             do {
+                let route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
                 if request.chat.isStreaming {
-                    let stream = try await provider.adapter.stream(call)
+                    let stream = try await candidate.provider.adapter.stream(call)
                     let opened = try await StreamOpening.open(stream)
-                    health.recordSuccess(targetID, latency: started.duration(to: clock.now), now: clock.now)
-                    return .stream(makeStream(opened, log: log, releaseKey: { if let key { provider.keys.release(key.index) } }))
+                    let latency = started.duration(to: clock.now)
+                    health.recordSuccess(candidate.id, latency: latency, now: clock.now)
+                    log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
+                    return .stream(makeStream(opened, log: log, releaseKey: release), route)
                 } else {
-                    let completion = try await provider.adapter.complete(call)
-                    if let key { provider.keys.release(key.index) }
-                    health.recordSuccess(targetID, latency: started.duration(to: clock.now), now: clock.now)
+                    let completion = try await candidate.provider.adapter.complete(call)
+                    release()
+                    let latency = started.duration(to: clock.now)
+                    health.recordSuccess(candidate.id, latency: latency, now: clock.now)
+                    log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     log.upstreamRequestID = completion.upstreamRequestID
                     log.usage = completion.usage
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
                     await logSink.record(log.finish(status: 200, error: nil))
-                    return .completion(completion.body)
+                    return .completion(completion.body, route)
                 }
             } catch {
-                if let key { provider.keys.release(key.index) }
+                release()
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
-                health.recordFailure(targetID, error: error, now: clock.now)
+                log.recordAttempt(
+                    candidate.target, keyID: lease?.id, status: error.status, error: error.message,
+                    latency: started.duration(to: clock.now))
+                noteFailure(error, candidate: candidate, lease: lease)
                 attemptLogger.notice(
                     "upstream attempt failed",
                     metadata: ["status": "\(error.status)", "retryable": "\(error.isRetryable)", "error": "\(error.message)"])
@@ -203,20 +226,77 @@ public final class GatewayEngine: ChatService {
                 if !error.isRetryable { throw error }
             }
         }
-        if clock.now >= deadline { deadlinePassed = true }
+        let deadlinePassed = clock.now >= deadline
+        if panic && !deadlinePassed, let last = failures.last {
+            var unavailable = GatewayError.noAvailableTarget(request.chat.model)
+            unavailable.message += " Last error: \(last.message)"
+            throw unavailable
+        }
         throw GatewayError.exhausted(failures, deadlinePassed: deadlinePassed, model: request.chat.model)
+    }
+
+    /// The next candidate to try: from `cursor` on in plan order, admitted by its
+    /// circuit (unless in panic) and with a usable key, and not the one just tried
+    /// while another qualifies.
+    private func nextCandidate(_ candidates: [Candidate], from cursor: Int, avoiding last: Int?, panic: Bool)
+        -> (Int, KeyPool.Lease?)?
+    {
+        let count = candidates.count
+        let order = (0..<count).map { (cursor + $0) % count }
+        let preferred = count > 1 ? order.filter { $0 != last } + order.filter { $0 == last } : order
+        for index in preferred {
+            let candidate = candidates[index]
+            let usable = { (keyID: String) in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
+            guard candidate.provider.keys.hasUsableKey(usable) else { continue }
+            if !panic && !health.isAvailable(candidate.id, now: clock.now) { continue }
+            switch candidate.provider.keys.acquire(usable: usable) {
+            case .noKeys: return (index, nil)
+            case .key(let lease): return (index, lease)
+            case .allUnavailable: continue
+            }
+        }
+        return nil
+    }
+
+    /// Feeds a failed attempt to the health monitor: 429 rests the key, 401/403
+    /// disables it, and failures of the target itself count against its circuit.
+    private func noteFailure(_ error: GatewayError, candidate: Candidate, lease: KeyPool.Lease?) {
+        let now = clock.now
+        if let lease {
+            switch error.upstreamStatus {
+            case 429?:
+                let rest = error.retryAfterSeconds.map { Duration.seconds($0) } ?? configuration.defaultKeyCooldown
+                health.coolDownKey(candidate.keyRef(lease.id), until: now.advanced(by: rest), reason: error.message)
+            case 401?, 403?:
+                health.disableKey(candidate.keyRef(lease.id), reason: error.message, now: now)
+            default:
+                break
+            }
+        }
+        health.recordFailure(candidate.id, error: error, now: now)
+    }
+
+    /// Every candidate's keys are resting or disabled: 429 when some rest (with when
+    /// to come back), else 503.
+    private func allKeysUnavailable(_ candidates: [Candidate], model: String, now: ContinuousClock.Instant) -> GatewayError {
+        let refs = candidates.flatMap { candidate in candidate.provider.keys.keys.map { candidate.keyRef($0.id) } }
+        guard let wait = health.shortestCooldown(refs, now: now) else {
+            var error = GatewayError.noAvailableTarget(model)
+            error.message += " Every upstream key was refused by its provider."
+            return error
+        }
+        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        return GatewayError(
+            status: 429, type: "rate_limit_error", code: "upstream_rate_limited",
+            message: "Every upstream key for model `\(model)` is rate limited; retry in \(seconds)s.",
+            retryAfterSeconds: seconds)
     }
 
     /// Exponential backoff with full jitter, honouring `Retry-After` when it fits the deadline.
     private func backoff(attempt: Int, retryAfter: Int?, deadline: ContinuousClock.Instant) async throws(GatewayError) {
-        let routing = configuration.routing
-        var delay: Duration
-        if let retryAfter, retryAfter > 0 {
-            delay = .seconds(retryAfter)
-        } else {
-            let cap = min(routing.backoffMaxMs, routing.backoffInitialMs << min(attempt - 1, 16))
-            delay = .milliseconds(Int.random(in: 0...max(0, cap)))
-        }
+        let delay = Backoff.delay(
+            attempt: attempt, retryAfterSeconds: retryAfter, initialMs: configuration.routing.backoffInitialMs,
+            maxMs: configuration.routing.backoffMaxMs, random: random)
         let wakeAt = clock.now.advanced(by: delay)
         if wakeAt >= deadline {
             // Waiting would spend the whole budget: try the next target at once instead.
@@ -227,6 +307,52 @@ public final class GatewayEngine: ChatService {
         } catch {
             throw .clientClosedRequest
         }
+    }
+
+    // MARK: Health report
+
+    public func healthReport() -> HealthReport {
+        let table = currentTable
+        let now = clock.now
+        let configured = table.configuredTargets
+        var providers: [HealthReport.Provider] = []
+        for config in table.configuredProviders {
+            let routable = table.providers[config.name] != nil
+            var targets = configured.filter { $0.provider == config.name }
+            for extra in health.knownTargets(of: config.name) where !targets.contains(extra) { targets.append(extra) }
+            let targetReports = targets.map { id -> HealthReport.Target in
+                let snapshot = health.snapshot(id, now: now)
+                return HealthReport.Target(
+                    provider: id.provider, model: id.upstreamModel, state: snapshot.state.rawValue,
+                    consecutiveFailures: snapshot.consecutiveFailures, successRate: snapshot.successRate,
+                    latencyP50Ms: snapshot.latencyP50.map(Self.milliseconds), latencyP95Ms: snapshot.latencyP95.map(Self.milliseconds),
+                    samples: snapshot.samples, lastError: snapshot.lastError,
+                    lastCheckAt: health.lastCheck(config.name).map { Self.rfc3339($0.millis) })
+            }
+            let keys = (table.providers[config.name]?.keys.keys ?? []).map { key -> HealthReport.Key in
+                let snapshot = health.keySnapshot(UpstreamKeyRef(provider: config.name, keyID: key.id), now: now)
+                return HealthReport.Key(
+                    provider: config.name, id: key.id, last4: key.last4, state: snapshot.state,
+                    coolingForMs: snapshot.coolingFor.map { Int64(Self.milliseconds($0)) }, lastError: snapshot.lastError)
+            }
+            let check = health.lastCheck(config.name)
+            providers.append(
+                HealthReport.Provider(
+                    name: config.name, type: config.type.rawValue, enabled: config.enabled, routable: routable,
+                    lastCheckAt: check.map { Self.rfc3339($0.millis) }, lastCheckError: check?.error,
+                    targets: targetReports, keys: keys))
+        }
+        let degraded = providers.contains { $0.targets.contains { $0.state != "closed" } || $0.keys.contains { $0.state != "active" } }
+        return HealthReport(status: degraded ? "degraded" : "ok", providers: providers)
+    }
+
+    /// Milliseconds, to two decimals.
+    static func milliseconds(_ d: Duration) -> Double {
+        ((Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) * 100).rounded() / 100
+    }
+
+    static func rfc3339(_ millis: Int64) -> String {
+        Date(timeIntervalSince1970: Double(millis) / 1000).ISO8601Format()
     }
 
     // MARK: Streams

@@ -22,6 +22,7 @@ struct LogBuilder: Sendable {
     var firstTokenAt: ContinuousClock.Instant?
     var upstreamRequestID: String?
     var responseBody: String?
+    var attemptDetails: [AttemptRecord] = []
 
     init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
         self.chat = request.chat
@@ -35,6 +36,13 @@ struct LogBuilder: Sendable {
         self.requestBody =
             principal.logBodies
             ? String(decoding: request.body.readableBytesView.prefix(maxBodyBytes), as: UTF8.self) : nil
+    }
+
+    mutating func recordAttempt(_ target: TargetConfig, keyID: String?, status: Int, error: String?, latency: Duration) {
+        attemptDetails.append(
+            AttemptRecord(
+                provider: target.provider, model: target.model, keyID: keyID, status: status,
+                error: error.map(Redaction.scrub), latencyMs: Self.millis(latency)))
     }
 
     mutating func captureResponse(_ body: CompletionBody) {
@@ -60,7 +68,7 @@ struct LogBuilder: Sendable {
             promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0,
             cachedTokens: usage?.cachedTokens ?? 0, tokensEstimated: tokensEstimated, costMicros: cost,
             errorMessage: error.map { Redaction.scrub($0.message) }, upstreamRequestID: upstreamRequestID,
-            requestBody: requestBody, responseBody: responseBody)
+            requestBody: requestBody, responseBody: responseBody, attemptDetails: attemptDetails)
     }
 
     static func millis(_ duration: Duration) -> Int64 {

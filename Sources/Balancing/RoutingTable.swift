@@ -22,6 +22,8 @@ public struct RoutingTable: Sendable {
     public private(set) var models: [String: Model] = [:]
     /// Providers that could not be used, with the reason (logged at build time).
     public private(set) var unavailableProviders: [String: String] = [:]
+    /// Configured providers in name order, routable or not (for health reports).
+    public private(set) var configuredProviders: [ProviderConfig] = []
 
     /// An empty table: every model is unknown.
     public init() {}
@@ -32,8 +34,9 @@ public struct RoutingTable: Sendable {
     /// reported in ``unavailableProviders``; targets pointing at them are skipped.
     public init(
         providers: [ProviderConfig], upstreamKeys: [String: [StoredUpstreamKey]] = [:], models: [ModelConfig],
-        factory: any ProviderFactory, logger: Logger
+        factory: any ProviderFactory, random: any RandomSource = SystemRandomSource(), logger: Logger
     ) {
+        configuredProviders = providers.sorted { $0.name < $1.name }
         for provider in providers {
             do {
                 let adapter = try factory.makeAdapter(for: provider)
@@ -41,7 +44,8 @@ public struct RoutingTable: Sendable {
                     upstreamKeys[provider.name]
                     ?? provider.apiKeys.enumerated().map { StoredUpstreamKey(id: "\($0.offset)", secret: $0.element, enabled: true) }
                 self.providers[provider.name] = Provider(
-                    config: provider, adapter: adapter, keys: KeyPool(keys: keys, strategy: provider.keyStrategy))
+                    config: provider, adapter: adapter,
+                    keys: KeyPool(keys: keys, strategy: provider.keyStrategy, random: random))
             } catch {
                 unavailableProviders[provider.name] = error.message
                 logger.warning(
@@ -51,6 +55,19 @@ public struct RoutingTable: Sendable {
         for model in models {
             self.models[model.name] = Model(config: model, balancer: TierBalancer())
         }
+    }
+
+    /// Every (provider, upstream model) pair the models route to.
+    public var configuredTargets: [TargetID] {
+        var seen = Set<TargetID>()
+        var out: [TargetID] = []
+        for model in models.values.sorted(by: { $0.config.name < $1.config.name }) {
+            for target in model.config.targets {
+                let id = TargetID(provider: target.provider, upstreamModel: target.model)
+                if seen.insert(id).inserted { out.append(id) }
+            }
+        }
+        return out
     }
 
     /// Resolves a requested model: an exact alias first, else `provider/upstream-model`.
@@ -71,8 +88,25 @@ public struct RoutingTable: Sendable {
 
 /// A provider's upstream keys and the rotation among them.
 public final class KeyPool: Sendable {
-    private let keys: [StoredUpstreamKey]
+    /// One key as the pool hands it out.
+    public struct Lease: Sendable {
+        public var index: Int
+        public var id: String
+        public var secret: String
+    }
+
+    /// The outcome of ``acquire(usable:)``.
+    public enum Acquisition: Sendable {
+        /// The provider has no keys: call it without one.
+        case noKeys
+        case key(Lease)
+        /// Every key is cooling down or disabled: skip the provider.
+        case allUnavailable
+    }
+
+    public let keys: [StoredUpstreamKey]
     private let strategy: KeyStrategy
+    private let random: any RandomSource
     private let state: Mutex<State>
 
     struct State {
@@ -80,40 +114,51 @@ public final class KeyPool: Sendable {
         var inFlight: [Int]
     }
 
-    public init(keys: [StoredUpstreamKey], strategy: KeyStrategy) {
+    public init(keys: [StoredUpstreamKey], strategy: KeyStrategy, random: any RandomSource = SystemRandomSource()) {
         self.keys = keys.filter(\.enabled)
         self.strategy = strategy
+        self.random = random
         self.state = Mutex(State(inFlight: Array(repeating: 0, count: self.keys.count)))
     }
 
-    /// Whether the provider has any usable key (a provider without keys sends none).
+    /// Whether the provider has any enabled key (a provider without keys sends none).
     public var isEmpty: Bool { keys.isEmpty }
 
-    /// Takes a key for one attempt; call ``release(_:)`` with the returned index after.
-    public func acquire() -> (index: Int, secret: String)? {
-        guard !keys.isEmpty else { return nil }
+    /// Whether any key passes `usable` (no side effects).
+    public func hasUsableKey(_ usable: (String) -> Bool) -> Bool {
+        keys.isEmpty || keys.contains { usable($0.id) }
+    }
+
+    /// Takes a key for one attempt among those `usable` says may be used now; give it
+    /// back with ``release(_:)``.
+    public func acquire(usable: (String) -> Bool) -> Acquisition {
+        guard !keys.isEmpty else { return .noKeys }
+        let candidates = keys.indices.filter { usable(keys[$0].id) }
+        guard !candidates.isEmpty else { return .allUnavailable }
         let index = state.withLock { state -> Int in
             let chosen: Int
             switch strategy {
             case .roundRobin:
-                chosen = state.next % keys.count
-                state.next = (state.next + 1) % keys.count
+                // The next key in rotation order that is usable.
+                let start = state.next % keys.count
+                chosen = (0..<keys.count).lazy.map { (start + $0) % self.keys.count }.first { candidates.contains($0) }!
+                state.next = chosen + 1
             case .random:
-                chosen = Int.random(in: 0..<keys.count)
+                chosen = candidates[Int(random.next() % UInt64(candidates.count))]
             case .leastUsed:
-                let low = state.inFlight.min() ?? 0
-                let candidates = state.inFlight.indices.filter { state.inFlight[$0] == low }
-                chosen = candidates[state.next % candidates.count]
+                let low = candidates.map { state.inFlight[$0] }.min() ?? 0
+                let least = candidates.filter { state.inFlight[$0] == low }
+                chosen = least[state.next % least.count]
                 state.next &+= 1
             }
             state.inFlight[chosen] += 1
             return chosen
         }
-        return (index, keys[index].secret)
+        return .key(Lease(index: index, id: keys[index].id, secret: keys[index].secret))
     }
 
-    /// Returns a key taken with ``acquire()``.
-    public func release(_ index: Int) {
-        state.withLock { $0.inFlight[index] = max(0, $0.inFlight[index] - 1) }
+    /// Returns a key taken with ``acquire(usable:)``.
+    public func release(_ lease: Lease) {
+        state.withLock { $0.inFlight[lease.index] = max(0, $0.inFlight[lease.index] - 1) }
     }
 }

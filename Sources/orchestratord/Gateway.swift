@@ -24,6 +24,8 @@ final class Gateway: Sendable {
     let store: SQLiteStore
     let engine: GatewayEngine
     let logWriter: RequestLogWriter
+    let healthPersister: HealthPersister
+    let activeChecker: ActiveHealthChecker
     let transport: AsyncHTTPClientTransport
     let access: AccessPolicy
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
@@ -63,13 +65,25 @@ final class Gateway: Sendable {
         transportConfig.readTimeout = .milliseconds(Int64(longestIdle * 1000))
         let transport = AsyncHTTPClientTransport(configuration: transportConfig)
         let table = Self.routingTable(stored, transport: transport, logger: logger)
-        let health = CircuitBreakerRegistry(
-            failureThreshold: settings.health.failureThreshold,
-            cooldown: .milliseconds(Int64(settings.health.cooldownSeconds * 1000)))
+        let healthPersister = HealthPersister(store: store, logger: logger)
+        let health = HealthMonitor(
+            configuration: .init(
+                failureThreshold: settings.health.failureThreshold,
+                cooldown: .milliseconds(Int64(settings.health.cooldownSeconds * 1000))),
+            sink: healthPersister, logger: logger)
+        // Open circuits and refused keys survive a restart.
+        let persisted = (try? await store.loadHealth()) ?? []
+        let refusedKeys = stored.providers.flatMap { provider in
+            provider.keys.filter { $0.state == "disabled" }.map {
+                KeyHealthRecord(provider: provider.config.name, keyID: $0.id, state: $0.state, lastError: $0.lastError, updatedAtMillis: 0)
+            }
+        }
+        health.restore(targets: persisted, disabledKeys: refusedKeys, now: .now)
         let logWriter = RequestLogWriter(inserter: store, logger: logger)
         let engine = GatewayEngine(
-            table: table, configuration: .init(routing: settings.routing), health: health, logSink: logWriter,
-            latencyOf: { health.snapshot($0).averageLatency })
+            table: table, configuration: .init(routing: settings.routing), health: health, logSink: logWriter)
+        let activeChecker = ActiveHealthChecker(
+            engine: engine, interval: .milliseconds(Int64(settings.health.checkIntervalSeconds * 1000)), logger: logger)
         let loopback = Self.isLoopback(settings.server.host)
         let access = AccessPolicy(
             directory: Self.keyDirectory(stored.keys), adminKey: settings.admin.key, loopbackOnly: loopback)
@@ -77,19 +91,22 @@ final class Gateway: Sendable {
             logger.warning("no client keys configured: /v1 accepts any caller as anonymous while bound to loopback")
         }
         return Gateway(
-            settings: settings, logger: logger, store: store, engine: engine, logWriter: logWriter, transport: transport,
-            access: access)
+            settings: settings, logger: logger, store: store, engine: engine, logWriter: logWriter,
+            healthPersister: healthPersister, activeChecker: activeChecker, transport: transport, access: access)
     }
 
     private init(
         settings: GatewaySettings, logger: Logger, store: SQLiteStore, engine: GatewayEngine, logWriter: RequestLogWriter,
-        transport: AsyncHTTPClientTransport, access: AccessPolicy
+        healthPersister: HealthPersister, activeChecker: ActiveHealthChecker, transport: AsyncHTTPClientTransport,
+        access: AccessPolicy
     ) {
         self.settings = settings
         self.logger = logger
         self.store = store
         self.engine = engine
         self.logWriter = logWriter
+        self.healthPersister = healthPersister
+        self.activeChecker = activeChecker
         self.transport = transport
         self.access = access
     }
@@ -122,7 +139,7 @@ final class Gateway: Sendable {
             settings: settings.server,
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, access: access, readiness: store,
-                configStore: store),
+                configStore: store, health: engine),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")
@@ -133,10 +150,13 @@ final class Gateway: Sendable {
                 }
                 for waiter in waiters { waiter.resume(returning: port) }
             })
-        // Services stop in reverse order: the server drains first, the log writer flushes last.
+        // Services stop in reverse order: the server drains first, then the active
+        // checker stops, then health changes and request logs are flushed.
         var configuration = ServiceGroupConfiguration(
             services: [
                 .init(service: logWriter),
+                .init(service: healthPersister),
+                .init(service: activeChecker),
                 .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],

@@ -87,11 +87,11 @@ struct BalancerTests {
     }
 }
 
-struct CircuitBreakerTests {
+struct HealthMonitorTests {
     let target = TargetID(provider: "p", upstreamModel: "m")
 
     @Test func opensAfterThresholdAndProbesAfterCooldown() {
-        let registry = CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(30))
+        let registry = HealthMonitor(configuration: .init(failureThreshold: 3, cooldown: .seconds(30)))
         let start = ContinuousClock.now
         let failure = GatewayError.upstream(status: 500, message: "x", provider: "p")
         for _ in 0..<2 { registry.recordFailure(target, error: failure, now: start) }
@@ -113,7 +113,7 @@ struct CircuitBreakerTests {
     }
 
     @Test func clientErrorsDoNotCount() {
-        let registry = CircuitBreakerRegistry(failureThreshold: 1, cooldown: .seconds(30))
+        let registry = HealthMonitor(configuration: .init(failureThreshold: 1, cooldown: .seconds(30)))
         registry.recordFailure(target, error: .upstream(status: 400, message: "bad", provider: "p"), now: .now)
         registry.recordFailure(target, error: .upstream(status: 404, message: "no", provider: "p"), now: .now)
         #expect(registry.snapshot(target).state == .closed)
@@ -122,7 +122,7 @@ struct CircuitBreakerTests {
     }
 
     @Test func successResetsConsecutiveFailuresAndTracksLatency() {
-        let registry = CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(30))
+        let registry = HealthMonitor(configuration: .init(failureThreshold: 3, cooldown: .seconds(30)))
         let failure = GatewayError.upstream(status: 503, message: "x", provider: "p")
         registry.recordFailure(target, error: failure, now: .now)
         registry.recordFailure(target, error: failure, now: .now)
@@ -136,30 +136,56 @@ struct CircuitBreakerTests {
 struct KeyPoolTests {
     let keys = (0..<3).map { StoredUpstreamKey(id: "\($0)", secret: "k\($0)", enabled: true) }
 
+    func take(_ pool: KeyPool, usable: (String) -> Bool = { _ in true }) -> KeyPool.Lease? {
+        if case .key(let lease) = pool.acquire(usable: usable) { return lease }
+        return nil
+    }
+
     @Test func roundRobinRotates() {
         let pool = KeyPool(keys: keys, strategy: .roundRobin)
         let picks = (0..<6).map { _ -> String in
-            let key = pool.acquire()!
-            pool.release(key.index)
-            return key.secret
+            let lease = take(pool)!
+            pool.release(lease)
+            return lease.secret
         }
         #expect(picks == ["k0", "k1", "k2", "k0", "k1", "k2"])
     }
 
-    @Test func leastUsedAvoidsBusyKeys() {
-        let pool = KeyPool(keys: keys, strategy: .leastUsed)
-        let a = pool.acquire()!
-        let b = pool.acquire()!
-        let c = pool.acquire()!
-        #expect(Set([a.secret, b.secret, c.secret]) == ["k0", "k1", "k2"])
-        pool.release(b.index)
-        #expect(pool.acquire()?.secret == b.secret)
+    @Test func roundRobinSkipsUnusableKeys() {
+        let pool = KeyPool(keys: keys, strategy: .roundRobin)
+        let picks = (0..<4).map { _ in take(pool, usable: { $0 != "1" })!.secret }
+        #expect(picks == ["k0", "k2", "k0", "k2"])
     }
 
-    @Test func disabledKeysAreNeverUsedAndEmptyPoolsGiveNone() {
-        let pool = KeyPool(keys: [StoredUpstreamKey(id: "x", secret: "off", enabled: false)], strategy: .random)
-        #expect(pool.isEmpty && pool.acquire() == nil)
-        let random = KeyPool(keys: keys, strategy: .random)
-        for _ in 0..<20 { #expect(random.acquire() != nil) }
+    @Test func leastUsedAvoidsBusyKeys() {
+        let pool = KeyPool(keys: keys, strategy: .leastUsed)
+        let a = take(pool)!
+        let b = take(pool)!
+        let c = take(pool)!
+        #expect(Set([a.secret, b.secret, c.secret]) == ["k0", "k1", "k2"])
+        pool.release(b)
+        #expect(take(pool)?.secret == b.secret)
+    }
+
+    @Test func randomIsDrawnFromTheInjectedSource() {
+        let pool = KeyPool(keys: keys, strategy: .random, random: SeededRandom(seed: 9))
+        let again = KeyPool(keys: keys, strategy: .random, random: SeededRandom(seed: 9))
+        let first = (0..<20).map { _ in take(pool)!.id }
+        #expect(first == (0..<20).map { _ in take(again)!.id })
+        #expect(Set(first).count == 3)
+    }
+
+    @Test func disabledOrUnusableKeys() {
+        let off = KeyPool(keys: [StoredUpstreamKey(id: "x", secret: "off", enabled: false)], strategy: .random)
+        guard case .noKeys = off.acquire(usable: { _ in true }) else {
+            Issue.record("a pool whose only key is switched off sends no key")
+            return
+        }
+        let pool = KeyPool(keys: keys, strategy: .roundRobin)
+        guard case .allUnavailable = pool.acquire(usable: { _ in false }) else {
+            Issue.record("every key unusable")
+            return
+        }
+        #expect(!pool.hasUsableKey { _ in false } && pool.hasUsableKey { $0 == "2" })
     }
 }

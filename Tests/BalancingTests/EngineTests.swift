@@ -184,9 +184,29 @@ struct EngineTests {
         }
     }
 
-    @Test func openCircuitsAreSkippedAndAllOpenIs503() async throws {
+    @Test func openCircuitsAreSkipped() async throws {
         let broken = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 502, message: "down", provider: "a") }
-        let health = CircuitBreakerRegistry(failureThreshold: 1, cooldown: .seconds(60))
+        let good = FakeAdapter()
+        let clock = ManualClock()
+        let health = HealthMonitor(configuration: .init(failureThreshold: 1, cooldown: .seconds(60)), clock: clock)
+        let e = engine(
+            providers: [("a", broken), ("b", good)],
+            models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])],
+            clock: clock, health: health)
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(broken.callCount == 1 && good.callCount == 1)
+        #expect(health.snapshot(TargetID(provider: "a", upstreamModel: "x")).state == .open)
+        for _ in 0..<5 { _ = try await e.chat(request("m"), principal: .anonymous, logger: logger) }
+        #expect(broken.callCount == 1, "an open circuit is not tried while another target is healthy")
+        // After the cooldown one probe request goes to the broken target again.
+        clock.advance(.seconds(61))
+        _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(broken.callCount == 2)
+    }
+
+    @Test func withEveryCircuitOpenItStillTriesThenAnswers503() async throws {
+        let broken = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 502, message: "down", provider: "a") }
+        let health = HealthMonitor(configuration: .init(failureThreshold: 1, cooldown: .seconds(60)))
         var routing = RoutingSettings()
         routing.maxAttempts = 1
         let e = engine(
@@ -198,8 +218,9 @@ struct EngineTests {
             Issue.record("expected 503")
         } catch {
             #expect(error.status == 503 && error.code == "no_available_target")
+            #expect(error.message.contains("down"))
         }
-        #expect(broken.callCount == 1)
+        #expect(broken.callCount == 2, "panic routing tries an open target rather than failing unseen")
     }
 
     @Test func deadlineStopsRetries() async throws {
@@ -233,7 +254,7 @@ struct EngineTests {
         })
         let sink = MemoryLogSink()
         let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
-        guard case .stream(let stream) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
             Issue.record("expected a stream")
             return
         }
@@ -254,7 +275,7 @@ struct EngineTests {
         })
         let sink = MemoryLogSink()
         let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
-        guard case .stream(let stream) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
             Issue.record("expected a stream")
             return
         }
@@ -315,7 +336,7 @@ struct EngineTests {
             providers: [off], models: [ModelConfig(name: "m", targets: [.init(provider: "off", model: "x")])],
             factory: FakeFactory(adapters: ["off": adapter]), logger: logger)
         let e = GatewayEngine(
-            table: table, configuration: .init(), health: CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(1)),
+            table: table, configuration: .init(), health: HealthMonitor(configuration: .init(failureThreshold: 3, cooldown: .seconds(1))),
             logSink: MemoryLogSink())
         do {
             _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)

@@ -32,6 +32,16 @@ final class FakeAdapter: ProviderAdapter {
         return try await behaviour(call, n)
     }
 
+    let probes = Mutex<[String?]>([])
+    let probeBehaviour = Mutex<(@Sendable (String?) throws(GatewayError) -> Void)?>(nil)
+
+    func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError)
+    {
+        probes.withLock { $0.append(apiKey) }
+        if let behaviour = probeBehaviour.withLock({ $0 }) { try behaviour(apiKey) }
+    }
+
     func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
         calls.withLock { $0.append(call) }
         guard let streamBehaviour else { throw .internalError("no stream behaviour") }
@@ -90,14 +100,41 @@ func request(_ model: String, stream: Bool = false, tools: Bool = false, image: 
 func engine(
     providers: [(String, any ProviderAdapter)], models: [ModelConfig], routing: RoutingSettings = RoutingSettings(),
     clock: ManualClock = ManualClock(), sink: MemoryLogSink = MemoryLogSink(),
-    health: any HealthRegistry = CircuitBreakerRegistry(failureThreshold: 3, cooldown: .seconds(30))
+    health: HealthMonitor? = nil, keys: [String: [String]] = [:], random: any RandomSource = SeededRandom(seed: 1)
 ) -> GatewayEngine {
+    let configs = providers.map { name, _ -> ProviderConfig in
+        var config = ProviderConfig(name: name, type: .openai, baseURL: "http://\(name)")
+        config.apiKeys = keys[name] ?? []
+        return config
+    }
     let table = RoutingTable(
-        providers: providers.map { ProviderConfig(name: $0.0, type: .openai, baseURL: "http://\($0.0)") },
-        models: models, factory: FakeFactory(adapters: Dictionary(uniqueKeysWithValues: providers)),
-        logger: Logger(label: "test"))
+        providers: configs, models: models, factory: FakeFactory(adapters: Dictionary(uniqueKeysWithValues: providers)),
+        random: random, logger: Logger(label: "test"))
     var routing = routing
     routing.backoffInitialMs = 1
     routing.backoffMaxMs = 2
-    return GatewayEngine(table: table, configuration: .init(routing: routing), health: health, logSink: sink, clock: clock)
+    let monitor = health ?? HealthMonitor(configuration: .init(failureThreshold: 3, cooldown: .seconds(30)), clock: clock)
+    return GatewayEngine(
+        table: table, configuration: .init(routing: routing), health: monitor, logSink: sink, clock: clock, random: random)
+}
+
+/// A deterministic random source (SplitMix64).
+final class SeededRandom: RandomSource {
+    private let state: Mutex<UInt64>
+    init(seed: UInt64) { state = Mutex(seed) }
+    func next() -> UInt64 {
+        state.withLock { state in
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}
+
+/// Records health changes handed to the sink.
+final class RecordingSink: HealthEventSink {
+    let changes = Mutex<[HealthChange]>([])
+    func healthChanged(_ change: HealthChange) { changes.withLock { $0.append(change) } }
 }

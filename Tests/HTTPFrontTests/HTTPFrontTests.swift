@@ -54,6 +54,18 @@ struct EmptyConfigStore: ConfigStore {
 }
 
 let clientKey = "sk-client-abcdef-123"
+let route = RouteInfo(provider: "upstream-a", upstreamModel: "m-1", attempts: 2)
+
+struct StaticHealth: HealthReporting {
+    func healthReport() -> HealthReport {
+        HealthReport(status: "ok", providers: [
+            .init(name: "openai", type: "openai", enabled: true, routable: true, lastCheckAt: nil, lastCheckError: nil,
+                  targets: [.init(provider: "openai", model: "gpt", state: "closed", consecutiveFailures: 0, successRate: 1,
+                                  latencyP50Ms: 12.5, latencyP95Ms: 40, samples: 10, lastError: nil, lastCheckAt: nil)],
+                  keys: [.init(provider: "openai", id: "k1", last4: "9876", state: "active", coolingForMs: nil, lastError: nil)])
+        ])
+    }
+}
 let adminKey = "admin-key-xyz-789"
 
 func completion(_ text: String = "hi") -> ChatCompletion {
@@ -78,7 +90,7 @@ func makeApp(
         dependencies: .init(
             chat: service, codecs: [.openai: OpenAIInboundCodec()],
             access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: loopback),
-            readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore()))
+            readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore(), health: StaticHealth()))
     return Application(router: router)
 }
 
@@ -92,12 +104,14 @@ func json(_ buffer: ByteBuffer) throws -> JSONValue {
 
 struct ChatRouteTests {
     @Test func completionIsEncodedAndTheRequestPassedOn() async throws {
-        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion("hello back"))) }
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion("hello back")), route) }
         try await makeApp(service: service).test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
                 #expect(response.headers[HTTPField.Name("x-request-id")!]?.count == 32)
+                #expect(response.headers[HTTPField.Name("x-orchestrator-provider")!] == "upstream-a")
+                #expect(response.headers[HTTPField.Name("x-orchestrator-attempts")!] == "2")
                 let decoded = try json(response.body)
                 #expect(decoded["choices"]?.arrayValue?.first?["message"]?["content"] == "hello back")
             }
@@ -110,7 +124,7 @@ struct ChatRouteTests {
 
     @Test func rawCompletionsPassThroughUnchanged() async throws {
         let raw = #"{"id":"x","object":"chat.completion","choices":[],"custom":1}"#
-        let service = FakeChatService { _ throws(GatewayError) in .completion(.raw(ByteBuffer(string: raw))) }
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.raw(ByteBuffer(string: raw)), route) }
         try await makeApp(service: service).test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: chatBody) { response in
                 #expect(String(buffer: response.body) == raw)
@@ -124,7 +138,7 @@ struct ChatRouteTests {
             .stream(ChatStream { emit in
                 try await emit(.chunk(chunk))
                 try await emit(.raw(ByteBuffer(string: "data: {\"raw\":true}\n\n")))
-            })
+            }, route)
         }
         try await makeApp(service: service).test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) { response in
@@ -146,7 +160,7 @@ struct ChatRouteTests {
             .stream(ChatStream { emit in
                 try await emit(.chunk(chunk))
                 throw GatewayError.badUpstreamResponse("connection reset", provider: "p")
-            })
+            }, route)
         }
         try await makeApp(service: service).test(.router) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) { response in
@@ -185,7 +199,7 @@ struct ChatRouteTests {
     }
 
     @Test func badInputIs400WithParam() async throws {
-        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion()), route) }
         let cases: [(String, String?)] = [
             ("{", nil),
             ("not json at all", nil),
@@ -214,7 +228,7 @@ struct ChatRouteTests {
     }
 
     @Test func oversizedBodiesAre413() async throws {
-        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion()), route) }
         let big = #"{"model":"a-model","messages":[{"role":"user","content":""# + String(repeating: "x", count: 5000) + #""}]}"#
         try await makeApp(service: service, maxBodyBytes: 4096).test(.live) { client in
             try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: ByteBuffer(string: big)) {
@@ -228,7 +242,7 @@ struct ChatRouteTests {
     }
 
     @Test func modelsListHonoursTheKeysGlobs() async throws {
-        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion()), route) }
         try await makeApp(service: service).test(.router) { client in
             try await client.execute(uri: "/v1/models", method: .get, headers: authorized) { response in
                 let body = try json(response.body)
@@ -247,7 +261,7 @@ struct ChatRouteTests {
 }
 
 struct FrontDoorTests {
-    let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion())) }
+    let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion()), route) }
 
     @Test func clientAuthentication() async throws {
         try await makeApp(service: service).test(.router) { client in
@@ -307,6 +321,19 @@ struct FrontDoorTests {
                 #expect(provider?["api_keys"]?.arrayValue?.first?["last4"] == "9876")
                 let decoded = try json(response.body)
                 #expect(decoded["next_cursor"] == .null)
+            }
+        }
+        try await makeApp(service: service).test(.router) { client in
+            try await client.execute(uri: "/admin/health", method: .get, headers: [.authorization: "Bearer \(clientKey)"]) { response in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(uri: "/admin/health", method: .get, headers: [.authorization: "Bearer \(adminKey)"]) { response in
+                #expect(response.status == .ok)
+                let report = try json(response.body)
+                #expect(report["status"] == "ok")
+                let target = report["providers"]?.arrayValue?.first?["targets"]?.arrayValue?.first
+                #expect(target?["latency_p50_ms"] == .double(12.5) && target?["state"] == "closed")
+                #expect(report["providers"]?.arrayValue?.first?["keys"]?.arrayValue?.first?["last4"] == "9876")
             }
         }
         try await makeApp(service: service, adminKey: nil).test(.router) { client in

@@ -30,6 +30,8 @@ extension HTTPField.Name {
     static let xRequestID = HTTPField.Name("x-request-id")!
     static let xAccelBuffering = HTTPField.Name("X-Accel-Buffering")!
     static let retryAfter = HTTPField.Name("Retry-After")!
+    static let xOrchestratorProvider = HTTPField.Name("x-orchestrator-provider")!
+    static let xOrchestratorAttempts = HTTPField.Name("x-orchestrator-attempts")!
 }
 
 import Foundation

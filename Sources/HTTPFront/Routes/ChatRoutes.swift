@@ -60,17 +60,22 @@ struct ChatRoutes {
         var logger = context.logger
         logger[metadataKey: "model"] = .string(chat.model)
         logger[metadataKey: "key"] = .string(principal.name)
-        switch try await service.chat(inbound, principal: principal, logger: logger) {
-        case .completion(let completion):
+        let result = try await service.chat(inbound, principal: principal, logger: logger)
+        var response: Response
+        switch result {
+        case .completion(let completion, _):
             let bytes: ByteBuffer
             switch completion {
             case .raw(let raw): bytes = raw
             case .canonical(let canonical): bytes = try codec.encodeCompletion(canonical)
             }
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: bytes))
-        case .stream(let stream):
-            return streamResponse(stream, includeUsage: chat.wantsStreamUsage, logger: logger)
+            response = Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: bytes))
+        case .stream(let stream, _):
+            response = streamResponse(stream, includeUsage: chat.wantsStreamUsage, logger: logger)
         }
+        response.headers[.xOrchestratorProvider] = result.route.provider
+        response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
+        return response
     }
 
     private func streamResponse(_ stream: ChatStream, includeUsage: Bool, logger: Logger) -> Response {

@@ -6,6 +6,7 @@ import OrchestratorCore
 struct OpsRoutes {
     let readiness: any ReadinessProbe
     let configStore: any ConfigStore
+    let health: any HealthReporting
     let access: AccessPolicy
 
     func register(on router: Router<GatewayRequestContext>) {
@@ -18,6 +19,10 @@ struct OpsRoutes {
             }
             throw GatewayError(
                 status: 503, type: "service_unavailable", code: "not_ready", message: "The database is not reachable.")
+        }
+        router.get("/admin/health") { request, _ in
+            try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))
+            return try jsonResponse(health.healthReport())
         }
         router.get("/admin/providers") { request, _ in
             try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))

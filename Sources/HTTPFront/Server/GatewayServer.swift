@@ -13,17 +13,20 @@ public enum GatewayServer {
         public var access: AccessPolicy
         public var readiness: any ReadinessProbe
         public var configStore: any ConfigStore
+        public var health: any HealthReporting
         public var clock: any GatewayClock
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec], access: AccessPolicy,
-            readiness: any ReadinessProbe, configStore: any ConfigStore, clock: any GatewayClock = SystemClock()
+            readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
+            clock: any GatewayClock = SystemClock()
         ) {
             self.chat = chat
             self.codecs = codecs
             self.access = access
             self.readiness = readiness
             self.configStore = configStore
+            self.health = health
             self.clock = clock
         }
     }
@@ -38,8 +41,10 @@ public enum GatewayServer {
         ChatRoutes(
             service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes
         ).register(on: router)
-        OpsRoutes(readiness: dependencies.readiness, configStore: dependencies.configStore, access: dependencies.access)
-            .register(on: router)
+        OpsRoutes(
+            readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
+            access: dependencies.access
+        ).register(on: router)
         return router
     }
 

@@ -79,8 +79,29 @@ public struct InboundRequest: Sendable {
 
 /// The outcome of ``ChatService/chat(_:principal:logger:)``.
 public enum ChatResult: Sendable {
-    case completion(CompletionBody)
-    case stream(ChatStream)
+    case completion(CompletionBody, RouteInfo)
+    case stream(ChatStream, RouteInfo)
+
+    /// Which target served the request and after how many attempts.
+    public var route: RouteInfo {
+        switch self {
+        case .completion(_, let route), .stream(_, let route): return route
+        }
+    }
+}
+
+/// Where a request was finally served (sent as `x-orchestrator-provider` and
+/// `x-orchestrator-attempts`).
+public struct RouteInfo: Sendable, Hashable {
+    public var provider: String
+    public var upstreamModel: String
+    public var attempts: Int
+
+    public init(provider: String, upstreamModel: String, attempts: Int) {
+        self.provider = provider
+        self.upstreamModel = upstreamModel
+        self.attempts = attempts
+    }
 }
 
 /// A complete (non-streaming) response body.

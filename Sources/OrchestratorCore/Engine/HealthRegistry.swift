@@ -11,15 +11,204 @@ public struct TargetID: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(provider)/\(upstreamModel)" }
 }
 
-/// Tracks the health of targets from the outcome of every attempt (passive checks)
-/// and answers whether a target may be tried now.
+/// Identifies one upstream key of a provider.
+public struct UpstreamKeyRef: Sendable, Hashable, CustomStringConvertible {
+    public var provider: String
+    public var keyID: String
+
+    public init(provider: String, keyID: String) {
+        self.provider = provider
+        self.keyID = keyID
+    }
+
+    public var description: String { "\(provider)#\(keyID)" }
+}
+
+/// Tracks the health of targets and upstream keys from the outcome of every attempt
+/// (passive checks) and of background probes (active checks), and answers whether a
+/// target or key may be used now.
 public protocol HealthRegistry: Sendable {
     /// Whether the target may receive a request now (its circuit is not open).
     func isAvailable(_ target: TargetID, now: ContinuousClock.Instant) -> Bool
     /// Records a successful attempt and its latency.
     func recordSuccess(_ target: TargetID, latency: Duration, now: ContinuousClock.Instant)
-    /// Records a failed attempt.
+    /// Records a failed attempt. Failures that are about a key (429, 401/403) do not
+    /// count against the target's circuit.
     func recordFailure(_ target: TargetID, error: GatewayError, now: ContinuousClock.Instant)
+
+    /// Whether a key may be used now (not cooling down after a 429, not disabled).
+    func isKeyUsable(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) -> Bool
+    /// Rests a key until `until` (after a 429) without touching the provider's circuit.
+    func coolDownKey(_ key: UpstreamKeyRef, until: ContinuousClock.Instant, reason: String)
+    /// Disables a key the upstream refused (401/403) until a probe or an admin enables it.
+    func disableKey(_ key: UpstreamKeyRef, reason: String, now: ContinuousClock.Instant)
+    /// Makes a disabled or cooling key usable again.
+    func enableKey(_ key: UpstreamKeyRef, now: ContinuousClock.Instant)
+
+    /// Records the outcome of an active probe of a provider, covering all its targets.
+    func recordProbe(
+        provider: String, targets: [TargetID], outcome: Result<Duration, GatewayError>, now: ContinuousClock.Instant)
+}
+
+/// Receives health state changes (to log and persist them). Must not block: it is
+/// called from the request path.
+public protocol HealthEventSink: Sendable {
+    func healthChanged(_ change: HealthChange)
+}
+
+/// A change of a target's circuit or of a key's state.
+public enum HealthChange: Sendable, Hashable {
+    case target(HealthRecord)
+    case key(KeyHealthRecord)
+}
+
+/// A key's persisted state.
+public struct KeyHealthRecord: Sendable, Hashable {
+    public var provider: String
+    public var keyID: String
+    /// `active`, `cooling` or `disabled`.
+    public var state: String
+    public var lastError: String?
+    public var updatedAtMillis: Int64
+
+    public init(provider: String, keyID: String, state: String, lastError: String?, updatedAtMillis: Int64) {
+        self.provider = provider
+        self.keyID = keyID
+        self.state = state
+        self.lastError = lastError
+        self.updatedAtMillis = updatedAtMillis
+    }
+}
+
+/// A point-in-time view of every target's and key's health, for `GET /admin/health`.
+public struct HealthReport: Sendable, Hashable, Codable {
+    public struct Target: Sendable, Hashable, Codable {
+        public var provider: String
+        public var model: String
+        public var state: String
+        public var consecutiveFailures: Int
+        public var successRate: Double?
+        public var latencyP50Ms: Double?
+        public var latencyP95Ms: Double?
+        public var samples: Int
+        public var lastError: String?
+        public var lastCheckAt: String?
+
+        public init(
+            provider: String, model: String, state: String, consecutiveFailures: Int, successRate: Double?,
+            latencyP50Ms: Double?, latencyP95Ms: Double?, samples: Int, lastError: String?, lastCheckAt: String?
+        ) {
+            self.provider = provider
+            self.model = model
+            self.state = state
+            self.consecutiveFailures = consecutiveFailures
+            self.successRate = successRate
+            self.latencyP50Ms = latencyP50Ms
+            self.latencyP95Ms = latencyP95Ms
+            self.samples = samples
+            self.lastError = lastError
+            self.lastCheckAt = lastCheckAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case provider, model, state, samples
+            case consecutiveFailures = "consecutive_failures"
+            case successRate = "success_rate"
+            case latencyP50Ms = "latency_p50_ms"
+            case latencyP95Ms = "latency_p95_ms"
+            case lastError = "last_error"
+            case lastCheckAt = "last_check_at"
+        }
+    }
+
+    public struct Key: Sendable, Hashable, Codable {
+        public var provider: String
+        public var id: String
+        public var last4: String
+        public var state: String
+        public var coolingForMs: Int64?
+        public var lastError: String?
+
+        public init(provider: String, id: String, last4: String, state: String, coolingForMs: Int64?, lastError: String?) {
+            self.provider = provider
+            self.id = id
+            self.last4 = last4
+            self.state = state
+            self.coolingForMs = coolingForMs
+            self.lastError = lastError
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case provider, id, last4, state
+            case coolingForMs = "cooling_for_ms"
+            case lastError = "last_error"
+        }
+    }
+
+    public struct Provider: Sendable, Hashable, Codable {
+        public var name: String
+        public var type: String
+        public var enabled: Bool
+        public var routable: Bool
+        public var lastCheckAt: String?
+        public var lastCheckError: String?
+        public var targets: [Target]
+        public var keys: [Key]
+
+        public init(
+            name: String, type: String, enabled: Bool, routable: Bool, lastCheckAt: String?, lastCheckError: String?,
+            targets: [Target], keys: [Key]
+        ) {
+            self.name = name
+            self.type = type
+            self.enabled = enabled
+            self.routable = routable
+            self.lastCheckAt = lastCheckAt
+            self.lastCheckError = lastCheckError
+            self.targets = targets
+            self.keys = keys
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, type, enabled, routable, targets, keys
+            case lastCheckAt = "last_check_at"
+            case lastCheckError = "last_check_error"
+        }
+    }
+
+    public var status: String
+    public var providers: [Provider]
+
+    public init(status: String, providers: [Provider]) {
+        self.status = status
+        self.providers = providers
+    }
+}
+
+/// Something that can describe the gateway's health (the engine), for the admin API.
+public protocol HealthReporting: Sendable {
+    func healthReport() -> HealthReport
+}
+
+/// A source of random numbers the engine draws from, injectable for deterministic tests.
+public protocol RandomSource: Sendable {
+    func next() -> UInt64
+}
+
+/// The system's cryptographically secure generator.
+public struct SystemRandomSource: RandomSource {
+    public init() {}
+    public func next() -> UInt64 {
+        var generator = SystemRandomNumberGenerator()
+        return generator.next()
+    }
+}
+
+/// Adapts a ``RandomSource`` to Swift's `RandomNumberGenerator`.
+public struct RandomSourceGenerator: RandomNumberGenerator {
+    public let source: any RandomSource
+    public init(_ source: any RandomSource) { self.source = source }
+    public mutating func next() -> UInt64 { source.next() }
 }
 
 /// The time source the engine reads, injectable for tests.

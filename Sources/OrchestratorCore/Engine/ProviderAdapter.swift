@@ -13,6 +13,11 @@ public protocol ProviderAdapter: Sendable {
     /// Starts a streaming completion. Returns once the upstream answered with a
     /// success head; failures before that are thrown (and may be retried elsewhere).
     func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream
+
+    /// Checks cheaply that the provider answers and accepts `apiKey` (its models list,
+    /// or the cheapest request it allows). Returns on success, throws the failure.
+    func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError)
 }
 
 /// Everything an adapter needs for one attempt.

@@ -29,13 +29,16 @@ public struct RequestLogEntry: Sendable, Hashable, Codable {
     /// Request/response bodies, only for keys with `log_bodies`.
     public var requestBody: String?
     public var responseBody: String?
+    /// Every attempt made: which target, and how it ended.
+    public var attemptDetails: [AttemptRecord]
 
     public init(
         id: String = RequestID.generate(), requestID: String, timestampMillis: Int64, keyID: String, keyName: String, apiStyle: String, model: String,
         provider: String? = nil, upstreamModel: String? = nil, stream: Bool, status: Int, attempts: Int,
         latencyMillis: Int64, timeToFirstTokenMillis: Int64? = nil, promptTokens: Int = 0, completionTokens: Int = 0,
         cachedTokens: Int = 0, tokensEstimated: Bool = false, costMicros: Int64 = 0, errorMessage: String? = nil,
-        upstreamRequestID: String? = nil, requestBody: String? = nil, responseBody: String? = nil
+        upstreamRequestID: String? = nil, requestBody: String? = nil, responseBody: String? = nil,
+        attemptDetails: [AttemptRecord] = []
     ) {
         self.id = id
         self.requestID = requestID
@@ -60,6 +63,35 @@ public struct RequestLogEntry: Sendable, Hashable, Codable {
         self.upstreamRequestID = upstreamRequestID
         self.requestBody = requestBody
         self.responseBody = responseBody
+        self.attemptDetails = attemptDetails
+    }
+}
+
+/// One upstream attempt of a request.
+public struct AttemptRecord: Sendable, Hashable, Codable {
+    public var provider: String
+    public var model: String
+    /// The upstream key's id, when the provider has keys.
+    public var keyID: String?
+    /// 200 for the attempt that succeeded, else the failure's status.
+    public var status: Int
+    /// Why it failed (scrubbed), nil when it succeeded.
+    public var error: String?
+    public var latencyMs: Int64
+
+    public init(provider: String, model: String, keyID: String?, status: Int, error: String?, latencyMs: Int64) {
+        self.provider = provider
+        self.model = model
+        self.keyID = keyID
+        self.status = status
+        self.error = error
+        self.latencyMs = latencyMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case provider, model, status, error
+        case keyID = "key_id"
+        case latencyMs = "latency_ms"
     }
 }
 

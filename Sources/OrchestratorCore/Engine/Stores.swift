@@ -52,12 +52,18 @@ public struct StoredProvider: Sendable, Hashable {
 public struct StoredUpstreamKey: Sendable, Hashable {
     public var id: String
     public var secret: String
+    /// Whether an operator enabled the key (an admin switch).
     public var enabled: Bool
+    /// Health state: `active`, or `disabled` after the upstream refused it.
+    public var state: String
+    public var lastError: String?
 
-    public init(id: String, secret: String, enabled: Bool) {
+    public init(id: String, secret: String, enabled: Bool, state: String = "active", lastError: String? = nil) {
         self.id = id
         self.secret = secret
         self.enabled = enabled
+        self.state = state
+        self.lastError = lastError
     }
 
     /// The last four characters, the only part of a secret ever shown.
@@ -101,6 +107,8 @@ public struct StoredClientKey: Sendable, Hashable {
 public protocol HealthStore: Sendable {
     func saveHealth(_ record: HealthRecord) async throws
     func loadHealth() async throws -> [HealthRecord]
+    /// Persists a key's health state (loaded back with the configuration).
+    func saveKeyHealth(_ record: KeyHealthRecord) async throws
 }
 
 public struct HealthRecord: Sendable, Hashable {

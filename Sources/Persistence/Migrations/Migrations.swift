@@ -85,6 +85,7 @@ enum Migrations {
                     column("cached_tokens", .bigint), column("tokens_estimated", .bool), column("cost_micros", .bigint),
                     column("error", .text, null: true), column("upstream_request_id", .name, null: true),
                     column("request_body", .longText, null: true), column("response_body", .longText, null: true),
+                    column("attempts_detail", .text, null: true),
                 ],
                 indexes: [
                     .init(name: "ts", columns: ["ts", "id"]),

@@ -174,10 +174,14 @@ struct ConfigSync {
 
     func load() throws -> StoredConfiguration {
         var keysByProvider: [String: [StoredUpstreamKey]] = [:]
-        for row in try db.query("SELECT id, provider_id, secret_enc, enabled FROM provider_keys ORDER BY provider_id, position, created_at, id") {
+        for row in try db.query(
+            "SELECT id, provider_id, secret_enc, enabled, state, last_error FROM provider_keys ORDER BY provider_id, position, created_at, id")
+        {
             let secret = try Self.unseal(row[2].text ?? "", box: box)
             keysByProvider[row[1].text ?? "", default: []].append(
-                StoredUpstreamKey(id: row[0].text ?? "", secret: secret, enabled: row[3].bool))
+                StoredUpstreamKey(
+                    id: row[0].text ?? "", secret: secret, enabled: row[3].bool, state: row[4].text ?? "active",
+                    lastError: row[5].text))
         }
         var providerNames: [String: String] = [:]
         var providers: [StoredProvider] = []

@@ -4,7 +4,7 @@ import OrchestratorCore
 /// both backends.
 enum LogRows {
     static let columns =
-        "id, request_id, ts, key_id, key_name, api_style, model, provider, upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body"
+        "id, request_id, ts, key_id, key_name, api_style, model, provider, upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body, attempts_detail"
 
     static func values(_ e: RequestLogEntry) -> [SQLValue] {
         [
@@ -14,6 +14,7 @@ enum LogRows {
             .int(Int64(e.promptTokens)), .int(Int64(e.completionTokens)), .int(Int64(e.cachedTokens)),
             SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage), SQLValue(e.upstreamRequestID),
             SQLValue(e.requestBody), SQLValue(e.responseBody),
+            SQLValue(e.attemptDetails.isEmpty ? nil : try? JSONCoding.encodeString(e.attemptDetails)),
         ]
     }
 
@@ -26,7 +27,8 @@ enum LogRows {
             promptTokens: Int(row[14].int ?? 0), completionTokens: Int(row[15].int ?? 0),
             cachedTokens: Int(row[16].int ?? 0), tokensEstimated: row[17].bool, costMicros: row[18].int ?? 0,
             errorMessage: row[19].text, upstreamRequestID: row[20].text, requestBody: row[21].text,
-            responseBody: row[22].text)
+            responseBody: row[22].text,
+            attemptDetails: JSONCoding.fromJSONText([AttemptRecord].self, row[23].text) ?? [])
     }
 
     /// Newest first, paged by (ts, id) — never by OFFSET.

@@ -102,8 +102,9 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
                         """
                         INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
                           upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
-                          cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
+                          attempts_detail)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, LogRows.values(e))
                 }
             }
@@ -147,6 +148,14 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
                     provider: $0[0].text ?? "", upstreamModel: $0[1].text ?? "", state: $0[2].text ?? "closed",
                     consecutiveFailures: Int($0[3].int ?? 0), lastError: $0[4].text, updatedAtMillis: $0[5].int ?? 0)
             }
+        }
+    }
+
+    public func saveKeyHealth(_ record: KeyHealthRecord) async throws {
+        try await database.run { db in
+            _ = try db.query(
+                "UPDATE provider_keys SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                [.text(record.state), SQLValue(record.lastError), .int(record.updatedAtMillis), .text(record.keyID)])
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 import NIOCore
 public import OrchestratorCore
 
@@ -53,6 +54,15 @@ public struct MockAdapter: ProviderAdapter {
             events.append(.part(.chunk(ChatCompletionChunk(id: id, created: created, model: model, choices: [], usage: usage))))
         }
         return ProviderStream(events: ErasedAsyncSequence(elements: events))
+    }
+
+    /// A mock is always reachable; it fails its probe only at its failure rate.
+    public func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError)
+    {
+        if settings.failureRate > 0, Double.random(in: 0..<1) < settings.failureRate {
+            throw .upstream(status: 503, message: "mock failure (failure_rate \(settings.failureRate))", provider: providerName)
+        }
     }
 
     private func prepare(_ call: ProviderCall) async throws(GatewayError) {

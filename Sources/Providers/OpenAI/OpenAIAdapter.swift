@@ -1,6 +1,6 @@
 import Foundation
 import HTTPTypes
-import Logging
+public import Logging
 import NIOCore
 public import OrchestratorCore
 
@@ -103,6 +103,33 @@ public struct OpenAIAdapter: ProviderAdapter {
             }
         })
         return ProviderStream(events: events, upstreamRequestID: response.headers[.xRequestID])
+    }
+
+    /// Lists the upstream's models (`GET <base>/models`): cheap, and it checks the key.
+    public func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError)
+    {
+        var headers = HTTPFields()
+        headers[.accept] = "application/json"
+        if let apiKey, !apiKey.isEmpty { headers[.authorization] = "Bearer \(apiKey)" }
+        for (name, value) in provider.headers {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        let request = TransportRequest(method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers)
+        let response: TransportResponse
+        do {
+            response = try await transport.execute(request, deadline: deadline, logger: logger)
+        } catch {
+            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+        }
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider.name)
+        }
+        do {
+            _ = try await response.collect(upTo: maxResponseBytes)
+        } catch {
+            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+        }
     }
 
     /// Builds and sends the upstream request.

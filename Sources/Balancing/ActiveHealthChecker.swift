@@ -1,0 +1,105 @@
+public import Logging
+public import OrchestratorCore
+public import ServiceLifecycle
+
+/// The active half of health monitoring: every `interval` (±10 % jitter) it probes each
+/// enabled provider cheaply with each of its keys and feeds the results to the same
+/// ``HealthMonitor`` the requests feed, so a dead provider recovers — and a refused key
+/// comes back — without any user traffic. Off when the interval is zero.
+public final class ActiveHealthChecker: Service {
+    private let engine: GatewayEngine
+    private let interval: Duration
+    private let clock: any GatewayClock
+    private let random: any RandomSource
+    private let logger: Logger
+
+    public init(
+        engine: GatewayEngine, interval: Duration, clock: any GatewayClock = SystemClock(),
+        random: any RandomSource = SystemRandomSource(), logger: Logger
+    ) {
+        self.engine = engine
+        self.interval = interval
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        guard interval > .zero else {
+            // Off: stay alive until shutdown (a service that returns early stops the group).
+            try? await gracefulShutdown()
+            return
+        }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.clock.sleep(until: self.clock.now.advanced(by: self.jittered()))
+                } catch {
+                    return
+                }
+                await self.engine.runActiveChecks(logger: self.logger)
+            }
+        }
+    }
+
+    /// The interval with ±10 % jitter, so many instances do not probe in lockstep.
+    func jittered() -> Duration {
+        let tenth = interval / 10
+        let nanos = max(0, Int64(tenth.components.seconds) * 1_000_000_000 + tenth.components.attoseconds / 1_000_000_000)
+        guard nanos > 0 else { return interval }
+        let offset = Int64(random.next() % UInt64(2 * nanos + 1)) - nanos
+        return interval + .nanoseconds(offset)
+    }
+}
+
+extension GatewayEngine {
+    /// Probes every enabled, routable provider once, concurrently, with each of its keys
+    /// that is not resting after a 429, and records the outcomes.
+    public func runActiveChecks(logger: Logger) async {
+        let table = currentTable
+        let providers = table.providers.values.filter(\.config.enabled)
+        await withTaskGroup(of: Void.self) { group in
+            for provider in providers {
+                group.addTask { await self.probe(provider, table: table, logger: logger) }
+            }
+        }
+    }
+
+    private func probe(_ provider: RoutingTable.Provider, table: RoutingTable, logger: Logger) async {
+        let name = provider.config.name
+        var targets = table.configuredTargets.filter { $0.provider == name }
+        for extra in health.knownTargets(of: name) where !targets.contains(extra) { targets.append(extra) }
+        let timeout = Duration.milliseconds(Int64(min(provider.config.timeoutSeconds, 30) * 1000))
+        let keys: [StoredUpstreamKey?] = provider.keys.isEmpty ? [nil] : provider.keys.keys.map { $0 }
+        var succeeded: Duration?
+        var lastFailure: GatewayError?
+        for key in keys {
+            let ref = key.map { UpstreamKeyRef(provider: name, keyID: $0.id) }
+            if let ref, health.keySnapshot(ref, now: now).state == "cooling" { continue }
+            let started = now
+            do {
+                try await provider.adapter.probe(
+                    provider.config, apiKey: key?.secret, deadline: started.advanced(by: timeout), logger: logger)
+                let latency = started.duration(to: now)
+                succeeded = succeeded ?? latency
+                if let ref { health.enableKey(ref, now: now) }
+            } catch {
+                lastFailure = error
+                if let ref, error.upstreamStatus == 401 || error.upstreamStatus == 403 {
+                    health.disableKey(ref, reason: error.message, now: now)
+                }
+            }
+        }
+        if let succeeded {
+            health.recordProbe(provider: name, targets: targets, outcome: .success(succeeded), now: now)
+        } else if let lastFailure {
+            logger.info("active check failed", metadata: ["provider": "\(name)", "error": "\(lastFailure.message)"])
+            // A refused key says nothing about the provider's health.
+            if lastFailure.upstreamStatus != 401 && lastFailure.upstreamStatus != 403 {
+                health.recordProbe(provider: name, targets: targets, outcome: .failure(lastFailure), now: now)
+            }
+        }
+    }
+
+    var now: ContinuousClock.Instant { clockNow() }
+}
