@@ -167,14 +167,26 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var attempt = 0
         var cursor = 0
         var lastTried: Int?
+        var lastKeyID: String?
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline { break }
             guard let (index, lease) = nextCandidate(candidates, from: cursor, avoiding: lastTried, panic: panic) else { break }
+            let sameTarget = index == lastTried && lease?.id == lastKeyID
             cursor = index + 1
             lastTried = index
+            lastKeyID = lease?.id
             let candidate = candidates[index]
             if attempt > 0 {
-                try await backoff(attempt: attempt, retryAfter: failures.last?.retryAfterSeconds, deadline: deadline)
+                // An upstream's Retry-After speaks for the target and key that got it: it
+                // is honoured when retrying with both, not when failing over (a 429's key
+                // rests for that long instead).
+                let retryAfter = sameTarget ? failures.last?.retryAfterSeconds : nil
+                do {
+                    try await backoff(attempt: attempt, retryAfter: retryAfter, deadline: deadline)
+                } catch {
+                    if let lease { candidate.provider.keys.release(lease) }
+                    throw error
+                }
             }
             attempt += 1
             log.attempts = attempt

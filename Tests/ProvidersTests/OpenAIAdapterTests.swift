@@ -342,3 +342,41 @@ struct AsyncHTTPClientTransportTests {
         try await transport.shutdown()
     }
 }
+
+struct RetryAfterTests {
+    @Test func secondsAndHTTPDates() {
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "7"]) == 7)
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "1.2"]) == 2)
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "-5"]) == 0)
+        #expect(UpstreamFailure.retryAfter([:]) == nil)
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "soon"]) == nil)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let inTwoMinutes = formatter.string(from: Date().addingTimeInterval(120))
+        let parsed = UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: inTwoMinutes])
+        #expect(parsed != nil && (118...121).contains(parsed!), "\(inTwoMinutes) → \(String(describing: parsed))")
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "Wed, 21 Oct 2015 07:28:00 GMT"]) == 0)
+    }
+}
+
+struct ProbeTests {
+    @Test func openAIProbeListsModelsWithTheKey() async throws {
+        let transport = ScriptedTransport { request in
+            request.headers[.authorization] == "Bearer good" ? .json(200, #"{"object":"list","data":[]}"#)
+                : .json(401, #"{"error":{"message":"Incorrect API key"}}"#)
+        }
+        let adapter = OpenAIAdapter(transport: transport)
+        let provider = ProviderConfig(name: "up", type: .openai, baseURL: "http://upstream.test/v1/")
+        try await adapter.probe(provider, apiKey: "good", deadline: .now + .seconds(5), logger: Logger(label: "t"))
+        #expect(transport.requests.withLock { $0[0].url } == "http://upstream.test/v1/models")
+        #expect(transport.requests.withLock { $0[0].method } == .get)
+        do {
+            try await adapter.probe(provider, apiKey: "bad", deadline: .now + .seconds(5), logger: Logger(label: "t"))
+            Issue.record("expected 401")
+        } catch {
+            #expect(error.upstreamStatus == 401)
+        }
+    }
+}
