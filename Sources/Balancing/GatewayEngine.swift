@@ -157,9 +157,6 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let keysUsable = { (candidate: Candidate) -> Bool in
             candidate.provider.keys.hasUsableKey { self.health.isKeyUsable(candidate.keyRef($0), now: self.clock.now) }
         }
-        // With every healthy candidate gone, still try them ("panic" routing, as load
-        // balancers do) rather than fail at once; if that fails too the answer is 503.
-        let panic = !candidates.contains { health.canAdmit($0.id, now: now) && keysUsable($0) }
         if !candidates.contains(where: keysUsable) {
             throw allKeysUnavailable(candidates, model: request.chat.model, now: now)
         }
@@ -168,9 +165,17 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var cursor = 0
         var lastTried: Int?
         var lastKeyID: String?
+        var panicked = false
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline { break }
-            guard let (index, lease) = nextCandidate(candidates, from: cursor, avoiding: lastTried, panic: panic) else { break }
+            // With every circuit open, still try the likeliest target ("panic" routing,
+            // as load balancers do) rather than fail unseen; if that fails too, 503.
+            var next = nextCandidate(candidates, from: cursor, avoiding: lastTried)
+            if next == nil {
+                next = panicCandidate(candidates)
+                if next != nil { panicked = true }
+            }
+            guard let (index, lease) = next else { break }
             let sameTarget = index == lastTried && lease?.id == lastKeyID
             cursor = index + 1
             lastTried = index
@@ -239,7 +244,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             }
         }
         let deadlinePassed = clock.now >= deadline
-        if panic && !deadlinePassed, let last = failures.last {
+        if panicked && !deadlinePassed, let last = failures.last {
             var unavailable = GatewayError.noAvailableTarget(request.chat.model)
             unavailable.message += " Last error: \(last.message)"
             throw unavailable
@@ -248,11 +253,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
     }
 
     /// The next candidate to try: from `cursor` on in plan order, admitted by its
-    /// circuit (unless in panic) and with a usable key, and not the one just tried
-    /// while another qualifies.
-    private func nextCandidate(_ candidates: [Candidate], from cursor: Int, avoiding last: Int?, panic: Bool)
-        -> (Int, KeyPool.Lease?)?
-    {
+    /// circuit and with a usable key, and not the one just tried while another qualifies.
+    private func nextCandidate(_ candidates: [Candidate], from cursor: Int, avoiding last: Int?) -> (Int, KeyPool.Lease?)? {
         let count = candidates.count
         let order = (0..<count).map { (cursor + $0) % count }
         let preferred = count > 1 ? order.filter { $0 != last } + order.filter { $0 == last } : order
@@ -260,14 +262,36 @@ public final class GatewayEngine: ChatService, HealthReporting {
             let candidate = candidates[index]
             let usable = { (keyID: String) in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
             guard candidate.provider.keys.hasUsableKey(usable) else { continue }
-            if !panic && !health.isAvailable(candidate.id, now: clock.now) { continue }
-            switch candidate.provider.keys.acquire(usable: usable) {
-            case .noKeys: return (index, nil)
-            case .key(let lease): return (index, lease)
-            case .allUnavailable: continue
-            }
+            guard health.isAvailable(candidate.id, now: clock.now) else { continue }
+            if let lease = lease(candidate, usable: usable) { return (index, lease) }
         }
         return nil
+    }
+
+    /// With no circuit admitting a request: the candidate with a usable key whose recent
+    /// success rate is highest (plan order breaks ties), ignoring its circuit.
+    private func panicCandidate(_ candidates: [Candidate]) -> (Int, KeyPool.Lease?)? {
+        let ranked = candidates.indices.sorted { a, b in
+            let ra = health.snapshot(candidates[a].id).successRate ?? 0
+            let rb = health.snapshot(candidates[b].id).successRate ?? 0
+            return ra != rb ? ra > rb : a < b
+        }
+        for index in ranked {
+            let candidate = candidates[index]
+            let usable = { (keyID: String) in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
+            if let lease = lease(candidate, usable: usable) { return (index, lease) }
+        }
+        return nil
+    }
+
+    /// Takes a key for `candidate`: `.some(nil)` when the provider has no keys, nil when
+    /// every key is resting or disabled.
+    private func lease(_ candidate: Candidate, usable: (String) -> Bool) -> KeyPool.Lease?? {
+        switch candidate.provider.keys.acquire(usable: usable) {
+        case .noKeys: return .some(nil)
+        case .key(let lease): return .some(lease)
+        case .allUnavailable: return nil
+        }
     }
 
     /// Feeds a failed attempt to the health monitor: 429 rests the key, 401/403

@@ -55,6 +55,9 @@ public final class MockUpstream: Sendable {
             Response(status: status, headers: [("Content-Type", contentType)], pieces: [.bytes(ByteBuffer(string: body))])
         }
 
+        /// Closes the connection without answering (a dropped request).
+        public static let drop = Response(status: 0, pieces: [.close])
+
         /// An event stream: each event is sent as `data: <event>\n\n`, with `delay` between events.
         public static func sse(_ events: [String], delay: Duration = .zero, terminate: Bool = true) -> Response {
             var pieces: [Piece] = []
@@ -82,6 +85,11 @@ public final class MockUpstream: Sendable {
 
     /// Every request received so far.
     public var requests: [Request] { recorded.withLock { $0 } }
+
+    /// How many requests went to a path ending in `suffix`.
+    public func count(pathSuffix suffix: String) -> Int {
+        recorded.withLock { $0.filter { $0.uri.hasSuffix(suffix) }.count }
+    }
 
     /// Responses whose client went away before they were completely written.
     public var interruptedResponses: Int { interrupted.withLock { $0 } }
@@ -148,6 +156,7 @@ public final class MockUpstream: Sendable {
 
     /// Writes a response; false when the client went away or the script closed early.
     private func write(_ response: Response, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async -> Bool {
+        if response.status == 0 { return false }
         var headers = HTTPHeaders(response.headers)
         let closesEarly = response.pieces.contains { if case .close = $0 { return true } else { return false } }
         let streams = response.pieces.contains { if case .delay = $0 { return true } else { return false } }
