@@ -215,7 +215,14 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let latency = started.duration(to: clock.now)
                     health.recordSuccess(candidate.id, latency: latency, now: clock.now)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
-                    return .stream(makeStream(opened, log: log, releaseKey: release), route)
+                    let health = self.health
+                    let clock = self.clock
+                    let target = candidate.id
+                    return .stream(
+                        makeStream(
+                            opened, log: log, releaseKey: release,
+                            onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
+                        route)
                 } else {
                     let completion = try await candidate.provider.adapter.complete(call)
                     release()
@@ -393,7 +400,10 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     // MARK: Streams
 
-    private func makeStream(_ opened: StreamOpening, log: LogBuilder, releaseKey: @escaping @Sendable () -> Void) -> ChatStream {
+    private func makeStream(
+        _ opened: StreamOpening, log: LogBuilder, releaseKey: @escaping @Sendable () -> Void,
+        onUpstreamFailure: @escaping @Sendable (GatewayError) -> Void
+    ) -> ChatStream {
         let logSink = self.logSink
         let clock = self.clock
         return ChatStream { emit in
@@ -444,6 +454,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 throw clientError
             }
             if let failure {
+                // A stream that broke after it started still says something about the target.
+                onUpstreamFailure(failure)
                 await logSink.record(log.finish(status: failure.asFinalClientError.status, error: failure))
                 throw failure
             }

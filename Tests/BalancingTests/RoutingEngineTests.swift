@@ -298,6 +298,31 @@ struct KeyHealthEngineTests {
         #expect(details[1].status == 200 && details[1].error == nil && details[1].keyID == nil)
     }
 
+    @Test func aStreamBreakingMidwayCountsAgainstItsTarget() async throws {
+        struct Breaking: AsyncSequence, Sendable {
+            typealias Element = ProviderStreamEvent
+            struct AsyncIterator: AsyncIteratorProtocol {
+                var sent = false
+                mutating func next() async throws -> ProviderStreamEvent? {
+                    if sent { throw GatewayError.upstreamUnreachable("reset", provider: "a") }
+                    sent = true
+                    return .part(.chunk(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "x"))])))
+                }
+            }
+            func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
+        }
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in ProviderStream(events: ErasedAsyncSequence(Breaking())) })
+        let health = HealthMonitor(configuration: .init(failureThreshold: 1, cooldown: .seconds(60)))
+        let e = engine(
+            providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], health: health)
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        await #expect(throws: GatewayError.self) { try await stream.forEach { _ in } }
+        #expect(health.snapshot(TargetID(provider: "a", upstreamModel: "x")).state == .open)
+    }
+
     @Test func neverTheSameTargetTwiceInARowWhenAnotherIsAvailable() async throws {
         let order = Mutex<[String]>([])
         let failing = { (name: String) in
