@@ -114,3 +114,36 @@ struct JSONObjectRewriterTests {
         #expect(members.map(\.key) == ["a", "b", "model"])
     }
 }
+
+struct ChunkSummaryTests {
+    @Test func readsWhatThePassThroughNeeds() throws {
+        let content = try ChunkSummary.scan(
+            #"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel\"lo"},"finish_reason":null}]}"#)
+        #expect(!content.choicesEmpty && content.usage == nil && !content.hasError && !content.isUsageOnly)
+        #expect(content.textBytes == 7, "escaped quote counted as written")
+
+        let usage = try ChunkSummary.scan(
+            #"{"id":"c","choices":[ ],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":4}}}"#)
+        #expect(usage.isUsageOnly && usage.usage == Usage(promptTokens: 9, completionTokens: 12, totalTokens: 21, cachedTokens: 4))
+
+        let both = try ChunkSummary.scan(#"{"choices":[{"delta":{}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#)
+        #expect(!both.isUsageOnly && both.usage?.totalTokens == 3)
+
+        let nullUsage = try ChunkSummary.scan(#"{"choices":[],"usage":null}"#)
+        #expect(nullUsage.usage == nil && !nullUsage.isUsageOnly)
+
+        let tools = try ChunkSummary.scan(
+            #"{"choices":[{"delta":{"reasoning_content":"think","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\":1}"}}]}}]}"#)
+        #expect(tools.textBytes == 5 + 9)
+
+        #expect(try ChunkSummary.scan(#"{"error":{"message":"overloaded"}}"#).hasError)
+        #expect(!(try ChunkSummary.scan(#"{"error":null,"choices":[]}"#).hasError))
+    }
+
+    @Test func rejectsWhatIsNotAnObject() {
+        for bad in ["", "[1]", "{not json}", #"{"choices":[}"#, "{\"a\":1} trailing"] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try ChunkSummary.scan(bad) }
+        }
+        #expect(throws: (any Error).self) { _ = try ChunkSummary.scan(#"{"usage":{"prompt_tokens":"many"}}"#) }
+    }
+}

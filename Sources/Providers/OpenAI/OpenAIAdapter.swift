@@ -310,12 +310,24 @@ struct OpenAIStreamTranslator {
             return
         }
         if data.isEmpty { return }
-        if event.event == "error" || data.hasPrefix("{\"error\"") {
-            let message = UpstreamFailure.errorMessage(from: ByteBuffer(string: data)) ?? data
-            throw GatewayError(
-                status: 502, type: "upstream_error", code: "upstream_stream_error",
-                message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
-                isRetryable: true)
+        if event.event == "error" || data.hasPrefix("{\"error\"") { throw streamError(data) }
+        if passThrough {
+            // The client speaks OpenAI too: forward the event as it came, reading only
+            // what the gateway needs (no full decode per chunk).
+            let summary: ChunkSummary
+            do {
+                summary = try ChunkSummary.scan(data)
+            } catch {
+                throw .badUpstreamResponse(
+                    "an event is not a chat.completion.chunk (\(Redaction.scrub(String(data.prefix(120)))))",
+                    provider: provider)
+            }
+            if summary.hasError { throw streamError(data) }
+            if let usage = summary.usage { out.append(.usage(usage)) }
+            if summary.textBytes > 0 { out.append(.outputText(summary.textBytes)) }
+            if summary.isUsageOnly && !clientWantsUsage { return }
+            out.append(.part(.raw(SSEWriter.frame(data: data))))
+            return
         }
         let chunk: ChatCompletionChunk
         do {
@@ -333,10 +345,15 @@ struct OpenAIStreamTranslator {
         }
         if textCount > 0 { out.append(.outputText(textCount)) }
         if chunk.isUsageOnly && !clientWantsUsage { return }
-        if passThrough {
-            out.append(.part(.raw(SSEWriter.frame(data: data))))
-        } else {
-            out.append(.part(.chunk(chunk)))
-        }
+        out.append(.part(.chunk(chunk)))
+    }
+
+    /// An error event from the upstream, as a retryable gateway error.
+    private func streamError(_ data: String) -> GatewayError {
+        let message = UpstreamFailure.errorMessage(from: ByteBuffer(string: data)) ?? data
+        return GatewayError(
+            status: 502, type: "upstream_error", code: "upstream_stream_error",
+            message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
+            isRetryable: true)
     }
 }

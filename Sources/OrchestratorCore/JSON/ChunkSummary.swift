@@ -1,0 +1,101 @@
+/// What the pass-through path needs to know about one OpenAI-style stream chunk,
+/// read with a structural scan instead of a full decode.
+///
+/// The chunk's bytes are forwarded as they are; the gateway only has to validate that
+/// the event is a JSON object, notice an `error` member, find `usage` (decoded alone,
+/// it is small), tell the usage-only chunk (`"choices": []`), and count the output text
+/// for estimates when a stream is cut short.
+public struct ChunkSummary: Sendable, Hashable {
+    /// The `usage` member, decoded, when present and not null.
+    public var usage: Usage?
+    /// Whether the chunk has a top-level `error` member.
+    public var hasError: Bool
+    /// Whether `choices` is an empty array (or absent).
+    public var choicesEmpty: Bool
+    /// Bytes of output text in `content`, `reasoning_content` and tool-call `arguments` strings.
+    public var textBytes: Int
+
+    /// Whether this is the usage-only chunk sent at the end when `include_usage` is set.
+    public var isUsageOnly: Bool { choicesEmpty && usage != nil }
+
+    /// Scans `data`, one SSE event's payload.
+    /// - Throws: ``JSONObjectRewriter/MalformedJSON`` when it is not a JSON object.
+    public static func scan(_ data: String) throws -> ChunkSummary {
+        var data = data
+        return try data.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            let members = try JSONObjectRewriter.members(of: bytes)
+            var summary = ChunkSummary(usage: nil, hasError: false, choicesEmpty: true, textBytes: 0)
+            for member in members {
+                let value = UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])
+                switch member.key {
+                case "error":
+                    summary.hasError = !isNull(value)
+                case "usage":
+                    if !isNull(value) {
+                        summary.usage = try JSONCoding.decode(Usage.self, from: String(decoding: value, as: UTF8.self))
+                    }
+                case "choices":
+                    summary.choicesEmpty = isEmptyArray(value)
+                    summary.textBytes =
+                        stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
+                        + stringBytes(after: "\"arguments\"", in: value)
+                default:
+                    break
+                }
+            }
+            return summary
+        }
+    }
+
+    static func isNull(_ value: UnsafeRawBufferPointer) -> Bool {
+        value.count == 4 && value[0] == UInt8(ascii: "n")
+    }
+
+    static func isEmptyArray(_ value: UnsafeRawBufferPointer) -> Bool {
+        guard value.first == UInt8(ascii: "[") else { return false }
+        for byte in value.dropFirst() {
+            switch byte {
+            case 0x20, 0x09, 0x0A, 0x0D: continue
+            case UInt8(ascii: "]"): return true
+            default: return false
+            }
+        }
+        return false
+    }
+
+    /// Total length of the string values that follow each occurrence of `key:` in `bytes`.
+    static func stringBytes(after key: StaticString, in bytes: UnsafeRawBufferPointer) -> Int {
+        let pattern = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+        guard pattern.count > 0, bytes.count >= pattern.count else { return 0 }
+        var total = 0
+        var i = 0
+        let first = pattern[0]
+        while i <= bytes.count - pattern.count {
+            if bytes[i] == first && bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
+                var j = i + pattern.count
+                while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D { j += 1 }
+                guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else {
+                    i += 1
+                    continue
+                }
+                j += 1
+                while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D { j += 1 }
+                guard j < bytes.count, bytes[j] == UInt8(ascii: "\"") else {
+                    i = j
+                    continue
+                }
+                j += 1
+                let start = j
+                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") {
+                    j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                total += max(0, min(j, bytes.count) - start)
+                i = j + 1
+            } else {
+                i += 1
+            }
+        }
+        return total
+    }
+}
