@@ -1,4 +1,5 @@
 import NIOCore
+import OrchestratorTesting
 import Testing
 
 @testable import OrchestratorCore
@@ -115,35 +116,40 @@ struct JSONObjectRewriterTests {
     }
 }
 
-struct ChunkSummaryTests {
+struct PassThroughSummaryTests {
     @Test func readsWhatThePassThroughNeeds() throws {
-        let content = try ChunkSummary.scan(
+        let content = try PassThroughSummary.scan(
             #"{"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel\"lo"},"finish_reason":null}]}"#)
         #expect(!content.choicesEmpty && content.usage == nil && !content.hasError && !content.isUsageOnly)
+        #expect(content.hasChoicesArray)
+        #expect(!(try PassThroughSummary.scan(#"{"choices":"nope"}"#).hasChoicesArray))
+        #expect(!(try PassThroughSummary.scan(#"{"id":"x"}"#).hasChoicesArray))
+        let completion = try PassThroughSummary.scan(ByteBuffer(string: OpenAIFixtures.completion(content: "abcd")))
+        #expect(completion.hasChoicesArray && completion.usage?.totalTokens == 21 && completion.textBytes == 4)
         #expect(content.textBytes == 7, "escaped quote counted as written")
 
-        let usage = try ChunkSummary.scan(
+        let usage = try PassThroughSummary.scan(
             #"{"id":"c","choices":[ ],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21,"prompt_tokens_details":{"cached_tokens":4}}}"#)
         #expect(usage.isUsageOnly && usage.usage == Usage(promptTokens: 9, completionTokens: 12, totalTokens: 21, cachedTokens: 4))
 
-        let both = try ChunkSummary.scan(#"{"choices":[{"delta":{}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#)
+        let both = try PassThroughSummary.scan(#"{"choices":[{"delta":{}}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#)
         #expect(!both.isUsageOnly && both.usage?.totalTokens == 3)
 
-        let nullUsage = try ChunkSummary.scan(#"{"choices":[],"usage":null}"#)
+        let nullUsage = try PassThroughSummary.scan(#"{"choices":[],"usage":null}"#)
         #expect(nullUsage.usage == nil && !nullUsage.isUsageOnly)
 
-        let tools = try ChunkSummary.scan(
+        let tools = try PassThroughSummary.scan(
             #"{"choices":[{"delta":{"reasoning_content":"think","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\":1}"}}]}}]}"#)
         #expect(tools.textBytes == 5 + 9)
 
-        #expect(try ChunkSummary.scan(#"{"error":{"message":"overloaded"}}"#).hasError)
-        #expect(!(try ChunkSummary.scan(#"{"error":null,"choices":[]}"#).hasError))
+        #expect(try PassThroughSummary.scan(#"{"error":{"message":"overloaded"}}"#).hasError)
+        #expect(!(try PassThroughSummary.scan(#"{"error":null,"choices":[]}"#).hasError))
     }
 
     @Test func rejectsWhatIsNotAnObject() {
         for bad in ["", "[1]", "{not json}", #"{"choices":[}"#, "{\"a\":1} trailing"] {
-            #expect(throws: (any Error).self, "\(bad)") { _ = try ChunkSummary.scan(bad) }
+            #expect(throws: (any Error).self, "\(bad)") { _ = try PassThroughSummary.scan(bad) }
         }
-        #expect(throws: (any Error).self) { _ = try ChunkSummary.scan(#"{"usage":{"prompt_tokens":"many"}}"#) }
+        #expect(throws: (any Error).self) { _ = try PassThroughSummary.scan(#"{"usage":{"prompt_tokens":"many"}}"#) }
     }
 }

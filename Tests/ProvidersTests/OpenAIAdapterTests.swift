@@ -84,7 +84,7 @@ struct OpenAIAdapterTests {
     }
 
     @Test func garbageBodyIsABadUpstreamResponse() async throws {
-        for body in ["<html>502 Bad Gateway</html>", "", #"{"unexpected":true}"#] {
+        for body in ["<html>502 Bad Gateway</html>", "", #"{"unexpected":true}"#, #"{"error":{"message":"x"},"choices":[]}"#] {
             let transport = ScriptedTransport { _ in .json(200, body) }
             do {
                 _ = try await OpenAIAdapter(transport: transport).complete(

@@ -36,25 +36,25 @@ public struct OpenAIAdapter: ProviderAdapter {
         } catch {
             throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
         }
+        let requestID = response.headers[.xRequestID]
+        let notACompletion = GatewayError.badUpstreamResponse(
+            "the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+        if call.request.style == .openai {
+            // Same style: the client gets the upstream's bytes; read only what the log needs.
+            guard let summary = try? PassThroughSummary.scan(body), summary.hasChoicesArray, !summary.hasError else {
+                throw notACompletion
+            }
+            let (usage, estimated) = Self.usage(summary.usage, textBytes: summary.textBytes, call: call)
+            return ProviderCompletion(body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
+        }
         let completion: ChatCompletion
         do {
             completion = try JSONCoding.decode(ChatCompletion.self, from: body)
         } catch {
-            throw .badUpstreamResponse("the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+            throw notACompletion
         }
-        var usage = completion.usage
-        var estimated = false
-        if usage == nil {
-            let text = completion.choices.reduce(0) { $0 + ($1.message.content?.plainText.count ?? 0) }
-            usage = Usage(
-                promptTokens: TokenEstimator.promptTokens(call.request.chat),
-                completionTokens: TokenEstimator.tokens(forCharacters: text))
-            estimated = true
-        }
-        let requestID = response.headers[.xRequestID]
-        if call.request.style == .openai {
-            return ProviderCompletion(body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
-        }
+        let text = completion.choices.reduce(0) { $0 + ($1.message.content?.plainText.utf8.count ?? 0) }
+        let (usage, estimated) = Self.usage(completion.usage, textBytes: text, call: call)
         return ProviderCompletion(
             body: .canonical(completion), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
     }
@@ -227,6 +227,15 @@ public struct OpenAIAdapter: ProviderAdapter {
         return base + "/" + path
     }
 
+    /// The reported usage, or an estimate (flagged) when the upstream sent none.
+    static func usage(_ reported: Usage?, textBytes: Int, call: ProviderCall) -> (Usage, Bool) {
+        if let reported { return (reported, false) }
+        let estimate = Usage(
+            promptTokens: TokenEstimator.promptTokens(call.request.chat),
+            completionTokens: TokenEstimator.tokens(forCharacters: textBytes))
+        return (estimate, true)
+    }
+
     static func snippet(_ body: ByteBuffer) -> String {
         let text = String(decoding: body.readableBytesView.prefix(120), as: UTF8.self)
         return text.isEmpty ? "empty body" : "starts with \"\(Redaction.scrub(text))\""
@@ -314,9 +323,9 @@ struct OpenAIStreamTranslator {
         if passThrough {
             // The client speaks OpenAI too: forward the event as it came, reading only
             // what the gateway needs (no full decode per chunk).
-            let summary: ChunkSummary
+            let summary: PassThroughSummary
             do {
-                summary = try ChunkSummary.scan(data)
+                summary = try PassThroughSummary.scan(data)
             } catch {
                 throw .badUpstreamResponse(
                     "an event is not a chat.completion.chunk (\(Redaction.scrub(String(data.prefix(120)))))",

@@ -1,17 +1,21 @@
-/// What the pass-through path needs to know about one OpenAI-style stream chunk,
-/// read with a structural scan instead of a full decode.
+public import NIOCore
+
+/// What the pass-through path needs to know about an OpenAI-style completion or stream
+/// chunk, read with a structural scan instead of a full decode.
 ///
-/// The chunk's bytes are forwarded as they are; the gateway only has to validate that
-/// the event is a JSON object, notice an `error` member, find `usage` (decoded alone,
-/// it is small), tell the usage-only chunk (`"choices": []`), and count the output text
-/// for estimates when a stream is cut short.
-public struct ChunkSummary: Sendable, Hashable {
+/// The bytes are forwarded as they are; the gateway only has to validate that they are
+/// a JSON object, notice an `error` member, find `usage` (decoded alone, it is small),
+/// tell the usage-only chunk (`"choices": []`), and count the output text for
+/// estimates when an upstream reports no usage or a stream is cut short.
+public struct PassThroughSummary: Sendable, Hashable {
     /// The `usage` member, decoded, when present and not null.
     public var usage: Usage?
     /// Whether the chunk has a top-level `error` member.
     public var hasError: Bool
     /// Whether `choices` is an empty array (or absent).
     public var choicesEmpty: Bool
+    /// Whether there is a `choices` member holding an array.
+    public var hasChoicesArray: Bool
     /// Bytes of output text in `content`, `reasoning_content` and tool-call `arguments` strings.
     public var textBytes: Int
 
@@ -20,32 +24,39 @@ public struct ChunkSummary: Sendable, Hashable {
 
     /// Scans `data`, one SSE event's payload.
     /// - Throws: ``JSONObjectRewriter/MalformedJSON`` when it is not a JSON object.
-    public static func scan(_ data: String) throws -> ChunkSummary {
+    public static func scan(_ data: String) throws -> PassThroughSummary {
         var data = data
-        return try data.withUTF8 { utf8 in
-            let bytes = UnsafeRawBufferPointer(utf8)
-            let members = try JSONObjectRewriter.members(of: bytes)
-            var summary = ChunkSummary(usage: nil, hasError: false, choicesEmpty: true, textBytes: 0)
-            for member in members {
-                let value = UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])
-                switch member.key {
-                case "error":
-                    summary.hasError = !isNull(value)
-                case "usage":
-                    if !isNull(value) {
-                        summary.usage = try JSONCoding.decode(Usage.self, from: String(decoding: value, as: UTF8.self))
-                    }
-                case "choices":
-                    summary.choicesEmpty = isEmptyArray(value)
-                    summary.textBytes =
-                        stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
-                        + stringBytes(after: "\"arguments\"", in: value)
-                default:
-                    break
+        return try data.withUTF8 { try scan(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Scans a whole body (a non-streamed completion).
+    public static func scan(_ body: ByteBuffer) throws -> PassThroughSummary {
+        try body.withUnsafeReadableBytes { try scan(bytes: $0) }
+    }
+
+    static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
+        let members = try JSONObjectRewriter.members(of: bytes)
+        var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
+        for member in members {
+            let value = UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])
+            switch member.key {
+            case "error":
+                summary.hasError = !isNull(value)
+            case "usage":
+                if !isNull(value) {
+                    summary.usage = try JSONCoding.decode(Usage.self, from: String(decoding: value, as: UTF8.self))
                 }
+            case "choices":
+                summary.hasChoicesArray = value.first == UInt8(ascii: "[")
+                summary.choicesEmpty = isEmptyArray(value)
+                summary.textBytes =
+                    stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
+                    + stringBytes(after: "\"arguments\"", in: value)
+            default:
+                break
             }
-            return summary
         }
+        return summary
     }
 
     static func isNull(_ value: UnsafeRawBufferPointer) -> Bool {
