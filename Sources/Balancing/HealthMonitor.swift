@@ -271,11 +271,7 @@ public final class HealthMonitor: HealthRegistry {
             state.keys[key] = entry
             return changed
         }
-        if changed {
-            announce(
-                .key(KeyHealthRecord(provider: key.provider, keyID: key.keyID, state: "disabled", lastError: message, updatedAtMillis: clock.epochMillis)),
-                "upstream key disabled", key.description, error: message)
-        }
+        if changed { announceKey(key, state: "disabled", error: message, "upstream key disabled") }
     }
 
     public func enableKey(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) {
@@ -287,11 +283,7 @@ public final class HealthMonitor: HealthRegistry {
             state.keys[key] = entry
             return changed
         }
-        if changed {
-            announce(
-                .key(KeyHealthRecord(provider: key.provider, keyID: key.keyID, state: "active", lastError: nil, updatedAtMillis: clock.epochMillis)),
-                "upstream key enabled again", key.description)
-        }
+        if changed { announceKey(key, state: "active", error: nil, "upstream key enabled again") }
     }
 
     public func keySnapshot(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) -> KeySnapshot {
@@ -344,6 +336,12 @@ public final class HealthMonitor: HealthRegistry {
         HealthRecord(
             provider: target.provider, upstreamModel: target.upstreamModel, state: entry.circuit.rawValue,
             consecutiveFailures: entry.consecutiveFailures, lastError: entry.lastError, updatedAtMillis: clock.epochMillis)
+    }
+
+    private func announceKey(_ key: UpstreamKeyRef, state: String, error: String?, _ message: Logger.Message) {
+        let record = KeyHealthRecord(
+            provider: key.provider, keyID: key.keyID, state: state, lastError: error, updatedAtMillis: clock.epochMillis)
+        announce(.key(record), message, key.description, error: error)
     }
 
     private func announce(_ change: HealthChange, _ message: Logger.Message, _ subject: String, error: String? = nil) {
