@@ -32,6 +32,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     private let logSink: any RequestLogSink
     private let clock: any GatewayClock
     private let random: any RandomSource
+    private let overheadTimer = Timer(label: "orchestrator_overhead_seconds")
 
     /// - Parameters:
     ///   - table: the initial routing snapshot.
@@ -166,6 +167,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var lastTried: Int?
         var lastKeyID: String?
         var panicked = false
+        var upstreamWait = Duration.zero
+        let overhead = { [clock] () -> Duration in max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait) }
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline { break }
             // With every circuit open, still try the likeliest target ("panic" routing,
@@ -208,11 +211,14 @@ public final class GatewayEngine: ChatService, HealthReporting {
             let started = clock.now
             let release: @Sendable () -> Void = { if let lease { candidate.provider.keys.release(lease) } }
             do {
-                let route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
+                var route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
                 if request.chat.isStreaming {
                     let stream = try await candidate.provider.adapter.stream(call)
                     let opened = try await StreamOpening.open(stream)
                     let latency = started.duration(to: clock.now)
+                    upstreamWait += latency
+                    route.overhead = overhead()
+                    overheadTimer.recordNanoseconds(Self.nanoseconds(route.overhead))
                     health.recordSuccess(candidate.id, latency: latency, now: clock.now)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     let health = self.health
@@ -227,6 +233,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let completion = try await candidate.provider.adapter.complete(call)
                     release()
                     let latency = started.duration(to: clock.now)
+                    upstreamWait += latency
                     health.recordSuccess(candidate.id, latency: latency, now: clock.now)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     log.upstreamRequestID = completion.upstreamRequestID
@@ -234,10 +241,13 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
                     await logSink.record(log.finish(status: 200, error: nil))
+                    route.overhead = overhead()
+                    overheadTimer.recordNanoseconds(Self.nanoseconds(route.overhead))
                     return .completion(completion.body, route)
                 }
             } catch {
                 release()
+                upstreamWait += started.duration(to: clock.now)
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
                 log.recordAttempt(
                     candidate.target, keyID: lease?.id, status: error.status, error: error.message,
@@ -387,6 +397,10 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
         let degraded = providers.contains { $0.targets.contains { $0.state != "closed" } || $0.keys.contains { $0.state != "active" } }
         return HealthReport(status: degraded ? "degraded" : "ok", providers: providers)
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 
     /// Milliseconds, to two decimals.

@@ -291,11 +291,31 @@ struct KeyHealthEngineTests {
             models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])],
             sink: sink, keys: ["a": ["sk-a"]])
         let result = try await e.chat(request("m"), principal: .anonymous, logger: logger)
-        #expect(result.route == RouteInfo(provider: "b", upstreamModel: "y", attempts: 2))
+        #expect(result.route.provider == "b" && result.route.upstreamModel == "y" && result.route.attempts == 2)
         let details = try #require(sink.all.first?.attemptDetails)
         #expect(details.map(\.provider) == ["a", "b"])
         #expect(details[0].status == 503 && details[0].error?.contains("overloaded") == true && details[0].keyID == "0")
         #expect(details[1].status == 200 && details[1].error == nil && details[1].keyID == nil)
+    }
+
+    @Test func overheadExcludesUpstreamWait() async throws {
+        let clock = ManualClock()
+        let adapter = FakeAdapter { _, n throws(GatewayError) in
+            clock.advance(.milliseconds(n == 1 ? 50 : 70))
+            if n == 1 { throw .upstream(status: 500, message: "x", provider: "a") }
+            return FakeAdapter.ok()
+        }
+        var routing = RoutingSettings()
+        routing.maxAttempts = 2
+        let e = engine(
+            providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])],
+            routing: routing, clock: clock)
+        var inbound = request("m")
+        inbound.receivedAt = clock.now
+        let route = try await e.chat(inbound, principal: .anonymous, logger: logger).route
+        let backoff = clock.sleeps.withLock { $0.reduce(Duration.zero, +) }
+        #expect(route.overhead == backoff, "the only gateway time on a manual clock is the backoff sleep")
+        #expect(route.overhead <= .milliseconds(2))
     }
 
     @Test func aStreamBreakingMidwayCountsAgainstItsTarget() async throws {

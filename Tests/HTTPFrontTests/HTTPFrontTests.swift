@@ -54,7 +54,7 @@ struct EmptyConfigStore: ConfigStore {
 }
 
 let clientKey = "sk-client-abcdef-123"
-let route = RouteInfo(provider: "upstream-a", upstreamModel: "m-1", attempts: 2)
+let route = RouteInfo(provider: "upstream-a", upstreamModel: "m-1", attempts: 2, overhead: .microseconds(3456))
 
 struct StaticHealth: HealthReporting {
     func healthReport() -> HealthReport {
@@ -112,6 +112,7 @@ struct ChatRouteTests {
                 #expect(response.headers[HTTPField.Name("x-request-id")!]?.count == 32)
                 #expect(response.headers[HTTPField.Name("x-orchestrator-provider")!] == "upstream-a")
                 #expect(response.headers[HTTPField.Name("x-orchestrator-attempts")!] == "2")
+                #expect(response.headers[HTTPField.Name("x-orchestrator-overhead-ms")!] == "3.46")
                 let decoded = try json(response.body)
                 #expect(decoded["choices"]?.arrayValue?.first?["message"]?["content"] == "hello back")
             }

@@ -199,6 +199,8 @@ struct ResilienceTests {
                 #expect(row.attempts == 1, "no retry once bytes reached the client")
                 #expect(reply.headers.first(name: "x-orchestrator-attempts") == "1")
                 #expect(reply.headers.first(name: "x-orchestrator-provider") == "primary")
+                let overhead = try #require(reply.headers.first(name: "x-orchestrator-overhead-ms").flatMap(Double.init))
+                #expect(overhead >= 0 && overhead < 5_000)
             }
         }
     }

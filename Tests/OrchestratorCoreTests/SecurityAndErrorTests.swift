@@ -143,3 +143,15 @@ struct SecurityTests {
         #expect(RequestLogCursor(token: "12_") == nil)
     }
 }
+
+struct RouteInfoTests {
+    @Test func overheadHeaderText() {
+        func text(_ d: Duration) -> String { RouteInfo(provider: "p", upstreamModel: "m", attempts: 1, overhead: d).overheadMillisecondsText }
+        #expect(text(.zero) == "0.00")
+        #expect(text(.microseconds(4)) == "0.00")
+        #expect(text(.microseconds(50)) == "0.05")
+        #expect(text(.microseconds(1234)) == "1.23")
+        #expect(text(.microseconds(12345)) == "12.35")
+        #expect(text(.seconds(2)) == "2000.00")
+    }
+}

@@ -32,6 +32,7 @@ extension HTTPField.Name {
     static let retryAfter = HTTPField.Name("Retry-After")!
     static let xOrchestratorProvider = HTTPField.Name("x-orchestrator-provider")!
     static let xOrchestratorAttempts = HTTPField.Name("x-orchestrator-attempts")!
+    static let xOrchestratorOverheadMs = HTTPField.Name("x-orchestrator-overhead-ms")!
 }
 
 import Foundation

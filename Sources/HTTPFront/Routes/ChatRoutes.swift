@@ -75,6 +75,7 @@ struct ChatRoutes {
         }
         response.headers[.xOrchestratorProvider] = result.route.provider
         response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
+        response.headers[.xOrchestratorOverheadMs] = result.route.overheadMillisecondsText
         return response
     }
 

@@ -90,17 +90,29 @@ public enum ChatResult: Sendable {
     }
 }
 
-/// Where a request was finally served (sent as `x-orchestrator-provider` and
-/// `x-orchestrator-attempts`).
+/// Where a request was finally served, and what the gateway itself cost (sent as
+/// `x-orchestrator-provider`, `x-orchestrator-attempts` and `x-orchestrator-overhead-ms`).
 public struct RouteInfo: Sendable, Hashable {
     public var provider: String
     public var upstreamModel: String
     public var attempts: Int
+    /// Time spent in the gateway until the result was ready, excluding the time spent
+    /// waiting for upstreams (for streams: until the first event).
+    public var overhead: Duration
 
-    public init(provider: String, upstreamModel: String, attempts: Int) {
+    public init(provider: String, upstreamModel: String, attempts: Int, overhead: Duration = .zero) {
         self.provider = provider
         self.upstreamModel = upstreamModel
         self.attempts = attempts
+        self.overhead = overhead
+    }
+
+    /// ``overhead`` in milliseconds with two decimals, as the header shows it.
+    public var overheadMillisecondsText: String {
+        let micros = overhead.components.seconds * 1_000_000 + overhead.components.attoseconds / 1_000_000_000_000
+        let hundredths = max(0, (micros + 5) / 10)
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
     }
 }
 
