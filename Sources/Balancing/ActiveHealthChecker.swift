@@ -70,6 +70,8 @@ extension GatewayEngine {
         var targets = table.configuredTargets.filter { $0.provider == name }
         for extra in health.knownTargets(of: name) where !targets.contains(extra) { targets.append(extra) }
         let timeout = Duration.milliseconds(Int64(min(provider.config.timeoutSeconds, 30) * 1000))
+        // Keys configured but all switched off: nothing may be sent, not even a probe.
+        if provider.keys.isEmpty && provider.keys.hasConfiguredKeys { return }
         let keys: [StoredUpstreamKey?] = provider.keys.isEmpty ? [nil] : provider.keys.keys.map { $0 }
         var succeeded: Duration?
         var lastFailure: GatewayError?

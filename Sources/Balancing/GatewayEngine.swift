@@ -261,7 +261,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             }
         }
         let deadlinePassed = clock.now >= deadline
-        if panicked && !deadlinePassed, let last = failures.last {
+        if panicked && !deadlinePassed && !failures.allSatisfy({ $0.status == 429 }), let last = failures.last {
             var unavailable = GatewayError.noAvailableTarget(request.chat.model)
             unavailable.message += " Last error: \(last.message)"
             throw unavailable
@@ -335,7 +335,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let refs = candidates.flatMap { candidate in candidate.provider.keys.keys.map { candidate.keyRef($0.id) } }
         guard let wait = health.shortestCooldown(refs, now: now) else {
             var error = GatewayError.noAvailableTarget(model)
-            error.message += " Every upstream key was refused by its provider."
+            error.message += " No upstream key is usable (refused by the provider or switched off)."
             return error
         }
         let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
@@ -347,9 +347,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     /// Exponential backoff with full jitter, honouring `Retry-After` when it fits the deadline.
     private func backoff(attempt: Int, retryAfter: Int?, deadline: ContinuousClock.Instant) async throws(GatewayError) {
-        let delay = Backoff.delay(
+        var delay = Backoff.delay(
             attempt: attempt, retryAfterSeconds: retryAfter, initialMs: configuration.routing.backoffInitialMs,
             maxMs: configuration.routing.backoffMaxMs, random: random)
+        if retryAfter != nil, clock.now.advanced(by: delay) >= deadline {
+            // A Retry-After beyond the deadline cannot be honoured: fall back to the
+            // ordinary jittered delay rather than retrying at once.
+            delay = Backoff.delay(
+                attempt: attempt, retryAfterSeconds: nil, initialMs: configuration.routing.backoffInitialMs,
+                maxMs: configuration.routing.backoffMaxMs, random: random)
+        }
         let wakeAt = clock.now.advanced(by: delay)
         if wakeAt >= deadline {
             // Waiting would spend the whole budget: try the next target at once instead.

@@ -114,7 +114,12 @@ public final class KeyPool: Sendable {
         var inFlight: [Int]
     }
 
+    /// Whether keys were configured at all (a provider whose keys are all switched off
+    /// must not be called without one).
+    public let hasConfiguredKeys: Bool
+
     public init(keys: [StoredUpstreamKey], strategy: KeyStrategy, random: any RandomSource = SystemRandomSource()) {
+        self.hasConfiguredKeys = !keys.isEmpty
         self.keys = keys.filter(\.enabled)
         self.strategy = strategy
         self.random = random
@@ -126,13 +131,14 @@ public final class KeyPool: Sendable {
 
     /// Whether any key passes `usable` (no side effects).
     public func hasUsableKey(_ usable: (String) -> Bool) -> Bool {
-        keys.isEmpty || keys.contains { usable($0.id) }
+        if keys.isEmpty { return !hasConfiguredKeys }
+        return keys.contains { usable($0.id) }
     }
 
     /// Takes a key for one attempt among those `usable` says may be used now; give it
     /// back with ``release(_:)``.
     public func acquire(usable: (String) -> Bool) -> Acquisition {
-        guard !keys.isEmpty else { return .noKeys }
+        guard !keys.isEmpty else { return hasConfiguredKeys ? .allUnavailable : .noKeys }
         let candidates = keys.indices.filter { usable(keys[$0].id) }
         guard !candidates.isEmpty else { return .allUnavailable }
         let index = state.withLock { state -> Int in

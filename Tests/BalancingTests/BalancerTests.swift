@@ -177,8 +177,13 @@ struct KeyPoolTests {
 
     @Test func disabledOrUnusableKeys() {
         let off = KeyPool(keys: [StoredUpstreamKey(id: "x", secret: "off", enabled: false)], strategy: .random)
-        guard case .noKeys = off.acquire(usable: { _ in true }) else {
-            Issue.record("a pool whose only key is switched off sends no key")
+        guard case .allUnavailable = off.acquire(usable: { _ in true }) else {
+            Issue.record("a pool whose keys are all switched off must not send requests without a key")
+            return
+        }
+        #expect(!off.hasUsableKey { _ in true })
+        guard case .noKeys = KeyPool(keys: [], strategy: .random).acquire(usable: { _ in true }) else {
+            Issue.record("a provider without keys is called without one")
             return
         }
         let pool = KeyPool(keys: keys, strategy: .roundRobin)

@@ -298,6 +298,24 @@ struct KeyHealthEngineTests {
         #expect(details[1].status == 200 && details[1].error == nil && details[1].keyID == nil)
     }
 
+    @Test func aRateLimitedPanicAttemptAnswers429NotA503() async throws {
+        let limited = FakeAdapter { _, _ throws(GatewayError) in
+            throw .upstream(status: 429, message: "slow down", provider: "a", retryAfterSeconds: 60)
+        }
+        let clock = ManualClock()
+        let health = HealthMonitor(configuration: .init(failureThreshold: 1, cooldown: .seconds(600)), clock: clock)
+        health.recordFailure(TargetID(provider: "a", upstreamModel: "x"), error: .timeout("t"), now: clock.now)
+        let e = engine(
+            providers: [("a", limited)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])],
+            clock: clock, health: health, keys: ["a": ["sk-1"]])
+        do {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected 429")
+        } catch {
+            #expect(error.status == 429 && error.retryAfterSeconds == 60)
+        }
+    }
+
     @Test func overheadExcludesUpstreamWait() async throws {
         let clock = ManualClock()
         let adapter = FakeAdapter { _, n throws(GatewayError) in

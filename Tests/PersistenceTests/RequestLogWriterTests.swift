@@ -92,6 +92,16 @@ struct RequestLogWriterTests {
         #expect(inserter.rows.count == 10)
     }
 
+    @Test func cancellationStopsTheWriterAfterFlushing() async throws {
+        let inserter = ControlledInserter()
+        let writer = RequestLogWriter(inserter: inserter, logger: Logger(label: "t"))
+        let task = Task { try await writer.run() }
+        for i in 0..<20 { await writer.record(entry(i)) }
+        task.cancel()
+        try await task.value
+        #expect(inserter.rows.count == 20)
+    }
+
     @Test func rowsRecordedAfterStopAreStillWritten() async throws {
         let inserter = ControlledInserter()
         let writer = RequestLogWriter(inserter: inserter, logger: Logger(label: "t"))

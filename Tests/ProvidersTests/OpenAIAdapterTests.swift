@@ -205,6 +205,37 @@ struct OpenAIAdapterTests {
         #expect(delivered.count == 1 && delivered[0].contains("kept"))
     }
 
+    @Test func aDeferredErrorIsRaisedWithoutWaitingForTheNextRead() async throws {
+        let first = OpenAIFixtures.chunks(["kept"])[1]
+        let wire = "data: \(first)\n\ndata: {\"error\":{\"message\":\"boom\"}}\n\n"
+        let transport = ScriptedTransport { _ in
+            TransportResponse(
+                status: 200, headers: [.contentType: "text/event-stream"],
+                body: ErasedAsyncSequence(makeNext: {
+                    var sent = false
+                    return {
+                        if sent {
+                            // An upstream that then goes silent.
+                            try await Task.sleep(for: .seconds(30))
+                            return nil
+                        }
+                        sent = true
+                        return ByteBuffer(string: wire)
+                    }
+                }))
+        }
+        let stream = try await OpenAIAdapter(transport: transport).stream(
+            try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#))
+        let started = ContinuousClock.now
+        do {
+            for try await _ in stream.events {}
+            Issue.record("expected the error")
+        } catch let error as GatewayError {
+            #expect(error.code == "upstream_stream_error")
+        }
+        #expect(started.duration(to: .now) < .seconds(5))
+    }
+
     @Test func truncatedStreamDeliversWhatArrivedThenFails() async throws {
         let wire = OpenAIFixtures.chunks(["a", "b"], usage: false).map { "data: \($0)\n\n" }.joined()
         let transport = ScriptedTransport { _ in .sse([wire]) }
@@ -350,6 +381,11 @@ struct RetryAfterTests {
         #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "-5"]) == 0)
         #expect(UpstreamFailure.retryAfter([:]) == nil)
         #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "soon"]) == nil)
+        for hostile in ["inf", "nan", "-inf"] {
+            #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: hostile]) == nil, "\(hostile)")
+        }
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "1e20"]) == 86_400)
+        #expect(UpstreamFailure.retryAfter([HTTPField.Name("Retry-After")!: "Fri, 31 Dec 9999 23:59:59 GMT"]) == 86_400)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")

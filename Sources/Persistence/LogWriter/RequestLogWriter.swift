@@ -29,7 +29,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
 
     private struct State {
         var buffer: [RequestLogEntry] = []
-        var waitingProducers: [(entry: RequestLogEntry, continuation: CheckedContinuation<Void, Never>)] = []
+        var waitingProducers: [(entry: RequestLogEntry, continuation: CheckedContinuation<Bool, Never>)] = []
         var consumer: CheckedContinuation<Void, Never>?
         var stopping = false
         var stopped = false
@@ -75,23 +75,32 @@ public final class RequestLogWriter: RequestLogSink, Service {
             await insertRetrying([entry])
         case .full:
             let start = ContinuousClock.now
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let consumer = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            let writerStopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                enum Wait { case queued(CheckedContinuation<Void, Never>?), stopped }
+                let wait = state.withLock { state -> Wait in
+                    // The writer may have drained and stopped since the first look.
+                    if state.stopped { return .stopped }
                     state.waitingProducers.append((entry, continuation))
                     let consumer = state.consumer
                     state.consumer = nil
-                    return consumer
+                    return .queued(consumer)
                 }
-                consumer?.resume()
+                switch wait {
+                case .stopped: continuation.resume(returning: true)
+                case .queued(let consumer): consumer?.resume()
+                }
             }
             waitTimer.recordNanoseconds(Int64(LogWriterTime.nanos(start.duration(to: .now))))
+            if writerStopped { await insertRetrying([entry]) }
         }
     }
 
     public func run() async throws {
-        await withGracefulShutdownHandler {
+        // Stop (after writing what is queued) on graceful shutdown, and also when the
+        // service group cancels everything after its grace period.
+        await withTaskCancellationOrGracefulShutdownHandler {
             await consumeUntilStopped()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             self.beginStopping()
         }
     }
@@ -110,7 +119,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
     private func consumeUntilStopped() async {
         while true {
             let (batch, resumed, done) = takeBatch()
-            for continuation in resumed { continuation.resume() }
+            for continuation in resumed { continuation.resume(returning: false) }
             if !batch.isEmpty {
                 await insertRetrying(batch)
                 state.withLock { $0.written += batch.count }
@@ -132,12 +141,12 @@ public final class RequestLogWriter: RequestLogSink, Service {
 
     /// Takes up to one batch, admits waiting producers into the room it made, and tells
     /// whether the writer may stop (stopping and nothing left).
-    private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Void, Never>], Bool) {
+    private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Bool, Never>], Bool) {
         state.withLock { state in
             let count = min(configuration.batchSize, state.buffer.count)
             let batch = Array(state.buffer.prefix(count))
             state.buffer.removeFirst(count)
-            var resumed: [CheckedContinuation<Void, Never>] = []
+            var resumed: [CheckedContinuation<Bool, Never>] = []
             while state.buffer.count < configuration.capacity, !state.waitingProducers.isEmpty {
                 let waiter = state.waitingProducers.removeFirst()
                 state.buffer.append(waiter.entry)
@@ -151,11 +160,22 @@ public final class RequestLogWriter: RequestLogSink, Service {
 
     private func insertRetrying(_ batch: [RequestLogEntry]) async {
         var delay = Duration.milliseconds(100)
+        var triesAfterCancellation = 0
         while true {
             do {
                 try await inserter.insertLogs(batch)
                 return
             } catch {
+                if Task.isCancelled {
+                    // Forced shutdown: a few more tries, then give up loudly rather than hang.
+                    triesAfterCancellation += 1
+                    if triesAfterCancellation >= 3 {
+                        logger.critical(
+                            "request log rows lost at forced shutdown", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
+                        return
+                    }
+                    continue
+                }
                 logger.error(
                     "request log insert failed; retrying", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
                 try? await Task.sleep(for: delay)

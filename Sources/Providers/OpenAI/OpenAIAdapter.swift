@@ -83,10 +83,10 @@ public struct OpenAIAdapter: ProviderAdapter {
             return {
                 while true {
                     if !pending.isEmpty { return pending.removeFirst() }
-                    if finished {
-                        if let error = translator.takeDeferred() { throw error }
-                        return nil
-                    }
+                    // An error that arrived with the events just delivered: raise it now,
+                    // not after the next (possibly never coming) upstream read.
+                    if let error = translator.takeDeferred() { throw error }
+                    if finished { return nil }
                     let chunk: ByteBuffer?
                     do {
                         chunk = try await upstream.next()

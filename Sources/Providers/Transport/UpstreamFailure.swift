@@ -52,13 +52,18 @@ enum UpstreamFailure {
     /// `Retry-After` in whole seconds, from delta-seconds or an HTTP date.
     static func retryAfter(_ headers: HTTPFields) -> Int? {
         guard let value = headers[.retryAfter]?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = Double(value) { return max(0, Int(seconds.rounded(.up))) }
+        // At most a day: a hostile or broken header must neither crash nor rest a key forever.
+        let limit = 86_400.0
+        if let seconds = Double(value) {
+            guard seconds.isFinite else { return nil }
+            return Int(min(max(0, seconds.rounded(.up)), limit))
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         if let date = formatter.date(from: value) {
-            return max(0, Int(date.timeIntervalSinceNow.rounded(.up)))
+            return Int(min(max(0, date.timeIntervalSinceNow.rounded(.up)), limit))
         }
         return nil
     }
