@@ -45,7 +45,7 @@ public final class ActiveHealthChecker: Service {
     /// The interval with ±10 % jitter, so many instances do not probe in lockstep.
     func jittered() -> Duration {
         let tenth = interval / 10
-        let nanos = max(0, Int64(tenth.components.seconds) * 1_000_000_000 + tenth.components.attoseconds / 1_000_000_000)
+        let nanos = max(0, tenth.totalNanoseconds)
         guard nanos > 0 else { return interval }
         let offset = Int64(random.next() % UInt64(2 * nanos + 1)) - nanos
         return interval + .nanoseconds(offset)

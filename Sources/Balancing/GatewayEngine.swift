@@ -72,7 +72,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 requestID: rejection.requestID, timestampMillis: rejection.receivedAtMillis,
                 keyID: rejection.principal.keyID, keyName: rejection.principal.name, apiStyle: rejection.style.rawValue,
                 model: rejection.model ?? "", stream: rejection.stream, status: rejection.error.status, attempts: 0,
-                latencyMillis: LogBuilder.millis(rejection.receivedAt.duration(to: clock.now)),
+                latencyMillis: rejection.receivedAt.duration(to: clock.now).totalMilliseconds,
                 errorMessage: Redaction.scrub(rejection.error.message)))
     }
 
@@ -155,10 +155,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
         let candidates = plan.candidates
         let now = clock.now
-        let keysUsable = { (candidate: Candidate) -> Bool in
-            candidate.provider.keys.hasUsableKey { self.health.isKeyUsable(candidate.keyRef($0), now: self.clock.now) }
-        }
-        if !candidates.contains(where: keysUsable) {
+        if !candidates.contains(where: { $0.provider.keys.hasUsableKey(keyUsable(for: $0)) }) {
             throw allKeysUnavailable(candidates, model: request.chat.model, now: now)
         }
         var failures: [GatewayError] = []
@@ -218,7 +215,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let latency = started.duration(to: clock.now)
                     upstreamWait += latency
                     route.overhead = overhead()
-                    overheadTimer.recordNanoseconds(Self.nanoseconds(route.overhead))
+                    overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     health.recordSuccess(candidate.id, latency: latency, now: clock.now)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     let health = self.health
@@ -242,7 +239,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.captureResponse(completion.body)
                     await logSink.record(log.finish(status: 200, error: nil))
                     route.overhead = overhead()
-                    overheadTimer.recordNanoseconds(Self.nanoseconds(route.overhead))
+                    overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
                 }
             } catch {
@@ -277,7 +274,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let preferred = count > 1 ? order.filter { $0 != last } + order.filter { $0 == last } : order
         for index in preferred {
             let candidate = candidates[index]
-            let usable = { (keyID: String) in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
+            let usable = keyUsable(for: candidate)
             guard candidate.provider.keys.hasUsableKey(usable) else { continue }
             guard health.isAvailable(candidate.id, now: clock.now) else { continue }
             if let lease = lease(candidate, usable: usable) { return (index, lease) }
@@ -295,10 +292,14 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
         for index in ranked {
             let candidate = candidates[index]
-            let usable = { (keyID: String) in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
-            if let lease = lease(candidate, usable: usable) { return (index, lease) }
+            if let lease = lease(candidate, usable: keyUsable(for: candidate)) { return (index, lease) }
         }
         return nil
+    }
+
+    /// Whether a key of `candidate`'s provider may be used now (not resting, not refused).
+    private func keyUsable(for candidate: Candidate) -> (String) -> Bool {
+        { keyID in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
     }
 
     /// Takes a key for `candidate`: `.some(nil)` when the provider has no keys, nil when
@@ -338,7 +339,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             error.message += " No upstream key is usable (refused by the provider or switched off)."
             return error
         }
-        let seconds = max(1, Int((Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18).rounded(.up)))
+        let seconds = max(1, Int(wait.totalSeconds.rounded(.up)))
         return GatewayError(
             status: 429, type: "rate_limit_error", code: "upstream_rate_limited",
             message: "Every upstream key for model `\(model)` is rate limited; retry in \(seconds)s.",
@@ -406,13 +407,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
         return HealthReport(status: degraded ? "degraded" : "ok", providers: providers)
     }
 
-    static func nanoseconds(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-    }
-
     /// Milliseconds, to two decimals.
     static func milliseconds(_ d: Duration) -> Double {
-        ((Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) * 100).rounded() / 100
+        (d.totalSeconds * 100_000).rounded() / 100
     }
 
     static func rfc3339(_ millis: Int64) -> String {

@@ -120,20 +120,8 @@ public final class HealthMonitor: HealthRegistry {
         return available
     }
 
-    /// Whether ``isAvailable(_:now:)`` would admit the target, without claiming a probe.
-    public func canAdmit(_ target: TargetID, now: ContinuousClock.Instant) -> Bool {
-        state.withLock { state in
-            guard let entry = state.targets[target] else { return true }
-            switch entry.circuit {
-            case .closed: return true
-            case .open: return entry.openedAt.map { $0.duration(to: now) >= configuration.cooldown } ?? true
-            case .halfOpen: return entry.probeStartedAt.map { $0.duration(to: now) >= configuration.cooldown } ?? true
-            }
-        }
-    }
-
     public func recordSuccess(_ target: TargetID, latency: Duration, now: ContinuousClock.Instant) {
-        let seconds = Self.seconds(latency)
+        let seconds = latency.totalSeconds
         let change = state.withLock { state -> HealthRecord? in
             var entry = state.targets[target] ?? TargetState()
             let wasClosed = entry.circuit == .closed
@@ -351,9 +339,6 @@ public final class HealthMonitor: HealthRegistry {
         sink?.healthChanged(change)
     }
 
-    static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
 }
 
 /// The last outcomes of a target, as a ring buffer.

@@ -42,7 +42,7 @@ struct LogBuilder: Sendable {
         attemptDetails.append(
             AttemptRecord(
                 provider: target.provider, model: target.model, keyID: keyID, status: status,
-                error: error.map(Redaction.scrub), latencyMs: Self.millis(latency)))
+                error: error.map(Redaction.scrub), latencyMs: latency.totalMilliseconds))
     }
 
     mutating func captureResponse(_ body: CompletionBody) {
@@ -63,15 +63,11 @@ struct LogBuilder: Sendable {
             requestID: requestID, timestampMillis: receivedAtMillis, keyID: principal.keyID, keyName: principal.name,
             apiStyle: style.rawValue, model: chat.model, provider: provider, upstreamModel: upstreamModel,
             stream: chat.isStreaming, status: status, attempts: attempts,
-            latencyMillis: Self.millis(receivedAt.duration(to: now)),
-            timeToFirstTokenMillis: firstTokenAt.map { Self.millis(receivedAt.duration(to: $0)) },
+            latencyMillis: receivedAt.duration(to: now).totalMilliseconds,
+            timeToFirstTokenMillis: firstTokenAt.map { receivedAt.duration(to: $0).totalMilliseconds },
             promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0,
             cachedTokens: usage?.cachedTokens ?? 0, tokensEstimated: tokensEstimated, costMicros: cost,
             errorMessage: error.map { Redaction.scrub($0.message) }, upstreamRequestID: upstreamRequestID,
             requestBody: requestBody, responseBody: responseBody, attemptDetails: attemptDetails)
-    }
-
-    static func millis(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -11,9 +11,3 @@ public enum ErrorMapping {
         return .internalError()
     }
 }
-
-extension HTTPResponse.Status {
-    init(gatewayStatus: Int) {
-        self.init(code: gatewayStatus)
-    }
-}

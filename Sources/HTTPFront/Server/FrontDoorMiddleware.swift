@@ -44,7 +44,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
             metadata: [
                 "http.method": "\(request.method.rawValue)", "http.path": "\(request.uri.path)",
                 "http.status": "\(response.status.code)",
-                "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+                "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
             ])
         return response
     }

@@ -109,7 +109,7 @@ public struct RouteInfo: Sendable, Hashable {
 
     /// ``overhead`` in milliseconds with two decimals, as the header shows it.
     public var overheadMillisecondsText: String {
-        let micros = overhead.components.seconds * 1_000_000 + overhead.components.attoseconds / 1_000_000_000_000
+        let micros = overhead.totalMicroseconds
         let hundredths = max(0, (micros + 5) / 10)
         let fraction = hundredths % 100
         return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"

@@ -90,7 +90,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 case .queued(let consumer): consumer?.resume()
                 }
             }
-            waitTimer.recordNanoseconds(Int64(LogWriterTime.nanos(start.duration(to: .now))))
+            waitTimer.recordNanoseconds(start.duration(to: .now).totalNanoseconds)
             if writerStopped { await insertRetrying([entry]) }
         }
     }
@@ -182,11 +182,5 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 delay = min(delay * 2, .seconds(5))
             }
         }
-    }
-}
-
-enum LogWriterTime {
-    static func nanos(_ d: Duration) -> Int64 {
-        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
     }
 }

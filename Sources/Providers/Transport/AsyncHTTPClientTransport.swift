@@ -86,8 +86,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     }
 
     static func timeAmount(_ duration: Duration) -> TimeAmount {
-        let (seconds, attoseconds) = duration.components
-        return .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        .nanoseconds(duration.totalNanoseconds)
     }
 
     static func classify(_ error: any Error) -> any Error {
