@@ -1,6 +1,7 @@
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+public import NIOSSL
 import Synchronization
 
 /// A real HTTP/1.1 server on a loopback port, scripted per request: the upstream that
@@ -73,15 +74,25 @@ public final class MockUpstream: Sendable {
     public typealias Responder = @Sendable (Request) async -> Response
 
     private let port: Int
+    private let secure: Bool
     private let recorded = Mutex<[Request]>([])
     private let interrupted = Mutex(0)
+    private let accepted = Mutex(0)
 
-    private init(port: Int) {
+    private init(port: Int, secure: Bool) {
         self.port = port
+        self.secure = secure
     }
 
-    /// `http://127.0.0.1:<port>`.
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:<port>`, or `https://localhost:<port>` when the server speaks TLS
+    /// (the name in ``TestCertificate``).
+    public var baseURL: String { secure ? "https://localhost:\(port)" : "http://127.0.0.1:\(port)" }
+
+    /// The listening port.
+    public var listeningPort: Int { port }
+
+    /// How many connections the server accepted so far.
+    public var connectionCount: Int { accepted.withLock { $0 } }
 
     /// Every request received so far.
     public var requests: [Request] { recorded.withLock { $0 } }
@@ -95,25 +106,29 @@ public final class MockUpstream: Sendable {
     public var interruptedResponses: Int { interrupted.withLock { $0 } }
 
     /// Starts a server, runs `body`, and stops the server.
+    ///
+    /// - Parameter tls: serve HTTPS with this context (see ``TestCertificate``).
     public static func withServer<T: Sendable>(
-        _ responder: @escaping Responder, body: (MockUpstream) async throws -> T
+        tls: NIOSSLContext? = nil, _ responder: @escaping Responder, body: (MockUpstream) async throws -> T
     ) async throws -> T {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
                         wrappingChannelSynchronously: channel)
                 }
             }
-        let upstream = MockUpstream(port: server.channel.localAddress?.port ?? 0)
+        let upstream = MockUpstream(port: server.channel.localAddress?.port ?? 0, secure: tls != nil)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 try await withThrowingDiscardingTaskGroup { connections in
                     try await server.executeThenClose { inbound in
                         for try await connection in inbound {
+                            upstream.accepted.withLock { $0 += 1 }
                             connections.addTask { await upstream.serve(connection, responder) }
                         }
                     }

@@ -26,7 +26,7 @@ final class Gateway: Sendable {
     let logWriter: RequestLogWriter
     let healthPersister: HealthPersister
     let activeChecker: ActiveHealthChecker
-    let transport: AsyncHTTPClientTransport
+    let transport: RoutingTransport
     let access: AccessPolicy
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
     private let groupBox = Mutex<ServiceGroup?>(nil)
@@ -60,10 +60,12 @@ final class Gateway: Sendable {
             throw error
         }
 
-        var transportConfig = AsyncHTTPClientTransport.Configuration()
+        // AsyncHTTPClient serves only proxied providers; its read timeout is one for the
+        // whole client, so it gets the longest stream idle timeout configured.
+        var proxyConfig = AsyncHTTPClientTransport.Configuration()
         let longestIdle = stored.providers.map(\.config.streamIdleTimeoutSeconds).max() ?? 120
-        transportConfig.readTimeout = .milliseconds(Int64(longestIdle * 1000))
-        let transport = AsyncHTTPClientTransport(configuration: transportConfig)
+        proxyConfig.readTimeout = .milliseconds(Int64(longestIdle * 1000))
+        let transport = RoutingTransport(direct: NIOHTTPTransport(), proxyConfiguration: proxyConfig)
         let table = Self.routingTable(stored, transport: transport, logger: logger)
         let healthPersister = HealthPersister(store: store, logger: logger)
         let health = HealthMonitor(
@@ -97,7 +99,7 @@ final class Gateway: Sendable {
 
     private init(
         settings: GatewaySettings, logger: Logger, store: SQLiteStore, engine: GatewayEngine, logWriter: RequestLogWriter,
-        healthPersister: HealthPersister, activeChecker: ActiveHealthChecker, transport: AsyncHTTPClientTransport,
+        healthPersister: HealthPersister, activeChecker: ActiveHealthChecker, transport: RoutingTransport,
         access: AccessPolicy
     ) {
         self.settings = settings
@@ -194,7 +196,7 @@ final class Gateway: Sendable {
     }
 
     private func close() async {
-        try? await transport.shutdown()
+        await transport.shutdown()
         await store.close()
         logger.info("stopped", metadata: ["log_rows_written": "\(logWriter.rowsWritten)"])
     }

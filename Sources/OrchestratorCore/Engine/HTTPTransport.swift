@@ -4,8 +4,8 @@ public import NIOCore
 
 /// One upstream HTTP call: the seam between adapters and the network.
 ///
-/// The production transport is built on AsyncHTTPClient with a shared pool; tests
-/// inject fakes or point it at loopback servers.
+/// The production transport is the gateway's own SwiftNIO client (`NIOHTTPTransport`
+/// in `Providers`); tests inject fakes or point it at loopback servers.
 public protocol HTTPTransport: Sendable {
     /// Sends `request` and returns once the response head arrived (or `deadline` passed).
     ///
@@ -21,16 +21,23 @@ public struct TransportRequest: Sendable {
     public var body: ByteBuffer?
     /// Longest silence allowed between body chunks of the response.
     public var idleTimeout: Duration?
+    /// A PEM file of CA certificates to trust besides the system's (a provider's `tls.ca_file`).
+    public var caFile: String?
+    /// The proxy to reach the upstream through (`http://[user:pass@]host:port` or
+    /// `socks5://host:port`; a provider's `http_proxy`).
+    public var proxy: String?
 
     public init(
         method: HTTPRequest.Method = .post, url: String, headers: HTTPFields = [:], body: ByteBuffer? = nil,
-        idleTimeout: Duration? = nil
+        idleTimeout: Duration? = nil, caFile: String? = nil, proxy: String? = nil
     ) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.idleTimeout = idleTimeout
+        self.caFile = caFile
+        self.proxy = proxy
     }
 }
 

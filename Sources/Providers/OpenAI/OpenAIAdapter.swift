@@ -115,7 +115,9 @@ public struct OpenAIAdapter: ProviderAdapter {
         for (name, value) in provider.headers {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
         }
-        let request = TransportRequest(method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers)
+        let request = TransportRequest(
+            method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers,
+            caFile: provider.transportCAFile, proxy: provider.transportProxy)
         let response: TransportResponse
         do {
             response = try await transport.execute(request, deadline: deadline, logger: logger)
@@ -145,7 +147,9 @@ public struct OpenAIAdapter: ProviderAdapter {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
         }
         let request = TransportRequest(
-            method: .post, url: Self.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body)
+            method: .post, url: Self.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body,
+            idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
+            proxy: call.provider.transportProxy)
         do {
             return try await transport.execute(request, deadline: call.deadline, logger: call.logger)
         } catch {

@@ -3,11 +3,13 @@ import HTTPTypes
 public import Logging
 public import NIOCore
 import NIOHTTP1
+import NIOSSL
 public import NIOPosix
 public import OrchestratorCore
 
-/// The production ``HTTPTransport``: one shared AsyncHTTPClient with a pool sized for
-/// a gateway (not the library's default of 8 connections per host).
+/// An ``HTTPTransport`` on AsyncHTTPClient, with a pool sized for a gateway (not the
+/// library's default of 8 connections per host). ``RoutingTransport`` uses it for
+/// providers behind an `http_proxy`; everything else goes through ``NIOHTTPTransport``.
 ///
 /// Call ``shutdown()`` before the process exits; the client traps if it is deinitialised
 /// while running.
@@ -21,6 +23,10 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         public var connectTimeout: Duration = .seconds(10)
         /// Longest silence while reading a response (catches stalled streams).
         public var readTimeout: Duration = .seconds(120)
+        /// The proxy every request goes through.
+        public var proxy: ProxyURL?
+        /// CA certificates to trust besides the system's.
+        public var caFile: String?
 
         public init() {}
     }
@@ -39,6 +45,22 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             connect: Self.timeAmount(configuration.connectTimeout), read: Self.timeAmount(configuration.readTimeout))
         config.decompression = .disabled
         config.redirectConfiguration = .disallow
+        if let proxy = configuration.proxy {
+            switch proxy.kind {
+            case .http:
+                let authorization = proxy.username.map {
+                    HTTPClient.Authorization.basic(username: $0, password: proxy.password ?? "")
+                }
+                config.proxy = .server(host: proxy.host, port: proxy.port, authorization: authorization)
+            case .socks5:
+                config.proxy = .socksServer(host: proxy.host, port: proxy.port)
+            }
+        }
+        if let caFile = configuration.caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.file(caFile)]
+            config.tlsConfiguration = tls
+        }
         self.client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: config)
     }
 

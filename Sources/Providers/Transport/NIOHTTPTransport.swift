@@ -1,0 +1,366 @@
+public import Logging
+public import NIOCore
+import HTTPTypes
+import NIOHTTP1
+public import NIOPosix
+import NIOSSL
+public import OrchestratorCore
+import Synchronization
+
+/// The gateway's own upstream HTTP/1.1 client on SwiftNIO: the production
+/// ``HTTPTransport``.
+///
+/// - One pool of kept-alive connections per event loop and upstream (scheme, host, port,
+///   trusted CA file). A call made on an event loop thread uses that loop's pool, so the
+///   upstream connection shares the thread of the caller's inbound connection; other
+///   callers spread over the loops.
+/// - TLS through NIOSSL with SNI, the system trust store, and a provider's own CA file
+///   added where configured; ALPN offers `http/1.1`.
+/// - Response bodies stream with back-pressure: the socket is read only as fast as the
+///   body is consumed. Dropping the body closes the connection (its unread bytes make it
+///   unusable); a complete keep-alive response returns it to the pool.
+/// - The deadline covers connecting and waiting for the head; `idleTimeout` is the
+///   longest silence between body chunks.
+///
+/// It does not do proxies (``RoutingTransport`` sends proxied providers through
+/// AsyncHTTPClient), HTTP/2, redirects or decompression (the gateway asks for none).
+///
+/// Call ``shutdown()`` before the event loop group goes away.
+public final class NIOHTTPTransport: HTTPTransport {
+    public struct Configuration: Sendable {
+        /// Connect (TCP and TLS handshake) timeout, also bounded by the call's deadline.
+        public var connectTimeout: Duration = .seconds(10)
+        /// Idle pooled connections older than this are closed.
+        public var idleConnectionTimeout: Duration = .seconds(60)
+        /// Idle connections kept per upstream and event loop; more are closed on return.
+        public var maxIdleConnectionsPerLoop = 512
+
+        public init() {}
+    }
+
+    struct PoolKey: Hashable, Sendable {
+        var secure: Bool
+        var host: String
+        var port: Int
+        var caFile: String
+    }
+
+    private let group: any EventLoopGroup
+    private let configuration: Configuration
+    private let pools: [ObjectIdentifier: NIOLoopBoundBox<ConnectionPool>]
+    private let tlsContexts = Mutex<[String: NIOSSLContext]>([:])
+
+    public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.group = eventLoopGroup
+        self.configuration = configuration
+        var pools: [ObjectIdentifier: NIOLoopBoundBox<ConnectionPool>] = [:]
+        for loop in eventLoopGroup.makeIterator() {
+            pools[ObjectIdentifier(loop)] = .makeBoxSendingValue(
+                ConnectionPool(
+                    eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerLoop,
+                    idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.totalNanoseconds)),
+                eventLoop: loop)
+        }
+        self.pools = pools
+    }
+
+    public func execute(_ request: TransportRequest, deadline: ContinuousClock.Instant, logger: Logger) async throws
+        -> TransportResponse
+    {
+        let url: UpstreamURL
+        do {
+            url = try UpstreamURL(parsing: request.url)
+        } catch {
+            throw TransportError(.other, "invalid upstream URL: \(error.description)")
+        }
+        let key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
+        let tls = try url.secure ? tlsContext(caFile: key.caFile) : nil
+        let head = Self.requestHead(request, url: url)
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        guard remaining > .zero else { throw TransportError(.timeout, "the deadline passed before the upstream call") }
+        let nioDeadline = NIODeadline.now() + .nanoseconds(remaining.totalNanoseconds)
+        let idle = request.idleTimeout.map { TimeAmount.nanoseconds($0.totalNanoseconds) }
+        let pool = self.pool(for: MultiThreadedEventLoopGroup.currentEventLoop ?? group.next())
+
+        let start: UpstreamResponseStart
+        do {
+            start = try await exchange(
+                pool: pool, key: key, url: url, tls: tls, head: head, body: request.body, deadline: nioDeadline,
+                idleTimeout: idle, reuse: true)
+        } catch is ReusedConnectionLost {
+            logger.debug("kept-alive upstream connection was closed; retrying on a new one")
+            do {
+                start = try await exchange(
+                    pool: pool, key: key, url: url, tls: tls, head: head, body: request.body, deadline: nioDeadline,
+                    idleTimeout: idle, reuse: false)
+            } catch is ReusedConnectionLost {
+                throw TransportError(.closed, "upstream closed the connection before responding")
+            }
+        }
+        return TransportResponse(status: start.status, headers: start.headers, body: start.body)
+    }
+
+    /// Closes every pooled connection; calls still in flight finish, then close theirs.
+    public func shutdown() async {
+        for pool in pools.values {
+            try? await pool.eventLoop.submit { pool.value.shutdown() }.get()
+        }
+    }
+
+    // MARK: Internals
+
+    private func pool(for loop: any EventLoop) -> NIOLoopBoundBox<ConnectionPool> {
+        if let pool = pools[ObjectIdentifier(loop)] { return pool }
+        // A loop from another group (an embedder's): use one of ours.
+        return pools[ObjectIdentifier(group.next())]!
+    }
+
+    private func exchange(
+        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?, head: HTTPRequestHead,
+        body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool
+    ) async throws -> UpstreamResponseStart {
+        let loop = pool.eventLoop
+        let cancellation = CancellationHook()
+        let connectTimeout = min(
+            TimeAmount.nanoseconds(configuration.connectTimeout.totalNanoseconds), deadline - NIODeadline.now())
+        return try await withTaskCancellationHandler {
+            let started = loop.flatSubmit { () -> EventLoopFuture<UpstreamResponseStart> in
+                let promise = loop.makePromise(of: UpstreamResponseStart.self)
+                @Sendable func begin(_ handler: UpstreamConnectionHandler) {
+                    guard let id = handler.start(
+                        head: head, body: body, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
+                    else { return }
+                    let bound = NIOLoopBound(handler, eventLoop: loop)
+                    cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }
+                }
+                if cancellation.isCancelled {
+                    promise.fail(CancellationError())
+                } else if reuse, let handler = pool.value.checkout(key) {
+                    begin(handler)
+                } else {
+                    pool.value.connect(key: key, url: url, tls: tls, timeout: connectTimeout).whenComplete { result in
+                        switch result {
+                        case .success(let handler):
+                            if cancellation.isCancelled {
+                                handler.closeConnection()
+                                promise.fail(CancellationError())
+                            } else {
+                                begin(handler)
+                            }
+                        case .failure(let error):
+                            promise.fail(UpstreamErrors.classifyConnect(error))
+                        }
+                    }
+                }
+                return promise.futureResult
+            }
+            return try await started.get()
+        } onCancel: {
+            cancellation.cancel()
+        }
+    }
+
+    private func tlsContext(caFile: String) throws -> NIOSSLContext {
+        if let context = tlsContexts.withLock({ $0[caFile] }) { return context }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.applicationProtocols = ["http/1.1"]
+        if !caFile.isEmpty { tls.additionalTrustRoots = [.file(caFile)] }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: tls)
+        } catch {
+            throw TransportError(.tls, "could not load the TLS trust roots (tls.ca_file \"\(caFile)\"): \(error)")
+        }
+        tlsContexts.withLock { $0[caFile] = context }
+        return context
+    }
+
+    static let hopByHop: Set<String> = [
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
+        "content-length",
+    ]
+
+    static func requestHead(_ request: TransportRequest, url: UpstreamURL) -> HTTPRequestHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(request.headers.count + 3)
+        headers.add(name: "host", value: url.hostHeader)
+        for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
+            headers.add(name: field.name.rawName, value: field.value)
+        }
+        let method = HTTPMethod(rawValue: request.method.rawValue)
+        if let body = request.body {
+            headers.add(name: "content-length", value: String(body.readableBytes))
+        } else if method == .POST || method == .PUT || method == .PATCH {
+            headers.add(name: "content-length", value: "0")
+        }
+        return HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
+    }
+}
+
+/// Idle kept-alive connections of one event loop, by upstream; confined to that loop.
+final class ConnectionPool {
+    let eventLoop: any EventLoop
+    let maxIdle: Int
+    let idleTimeout: TimeAmount
+    private var idle: [NIOHTTPTransport.PoolKey: [(handler: UpstreamConnectionHandler, since: NIODeadline)]] = [:]
+    private var sweeper: RepeatedTask?
+    private var closed = false
+
+    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
+        self.eventLoop = eventLoop
+        self.maxIdle = maxIdle
+        self.idleTimeout = idleTimeout
+    }
+
+    /// The most recently used idle connection to `key` that is still open.
+    func checkout(_ key: NIOHTTPTransport.PoolKey) -> UpstreamConnectionHandler? {
+        while let entry = idle[key]?.popLast() {
+            if entry.handler.isIdle { return entry.handler }
+            entry.handler.closeConnection()
+        }
+        return nil
+    }
+
+    func checkin(_ handler: UpstreamConnectionHandler, key: NIOHTTPTransport.PoolKey) {
+        guard !closed, idle[key, default: []].count < maxIdle else {
+            handler.closeConnection()
+            return
+        }
+        idle[key, default: []].append((handler, .now()))
+        if sweeper == nil {
+            let bound = NIOLoopBound(self, eventLoop: eventLoop)
+            let period = min(idleTimeout, .seconds(5))
+            sweeper = eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                bound.value.sweep()
+            }
+        }
+    }
+
+    func connect(key: NIOHTTPTransport.PoolKey, url: UpstreamURL, tls: NIOSSLContext?, timeout: TimeAmount)
+        -> EventLoopFuture<UpstreamConnectionHandler>
+    {
+        let loop = eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let serverName = url.hostIsIPLiteral ? nil : url.host
+        return ClientBootstrap(group: loop)
+            .connectTimeout(max(timeout, .milliseconds(1)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    let handler = UpstreamConnectionHandler()
+                    handler.onReusable = { handler in bound.value.checkin(handler, key: key) }
+                    try sync.addHandler(handler)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .connect(host: url.host, port: url.port)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
+            }
+    }
+
+    private func sweep() {
+        let now = NIODeadline.now()
+        for (key, entries) in idle {
+            var kept: [(handler: UpstreamConnectionHandler, since: NIODeadline)] = []
+            for entry in entries {
+                if entry.handler.isIdle, now - entry.since < idleTimeout {
+                    kept.append(entry)
+                } else {
+                    entry.handler.closeConnection()
+                }
+            }
+            idle[key] = kept.isEmpty ? nil : kept
+        }
+        if idle.isEmpty {
+            sweeper?.cancel()
+            sweeper = nil
+        }
+    }
+
+    func shutdown() {
+        closed = true
+        sweeper?.cancel()
+        sweeper = nil
+        for entries in idle.values {
+            for entry in entries { entry.handler.closeConnection() }
+        }
+        idle = [:]
+    }
+}
+
+/// Lets a task's cancellation reach an exchange that starts on another thread.
+final class CancellationHook: Sendable {
+    private enum State {
+        case waiting
+        case attached(@Sendable () -> Void)
+        case cancelled
+    }
+    private let state = Mutex(State.waiting)
+
+    var isCancelled: Bool {
+        state.withLock {
+            if case .cancelled = $0 { return true }
+            return false
+        }
+    }
+
+    func attach(_ onCancel: @escaping @Sendable () -> Void) {
+        let runNow = state.withLock { state -> Bool in
+            if case .cancelled = state { return true }
+            state = .attached(onCancel)
+            return false
+        }
+        if runNow { onCancel() }
+    }
+
+    func cancel() {
+        let action = state.withLock { state -> (@Sendable () -> Void)? in
+            defer { state = .cancelled }
+            if case .attached(let action) = state { return action }
+            return nil
+        }
+        action?()
+    }
+}
+
+/// Maps NIO, NIOSSL and socket errors to ``TransportError`` kinds.
+enum UpstreamErrors {
+    static func classify(_ error: any Error) -> any Error {
+        if error is TransportError || error is CancellationError || error is ReusedConnectionLost { return error }
+        if error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError {
+            return TransportError(.tls, "\(error)")
+        }
+        if let channelError = error as? ChannelError {
+            switch channelError {
+            case .connectTimeout: return TransportError(.timeout, "connecting to the upstream timed out")
+            case .ioOnClosedChannel, .alreadyClosed, .eof, .outputClosed:
+                return TransportError(.closed, "upstream closed the connection")
+            default: return TransportError(.other, "\(channelError)")
+            }
+        }
+        if let parserError = error as? HTTPParserError {
+            // A body cut short by the upstream closing the connection.
+            if parserError == .invalidEOFState { return TransportError(.closed, "upstream closed the connection mid-response") }
+            return TransportError(.other, "malformed HTTP response from upstream: \(error)")
+        }
+        if error is IOError { return TransportError(.closed, "upstream connection failed: \(error)") }
+        return TransportError(.other, "\(error)")
+    }
+
+    /// A failure before the connection was up: refused, unresolvable, timed out, TLS.
+    static func classifyConnect(_ error: any Error) -> any Error {
+        let classified = classify(error)
+        if let transport = classified as? TransportError, transport.kind == .closed || transport.kind == .other {
+            return TransportError(.connect, "could not connect to the upstream: \(error)")
+        }
+        return classified
+    }
+}

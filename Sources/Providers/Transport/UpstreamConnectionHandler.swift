@@ -1,0 +1,291 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import OrchestratorCore
+
+/// The response head of an exchange, with its body still arriving.
+struct UpstreamResponseStart: Sendable {
+    var status: Int
+    var headers: HTTPFields
+    var body: ErasedAsyncSequence<ByteBuffer>
+}
+
+/// A failure on a kept-alive connection before any response byte arrived: the upstream
+/// closed the idle connection as the request went out. The transport retries once on a
+/// new connection (as nginx does for a cached upstream connection).
+struct ReusedConnectionLost: Error {}
+
+/// The last handler of an upstream HTTP/1.1 connection: runs one exchange at a time,
+/// hands the response head to the waiting caller and the body to an async sequence with
+/// back-pressure (reads from the socket stop while the consumer is behind), enforces the
+/// head deadline and the idle timeout between body chunks, and gives the connection
+/// back to its pool after a complete keep-alive response.
+///
+/// Confined to its channel's event loop; other threads reach it only through
+/// `eventLoop.execute`.
+final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundIn = HTTPClientRequestPart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    typealias BodyProducer = NIOThrowingAsyncSequenceProducer<
+        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, BodyDelegate
+    >
+
+    private struct Exchange {
+        var id: UInt64
+        var promise: EventLoopPromise<UpstreamResponseStart>
+        var idleTimeout: TimeAmount?
+        var deadlineTask: Scheduled<Void>?
+        var onReusedConnection: Bool
+    }
+
+    private enum State {
+        case idle
+        case awaitingHead(Exchange)
+        case streaming(Exchange, BodyProducer.Source, keepAlive: Bool)
+        case closed
+    }
+
+    private var state = State.idle
+    private var context: ChannelHandlerContext?
+    private var exchangeCounter: UInt64 = 0
+    /// Reads held back while the body consumer is behind.
+    private var paused = false
+    private var pendingRead = false
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+    /// Called on the event loop when an exchange completed and the connection may be reused.
+    var onReusable: ((UpstreamConnectionHandler) -> Void)?
+
+    var isIdle: Bool {
+        if case .idle = state { return context?.channel.isActive ?? false }
+        return false
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(TransportError(.closed, "upstream closed the connection"), connectionLost: true)
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(UpstreamErrors.classify(error), connectionLost: true)
+        state = .closed
+        context.close(promise: nil)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if paused {
+            pendingRead = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .awaitingHead(let exchange) = state else { return }
+            exchange.deadlineTask?.cancel()
+            let delegate = BodyDelegate(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
+            let producer = BodyProducer.makeSequence(
+                backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16), finishOnDeinit: false,
+                delegate: delegate)
+            state = .streaming(exchange, producer.source, keepAlive: head.isKeepAlive)
+            lastActivity = .now()
+            if let idle = exchange.idleTimeout { armIdleCheck(after: idle, exchangeID: exchange.id) }
+            exchange.promise.succeed(
+                UpstreamResponseStart(
+                    status: Int(head.status.code), headers: Self.fields(head.headers),
+                    body: ErasedAsyncSequence(producer.sequence)))
+        case .body(let bytes):
+            guard case .streaming(_, let source, _) = state else { return }
+            lastActivity = .now()
+            switch source.yield(bytes) {
+            case .produceMore: break
+            case .stopProducing: paused = true
+            case .dropped:
+                // The consumer is gone before the body ended: the connection has unread
+                // bytes, so it cannot be reused.
+                closeConnection()
+            }
+        case .end:
+            guard case .streaming(_, let source, let keepAlive) = state else { return }
+            idleCheck?.cancel()
+            idleCheck = nil
+            state = .idle
+            paused = false
+            source.finish()
+            if keepAlive {
+                if pendingRead {
+                    pendingRead = false
+                    context.read()
+                }
+                onReusable?(self)
+            } else {
+                closeConnection()
+            }
+        }
+    }
+
+    // MARK: Exchanges (called on the event loop)
+
+    /// Sends a request; `promise` completes with the response head or fails.
+    func start(
+        head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?,
+        promise: EventLoopPromise<UpstreamResponseStart>
+    ) -> UInt64? {
+        guard case .idle = state, let context, context.channel.isActive else {
+            promise.fail(ReusedConnectionLost())
+            return nil
+        }
+        exchangeCounter += 1
+        let id = exchangeCounter
+        var exchange = Exchange(
+            id: id, promise: promise, idleTimeout: idleTimeout, deadlineTask: nil, onReusedConnection: id > 1)
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        exchange.deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) {
+            loopBound.value.timeOut(exchangeID: id)
+        }
+        state = .awaitingHead(exchange)
+        paused = false
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if let body, body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            loopBound.value.writeFailed(error, exchangeID: id)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        return id
+    }
+
+    /// The caller stopped waiting for the head (its task was cancelled).
+    func cancel(exchangeID: UInt64) {
+        guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
+        exchange.deadlineTask?.cancel()
+        state = .closed
+        exchange.promise.fail(CancellationError())
+        context?.close(promise: nil)
+    }
+
+    /// The body consumer asked for more.
+    func resume(exchangeID: UInt64) {
+        guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID, paused else { return }
+        paused = false
+        if pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    /// The body consumer is gone (finished or dropped its iterator).
+    func consumerTerminated(exchangeID: UInt64) {
+        guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID else { return }
+        closeConnection()
+    }
+
+    func closeConnection() {
+        idleCheck?.cancel()
+        idleCheck = nil
+        if case .streaming(_, let source, _) = state {
+            source.finish(TransportError(.closed, "upstream response abandoned"))
+        }
+        state = .closed
+        context?.close(promise: nil)
+    }
+
+    private func timeOut(exchangeID: UInt64) {
+        guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
+        state = .closed
+        exchange.promise.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
+        context?.close(promise: nil)
+    }
+
+    private func writeFailed(_ error: any Error, exchangeID: UInt64) {
+        guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
+        fail(UpstreamErrors.classify(error), connectionLost: true)
+        state = .closed
+        context?.close(promise: nil)
+    }
+
+    private func armIdleCheck(after delay: TimeAmount, exchangeID: UInt64) {
+        guard let context else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleCheck = context.eventLoop.scheduleTask(in: delay) {
+            loopBound.value.checkIdle(exchangeID: exchangeID)
+        }
+    }
+
+    private func checkIdle(exchangeID: UInt64) {
+        guard case .streaming(let exchange, let source, _) = state, exchange.id == exchangeID,
+            let idle = exchange.idleTimeout
+        else { return }
+        // A paused read is the client being slow, not the upstream being silent.
+        let silentFor = NIODeadline.now() - lastActivity
+        if paused || silentFor < idle {
+            armIdleCheck(after: paused ? idle : idle - silentFor, exchangeID: exchangeID)
+            return
+        }
+        idleCheck = nil
+        state = .closed
+        source.finish(TransportError(.idleTimeout, "no data from upstream within the stream idle timeout"))
+        context?.close(promise: nil)
+    }
+
+    /// Fails the exchange in flight, if any.
+    private func fail(_ error: any Error, connectionLost: Bool) {
+        idleCheck?.cancel()
+        idleCheck = nil
+        switch state {
+        case .awaitingHead(let exchange):
+            exchange.deadlineTask?.cancel()
+            state = .closed
+            exchange.promise.fail(connectionLost && exchange.onReusedConnection ? ReusedConnectionLost() : error)
+        case .streaming(_, let source, _):
+            state = .closed
+            source.finish(error)
+        case .idle, .closed:
+            break
+        }
+    }
+
+    static func fields(_ headers: HTTPHeaders) -> HTTPFields {
+        var fields = HTTPFields()
+        fields.reserveCapacity(headers.count)
+        for (name, value) in headers {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        return fields
+    }
+}
+
+/// Connects a body sequence's demand and termination back to its connection handler.
+struct BodyDelegate: NIOAsyncSequenceProducerDelegate {
+    let handler: NIOLoopBound<UpstreamConnectionHandler>
+    let exchangeID: UInt64
+
+    func produceMore() {
+        let handler = self.handler
+        let id = exchangeID
+        handler.eventLoop.execute { handler.value.resume(exchangeID: id) }
+    }
+
+    func didTerminate() {
+        let handler = self.handler
+        let id = exchangeID
+        handler.eventLoop.execute { handler.value.consumerTerminated(exchangeID: id) }
+    }
+}

@@ -1,0 +1,363 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOPosix
+import OrchestratorCore
+import OrchestratorTesting
+import Synchronization
+import Testing
+
+@testable import Providers
+
+@Suite struct NIOHTTPTransportTests {
+    let logger = Logger(label: "transport-test")
+
+    func post(_ url: String, _ body: String = "{}", headers: HTTPFields = [:], idle: Duration? = nil, caFile: String? = nil)
+        -> TransportRequest
+    {
+        TransportRequest(url: url, headers: headers, body: ByteBuffer(string: body), idleTimeout: idle, caFile: caFile)
+    }
+
+    @Test func keepsConnectionsAliveAndSendsAWellFormedRequest() async throws {
+        // One event loop, so one pool: every call reuses the same connection.
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        try await MockUpstream.withServer({ request in .json(200, #"{"echo":\#(request.bodyString)}"#) }) { upstream in
+            for index in 0..<5 {
+                let response = try await transport.execute(
+                    post(
+                        upstream.baseURL + "/v1/chat/completions?x=1", #"{"n":\#(index)}"#,
+                        headers: [.authorization: "Bearer k", .connection: "close", .contentLength: "999"]),
+                    deadline: .now + .seconds(5), logger: logger)
+                #expect(response.status == 200)
+                #expect(response.headers[.contentType] == "application/json")
+                #expect(String(buffer: try await response.collect(upTo: 1 << 20)) == #"{"echo":{"n":\#(index)}}"#)
+            }
+            #expect(upstream.connectionCount == 1)
+            let request = try #require(upstream.requests.last)
+            #expect(request.method == "POST")
+            #expect(request.uri == "/v1/chat/completions?x=1")
+            #expect(request.header("host") == "127.0.0.1:\(upstream.listeningPort)")
+            #expect(request.header("authorization") == "Bearer k")
+            #expect(request.header("content-length") == "7")
+            #expect(request.header("connection") == nil)
+        }
+        await transport.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
+    @Test func streamsTheBodyAsItArrives() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in .sse(["1", "2", "3"], delay: .milliseconds(30)) }) { upstream in
+            let response = try await transport.execute(
+                post(upstream.baseURL + "/stream"), deadline: .now + .seconds(5), logger: logger)
+            var chunks: [String] = []
+            for try await chunk in response.body { chunks.append(String(buffer: chunk)) }
+            #expect(chunks.count >= 3)
+            #expect(chunks.joined() == "data: 1\n\ndata: 2\n\ndata: 3\n\ndata: [DONE]\n\n")
+        }
+        await transport.shutdown()
+    }
+
+    @Test func droppingTheBodyClosesThatConnectionOnly() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ request in
+            request.uri == "/long"
+                ? .sse((0..<50).map(String.init), delay: .milliseconds(20)) : .json(200, "{}")
+        }) { upstream in
+            do {
+                let response = try await transport.execute(
+                    post(upstream.baseURL + "/long"), deadline: .now + .seconds(5), logger: logger)
+                var iterator = response.body.makeAsyncIterator()
+                #expect(try await iterator.next() != nil)
+            }
+            // The abandoned stream's connection is closed, not pooled: the next call opens
+            // a new one and gets a clean response.
+            let next = try await transport.execute(post(upstream.baseURL + "/short"), deadline: .now + .seconds(5), logger: logger)
+            #expect(String(buffer: try await next.collect(upTo: 1024)) == "{}")
+            #expect(upstream.connectionCount == 2)
+            try await waitUntil { upstream.interruptedResponses == 1 }
+        }
+        await transport.shutdown()
+    }
+
+    @Test func headDeadlineIsATimeout() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in
+            try? await Task.sleep(for: .seconds(2))
+            return .json(200, "{}")
+        }) { upstream in
+            let started = ContinuousClock.now
+            await #expect(throws: TransportError.self) {
+                do {
+                    _ = try await transport.execute(
+                        post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
+                } catch let error as TransportError {
+                    #expect(error.kind == .timeout)
+                    throw error
+                }
+            }
+            #expect(started.duration(to: .now) < .seconds(1.5))
+        }
+        await transport.shutdown()
+    }
+
+    @Test func silenceBetweenChunksIsAnIdleTimeout() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in
+            MockUpstream.Response(
+                status: 200, headers: [("Content-Type", "text/event-stream")],
+                pieces: [.bytes(ByteBuffer(string: "data: 1\n\n")), .delay(.seconds(2)), .bytes(ByteBuffer(string: "data: 2\n\n"))])
+        }) { upstream in
+            let response = try await transport.execute(
+                post(upstream.baseURL + "/stall", idle: .milliseconds(150)), deadline: .now + .seconds(5), logger: logger)
+            var iterator = response.body.makeAsyncIterator()
+            #expect(try await iterator.next().map { String(buffer: $0) } == "data: 1\n\n")
+            do {
+                _ = try await iterator.next()
+                Issue.record("expected an idle timeout")
+            } catch let error as TransportError {
+                #expect(error.kind == .idleTimeout)
+            }
+        }
+        await transport.shutdown()
+    }
+
+    @Test func refusedConnectionIsAConnectError() async throws {
+        let transport = NIOHTTPTransport()
+        do {
+            _ = try await transport.execute(post("http://127.0.0.1:1/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
+            Issue.record("expected a failure")
+        } catch let error as TransportError {
+            #expect(error.kind == .connect)
+        }
+        await transport.shutdown()
+    }
+
+    @Test func upstreamClosingMidBodyFailsTheBody() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in
+            MockUpstream.Response(
+                status: 200, headers: [("Content-Type", "text/event-stream")],
+                pieces: [.bytes(ByteBuffer(string: "data: 1\n\n")), .close])
+        }) { upstream in
+            let response = try await transport.execute(post(upstream.baseURL + "/cut"), deadline: .now + .seconds(5), logger: logger)
+            do {
+                _ = try await response.collect(upTo: 1 << 20)
+                Issue.record("expected the body to fail")
+            } catch let error as TransportError {
+                #expect(error.kind == .closed)
+            }
+        }
+        await transport.shutdown()
+    }
+
+    @Test func connectionCloseResponsesAreNotReused() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in .json(200, "{}", headers: [("Connection", "close")]) }) { upstream in
+            for _ in 0..<3 {
+                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                #expect(String(buffer: try await response.collect(upTo: 1024)) == "{}")
+            }
+            #expect(upstream.connectionCount == 3)
+        }
+        await transport.shutdown()
+    }
+
+    @Test func aKeptAliveConnectionLostBeforeTheResponseIsRetriedOnce() async throws {
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        let calls = Mutex(0)
+        try await MockUpstream.withServer({ _ in
+            // The second request finds its pooled connection closed without an answer.
+            calls.withLock { $0 += 1; return $0 } == 2 ? .drop : .json(200, #"{"ok":true}"#)
+        }) { upstream in
+            for _ in 0..<2 {
+                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"ok":true}"#)
+            }
+            #expect(calls.withLock { $0 } == 3)
+            #expect(upstream.connectionCount == 2)
+        }
+        await transport.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
+    @Test func aNewConnectionLostBeforeTheResponseIsAnError() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in .drop }) { upstream in
+            do {
+                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                Issue.record("expected a failure")
+            } catch let error as TransportError {
+                #expect(error.kind == .closed)
+            }
+            #expect(upstream.requests.count == 1)
+        }
+        await transport.shutdown()
+    }
+
+    @Test func cancellingTheCallerStopsTheWait() async throws {
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer({ _ in
+            try? await Task.sleep(for: .seconds(3))
+            return .json(200, "{}")
+        }) { upstream in
+            let started = ContinuousClock.now
+            let task = Task {
+                try await transport.execute(post(upstream.baseURL + "/slow"), deadline: .now + .seconds(10), logger: logger)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            task.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await task.value }
+            #expect(started.duration(to: .now) < .seconds(2))
+        }
+        await transport.shutdown()
+    }
+
+    @Test func httpsTrustsTheConfiguredCAFile() async throws {
+        let certificate = try TestCertificate()
+        let transport = NIOHTTPTransport()
+        try await MockUpstream.withServer(tls: certificate.serverContext, { _ in .json(200, #"{"tls":true}"#) }) { upstream in
+            let response = try await transport.execute(
+                post(upstream.baseURL + "/v1/chat/completions", caFile: certificate.caFile), deadline: .now + .seconds(5),
+                logger: logger)
+            #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"tls":true}"#)
+            #expect(upstream.requests.first?.header("host") == "localhost:\(upstream.listeningPort)")
+
+            // Without the CA file the self-signed certificate is refused.
+            do {
+                _ = try await transport.execute(post(upstream.baseURL + "/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
+                Issue.record("expected a TLS failure")
+            } catch let error as TransportError {
+                #expect(error.kind == .tls)
+            }
+        }
+        await transport.shutdown()
+    }
+
+    @Test func unreadableCAFileIsATLSError() async throws {
+        let transport = NIOHTTPTransport()
+        do {
+            _ = try await transport.execute(
+                post("https://localhost:1/x", caFile: "/nonexistent/ca.pem"), deadline: .now + .seconds(5), logger: logger)
+            Issue.record("expected a failure")
+        } catch let error as TransportError {
+            #expect(error.kind == .tls)
+            #expect(error.message.contains("/nonexistent/ca.pem"))
+        }
+        await transport.shutdown()
+    }
+
+    @Test func invalidURLsAreRejected() async throws {
+        let transport = NIOHTTPTransport()
+        for url in ["ftp://x/y", "http://", "http://host:0/x", "http://host:99999/x", "http://[::1/x"] {
+            do {
+                _ = try await transport.execute(post(url), deadline: .now + .seconds(5), logger: logger)
+                Issue.record("expected \(url) to be rejected")
+            } catch let error as TransportError {
+                #expect(error.kind == .other)
+            }
+        }
+        await transport.shutdown()
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}
+
+@Suite struct UpstreamURLTests {
+    @Test func splitsSchemeHostPortAndTarget() throws {
+        let plain = try UpstreamURL(parsing: "http://127.0.0.1:8080/v1/chat/completions?a=b#frag")
+        #expect(!plain.secure && plain.host == "127.0.0.1" && plain.port == 8080)
+        #expect(plain.target == "/v1/chat/completions?a=b")
+        #expect(plain.hostHeader == "127.0.0.1:8080")
+        #expect(plain.hostIsIPLiteral)
+
+        let secure = try UpstreamURL(parsing: "https://api.openai.com")
+        #expect(secure.secure && secure.host == "api.openai.com" && secure.port == 443 && secure.target == "/")
+        #expect(secure.hostHeader == "api.openai.com")
+        #expect(!secure.hostIsIPLiteral)
+
+        let query = try UpstreamURL(parsing: "https://user:pw@example.com?x=1")
+        #expect(query.host == "example.com")
+        #expect(query.target == "/?x=1")
+
+        let v6 = try UpstreamURL(parsing: "http://[::1]:9000/v1")
+        #expect(v6.host == "::1")
+        #expect(v6.port == 9000)
+        #expect(v6.hostHeader == "[::1]:9000")
+        #expect(v6.hostIsIPLiteral)
+    }
+}
+
+@Suite struct ProxyTransportTests {
+    @Test func parsesProxyURLs() throws {
+        let http = try ProxyURL(parsing: "http://us%40er:p%3Ass@proxy.internal:3128")
+        #expect(http.kind == .http && http.host == "proxy.internal" && http.port == 3128)
+        #expect(http.username == "us@er" && http.password == "p:ss")
+        let socks = try ProxyURL(parsing: "socks5://10.0.0.1:1080")
+        #expect(socks.kind == .socks5)
+        #expect(socks.host == "10.0.0.1")
+        #expect(socks.port == 1080)
+        #expect(throws: TransportError.self) { try ProxyURL(parsing: "ftp://proxy:21") }
+        #expect(throws: TransportError.self) { try ProxyURL(parsing: "http://proxy") }
+    }
+
+    @Test func proxiedProvidersTunnelThroughTheirProxy() async throws {
+        let transport = RoutingTransport(direct: NIOHTTPTransport())
+        let outcome = await Result(catching: {
+            try await MockUpstream.withServer({ _ in .json(200, #"{"via":"proxy"}"#) }) { upstream in
+                try await MockConnectProxy.withProxy { proxy in
+                    let request = TransportRequest(
+                        url: upstream.baseURL + "/v1/chat/completions", body: ByteBuffer(string: "{}"), proxy: proxy.url)
+                    let response = try await transport.execute(
+                        request, deadline: .now + .seconds(5), logger: Logger(label: "t"))
+                    #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"via":"proxy"}"#)
+                    #expect(proxy.tunnels == ["127.0.0.1:\(upstream.listeningPort)"])
+                    #expect(upstream.requests.first?.uri == "/v1/chat/completions")
+                }
+            }
+        })
+        await transport.shutdown()
+        try outcome.get()
+    }
+
+    @Test func unproxiedProvidersGoDirect() async throws {
+        let transport = RoutingTransport(direct: NIOHTTPTransport())
+        try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
+            let response = try await transport.execute(
+                TransportRequest(url: upstream.baseURL + "/v1/models", headers: [:]), deadline: .now + .seconds(5),
+                logger: Logger(label: "t"))
+            #expect(response.status == 200)
+            #expect(upstream.requests.first?.uri == "/v1/models")
+        }
+        await transport.shutdown()
+    }
+
+    @Test func invalidProxyIsATransportError() async throws {
+        let transport = RoutingTransport(direct: NIOHTTPTransport())
+        await #expect(throws: TransportError.self) {
+            _ = try await transport.execute(
+                TransportRequest(url: "http://x/v1/models", proxy: "gopher://p:1"), deadline: .now + .seconds(5),
+                logger: Logger(label: "t"))
+        }
+        await transport.shutdown()
+    }
+}
+
+/// Polls `condition` for up to two seconds.
+func waitUntil(_ condition: @Sendable () -> Bool) async throws {
+    for _ in 0..<200 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("condition not met within 2 s")
+}
