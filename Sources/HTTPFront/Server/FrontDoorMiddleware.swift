@@ -18,8 +18,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
         -> Response
     {
         var context = context
-        let incoming = request.headers[.xRequestID]
-        context.requestID = incoming.flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
+        context.requestID = FrontDoor.requestID(request.headers)
         context.receivedAt = clock.now
         context.receivedAtMillis = clock.epochMillis
         context.logger[metadataKey: "request.id"] = .string(context.requestID)
@@ -29,23 +28,16 @@ struct FrontDoorMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let httpError as HTTPError {
             // Hummingbird's own errors (unknown route, …), in our error shape.
-            response = Self.errorResponse(Self.gatewayError(httpError, request: request), codec: codec)
+            response = Response(FrontDoor.errorResponse(Self.gatewayError(httpError, request: request), codec: codec))
         } catch {
             let gatewayError = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
-            if gatewayError.status == 500 {
-                context.logger.error("unhandled error", metadata: ["error": "\(Redaction.scrub(String(describing: error)))"])
-            }
-            response = Self.errorResponse(gatewayError, codec: codec)
+            FrontDoor.logUnexpected(error, mapped: gatewayError, logger: context.logger)
+            response = Response(FrontDoor.errorResponse(gatewayError, codec: codec))
         }
         response.headers[.xRequestID] = context.requestID
-        let elapsed = start.duration(to: clock.now)
-        context.logger.info(
-            "request",
-            metadata: [
-                "http.method": "\(request.method.rawValue)", "http.path": "\(request.uri.path)",
-                "http.status": "\(response.status.code)",
-                "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
-            ])
+        FrontDoor.logAccess(
+            method: request.method, path: request.uri.path, status: response.status.code,
+            elapsed: start.duration(to: clock.now), logger: context.logger)
         return response
     }
 
@@ -56,15 +48,5 @@ struct FrontDoorMiddleware: RouterMiddleware {
         return GatewayError(
             status: Int(httpError.status.code), type: "invalid_request_error",
             message: httpError.body ?? httpError.status.reasonPhrase)
-    }
-
-    static func errorResponse(_ error: GatewayError, codec: any InboundCodec) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if let retryAfter = error.retryAfterSeconds, error.status == 429 || error.status == 503 {
-            headers[.retryAfter] = String(retryAfter)
-        }
-        return Response(
-            status: HTTPResponse.Status(code: error.status == 499 ? 400 : error.status), headers: headers,
-            body: ResponseBody(byteBuffer: codec.encodeError(error)))
     }
 }

@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 import NIOCore
+import HummingbirdCore
 public import OrchestratorCore
 
 /// Builds the Hummingbird application serving the gateway's HTTP surface.
@@ -38,9 +39,7 @@ public enum GatewayServer {
         }
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: FrontDoorMiddleware(codec: openAI, maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
-        ChatRoutes(
-            service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes
-        ).register(on: router)
+        ChatRoutes(endpoint: chatEndpoint(settings: settings, dependencies: dependencies)).register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
             access: dependencies.access
@@ -48,7 +47,16 @@ public enum GatewayServer {
         return router
     }
 
-    /// The application, listening on `settings.host:settings.port`.
+    static func chatEndpoint(settings: ServerSettings, dependencies: Dependencies) -> ChatEndpoint {
+        guard let openAI = dependencies.codecs[.openai] else {
+            preconditionFailure("GatewayServer needs the OpenAI inbound codec")
+        }
+        return ChatEndpoint(
+            service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes)
+    }
+
+    /// The application, listening on `settings.host:settings.port`: the NIO data plane
+    /// serves `POST /v1/chat/completions`, the router everything else.
     ///
     /// - Parameter onListening: called with the bound port once the server listens.
     public static func application(
@@ -56,10 +64,15 @@ public enum GatewayServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = router(settings: settings, dependencies: dependencies)
+        let dataPlane = DataPlaneHandler.Shared(
+            endpoint: chatEndpoint(settings: settings, dependencies: dependencies), clock: dependencies.clock,
+            logger: logger)
+        let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
         return Application(
             router: router,
-            server: .http1(
-                configuration: .init(idleTimeout: .nanoseconds(Int64(settings.idleTimeoutSeconds * 1_000_000_000)))),
+            server: HTTPServerBuilder { responder in
+                GatewayHTTP1Channel(responder: responder, idleTimeout: idleTimeout, dataPlane: dataPlane)
+            },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { channel in
                 await onListening(channel.localAddress?.port ?? settings.port)

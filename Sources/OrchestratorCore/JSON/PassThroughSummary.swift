@@ -43,9 +43,7 @@ public struct PassThroughSummary: Sendable, Hashable {
             case "error":
                 summary.hasError = !isNull(value)
             case "usage":
-                if !isNull(value) {
-                    summary.usage = try JSONCoding.decode(Usage.self, from: String(decoding: value, as: UTF8.self))
-                }
+                if !isNull(value) { summary.usage = try scanUsage(value) }
             case "choices":
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
@@ -57,6 +55,50 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
         }
         return summary
+    }
+
+    /// Reads the token counts of a `usage` object (the fields the request log keeps)
+    /// without a full decode. Nil when a count is neither null nor a non-negative
+    /// integer: the gateway then estimates the tokens rather than failing a response
+    /// whose content is fine.
+    static func scanUsage(_ value: UnsafeRawBufferPointer) throws -> Usage? {
+        guard value.first == UInt8(ascii: "{") else { return nil }
+        var counts: [Int?] = [nil, nil, nil, nil, nil]  // prompt, completion, total, cached, reasoning
+        var malformed = false
+        func read(_ slot: Int, _ field: UnsafeRawBufferPointer) {
+            if isNull(field) { return }
+            if let number = integer(field) { counts[slot] = number } else { malformed = true }
+        }
+        for member in try JSONObjectRewriter.members(of: value) {
+            let field = UnsafeRawBufferPointer(rebasing: value[member.valueRange])
+            switch member.key {
+            case "prompt_tokens": read(0, field)
+            case "completion_tokens": read(1, field)
+            case "total_tokens": read(2, field)
+            case "prompt_tokens_details", "completion_tokens_details":
+                guard field.first == UInt8(ascii: "{") else { continue }
+                let wanted = member.key == "prompt_tokens_details" ? "cached_tokens" : "reasoning_tokens"
+                for inner in try JSONObjectRewriter.members(of: field) where inner.key == wanted {
+                    read(wanted == "cached_tokens" ? 3 : 4, UnsafeRawBufferPointer(rebasing: field[inner.valueRange]))
+                }
+            default: break
+            }
+        }
+        if malformed { return nil }
+        return Usage(
+            promptTokens: counts[0] ?? 0, completionTokens: counts[1] ?? 0, totalTokens: counts[2], cachedTokens: counts[3],
+            reasoningTokens: counts[4])
+    }
+
+    /// A non-negative JSON integer that fits in `Int`.
+    static func integer(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     static func isNull(_ value: UnsafeRawBufferPointer) -> Bool {

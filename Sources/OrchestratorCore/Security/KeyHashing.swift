@@ -5,8 +5,20 @@ public import Foundation
 public enum KeyHashing {
     /// Lower-case hex SHA-256 of `secret`: how client keys are stored and looked up.
     public static func sha256Hex(_ secret: String) -> String {
-        let digest = SHA256.hash(data: Data(secret.utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hash(data: Array(secret.utf8))
+        return hex(digest)
+    }
+
+    /// Lowercase hexadecimal of `bytes`.
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Compares two byte strings in time independent of where they differ.

@@ -37,12 +37,14 @@ public struct OpenAIAdapter: ProviderAdapter {
             throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
         }
         let requestID = response.headers[.xRequestID]
-        let notACompletion = GatewayError.badUpstreamResponse(
-            "the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+        // Built only on failure: the snippet is scrubbed with regular expressions.
+        func notACompletion() -> GatewayError {
+            .badUpstreamResponse("the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+        }
         if call.request.style == .openai {
             // Same style: the client gets the upstream's bytes; read only what the log needs.
             guard let summary = try? PassThroughSummary.scan(body), summary.hasChoicesArray, !summary.hasError else {
-                throw notACompletion
+                throw notACompletion()
             }
             let (usage, estimated) = Self.usage(summary.usage, textBytes: summary.textBytes, call: call)
             return ProviderCompletion(body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
@@ -51,7 +53,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         do {
             completion = try JSONCoding.decode(ChatCompletion.self, from: body)
         } catch {
-            throw notACompletion
+            throw notACompletion()
         }
         let text = completion.choices.reduce(0) { $0 + ($1.message.content?.plainText.utf8.count ?? 0) }
         let (usage, estimated) = Self.usage(completion.usage, textBytes: text, call: call)
@@ -313,6 +315,26 @@ struct OpenAIStreamTranslator {
                 break
             }
         }
+        return passThrough ? Self.coalesced(out) : out
+    }
+
+    /// Events that arrived in one upstream read leave in one write: their pass-through
+    /// bytes joined into a single part (after the bookkeeping events of the same read),
+    /// instead of one write and flush each.
+    static func coalesced(_ events: [ProviderStreamEvent]) -> [ProviderStreamEvent] {
+        var rawParts = 0
+        for case .part(.raw) in events { rawParts += 1 }
+        guard rawParts > 1 else { return events }
+        var out: [ProviderStreamEvent] = []
+        var joined = ByteBuffer()
+        for event in events {
+            if case .part(.raw(var bytes)) = event {
+                joined.writeBuffer(&bytes)
+            } else {
+                out.append(event)
+            }
+        }
+        out.append(.part(.raw(joined)))
         return out
     }
 

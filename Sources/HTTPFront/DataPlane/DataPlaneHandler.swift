@@ -1,0 +1,300 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import OrchestratorCore
+
+/// The NIO data plane: serves `POST /v1/chat/completions` straight from the channel
+/// pipeline and passes every other request on to Hummingbird's responder behind it.
+///
+/// It sits after Hummingbird's connection-state handler (which still sees every request
+/// and response, so idle timeouts, `Connection: close` and graceful shutdown work for
+/// both paths) and before the async channel that feeds the router. A hot request's body
+/// is collected here, then one task, preferring this connection's event loop as its
+/// executor, runs the shared ``ChatEndpoint`` and writes the response.
+///
+/// Responses leave in request order: while a response of either path is in progress,
+/// later request parts wait in a backlog (and reading pauses while it is non-empty).
+final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// What every connection's handler shares.
+    struct Shared: Sendable {
+        var endpoint: ChatEndpoint
+        var clock: any GatewayClock
+        var logger: Logger
+    }
+
+    private struct HotRequest: Sendable {
+        var head: HTTPRequest
+        var body: ByteBuffer
+        var tooLarge: Bool
+        var requestID: String
+        var receivedAt: ContinuousClock.Instant
+        var receivedAtMillis: Int64
+    }
+
+    private enum Mode {
+        case idle
+        /// A hot request's head arrived; its body is being collected.
+        case collecting(HotRequest)
+        /// A hot request is being served.
+        case responding
+        /// A request Hummingbird serves; `requestEnded` once its `.end` went through.
+        case forwarding(requestEnded: Bool)
+    }
+
+    private let shared: Shared
+    private var mode = Mode.idle
+    private var backlog = CircularBuffer<HTTPRequestPart>()
+    private var pendingRead = false
+    private var context: ChannelHandlerContext?
+    private var executor: EventLoopTaskExecutor?
+    private var inFlight: Task<Void, Never>?
+
+    init(shared: Shared) {
+        self.shared = shared
+    }
+
+    static func isHot(_ head: HTTPRequest) -> Bool {
+        guard head.method == .post, let path = head.path, path.hasPrefix("/v1/chat/completions") else { return false }
+        let rest = path.utf8.dropFirst(20)
+        return rest.isEmpty || rest.first == UInt8(ascii: "?")
+    }
+
+    // MARK: Pipeline events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.executor = EventLoopTaskExecutor(context.eventLoop)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        inFlight?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        // The client is gone: the engine sees the cancellation and logs a 499.
+        inFlight?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if backlog.isEmpty, canProcess(part) {
+            process(part, context: context)
+        } else {
+            backlog.append(part)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch mode {
+        case .collecting, .responding:
+            // A malformed request behind one of ours: Hummingbird would answer it out of
+            // order, so the connection ends after what is already underway.
+            shared.logger.debug("closing connection after a request error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        case .idle, .forwarding:
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if backlog.isEmpty {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        // Hummingbird's responses pass through here; their end frees the connection.
+        let isEnd: Bool
+        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        context.write(data, promise: promise)
+        if isEnd, case .forwarding = mode {
+            mode = .idle
+            drainBacklog(context: context)
+        }
+    }
+
+    // MARK: Request parts
+
+    private func canProcess(_ part: HTTPRequestPart) -> Bool {
+        switch mode {
+        case .responding: return false
+        case .forwarding(let requestEnded): return !requestEnded
+        case .idle, .collecting: return true
+        }
+    }
+
+    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (mode, part) {
+        case (.idle, .head(let head)):
+            if Self.isHot(head) {
+                mode = .collecting(
+                    HotRequest(
+                        head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
+                        requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
+                        receivedAtMillis: shared.clock.epochMillis))
+            } else {
+                mode = .forwarding(requestEnded: false)
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.collecting(var hot), .body(var bytes)):
+            mode = .idle  // no copy-on-write of the body while it is appended to
+            if !hot.tooLarge {
+                if hot.body.readableBytes + bytes.readableBytes > shared.endpoint.maxBodyBytes {
+                    hot.tooLarge = true
+                    hot.body = ByteBuffer()
+                } else if hot.body.readableBytes == 0 {
+                    hot.body = bytes
+                } else {
+                    hot.body.writeBuffer(&bytes)
+                }
+            }
+            mode = .collecting(hot)
+        case (.collecting(let hot), .end):
+            mode = .responding
+            serve(hot, context: context)
+        case (.forwarding, .end):
+            mode = .forwarding(requestEnded: true)
+            context.fireChannelRead(wrapInboundOut(part))
+        default:
+            // Parts of a request Hummingbird is already answering (it drains the body
+            // of a request it rejected early): they are its business.
+            context.fireChannelRead(wrapInboundOut(part))
+        }
+    }
+
+    private func drainBacklog(context: ChannelHandlerContext) {
+        while let part = backlog.first, canProcess(part) {
+            backlog.removeFirst()
+            process(part, context: context)
+        }
+        if backlog.isEmpty, pendingRead {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    // MARK: Serving a hot request
+
+    private func serve(_ hot: HotRequest, context: ChannelHandlerContext) {
+        let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        inFlight = Self.startTask(hot, shared: shared, sink: sink, executor: executor)
+    }
+
+    private static func startTask(
+        _ hot: HotRequest, shared: Shared, sink: ResponseSink, executor: EventLoopTaskExecutor?
+    ) -> Task<Void, Never> {
+        Task(executorPreference: executor) {
+            await respond(to: hot, shared: shared, sink: sink)
+        }
+    }
+
+    private static func respond(to hot: HotRequest, shared: Shared, sink: ResponseSink) async {
+        let endpoint = shared.endpoint
+        var logger = shared.logger
+        logger[metadataKey: "request.id"] = .string(hot.requestID)
+        let path = hot.head.path ?? "/"
+        let query = path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) }
+        let body = hot.body
+        let tooLarge = hot.tooLarge
+        let call = ChatEndpoint.Call(
+            headers: hot.head.headerFields, query: query,
+            readBody: {
+                if tooLarge { throw GatewayError.payloadTooLarge(limit: endpoint.maxBodyBytes) }
+                return body
+            }, requestID: hot.requestID, receivedAt: hot.receivedAt, receivedAtMillis: hot.receivedAtMillis,
+            logger: logger)
+        var response: FrontResponse
+        do {
+            response = try await endpoint.chatCompletions(call)
+        } catch {
+            let mapped = ErrorMapping.gatewayError(from: error, maxBodyBytes: endpoint.maxBodyBytes)
+            FrontDoor.logUnexpected(error, mapped: mapped, logger: logger)
+            response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
+        }
+        response.headers[.xRequestID] = hot.requestID
+        FrontDoor.logAccess(
+            method: hot.head.method, path: query == nil ? path : String(path.prefix { $0 != "?" }),
+            status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)
+        await sink.send(response)
+    }
+
+    /// Writes and flushes parts of the hot response (on the event loop); the future
+    /// completes when the last one reached the socket.
+    fileprivate func writeResponseParts(_ parts: [HTTPResponsePart]) -> EventLoopFuture<Void>? {
+        guard let context, context.channel.isActive, let last = parts.last else { return nil }
+        for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(last), promise: promise)
+        return promise.futureResult
+    }
+
+    /// The hot response is complete (or abandoned): the next request may go.
+    fileprivate func responseFinished(completed: Bool) {
+        inFlight = nil
+        guard let context else { return }
+        guard completed, context.channel.isActive else {
+            // A response cut short leaves the connection in an unknown state.
+            context.close(promise: nil)
+            return
+        }
+        mode = .idle
+        drainBacklog(context: context)
+    }
+}
+
+/// Writes a hot response from its task onto the connection, awaiting each write so a
+/// slow client slows the stream down instead of filling memory.
+private struct ResponseSink: Sendable {
+    let handler: NIOLoopBound<DataPlaneHandler>
+
+    func send(_ response: FrontResponse) async {
+        var head = HTTPResponse(status: response.status)
+        head.headerFields = response.headers
+        var completed = false
+        switch response.body {
+        case .bytes(let bytes):
+            head.headerFields[.contentLength] = String(bytes.readableBytes)
+            completed = await write([.head(head), .body(bytes), .end(nil)])
+        case .stream(let produce):
+            if await write([.head(head)]) {
+                let finished = await produce { bytes in
+                    guard await write([.body(bytes)]) else { throw CancellationError() }
+                }
+                completed = finished ? await write([.end(nil)]) : false
+            }
+        }
+        let done = completed
+        _ = await onLoop { $0.responseFinished(completed: done) }
+    }
+
+    /// Writes and flushes parts; false when the client is gone.
+    private func write(_ parts: [HTTPResponsePart]) async -> Bool {
+        guard let written = await onLoop({ $0.writeResponseParts(parts) }), let future = written else {
+            return false
+        }
+        do {
+            try await future.get()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Runs `body` on the connection's event loop (where the task normally already is);
+    /// nil when the loop no longer runs.
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (DataPlaneHandler) -> T) async -> T? {
+        let handler = self.handler
+        if handler.eventLoop.inEventLoop { return body(handler.value) }
+        return try? await handler.eventLoop.submit { body(handler.value) }.get()
+    }
+}

@@ -1,0 +1,121 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import OrchestratorCore
+
+/// `POST /v1/chat/completions` of the OpenAI style, whatever server carries it: the
+/// Hummingbird route and the NIO data plane both call ``chatCompletions(_:)``, so
+/// authentication, validation, rejection logging, the engine call and the response
+/// shape exist once.
+struct ChatEndpoint: Sendable {
+    let service: any ChatService
+    let codec: any InboundCodec
+    let access: AccessPolicy
+    let maxBodyBytes: Int
+
+    /// One request as the edge saw it.
+    struct Call {
+        var headers: HTTPFields
+        var query: String?
+        /// Reads the whole body; throws ``GatewayError/payloadTooLarge(limit:)`` past the limit.
+        var readBody: () async throws -> ByteBuffer
+        var requestID: String
+        var receivedAt: ContinuousClock.Instant
+        var receivedAtMillis: Int64
+        var logger: Logger
+    }
+
+    func authenticate(_ headers: HTTPFields, query: String?) throws(GatewayError) -> Principal {
+        try access.authenticateClient(ClientCredential.extract(headers: headers, query: query))
+    }
+
+    /// Serves the request; throws what the front door maps to an error response.
+    func chatCompletions(_ call: Call) async throws -> FrontResponse {
+        let principal = try authenticate(call.headers, query: call.query)
+        var body = ByteBuffer()
+        let chat: ChatRequest
+        do {
+            if let length = call.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+                throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
+            }
+            body = try await call.readBody()
+            chat = try codec.decodeChatRequest(body)
+        } catch {
+            let rejection = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
+            let peek = RequestPeek.read(body)
+            await service.recordRejected(
+                RejectedRequest(
+                    requestID: call.requestID, principal: principal, style: codec.style, model: peek.model,
+                    stream: peek.stream, receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
+                    error: rejection))
+            throw rejection
+        }
+        let inbound = InboundRequest(
+            style: codec.style, body: body, chat: chat, requestID: call.requestID,
+            receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt)
+        var logger = call.logger
+        logger[metadataKey: "model"] = .string(chat.model)
+        logger[metadataKey: "key"] = .string(principal.name)
+        let result = try await service.chat(inbound, principal: principal, logger: logger)
+        var response: FrontResponse
+        switch result {
+        case .completion(let completion, _):
+            let bytes: ByteBuffer
+            switch completion {
+            case .raw(let raw): bytes = raw
+            case .canonical(let canonical): bytes = try codec.encodeCompletion(canonical)
+            }
+            response = FrontResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(bytes))
+        case .stream(let stream, _):
+            response = FrontResponse(
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
+                body: .stream(streamWriter(stream, includeUsage: chat.wantsStreamUsage, logger: logger)))
+        }
+        response.headers[.xOrchestratorProvider] = result.route.provider
+        response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
+        response.headers[.xOrchestratorOverheadMs] = result.route.overheadMillisecondsText
+        return response
+    }
+
+    private func streamWriter(_ stream: ChatStream, includeUsage: Bool, logger: Logger)
+        -> @Sendable ((ByteBuffer) async throws -> Void) async -> Bool
+    {
+        let codec = self.codec
+        return { write in
+            do {
+                try await stream.forEach { part in
+                    switch part {
+                    case .raw(let bytes):
+                        try await write(bytes)
+                    case .chunk(let chunk):
+                        if let bytes = try codec.encodeChunk(chunk, includeUsage: includeUsage) {
+                            try await write(bytes)
+                        }
+                    }
+                }
+                if let terminator = codec.streamTerminator { try await write(terminator) }
+            } catch let error as GatewayError where error != .clientClosedRequest {
+                // The upstream failed after the stream started: the status is already
+                // sent, so the failure becomes an error event.
+                logger.warning("stream ended with an upstream error", metadata: ["error": "\(error.message)"])
+                try? await write(codec.encodeStreamError(error))
+            } catch {
+                logger.info("client went away mid-stream")
+                return false
+            }
+            return true
+        }
+    }
+}
+
+/// The `model` and `stream` of a body that failed validation, for its log row.
+struct RequestPeek: Decodable {
+    var model: String?
+    var stream: Bool?
+
+    static func read(_ body: ByteBuffer) -> (model: String?, stream: Bool) {
+        let peek = try? JSONCoding.decode(RequestPeek.self, from: body)
+        return (peek?.model, peek?.stream ?? false)
+    }
+}

@@ -1,0 +1,63 @@
+public import HTTPTypes
+import Logging
+public import NIOCore
+import OrchestratorCore
+
+/// A response of the gateway's own endpoints, independent of the server carrying it:
+/// the Hummingbird routes and the NIO data plane both serve these.
+public struct FrontResponse: Sendable {
+    public var status: HTTPResponse.Status
+    public var headers: HTTPFields
+    public var body: FrontBody
+
+    public init(status: HTTPResponse.Status, headers: HTTPFields, body: FrontBody) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A response body: complete, or produced while it is written.
+public enum FrontBody: Sendable {
+    case bytes(ByteBuffer)
+    /// Writes every piece through `write`; returns false when the client went away (the
+    /// body must then not be finished).
+    case stream(@Sendable (_ write: (ByteBuffer) async throws -> Void) async -> Bool)
+}
+
+/// What every request gets at the edge whichever server carries it: its request id,
+/// errors in the route's error shape, and one access-log line.
+enum FrontDoor {
+    /// A valid incoming `x-request-id`, else a new one.
+    static func requestID(_ headers: HTTPFields) -> String {
+        headers[.xRequestID].flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
+    }
+
+    /// An error in the OpenAI shape (499 is never sent: the client is gone; 400 if it is not).
+    static func errorResponse(_ error: GatewayError, codec: any InboundCodec) -> FrontResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let retryAfter = error.retryAfterSeconds, error.status == 429 || error.status == 503 {
+            headers[.retryAfter] = String(retryAfter)
+        }
+        return FrontResponse(
+            status: HTTPResponse.Status(code: error.status == 499 ? 400 : error.status), headers: headers,
+            body: .bytes(codec.encodeError(error)))
+    }
+
+    /// Logs an unexpected error behind a 500 (scrubbed of secrets).
+    static func logUnexpected(_ error: any Error, mapped: GatewayError, logger: Logger) {
+        if mapped.status == 500 {
+            logger.error("unhandled error", metadata: ["error": "\(Redaction.scrub(String(describing: error)))"])
+        }
+    }
+
+    /// The access-log line.
+    static func logAccess(method: HTTPRequest.Method, path: String, status: Int, elapsed: Duration, logger: Logger) {
+        logger.info(
+            "request",
+            metadata: [
+                "http.method": "\(method.rawValue)", "http.path": "\(path)", "http.status": "\(status)",
+                "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
+            ])
+    }
+}
