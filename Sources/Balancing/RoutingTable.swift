@@ -129,6 +129,9 @@ public final class KeyPool: Sendable {
     /// Whether the provider has any enabled key (a provider without keys sends none).
     public var isEmpty: Bool { keys.isEmpty }
 
+    /// Leases taken and not yet released, over all keys.
+    public var leasesInFlight: Int { state.withLock { $0.inFlight.reduce(0, +) } }
+
     /// Whether any key passes `usable` (no side effects).
     public func hasUsableKey(_ usable: (String) -> Bool) -> Bool {
         if keys.isEmpty { return !hasConfiguredKeys }

@@ -35,6 +35,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var requestID: String
         var receivedAt: ContinuousClock.Instant
         var receivedAtMillis: Int64
+        /// The client sent `Connection: close`: the connection ends after the response.
+        var closeAfter: Bool
     }
 
     private enum Mode {
@@ -141,7 +143,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     HotRequest(
                         head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
                         requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
-                        receivedAtMillis: shared.clock.epochMillis))
+                        receivedAtMillis: shared.clock.epochMillis,
+                        closeAfter: head.headerFields[.connection]?.lowercased().contains("close") ?? false))
             } else {
                 mode = .forwarding(requestEnded: false)
                 context.fireChannelRead(wrapInboundOut(part))
@@ -173,10 +176,14 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func drainBacklog(context: ChannelHandlerContext) {
+        var drained = false
         while let part = backlog.first, canProcess(part) {
             backlog.removeFirst()
             process(part, context: context)
+            drained = true
         }
+        // The async channel behind hands what it read to the router on read-complete.
+        if drained { context.fireChannelReadComplete() }
         if backlog.isEmpty, pendingRead {
             pendingRead = false
             context.read()
@@ -222,10 +229,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
         }
         response.headers[.xRequestID] = hot.requestID
+        if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
             method: hot.head.method, path: query == nil ? path : String(path.prefix { $0 != "?" }),
             status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)
-        await sink.send(response)
+        await sink.send(response, thenClose: hot.closeAfter)
     }
 
     /// Writes and flushes parts of the hot response (on the event loop); the future
@@ -239,11 +247,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The hot response is complete (or abandoned): the next request may go.
-    fileprivate func responseFinished(completed: Bool) {
+    fileprivate func responseFinished(completed: Bool, close: Bool) {
         inFlight = nil
         guard let context else { return }
-        guard completed, context.channel.isActive else {
-            // A response cut short leaves the connection in an unknown state.
+        guard completed, !close, context.channel.isActive else {
+            // Asked to, or a response cut short leaves the connection in an unknown state.
             context.close(promise: nil)
             return
         }
@@ -257,7 +265,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 private struct ResponseSink: Sendable {
     let handler: NIOLoopBound<DataPlaneHandler>
 
-    func send(_ response: FrontResponse) async {
+    func send(_ response: FrontResponse, thenClose close: Bool) async {
         var head = HTTPResponse(status: response.status)
         head.headerFields = response.headers
         var completed = false
@@ -266,15 +274,17 @@ private struct ResponseSink: Sendable {
             head.headerFields[.contentLength] = String(bytes.readableBytes)
             completed = await write([.head(head), .body(bytes), .end(nil)])
         case .stream(let produce):
-            if await write([.head(head)]) {
-                let finished = await produce { bytes in
-                    guard await write([.body(bytes)]) else { throw CancellationError() }
-                }
-                completed = finished ? await write([.end(nil)]) : false
+            // The stream runs even when the head could not be written: its first write
+            // then fails, so the engine cancels the upstream call, releases the key and
+            // records the 499.
+            let headWritten = await write([.head(head)])
+            let finished = await produce { bytes in
+                guard headWritten, await write([.body(bytes)]) else { throw CancellationError() }
             }
+            completed = finished && headWritten ? await write([.end(nil)]) : false
         }
         let done = completed
-        _ = await onLoop { $0.responseFinished(completed: done) }
+        _ = await onLoop { $0.responseFinished(completed: done, close: close) }
     }
 
     /// Writes and flushes parts; false when the client is gone.

@@ -1,0 +1,258 @@
+import Balancing
+import Foundation
+import NIOCore
+import NIOPosix
+import OrchestratorCore
+import OrchestratorTesting
+import Persistence
+import Synchronization
+import Testing
+
+@testable import orchestratord
+
+/// The NIO data plane in front of Hummingbird, spoken to over raw TCP so that
+/// pipelining, `Connection: close` and chunked bodies are exercised byte for byte.
+@Suite(.serialized)
+struct DataPlaneTests {
+    static let auth = "Authorization: Bearer sk-test-client-000111\r\n"
+
+    static func post(_ body: String, extraHeaders: String = "") -> String {
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\(auth)Content-Type: application/json\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\(extraHeaders)\r\n\(body)"
+    }
+
+    static func get(_ path: String) -> String {
+        "GET \(path) HTTP/1.1\r\nHost: gw\r\n\(auth)\r\n"
+    }
+
+    @Test func pipelinedRequestsOnBothPathsAnswerInOrder() async throws {
+        let events = OpenAIFixtures.chunks(["a", "b"])
+        try await MockUpstream.withServer({ request in
+            request.bodyString.contains(#""stream":true"#)
+                ? .sse(events, delay: .milliseconds(5)) : .json(200, OpenAIFixtures.completion(content: "from primary"))
+        }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    // Five requests in one write: the hot route, Hummingbird's routes,
+                    // a rejected body and a stream, interleaved.
+                    try await connection.send(
+                        Self.post(chatRequest) + Self.get("/healthz") + Self.post(#"{"model":"chat","messages":"nope"}"#)
+                            + Self.get("/v1/models") + Self.post(streamRequest))
+                    let replies = try await connection.read(5)
+                    #expect(replies.map(\.status) == [200, 200, 400, 200, 200])
+                    #expect(replies[0].body == OpenAIFixtures.completion(content: "from primary"))
+                    #expect(replies[0].header("x-orchestrator-provider") == "primary")
+                    #expect(replies[1].body == #"{"status":"ok"}"#)
+                    #expect(replies[2].body.contains(#""param":"messages""#))
+                    #expect(replies[3].body.contains(#""id":"chat""#))
+                    #expect(replies[4].header("content-type") == "text/event-stream")
+                    #expect(replies[4].body.hasSuffix("data: [DONE]\n\n"))
+                    for index in [0, 2, 4] { #expect(replies[index].header("x-request-id") != nil) }
+                }
+                try await waitForLogRows(gateway, 3)
+                let rows = try await gateway.store.logs(RequestLogQuery())
+                #expect(rows.map(\.status).sorted() == [200, 200, 400])
+            }
+        }
+    }
+
+    @Test func connectionCloseIsHonoured() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(chatRequest, extraHeaders: "Connection: close\r\n"))
+                    let replies = try await connection.read(1)
+                    #expect(replies.first?.status == 200)
+                    #expect(try await connection.isClosedByPeer())
+                }
+            }
+        }
+    }
+
+    @Test func oversizedBodyIs413AndTheConnectionStaysUsable() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
+            let config = gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { max_body_bytes: 2048 }")
+            try await withGateway(config) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    let big = #"{"model":"chat","messages":[{"role":"user","content":""# + String(repeating: "x", count: 5000) + #""}]}"#
+                    try await connection.send(Self.post(big) + Self.post(chatRequest))
+                    let replies = try await connection.read(2)
+                    #expect(replies.map(\.status) == [413, 200])
+                    #expect(replies[0].body.contains(#""type":"invalid_request_error""#))
+                }
+                try await waitForLogRows(gateway, 2)
+                let rows = try await gateway.store.logs(RequestLogQuery())
+                #expect(rows.map(\.status).sorted() == [200, 413])
+                #expect(upstream.requests.count == 1)
+            }
+        }
+    }
+
+    @Test func chunkedRequestBodiesAreCollected() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    let body = Array(chatRequest.utf8)
+                    let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\(Self.auth)Transfer-Encoding: chunked\r\n\r\n"
+                    try await connection.send(head)
+                    for piece in stride(from: 0, to: body.count, by: 10).map({ body[$0..<min($0 + 10, body.count)] }) {
+                        try await connection.send(String(piece.count, radix: 16) + "\r\n" + String(decoding: piece, as: UTF8.self) + "\r\n")
+                    }
+                    try await connection.send("0\r\n\r\n")
+                    let replies = try await connection.read(1)
+                    #expect(replies.first?.status == 200)
+                }
+                #expect(upstream.requests.first?.bodyString.contains(#""content":"hello""#) == true)
+            }
+        }
+    }
+
+    @Test func clientLeavingBeforeTheStreamStartsIsLoggedAs499() async throws {
+        let events = OpenAIFixtures.chunks(["late"])
+        try await MockUpstream.withServer({ _ in
+            MockUpstream.Response(
+                status: 200, headers: [("Content-Type", "text/event-stream")],
+                pieces: [.delay(.milliseconds(400))] + events.map { .bytes(ByteBuffer(string: "data: \($0)\n\n")) }
+                    + [.bytes(ByteBuffer(string: "data: [DONE]\n\n"))])
+        }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(streamRequest))
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await waitForLogRows(gateway, 1)
+                let row = try #require(try await gateway.store.logs(RequestLogQuery()).first)
+                #expect(row.status == 499 && row.stream)
+                #expect(gateway.engine.currentTable.providers["primary"]?.keys.leasesInFlight == 0, "the key lease is released")
+            }
+        }
+    }
+
+    @Test func unauthenticatedChatIsRejectedInTheOpenAIShape() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    let request = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Length: \(chatRequest.utf8.count)\r\n"
+                        + "Authorization: Bearer sk-wrong\r\n\r\n\(chatRequest)"
+                    try await connection.send(request + Self.get("/healthz"))
+                    let replies = try await connection.read(2)
+                    #expect(replies.map(\.status) == [401, 200])
+                    #expect(replies[0].body.contains(#""code":"invalid_api_key""#))
+                    #expect(replies[0].header("content-type") == "application/json")
+                }
+                #expect(upstream.requests.isEmpty)
+                #expect(gateway.logWriter.rowsWritten == 0)
+            }
+        }
+    }
+}
+
+/// One raw TCP connection to the gateway, with a minimal HTTP/1.1 response reader
+/// (content-length and chunked bodies).
+struct RawConnection {
+    struct Reply {
+        var status: Int
+        var headers: [(String, String)]
+        var body: String
+
+        func header(_ name: String) -> String? {
+            headers.first { $0.0.lowercased() == name.lowercased() }?.1
+        }
+    }
+
+    let channel: any Channel
+    let outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    var inbound: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    var buffer = ByteBuffer()
+
+    static func with(_ url: String, _ body: (inout RawConnection) async throws -> Void) async throws {
+        let port = Int(url.split(separator: ":").last ?? "") ?? 0
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        try await channel.executeThenClose { inbound, outbound in
+            var connection = RawConnection(channel: channel.channel, outbound: outbound, inbound: inbound.makeAsyncIterator())
+            try await body(&connection)
+        }
+    }
+
+    func send(_ text: String) async throws {
+        try await outbound.write(ByteBuffer(string: text))
+    }
+
+    /// Reads `count` complete responses.
+    mutating func read(_ count: Int) async throws -> [Reply] {
+        var replies: [Reply] = []
+        while replies.count < count {
+            if let reply = try parseOne() {
+                replies.append(reply)
+                continue
+            }
+            guard var chunk = try await inbound.next() else {
+                Issue.record("connection closed after \(replies.count) of \(count) responses")
+                return replies
+            }
+            buffer.writeBuffer(&chunk)
+        }
+        return replies
+    }
+
+    /// Whether the peer closes the connection within 2 s.
+    mutating func isClosedByPeer() async throws -> Bool {
+        let timedOut = Flag()
+        let channel = self.channel
+        let timer = Task {
+            try await Task.sleep(for: .seconds(2))
+            timedOut.set()
+            try? await channel.close()
+        }
+        while try await inbound.next() != nil {}
+        timer.cancel()
+        return !timedOut.isSet
+    }
+
+    final class Flag: Sendable {
+        private let state = Mutex(false)
+        func set() { state.withLock { $0 = true } }
+        var isSet: Bool { state.withLock { $0 } }
+    }
+
+    private mutating func parseOne() throws -> Reply? {
+        let bytes = Array(buffer.readableBytesView)
+        guard let headEnd = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+        let headText = String(decoding: bytes[..<headEnd.lowerBound], as: UTF8.self)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        let status = statusLine.count > 1 ? Int(statusLine[1]) ?? 0 : 0
+        let headers = lines.compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        var index = headEnd.upperBound
+        var body: [UInt8] = []
+        let lookup = { (name: String) in headers.first { $0.0.lowercased() == name }?.1 }
+        if let length = lookup("content-length").flatMap(Int.init) {
+            guard bytes.count >= index + length else { return nil }
+            body = Array(bytes[index..<(index + length)])
+            index += length
+        } else if lookup("transfer-encoding")?.lowercased() == "chunked" {
+            while true {
+                guard let lineEnd = bytes[index...].firstRange(of: Array("\r\n".utf8)) else { return nil }
+                let size = Int(String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self), radix: 16) ?? 0
+                let dataStart = lineEnd.upperBound
+                guard bytes.count >= dataStart + size + 2 else { return nil }
+                if size == 0 {
+                    index = dataStart + 2
+                    break
+                }
+                body += bytes[dataStart..<(dataStart + size)]
+                index = dataStart + size + 2
+            }
+        }
+        buffer.moveReaderIndex(forwardBy: index)
+        return Reply(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
+    }
+}
