@@ -60,6 +60,25 @@ struct RequestLogWriterTests {
         #expect(writer.rowsWritten == 1000)
     }
 
+    @Test func aTrickleOfRowsIsGatheredIntoFewTransactions() async throws {
+        let inserter = ControlledInserter()
+        var configuration = RequestLogWriter.Configuration()
+        configuration.linger = .milliseconds(200)
+        let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            // One row at a time, as requests finish at one connection.
+            for i in 0..<20 {
+                await writer.record(entry(i))
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(inserter.rows.map(\.requestID) == (0..<20).map { "r\($0)" })
+        #expect(inserter.batches.withLock { $0.count } <= 3, "rows of one linger period share a transaction")
+    }
+
     @Test func aFullQueueMakesProducersWaitInsteadOfDropping() async throws {
         let inserter = ControlledInserter(delay: .milliseconds(20))
         var configuration = RequestLogWriter.Configuration()

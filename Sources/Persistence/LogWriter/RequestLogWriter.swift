@@ -12,7 +12,8 @@ public protocol LogBatchInserter: Sendable {
 /// The asynchronous, batched request-log writer.
 ///
 /// Requests hand their row to ``record(_:)`` and go on; a single consumer writes what
-/// has queued up in one transaction per batch. The queue is bounded: when it is full,
+/// has queued up in one transaction per batch (letting a partial batch gather for
+/// ``Configuration/linger`` first). The queue is bounded: when it is full,
 /// ``record(_:)`` waits for room (time spent waiting is reported as the
 /// `orchestrator_log_queue_wait_seconds` timer) — rows are never dropped. A failed
 /// insert is retried with backoff, keeping its rows. On graceful shutdown the writer
@@ -24,6 +25,10 @@ public final class RequestLogWriter: RequestLogSink, Service {
         public var capacity = 10_000
         /// Most rows written in one transaction.
         public var batchSize = 500
+        /// How long the writer lets a partial batch gather more rows before writing it:
+        /// one transaction per row costs more than the request itself at low
+        /// concurrency. Rows become visible at most this much later.
+        public var linger: Duration = .milliseconds(20)
         public init() {}
     }
 
@@ -118,6 +123,11 @@ public final class RequestLogWriter: RequestLogSink, Service {
 
     private func consumeUntilStopped() async {
         while true {
+            let gather = state.withLock { !$0.stopping && $0.buffer.count < configuration.batchSize }
+            if gather, configuration.linger > .zero {
+                // Cancellation (a forced shutdown) ends the wait early; the loop goes on.
+                try? await Task.sleep(for: configuration.linger)
+            }
             let (batch, resumed, done) = takeBatch()
             for continuation in resumed { continuation.resume(returning: false) }
             if !batch.isEmpty {
