@@ -390,6 +390,10 @@ struct FrontDoorTests {
     @Test func credentialExtraction() {
         #expect(ClientCredential.extract(headers: [.authorization: "Bearer  abc "], query: nil) == "abc")
         #expect(ClientCredential.extract(headers: [.authorization: "Basic abc"], query: nil) == nil)
+        #expect(ClientCredential.extract(headers: [.authorization: "\tbEaReR\tsk-1 "], query: nil) == "sk-1")
+        for bad in ["Bearer", "Bearer   ", "Bearerabc", "Bearer-abc", "", "Bear abc"] {
+            #expect(ClientCredential.extract(headers: [.authorization: bad], query: nil) == nil, "\(bad)")
+        }
         #expect(ClientCredential.extract(headers: [:], query: "a=1&key=k%2Bv") == "k+v")
         #expect(ClientCredential.extract(headers: [:], query: "monkey=1") == nil)
     }

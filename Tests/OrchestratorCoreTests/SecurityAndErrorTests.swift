@@ -155,3 +155,33 @@ struct RouteInfoTests {
         #expect(text(.seconds(2)) == "2000.00")
     }
 }
+
+struct AttemptDetailEncodingTests {
+    @Test func matchesJSONEncoderByteForByte() throws {
+        let records = [
+            AttemptRecord(
+                provider: "a/b", model: "gpt-4o", keyID: "k1", status: 429,
+                error: "Upstream said \"slow\\down\"\n\ttab \u{01}\u{1F} é 🚀 </tag>", latencyMs: 12),
+            AttemptRecord(provider: "b", model: "m", keyID: nil, status: 200, error: nil, latencyMs: 0),
+        ]
+        #expect(AttemptRecord.jsonArray(records) == (try JSONCoding.encodeString(records)))
+        #expect(AttemptRecord.jsonArray([]) == "[]")
+        let decoded = try JSONCoding.decode([AttemptRecord].self, from: AttemptRecord.jsonArray(records))
+        #expect(decoded == records)
+    }
+}
+
+struct RequestIDTests {
+    @Test func generatedIDsAreValidDistinctAndWellSpread() async {
+        let ids = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<5000).map { _ in RequestID.generate() } } }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 32 && RequestID.isValid($0) })
+        // Consecutive ids differ in about half their bits, not only at the end.
+        let tails = ids.prefix(1000).map { UInt64($0.suffix(16), radix: 16) ?? 0 }
+        let flips = zip(tails, tails.dropFirst()).map { ($0 ^ $1).nonzeroBitCount }
+        #expect(Double(flips.reduce(0, +)) / Double(flips.count) > 24)
+    }
+}

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Request ids (`x-request-id`).
 public enum RequestID {
     /// Whether an incoming id may be echoed: `[A-Za-z0-9._:-]{1,128}`.
@@ -10,12 +12,26 @@ public enum RequestID {
         }
     }
 
-    /// A new id: 32 lowercase hex characters from the system random source.
+    /// A new id: 32 lowercase hex characters, unique within the process and random-looking
+    /// across processes: a per-process random key, then a counter through a bijective
+    /// mixer (no system call per request, unlike reading the system random source).
     public static func generate() -> String {
+        let n = counter.add(1, ordering: .relaxed).newValue
+        return hex(processKey) + hex(mix(n ^ processKey))
+    }
+
+    private static let processKey: UInt64 = {
         var rng = SystemRandomNumberGenerator()
-        let hi = rng.next() as UInt64
-        let lo = rng.next() as UInt64
-        return hex(hi) + hex(lo)
+        return rng.next()
+    }()
+    private static let counter = Atomic<UInt64>(0)
+
+    /// SplitMix64's finalizer: a bijection on 64-bit integers.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     private static func hex(_ value: UInt64) -> String {

@@ -93,6 +93,21 @@ public struct AttemptRecord: Sendable, Hashable, Codable {
         case keyID = "key_id"
         case latencyMs = "latency_ms"
     }
+
+    /// `records` as a JSON array with sorted keys and absent optionals left out: the
+    /// bytes `JSONEncoder` would write, built directly because it runs for every log row.
+    public static func jsonArray(_ records: [AttemptRecord]) -> String {
+        var out = "["
+        for (index, record) in records.enumerated() {
+            if index > 0 { out += "," }
+            out += "{"
+            if let error = record.error { out += "\"error\":\(JSONCoding.quoted(error))," }
+            if let keyID = record.keyID { out += "\"key_id\":\(JSONCoding.quoted(keyID))," }
+            out += "\"latency_ms\":\(record.latencyMs),\"model\":\(JSONCoding.quoted(record.model)),"
+            out += "\"provider\":\(JSONCoding.quoted(record.provider)),\"status\":\(record.status)}"
+        }
+        return out + "]"
+    }
 }
 
 /// Where finished requests are recorded. `record` returns at once while the writer's

@@ -26,6 +26,29 @@ public enum JSONCoding {
         try JSONDecoder().decode(T.self, from: Data(string.utf8))
     }
 
+    /// `text` as a JSON string literal, escaped as `JSONEncoder` does with
+    /// `.withoutEscapingSlashes` (quotes, backslashes and control characters).
+    public static func quoted(_ text: String) -> String {
+        var out = "\""
+        out.reserveCapacity(text.utf8.count + 2)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
     /// Encodes a value to a buffer.
     public static func encode(_ value: some Encodable) throws -> ByteBuffer {
         let encoder = JSONEncoder()

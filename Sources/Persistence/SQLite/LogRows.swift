@@ -14,7 +14,7 @@ enum LogRows {
             .int(Int64(e.promptTokens)), .int(Int64(e.completionTokens)), .int(Int64(e.cachedTokens)),
             SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage), SQLValue(e.upstreamRequestID),
             SQLValue(e.requestBody), SQLValue(e.responseBody),
-            SQLValue(e.attemptDetails.isEmpty ? nil : try? JSONCoding.encodeString(e.attemptDetails)),
+            SQLValue(e.attemptDetails.isEmpty ? nil : AttemptRecord.jsonArray(e.attemptDetails)),
         ]
     }
 

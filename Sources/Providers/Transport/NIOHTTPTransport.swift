@@ -251,7 +251,10 @@ final class ConnectionPool {
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .dropBytes)
+                    // NIO's client handlers minus its outbound header validator: every
+                    // header comes from `HTTPFields`, which already refuses invalid ones.
+                    try sync.addHandler(HTTPRequestEncoder())
+                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
                     let handler = UpstreamConnectionHandler()
                     handler.onReusable = { handler in bound.value.checkin(handler, key: key) }
                     try sync.addHandler(handler)
