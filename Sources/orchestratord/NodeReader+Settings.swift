@@ -1,5 +1,6 @@
 import Foundation
 import OrchestratorCore
+import Providers
 import Yams
 
 extension NodeReader {
@@ -137,7 +138,16 @@ extension NodeReader {
             provider.keyStrategy = v
         }
         if let v = stringMap(m["headers"], "\(path).headers") { provider.headers = v }
-        if let v = string(m["http_proxy"], "\(path).http_proxy") { provider.httpProxy = v }
+        if let v = string(m["http_proxy"], "\(path).http_proxy") {
+            provider.httpProxy = v
+            if !v.isEmpty {
+                do {
+                    _ = try ProxyURL(parsing: v)
+                } catch {
+                    problem("\(path).http_proxy", error.message)
+                }
+            }
+        }
         if let v = double(m["timeout_s"], "\(path).timeout_s", min: 0.001) { provider.timeoutSeconds = v }
         if let v = double(m["stream_idle_timeout_s"], "\(path).stream_idle_timeout_s", min: 0.001) {
             provider.streamIdleTimeoutSeconds = v
@@ -145,7 +155,12 @@ extension NodeReader {
         if let v = int(m["rpm"], "\(path).rpm") { provider.rpm = v }
         if let v = int(m["tpm"], "\(path).tpm") { provider.tpm = v }
         if let tls = mapping(m["tls"], "\(path).tls", allowed: ["ca_file"]) {
-            if let v = string(tls["ca_file"], "\(path).tls.ca_file") { provider.tlsCAFile = v }
+            if let v = string(tls["ca_file"], "\(path).tls.ca_file") {
+                provider.tlsCAFile = v
+                if !v.isEmpty, !FileManager.default.isReadableFile(atPath: v) {
+                    problem("\(path).tls.ca_file", "cannot read \(v)")
+                }
+            }
         }
         if let v = bool(m["enabled"], "\(path).enabled") { provider.enabled = v }
         provider.apiVersion = string(m["api_version"], "\(path).api_version")

@@ -126,6 +126,21 @@ struct ConfigLoaderTests {
         #expect(reader.problems.count == 2)
     }
 
+    @Test func proxyAndCAFileAreCheckedAtLoad() {
+        let bad = """
+            providers:
+              - { name: a, type: openai, http_proxy: "ftp://p:21", tls: { ca_file: "/nonexistent/ca.pem" } }
+              - { name: b, type: openai, http_proxy: "http://proxy.internal" }
+              - { name: c, type: openai, http_proxy: "socks5://10.0.0.1:1080" }
+            """
+        #expect(
+            problems(bad) == [
+                "providers[0].http_proxy: http_proxy must start with http://, socks5:// or socks5h://",
+                "providers[0].tls.ca_file: cannot read /nonexistent/ca.pem",
+                "providers[1].http_proxy: http_proxy needs a host and a port (for example http://proxy.internal:3128)",
+            ])
+    }
+
     @Test func invalidYAMLAndWrongShapes() {
         #expect(problems("providers: [ {").first?.hasPrefix("(file): invalid YAML") == true)
         #expect(problems("- just\n- a list") == ["(root): expected a mapping"])
