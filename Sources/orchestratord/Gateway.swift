@@ -137,11 +137,12 @@ final class Gateway: Sendable {
 
     /// Serves until shutdown. With `handleSignals`, SIGINT and SIGTERM start a graceful shutdown.
     func run(handleSignals: Bool = true) async throws {
+        let inFlight = InFlightRequests()
         let app = GatewayServer.application(
             settings: settings.server,
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, access: access, readiness: store,
-                configStore: store, health: engine),
+                configStore: store, health: engine, inFlight: inFlight),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")
@@ -159,7 +160,9 @@ final class Gateway: Sendable {
                 .init(service: logWriter),
                 .init(service: healthPersister),
                 .init(service: activeChecker),
-                .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(
+                    service: DrainingServer(server: app, inFlight: inFlight, logger: logger),
+                    successTerminationBehavior: .gracefullyShutdownGroup),
             ],
             gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
             cancellationSignals: [],
@@ -199,5 +202,30 @@ final class Gateway: Sendable {
         await transport.shutdown()
         await store.close()
         logger.info("stopped", metadata: ["log_rows_written": "\(logWriter.rowsWritten)"])
+    }
+}
+
+/// The HTTP application, and after it stops, the data plane's requests still finishing
+/// (a client that went away at a forced shutdown): their log rows and key releases come
+/// before the log writer and the store stop.
+struct DrainingServer<Server: Service>: Service {
+    let server: Server
+    let inFlight: InFlightRequests
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await server.run()
+        } catch {
+            await drain()
+            throw error
+        }
+        await drain()
+    }
+
+    private func drain() async {
+        // Not cancellable by the group's own cancellation: cancelled requests finish fast.
+        let idle = await Task { await inFlight.waitUntilIdle(timeout: .seconds(5)) }.value
+        if !idle { logger.warning("requests still running at shutdown", metadata: ["count": "\(inFlight.count)"]) }
     }
 }

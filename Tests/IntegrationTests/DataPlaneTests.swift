@@ -69,6 +69,24 @@ struct DataPlaneTests {
         }
     }
 
+    @Test func aClientThatHalfClosesStillGetsItsAnswers() async throws {
+        try await MockUpstream.withServer({ _ in
+            try? await Task.sleep(for: .milliseconds(100))
+            return .json(200, OpenAIFixtures.completion(content: "late"))
+        }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    // A chat request, a pipelined router request, then the client's side shuts.
+                    try await connection.send(Self.post(chatRequest) + Self.get("/healthz"))
+                    try await connection.channel.close(mode: .output)
+                    let replies = try await connection.read(2)
+                    #expect(replies.map(\.status) == [200, 200])
+                    #expect(replies.first?.body == OpenAIFixtures.completion(content: "late"))
+                }
+            }
+        }
+    }
+
     @Test func oversizedBodyIs413AndTheConnectionStaysUsable() async throws {
         try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
             let config = gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { max_body_bytes: 2048 }")

@@ -88,14 +88,9 @@ import Testing
             return .json(200, "{}")
         }) { upstream in
             let started = ContinuousClock.now
-            await #expect(throws: TransportError.self) {
-                do {
-                    _ = try await transport.execute(
-                        post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
-                } catch let error as TransportError {
-                    #expect(error.kind == .timeout)
-                    throw error
-                }
+            await expectTransportFailure(.timeout) {
+                _ = try await transport.execute(
+                    post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
             }
             #expect(started.duration(to: .now) < .seconds(1.5))
         }
@@ -113,11 +108,8 @@ import Testing
                 post(upstream.baseURL + "/stall", idle: .milliseconds(150)), deadline: .now + .seconds(5), logger: logger)
             var iterator = response.body.makeAsyncIterator()
             #expect(try await iterator.next().map { String(buffer: $0) } == "data: 1\n\n")
-            do {
+            await expectTransportFailure(.idleTimeout) {
                 _ = try await iterator.next()
-                Issue.record("expected an idle timeout")
-            } catch let error as TransportError {
-                #expect(error.kind == .idleTimeout)
             }
         }
         await transport.shutdown()
@@ -125,11 +117,8 @@ import Testing
 
     @Test func refusedConnectionIsAConnectError() async throws {
         let transport = NIOHTTPTransport()
-        do {
+        await expectTransportFailure(.connect) {
             _ = try await transport.execute(post("http://127.0.0.1:1/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
-            Issue.record("expected a failure")
-        } catch let error as TransportError {
-            #expect(error.kind == .connect)
         }
         await transport.shutdown()
     }
@@ -142,11 +131,8 @@ import Testing
                 pieces: [.bytes(ByteBuffer(string: "data: 1\n\n")), .close])
         }) { upstream in
             let response = try await transport.execute(post(upstream.baseURL + "/cut"), deadline: .now + .seconds(5), logger: logger)
-            do {
+            await expectTransportFailure(.closed) {
                 _ = try await response.collect(upTo: 1 << 20)
-                Issue.record("expected the body to fail")
-            } catch let error as TransportError {
-                #expect(error.kind == .closed)
             }
         }
         await transport.shutdown()
@@ -183,14 +169,32 @@ import Testing
         try await loop.shutdownGracefully()
     }
 
+    @Test func aKeptAliveConnectionLostLateIsNotResent() async throws {
+        // The upstream may have acted on the request: no silent second POST.
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        let calls = Mutex(0)
+        try await MockUpstream.withServer({ _ in
+            guard calls.withLock({ $0 += 1; return $0 }) == 2 else { return .json(200, "{}") }
+            try? await Task.sleep(for: .milliseconds(400))
+            return .drop
+        }) { upstream in
+            let first = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+            _ = try await first.collect(upTo: 1024)
+            await expectTransportFailure(.closed) {
+                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+            }
+            #expect(calls.withLock { $0 } == 2)
+        }
+        await transport.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
     @Test func aNewConnectionLostBeforeTheResponseIsAnError() async throws {
         let transport = NIOHTTPTransport()
         try await MockUpstream.withServer({ _ in .drop }) { upstream in
-            do {
+            await expectTransportFailure(.closed) {
                 _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
-                Issue.record("expected a failure")
-            } catch let error as TransportError {
-                #expect(error.kind == .closed)
             }
             #expect(upstream.requests.count == 1)
         }
@@ -226,25 +230,35 @@ import Testing
             #expect(upstream.requests.first?.header("host") == "localhost:\(upstream.listeningPort)")
 
             // Without the CA file the self-signed certificate is refused.
-            do {
+            await expectTransportFailure(.tls) {
                 _ = try await transport.execute(post(upstream.baseURL + "/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
-                Issue.record("expected a TLS failure")
-            } catch let error as TransportError {
-                #expect(error.kind == .tls)
             }
+        }
+        await transport.shutdown()
+    }
+
+    @Test func aStalledTLSHandshakeTimesOutWithTheConnectTimeout() async throws {
+        var configuration = NIOHTTPTransport.Configuration()
+        configuration.connectTimeout = .milliseconds(200)
+        let transport = NIOHTTPTransport(configuration: configuration)
+        // The proxy mock accepts TCP and waits for a CONNECT line that a ClientHello never has.
+        try await MockConnectProxy.withProxy { silent in
+            let port = silent.url.split(separator: ":").last.map(String.init) ?? ""
+            let started = ContinuousClock.now
+            await expectTransportFailure(.timeout, messageContains: "TLS handshake") {
+                _ = try await transport.execute(
+                    post("https://localhost:\(port)/v1/chat/completions"), deadline: .now + .seconds(10), logger: logger)
+            }
+            #expect(started.duration(to: .now) < .seconds(2))
         }
         await transport.shutdown()
     }
 
     @Test func unreadableCAFileIsATLSError() async throws {
         let transport = NIOHTTPTransport()
-        do {
+        await expectTransportFailure(.tls, messageContains: "/nonexistent/ca.pem") {
             _ = try await transport.execute(
                 post("https://localhost:1/x", caFile: "/nonexistent/ca.pem"), deadline: .now + .seconds(5), logger: logger)
-            Issue.record("expected a failure")
-        } catch let error as TransportError {
-            #expect(error.kind == .tls)
-            #expect(error.message.contains("/nonexistent/ca.pem"))
         }
         await transport.shutdown()
     }
@@ -252,11 +266,8 @@ import Testing
     @Test func invalidURLsAreRejected() async throws {
         let transport = NIOHTTPTransport()
         for url in ["ftp://x/y", "http://", "http://host:0/x", "http://host:99999/x", "http://[::1/x"] {
-            do {
+            await expectTransportFailure(.other) {
                 _ = try await transport.execute(post(url), deadline: .now + .seconds(5), logger: logger)
-                Issue.record("expected \(url) to be rejected")
-            } catch let error as TransportError {
-                #expect(error.kind == .other)
             }
         }
         await transport.shutdown()
@@ -350,6 +361,21 @@ extension Result where Failure == any Error {
                 logger: Logger(label: "t"))
         }
         await transport.shutdown()
+    }
+}
+
+/// Runs `body`, expecting it to fail with a ``TransportError`` of `kind`.
+func expectTransportFailure(
+    _ kind: TransportError.Kind, messageContains fragment: String? = nil, _ body: () async throws -> Void
+) async {
+    do {
+        try await body()
+        Issue.record("expected a \(kind) failure")
+    } catch let error as TransportError {
+        #expect(error.kind == kind, "\(error)")
+        if let fragment { #expect(error.message.contains(fragment), "\(error)") }
+    } catch {
+        Issue.record("expected a \(kind) TransportError, got \(error)")
     }
 }
 

@@ -347,13 +347,10 @@ struct AsyncHTTPClientTransportTests {
 
     @Test func connectionRefusedIsAConnectError() async throws {
         let transport = AsyncHTTPClientTransport()
-        do {
+        await expectTransportFailure(.connect) {
             _ = try await transport.execute(
                 TransportRequest(url: "http://127.0.0.1:1/v1/chat/completions"), deadline: .now + .seconds(5),
                 logger: .init(label: "t"))
-            Issue.record("expected a failure")
-        } catch let error as TransportError {
-            #expect(error.kind == .connect)
         }
         try await transport.shutdown()
     }
@@ -364,13 +361,10 @@ struct AsyncHTTPClientTransportTests {
             try? await Task.sleep(for: .seconds(2))
             return .json(200, "{}")
         }) { upstream in
-            do {
+            await expectTransportFailure(.timeout) {
                 _ = try await transport.execute(
                     TransportRequest(url: upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200),
                     logger: .init(label: "t"))
-                Issue.record("expected a timeout")
-            } catch let error as TransportError {
-                #expect(error.kind == .timeout)
             }
         }
         try await transport.shutdown()

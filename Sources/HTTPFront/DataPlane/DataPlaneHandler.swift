@@ -26,6 +26,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var endpoint: ChatEndpoint
         var clock: any GatewayClock
         var logger: Logger
+        /// How long a response may stay stuck behind a client that does not read before
+        /// the connection is closed (so it cannot hold an upstream connection and key).
+        var writeStallTimeout: TimeAmount = .seconds(60)
+        /// Counts the requests being served, so shutdown can wait for them.
+        var inFlight = InFlightRequests()
     }
 
     private struct HotRequest: Sendable {
@@ -53,6 +58,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var mode = Mode.idle
     private var backlog = CircularBuffer<HTTPRequestPart>()
     private var pendingRead = false
+    /// The client half-closed while a request was underway: passed on once it is done.
+    private var heldInputClosed = false
+    /// A request error arrived behind the response in progress: close after it.
+    private var closeWhenIdle = false
+    private var stallCheck: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
@@ -80,9 +90,29 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // The client is gone: the engine sees the cancellation and logs a 499.
+        // Hummingbird's connection-state handler ahead does not pass this event on, so
+        // `handlerRemoved` usually does the cancelling; this covers pipelines where it does.
         inFlight?.cancel()
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // A client that sends its request and then shuts down its side still gets the
+        // answer: the router behind would end the connection at once, so the event waits
+        // until nothing of ours is underway.
+        if case ChannelEvent.inputClosed = event, isBusy {
+            heldInputClosed = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallCheck?.cancel()
+            stallCheck = nil
+        }
+        context.fireChannelWritabilityChanged()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -96,11 +126,24 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch mode {
-        case .collecting, .responding:
-            // A malformed request behind one of ours: Hummingbird would answer it out of
-            // order, so the connection ends after what is already underway.
+        case .collecting:
+            // Our own request is malformed (a broken chunked body, say): answer 400 and
+            // end the connection, as Hummingbird does for its routes.
+            shared.logger.debug("malformed request", metadata: ["error": "\(error)"])
+            mode = .responding
+            var head = HTTPResponse(status: .badRequest)
+            let body = shared.endpoint.codec.encodeError(.invalidRequest("The HTTP request is malformed."))
+            head.headerFields = [.contentType: "application/json", .connection: "close", .contentLength: String(body.readableBytes)]
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        case .responding:
+            // A malformed request behind the one being answered: Hummingbird would answer
+            // it out of order, so the connection ends once the current response is out.
             shared.logger.debug("closing connection after a request error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
+            closeWhenIdle = true
+            backlog.removeAll()
         case .idle, .forwarding:
             context.fireErrorCaught(error)
         }
@@ -126,6 +169,14 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     // MARK: Request parts
+
+    /// Whether a hot request or queued parts are underway.
+    private var isBusy: Bool {
+        switch mode {
+        case .collecting, .responding: return true
+        case .idle, .forwarding: return !backlog.isEmpty
+        }
+    }
 
     private func canProcess(_ part: HTTPRequestPart) -> Bool {
         switch mode {
@@ -184,6 +235,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // The async channel behind hands what it read to the router on read-complete.
         if drained { context.fireChannelReadComplete() }
+        if heldInputClosed, !isBusy {
+            heldInputClosed = false
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
         if backlog.isEmpty, pendingRead {
             pendingRead = false
             context.read()
@@ -194,6 +249,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func serve(_ hot: HotRequest, context: ChannelHandlerContext) {
         let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        shared.inFlight.enter()
         inFlight = Self.startTask(hot, shared: shared, sink: sink, executor: executor)
     }
 
@@ -202,6 +258,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ) -> Task<Void, Never> {
         Task(executorPreference: executor) {
             await respond(to: hot, shared: shared, sink: sink)
+            shared.inFlight.leave()
         }
     }
 
@@ -243,14 +300,25 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(last), promise: promise)
+        if !context.channel.isWritable, stallCheck == nil {
+            // The client is not reading: give it a while, then give up on it.
+            let channel = context.channel
+            let logger = shared.logger
+            stallCheck = context.eventLoop.scheduleTask(in: shared.writeStallTimeout) {
+                logger.info("closing a connection whose client stopped reading")
+                channel.close(promise: nil)
+            }
+        }
         return promise.futureResult
     }
 
     /// The hot response is complete (or abandoned): the next request may go.
     fileprivate func responseFinished(completed: Bool, close: Bool) {
         inFlight = nil
+        stallCheck?.cancel()
+        stallCheck = nil
         guard let context else { return }
-        guard completed, !close, context.channel.isActive else {
+        guard completed, !close, !closeWhenIdle, context.channel.isActive else {
             // Asked to, or a response cut short leaves the connection in an unknown state.
             context.close(promise: nil)
             return

@@ -16,12 +16,15 @@ public enum GatewayServer {
         public var configStore: any ConfigStore
         public var health: any HealthReporting
         public var clock: any GatewayClock
+        /// The data plane's requests in progress (await them at shutdown).
+        public var inFlight: InFlightRequests
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
-            clock: any GatewayClock = SystemClock()
+            clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests()
         ) {
+            self.inFlight = inFlight
             self.chat = chat
             self.codecs = codecs
             self.access = access
@@ -64,10 +67,10 @@ public enum GatewayServer {
         onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = router(settings: settings, dependencies: dependencies)
+        let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
         let dataPlane = DataPlaneHandler.Shared(
             endpoint: chatEndpoint(settings: settings, dependencies: dependencies), clock: dependencies.clock,
-            logger: logger)
-        let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
+            logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight)
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in

@@ -4,6 +4,7 @@ import HTTPTypes
 import NIOHTTP1
 public import NIOPosix
 import NIOSSL
+import NIOTLS
 public import OrchestratorCore
 import Synchronization
 
@@ -250,6 +251,7 @@ final class ConnectionPool {
                     let sync = channel.pipeline.syncOperations
                     if let tls {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try sync.addHandler(TLSHandshakeWaiter(promise: channel.eventLoop.makePromise()))
                     }
                     // NIO's client handlers minus its outbound header validator: every
                     // header comes from `HTTPFields`, which already refuses invalid ones.
@@ -264,6 +266,19 @@ final class ConnectionPool {
                 }
             }
             .connect(host: url.host, port: url.port)
+            .flatMap { channel in
+                // With TLS the connection is up once the handshake is done, under the
+                // same connect timeout: a server that stalls the handshake fails over as
+                // a connect failure, not after the whole deadline.
+                guard tls != nil, let waiter = try? channel.pipeline.syncOperations.handler(type: TLSHandshakeWaiter.self)
+                else { return channel.eventLoop.makeSucceededVoidFuture().map { channel } }
+                let bound = NIOLoopBound(waiter, eventLoop: channel.eventLoop)
+                let timer = channel.eventLoop.scheduleTask(in: max(timeout, .milliseconds(1))) {
+                    bound.value.fail(TransportError(.timeout, "the TLS handshake with the upstream timed out"))
+                    channel.close(promise: nil)
+                }
+                return waiter.done.always { _ in timer.cancel() }.map { channel }
+            }
             .flatMapThrowing { channel in
                 try channel.pipeline.syncOperations.handler(type: UpstreamConnectionHandler.self)
             }
@@ -365,5 +380,45 @@ enum UpstreamErrors {
             return TransportError(.connect, "could not connect to the upstream: \(error)")
         }
         return classified
+    }
+}
+
+/// Completes `done` when the TLS handshake finished (or failed), then leaves the pipeline.
+final class TLSHandshakeWaiter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let promise: EventLoopPromise<Void>
+    private var completed = false
+
+    init(promise: EventLoopPromise<Void>) {
+        self.promise = promise
+    }
+
+    var done: EventLoopFuture<Void> { promise.futureResult }
+
+    func fail(_ error: any Error) {
+        guard !completed else { return }
+        completed = true
+        promise.fail(error)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event, !completed {
+            completed = true
+            promise.succeed(())
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(error)
+        context.fireErrorCaught(error)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(TransportError(.tls, "the upstream closed the connection during the TLS handshake"))
+        context.fireChannelInactive()
     }
 }

@@ -14,7 +14,7 @@ public final class RoutingTransport: HTTPTransport {
     private let direct: NIOHTTPTransport
     private let eventLoopGroup: any EventLoopGroup
     private let proxyConfiguration: AsyncHTTPClientTransport.Configuration
-    private let proxied = Mutex<[ProxiedKey: AsyncHTTPClientTransport]>([:])
+    private let proxied = Mutex<(clients: [ProxiedKey: AsyncHTTPClientTransport], shutDown: Bool)>(([:], false))
 
     private struct ProxiedKey: Hashable {
         var proxy: String
@@ -43,25 +43,31 @@ public final class RoutingTransport: HTTPTransport {
     /// Closes the lean client's pools and every proxy client.
     public func shutdown() async {
         await direct.shutdown()
-        let clients = proxied.withLock { clients in
-            defer { clients = [:] }
-            return Array(clients.values)
+        let clients = proxied.withLock { state in
+            defer { state = ([:], true) }
+            return Array(state.clients.values)
         }
         for client in clients { try? await client.shutdown() }
     }
 
     private func proxiedClient(_ key: ProxiedKey) throws -> AsyncHTTPClientTransport {
-        if let client = proxied.withLock({ $0[key] }) { return client }
+        switch proxied.withLock({ ($0.clients[key], $0.shutDown) }) {
+        case (let client?, _): return client
+        case (nil, true): throw TransportError(.other, "the transport is shut down")
+        case (nil, false): break
+        }
         var configuration = proxyConfiguration
         configuration.proxy = try ProxyURL(parsing: key.proxy)
         configuration.caFile = key.caFile.isEmpty ? nil : key.caFile
         let created = AsyncHTTPClientTransport(configuration: configuration, eventLoopGroup: eventLoopGroup)
-        let (client, spare) = proxied.withLock { clients -> (AsyncHTTPClientTransport, AsyncHTTPClientTransport?) in
-            if let existing = clients[key] { return (existing, created) }
-            clients[key] = created
+        let (client, spare) = proxied.withLock { state -> (AsyncHTTPClientTransport?, AsyncHTTPClientTransport?) in
+            if state.shutDown { return (nil, created) }
+            if let existing = state.clients[key] { return (existing, created) }
+            state.clients[key] = created
             return (created, nil)
         }
         if let spare { Task { try? await spare.shutdown() } }
+        guard let client else { throw TransportError(.other, "the transport is shut down") }
         return client
     }
 }

@@ -10,9 +10,11 @@ struct UpstreamResponseStart: Sendable {
     var body: ErasedAsyncSequence<ByteBuffer>
 }
 
-/// A failure on a kept-alive connection before any response byte arrived: the upstream
-/// closed the idle connection as the request went out. The transport retries once on a
-/// new connection (as nginx does for a cached upstream connection).
+/// A kept-alive connection that turned out to be closed as the request went out: it
+/// closed or reset within ``UpstreamConnectionHandler/staleWindow`` of the request,
+/// before a response head (a garbled head is a parse error, never retried). The transport retries once on a new connection. A
+/// later failure, or one after response bytes, is never retried here: the upstream may
+/// have acted on the request (the engine's own retry policy decides).
 struct ReusedConnectionLost: Error {}
 
 /// The last handler of an upstream HTTP/1.1 connection: runs one exchange at a time,
@@ -38,7 +40,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         var idleTimeout: TimeAmount?
         var deadlineTask: Scheduled<Void>?
         var onReusedConnection: Bool
+        var sentAt: NIODeadline
     }
+
+    /// How soon after the request a closed kept-alive connection counts as stale.
+    static let staleWindow = TimeAmount.milliseconds(250)
 
     private enum State {
         case idle
@@ -80,7 +86,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(UpstreamErrors.classify(error), connectionLost: true)
+        // A reset or broken pipe may be a stale connection; a parse or TLS error is not.
+        fail(UpstreamErrors.classify(error), connectionLost: error is IOError || error is ChannelError)
         state = .closed
         context.close(promise: nil)
     }
@@ -153,7 +160,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         exchangeCounter += 1
         let id = exchangeCounter
         var exchange = Exchange(
-            id: id, promise: promise, idleTimeout: idleTimeout, deadlineTask: nil, onReusedConnection: id > 1)
+            id: id, promise: promise, idleTimeout: idleTimeout, deadlineTask: nil, onReusedConnection: id > 1,
+            sentAt: .now())
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         exchange.deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) {
             loopBound.value.timeOut(exchangeID: id)
@@ -185,6 +193,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     func resume(exchangeID: UInt64) {
         guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID, paused else { return }
         paused = false
+        // Silence while reads were held was the consumer's, not the upstream's.
+        lastActivity = .now()
         if pendingRead, let context {
             pendingRead = false
             context.read()
@@ -200,8 +210,14 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     func closeConnection() {
         idleCheck?.cancel()
         idleCheck = nil
-        if case .streaming(_, let source, _) = state {
+        switch state {
+        case .streaming(_, let source, _):
             source.finish(TransportError(.closed, "upstream response abandoned"))
+        case .awaitingHead(let exchange):
+            exchange.deadlineTask?.cancel()
+            exchange.promise.fail(TransportError(.closed, "upstream connection closed by the gateway"))
+        case .idle, .closed:
+            break
         }
         state = .closed
         context?.close(promise: nil)
@@ -253,7 +269,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .awaitingHead(let exchange):
             exchange.deadlineTask?.cancel()
             state = .closed
-            exchange.promise.fail(connectionLost && exchange.onReusedConnection ? ReusedConnectionLost() : error)
+            let stale =
+                connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < Self.staleWindow
+            exchange.promise.fail(stale ? ReusedConnectionLost() : error)
         case .streaming(_, let source, _):
             state = .closed
             source.finish(error)
