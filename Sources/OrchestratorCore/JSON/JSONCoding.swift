@@ -4,11 +4,20 @@ import Foundation
 /// Shared JSON encoding and decoding with the gateway's conventions: slashes not
 /// escaped, and decoding failures turned into 400s whose `param` names the field.
 public enum JSONCoding {
+    // Shared: their options never change after this, and decoding or encoding with one
+    // instance from several threads is safe.
+    private static let decoder = JSONDecoder()
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return encoder
+    }()
+
     /// Decodes a client-sent body.
     /// - Throws: `.invalidRequest` with `param` set to the failing path (`messages[0].role`).
     public static func decodeRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw describe(error)
         } catch {
@@ -18,12 +27,12 @@ public enum JSONCoding {
 
     /// Decodes an upstream body; failures are not the client's fault.
     public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        try decoder.decode(T.self, from: Data(buffer.readableBytesView))
     }
 
     /// Decodes from a string (an SSE event's data).
     public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(string.utf8))
+        try decoder.decode(T.self, from: Data(string.utf8))
     }
 
     /// `text` as a JSON string literal, escaped as `JSONEncoder` does with
@@ -51,15 +60,11 @@ public enum JSONCoding {
 
     /// Encodes a value to a buffer.
     public static func encode(_ value: some Encodable) throws -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return ByteBuffer(bytes: try encoder.encode(value))
     }
 
     /// Encodes a value to a string.
     public static func encodeString(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
