@@ -73,6 +73,14 @@ public final class MockUpstream: Sendable {
 
     public typealias Responder = @Sendable (Request) async -> Response
 
+    /// A responder that answers `response` only after `delay` (an upstream slow to start).
+    public static func slow(_ delay: Duration, _ response: Response) -> Responder {
+        { _ in
+            try? await Task.sleep(for: delay)
+            return response
+        }
+    }
+
     private let port: Int
     private let secure: Bool
     private let recorded = Mutex<[Request]>([])

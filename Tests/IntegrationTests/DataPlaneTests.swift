@@ -70,10 +70,7 @@ struct DataPlaneTests {
     }
 
     @Test func aClientThatHalfClosesStillGetsItsAnswers() async throws {
-        try await MockUpstream.withServer({ _ in
-            try? await Task.sleep(for: .milliseconds(100))
-            return .json(200, OpenAIFixtures.completion(content: "late"))
-        }) { upstream in
+        try await MockUpstream.withServer(MockUpstream.slow(.milliseconds(100), .json(200, OpenAIFixtures.completion(content: "late")))) { upstream in
             try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
                 try await RawConnection.with(url) { connection in
                     // A chat request, a pipelined router request, then the client's side shuts.

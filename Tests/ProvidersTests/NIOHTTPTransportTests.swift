@@ -83,10 +83,7 @@ import Testing
 
     @Test func headDeadlineIsATimeout() async throws {
         let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in
-            try? await Task.sleep(for: .seconds(2))
-            return .json(200, "{}")
-        }) { upstream in
+        try await MockUpstream.withServer(MockUpstream.slow(.seconds(2), .json(200, "{}"))) { upstream in
             let started = ContinuousClock.now
             await expectTransportFailure(.timeout) {
                 _ = try await transport.execute(
@@ -203,10 +200,7 @@ import Testing
 
     @Test func cancellingTheCallerStopsTheWait() async throws {
         let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in
-            try? await Task.sleep(for: .seconds(3))
-            return .json(200, "{}")
-        }) { upstream in
+        try await MockUpstream.withServer(MockUpstream.slow(.seconds(3), .json(200, "{}"))) { upstream in
             let started = ContinuousClock.now
             let task = Task {
                 try await transport.execute(post(upstream.baseURL + "/slow"), deadline: .now + .seconds(10), logger: logger)

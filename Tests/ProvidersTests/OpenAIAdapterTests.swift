@@ -357,10 +357,7 @@ struct AsyncHTTPClientTransportTests {
 
     @Test func headDeadlineIsEnforced() async throws {
         let transport = AsyncHTTPClientTransport()
-        try await MockUpstream.withServer({ _ in
-            try? await Task.sleep(for: .seconds(2))
-            return .json(200, "{}")
-        }) { upstream in
+        try await MockUpstream.withServer(MockUpstream.slow(.seconds(2), .json(200, "{}"))) { upstream in
             await expectTransportFailure(.timeout) {
                 _ = try await transport.execute(
                     TransportRequest(url: upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200),

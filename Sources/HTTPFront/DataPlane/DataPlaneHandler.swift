@@ -131,13 +131,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // end the connection, as Hummingbird does for its routes.
             shared.logger.debug("malformed request", metadata: ["error": "\(error)"])
             mode = .responding
-            var head = HTTPResponse(status: .badRequest)
-            let body = shared.endpoint.codec.encodeError(.invalidRequest("The HTTP request is malformed."))
-            head.headerFields = [.contentType: "application/json", .connection: "close", .contentLength: String(body.readableBytes)]
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(body)), promise: nil)
+            var response = FrontDoor.errorResponse(.invalidRequest("The HTTP request is malformed."), codec: shared.endpoint.codec)
+            response.headers[.connection] = "close"
+            let (head, body) = Self.head(of: response)
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+            writeResponse(head: head, body: body, end: true)?.whenComplete { _ in channel.close(promise: nil) }
         case .responding:
             // A malformed request behind the one being answered: Hummingbird would answer
             // it out of order, so the connection ends once the current response is out.
@@ -266,8 +264,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let endpoint = shared.endpoint
         var logger = shared.logger
         logger[metadataKey: "request.id"] = .string(hot.requestID)
-        let path = hot.head.path ?? "/"
-        let query = path.firstIndex(of: "?").map { String(path[path.index(after: $0)...]) }
+        let target = hot.head.path ?? "/"
+        let queryStart = target.firstIndex(of: "?")
+        let path = queryStart.map { String(target[..<$0]) } ?? target
+        let query = queryStart.map { String(target[target.index(after: $0)...]) }
         let body = hot.body
         let tooLarge = hot.tooLarge
         let call = ChatEndpoint.Call(
@@ -288,18 +288,31 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headers[.xRequestID] = hot.requestID
         if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
-            method: hot.head.method, path: query == nil ? path : String(path.prefix { $0 != "?" }),
+            method: hot.head.method, path: path,
             status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)
         await sink.send(response, thenClose: hot.closeAfter)
     }
 
-    /// Writes and flushes parts of the hot response (on the event loop); the future
-    /// completes when the last one reached the socket.
-    fileprivate func writeResponseParts(_ parts: [HTTPResponsePart]) -> EventLoopFuture<Void>? {
-        guard let context, context.channel.isActive, let last = parts.last else { return nil }
-        for part in parts.dropLast() { context.write(wrapOutboundOut(part), promise: nil) }
+    /// The head of a response, and its body when it is complete (with its length set).
+    static func head(of response: FrontResponse) -> (HTTPResponse, ByteBuffer?) {
+        var head = HTTPResponse(status: response.status)
+        head.headerFields = response.headers
+        guard case .bytes(let bytes) = response.body else { return (head, nil) }
+        head.headerFields[.contentLength] = String(bytes.readableBytes)
+        return (head, bytes)
+    }
+
+    /// Writes the given parts of the hot response and flushes (on the event loop); the
+    /// future completes when the last one reached the socket. Nil when the client is gone.
+    fileprivate func writeResponse(head: HTTPResponse?, body: ByteBuffer?, end: Bool) -> EventLoopFuture<Void>? {
+        precondition(head != nil || body != nil || end, "nothing to write")
+        guard let context, context.channel.isActive else { return nil }
+        // The promise rides on the last part written.
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(last), promise: promise)
+        if let head { context.write(wrapOutboundOut(.head(head)), promise: body == nil && !end ? promise : nil) }
+        if let body { context.write(wrapOutboundOut(.body(body)), promise: end ? nil : promise) }
+        if end { context.write(wrapOutboundOut(.end(nil)), promise: promise) }
+        context.flush()
         if !context.channel.isWritable, stallCheck == nil {
             // The client is not reading: give it a while, then give up on it.
             let channel = context.channel
@@ -334,32 +347,29 @@ private struct ResponseSink: Sendable {
     let handler: NIOLoopBound<DataPlaneHandler>
 
     func send(_ response: FrontResponse, thenClose close: Bool) async {
-        var head = HTTPResponse(status: response.status)
-        head.headerFields = response.headers
+        let (head, body) = DataPlaneHandler.head(of: response)
         var completed = false
         switch response.body {
-        case .bytes(let bytes):
-            head.headerFields[.contentLength] = String(bytes.readableBytes)
-            completed = await write([.head(head), .body(bytes), .end(nil)])
+        case .bytes:
+            completed = await write(head: head, body: body, end: true)
         case .stream(let produce):
             // The stream runs even when the head could not be written: its first write
             // then fails, so the engine cancels the upstream call, releases the key and
             // records the 499.
-            let headWritten = await write([.head(head)])
+            let headWritten = await write(head: head)
             let finished = await produce { bytes in
-                guard headWritten, await write([.body(bytes)]) else { throw CancellationError() }
+                guard headWritten, await write(body: bytes) else { throw CancellationError() }
             }
-            completed = finished && headWritten ? await write([.end(nil)]) : false
+            completed = finished && headWritten ? await write(end: true) : false
         }
         let done = completed
         _ = await onLoop { $0.responseFinished(completed: done, close: close) }
     }
 
     /// Writes and flushes parts; false when the client is gone.
-    private func write(_ parts: [HTTPResponsePart]) async -> Bool {
-        guard let written = await onLoop({ $0.writeResponseParts(parts) }), let future = written else {
-            return false
-        }
+    private func write(head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false) async -> Bool {
+        guard let written = await onLoop({ $0.writeResponse(head: head, body: body, end: end) }), let future = written
+        else { return false }
         do {
             try await future.get()
             return true

@@ -17,13 +17,14 @@ public enum RequestID {
     /// mixer (no system call per request, unlike reading the system random source).
     public static func generate() -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
-        return hex(processKey) + hex(mix(n ^ processKey))
+        return processPrefix + Hex.lowercase(mix(n ^ processKey))
     }
 
     private static let processKey: UInt64 = {
         var rng = SystemRandomNumberGenerator()
         return rng.next()
     }()
+    private static let processPrefix = Hex.lowercase(processKey)
     private static let counter = Atomic<UInt64>(0)
 
     /// SplitMix64's finalizer: a bijection on 64-bit integers.
@@ -32,10 +33,5 @@ public enum RequestID {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let s = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
     }
 }

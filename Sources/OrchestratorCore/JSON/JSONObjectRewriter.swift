@@ -117,24 +117,7 @@ public struct JSONObjectRewriter: Sendable {
     }
 
     static func encodeString(_ s: String) -> [UInt8] {
-        var out: [UInt8] = [UInt8(ascii: "\"")]
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case "\\": out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case "\n": out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case "\r": out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case "\t": out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            default:
-                if scalar.value < 0x20 {
-                    out += Array(String(format: "\\u%04x", scalar.value).utf8)
-                } else {
-                    out += Array(String(scalar).utf8)
-                }
-            }
-        }
-        out.append(UInt8(ascii: "\""))
-        return out
+        Array(JSONCoding.quoted(s).utf8)
     }
 
     struct Scanner {

@@ -63,31 +63,42 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// whose content is fine.
     static func scanUsage(_ value: UnsafeRawBufferPointer) throws -> Usage? {
         guard value.first == UInt8(ascii: "{") else { return nil }
-        var counts: [Int?] = [nil, nil, nil, nil, nil]  // prompt, completion, total, cached, reasoning
+        var prompt: Int?
+        var completion: Int?
+        var total: Int?
+        var cached: Int?
+        var reasoning: Int?
         var malformed = false
-        func read(_ slot: Int, _ field: UnsafeRawBufferPointer) {
-            if isNull(field) { return }
-            if let number = integer(field) { counts[slot] = number } else { malformed = true }
+        func count(_ field: UnsafeRawBufferPointer) -> Int? {
+            if isNull(field) { return nil }
+            guard let number = integer(field) else {
+                malformed = true
+                return nil
+            }
+            return number
+        }
+        func nested(_ key: String, in object: UnsafeRawBufferPointer) throws -> Int? {
+            guard object.first == UInt8(ascii: "{") else { return nil }
+            for member in try JSONObjectRewriter.members(of: object) where member.key == key {
+                return count(UnsafeRawBufferPointer(rebasing: object[member.valueRange]))
+            }
+            return nil
         }
         for member in try JSONObjectRewriter.members(of: value) {
             let field = UnsafeRawBufferPointer(rebasing: value[member.valueRange])
             switch member.key {
-            case "prompt_tokens": read(0, field)
-            case "completion_tokens": read(1, field)
-            case "total_tokens": read(2, field)
-            case "prompt_tokens_details", "completion_tokens_details":
-                guard field.first == UInt8(ascii: "{") else { continue }
-                let wanted = member.key == "prompt_tokens_details" ? "cached_tokens" : "reasoning_tokens"
-                for inner in try JSONObjectRewriter.members(of: field) where inner.key == wanted {
-                    read(wanted == "cached_tokens" ? 3 : 4, UnsafeRawBufferPointer(rebasing: field[inner.valueRange]))
-                }
+            case "prompt_tokens": prompt = count(field)
+            case "completion_tokens": completion = count(field)
+            case "total_tokens": total = count(field)
+            case "prompt_tokens_details": cached = try nested("cached_tokens", in: field)
+            case "completion_tokens_details": reasoning = try nested("reasoning_tokens", in: field)
             default: break
             }
         }
         if malformed { return nil }
         return Usage(
-            promptTokens: counts[0] ?? 0, completionTokens: counts[1] ?? 0, totalTokens: counts[2], cachedTokens: counts[3],
-            reasoningTokens: counts[4])
+            promptTokens: prompt ?? 0, completionTokens: completion ?? 0, totalTokens: total, cachedTokens: cached,
+            reasoningTokens: reasoning)
     }
 
     /// A non-negative JSON integer that fits in `Int`.

@@ -6,19 +6,7 @@ public enum KeyHashing {
     /// Lower-case hex SHA-256 of `secret`: how client keys are stored and looked up.
     public static func sha256Hex(_ secret: String) -> String {
         let digest = SHA256.hash(data: Array(secret.utf8))
-        return hex(digest)
-    }
-
-    /// Lowercase hexadecimal of `bytes`.
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        return Hex.lowercase(digest)
     }
 
     /// Compares two byte strings in time independent of where they differ.
@@ -86,5 +74,25 @@ public struct ClientKeyDirectory: Sendable {
         if !entry.enabled { return .disabled }
         if let expiresAt = entry.expiresAt, expiresAt <= now { return .expired }
         return .valid(entry.principal)
+    }
+}
+
+/// Lowercase hexadecimal, for key hashes and request ids.
+enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The 16 digits of `value`, most significant first.
+    static func lowercase(_ value: UInt64) -> String {
+        withUnsafeBytes(of: value.bigEndian) { lowercase($0) }
     }
 }

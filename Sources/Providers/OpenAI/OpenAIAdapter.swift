@@ -304,41 +304,31 @@ struct OpenAIStreamTranslator {
 
     /// Translates events in order; a failure after some good events is deferred so
     /// the client still gets what arrived before it.
+    ///
+    /// Pass-through events that arrived in one upstream read leave in one write: their
+    /// frames go into a single part, after the bookkeeping events of the same read,
+    /// instead of one write and flush each.
     private mutating func translateAll(_ events: [SSEEvent]) throws(GatewayError) -> [ProviderStreamEvent] {
         var out: [ProviderStreamEvent] = []
+        var frames = ByteBuffer()
         for event in events {
             do {
-                try translate(event, into: &out)
+                try translate(event, into: &out, frames: &frames)
             } catch {
-                if out.isEmpty { throw error }
+                if out.isEmpty && frames.readableBytes == 0 { throw error }
                 deferred = error
                 break
             }
         }
-        return passThrough ? Self.coalesced(out) : out
-    }
-
-    /// Events that arrived in one upstream read leave in one write: their pass-through
-    /// bytes joined into a single part (after the bookkeeping events of the same read),
-    /// instead of one write and flush each.
-    static func coalesced(_ events: [ProviderStreamEvent]) -> [ProviderStreamEvent] {
-        var rawParts = 0
-        for case .part(.raw) in events { rawParts += 1 }
-        guard rawParts > 1 else { return events }
-        var out: [ProviderStreamEvent] = []
-        var joined = ByteBuffer()
-        for event in events {
-            if case .part(.raw(var bytes)) = event {
-                joined.writeBuffer(&bytes)
-            } else {
-                out.append(event)
-            }
-        }
-        out.append(.part(.raw(joined)))
+        if frames.readableBytes > 0 { out.append(.part(.raw(frames))) }
         return out
     }
 
-    private mutating func translate(_ event: SSEEvent, into out: inout [ProviderStreamEvent]) throws(GatewayError) {
+    /// Appends the bookkeeping of `event` to `out`; a pass-through event's frame goes to
+    /// `frames`, a translated chunk to `out`.
+    private mutating func translate(_ event: SSEEvent, into out: inout [ProviderStreamEvent], frames: inout ByteBuffer)
+        throws(GatewayError)
+    {
         let data = event.data
         if data == "[DONE]" {
             sawDone = true
@@ -361,7 +351,7 @@ struct OpenAIStreamTranslator {
             if let usage = summary.usage { out.append(.usage(usage)) }
             if summary.textBytes > 0 { out.append(.outputText(summary.textBytes)) }
             if summary.isUsageOnly && !clientWantsUsage { return }
-            out.append(.part(.raw(SSEWriter.frame(data: data))))
+            SSEWriter.write(data: data, into: &frames)
             return
         }
         let chunk: ChatCompletionChunk
