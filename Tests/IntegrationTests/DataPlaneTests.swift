@@ -122,6 +122,24 @@ struct DataPlaneTests {
         }
     }
 
+    @Test func aBrokenChunkedBodyIsA400WithARequestIDThenClose() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    let head = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\(Self.auth)Transfer-Encoding: chunked\r\n"
+                        + "x-request-id: broken-1\r\n\r\n"
+                    try await connection.send(head + "5\r\n{\"a\":\r\nzz\r\n")
+                    let replies = try await connection.read(1)
+                    #expect(replies.first?.status == 400)
+                    #expect(replies.first?.header("x-request-id") == "broken-1")
+                    #expect(replies.first?.body.contains(#""type":"invalid_request_error""#) == true)
+                    #expect(try await connection.isClosedByPeer())
+                }
+                #expect(upstream.requests.isEmpty)
+            }
+        }
+    }
+
     @Test func clientLeavingBeforeTheStreamStartsIsLoggedAs499() async throws {
         let events = OpenAIFixtures.chunks(["late"])
         try await MockUpstream.withServer({ _ in

@@ -126,13 +126,14 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch mode {
-        case .collecting:
+        case .collecting(let hot):
             // Our own request is malformed (a broken chunked body, say): answer 400 and
             // end the connection, as Hummingbird does for its routes.
-            shared.logger.debug("malformed request", metadata: ["error": "\(error)"])
+            shared.logger.debug("malformed request", metadata: ["error": "\(error)", "request.id": "\(hot.requestID)"])
             mode = .responding
             var response = FrontDoor.errorResponse(.invalidRequest("The HTTP request is malformed."), codec: shared.endpoint.codec)
             response.headers[.connection] = "close"
+            response.headers[.xRequestID] = hot.requestID
             let (head, body) = Self.head(of: response)
             let channel = context.channel
             writeResponse(head: head, body: body, end: true)?.whenComplete { _ in channel.close(promise: nil) }
