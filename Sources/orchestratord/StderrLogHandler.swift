@@ -2,11 +2,22 @@ import Foundation
 import Logging
 import OrchestratorCore
 
-/// Writes one line per log event to stderr, as JSON objects or as text.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes one line per log event to stderr, as JSON objects or as text (`LogLine`).
+///
+/// Each line goes out in one `write(2)` of its own, straight from the logging thread:
+/// nothing is buffered in the process, so no line is lost if the process dies, and
+/// lines from several threads never interleave (one write per line, below the pipe
+/// buffer size for any line the gateway writes).
 struct StderrLogHandler: LogHandler {
-    enum Format: String {
-        case json, text
-    }
+    typealias Format = LogLine.Format
 
     let label: String
     let format: Format
@@ -19,30 +30,36 @@ struct StderrLogHandler: LogHandler {
         self.logLevel = level
     }
 
-    /// RFC 3339 in UTC with milliseconds: `2026-11-29T01:04:52.501Z`.
-    static let timestamp = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
     func log(event: LogEvent) {
-        var merged = metadata
-        if let extra = event.metadata { merged.merge(extra, uniquingKeysWith: { _, new in new }) }
-        let line: String
-        switch format {
-        case .json:
-            var object: [String: String] = [
-                "ts": Date().formatted(Self.timestamp),
-                "level": event.level.rawValue, "msg": event.message.description, "logger": label,
-            ]
-            for (key, value) in merged { object[key] = "\(value)" }
-            line = (try? JSONCoding.encodeString(object)) ?? event.message.description
-        case .text:
-            let meta = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            line = "\(Date().ISO8601Format()) \(event.level.rawValue.uppercased()) \(event.message)\(meta.isEmpty ? "" : " " + meta)"
+        let millis = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+        let line = LogLine.render(
+            format: format, timestampMillis: millis, level: event.level, label: label,
+            message: event.message.description, handlerMetadata: metadata, eventMetadata: event.metadata)
+        Self.writeToStderr(line)
+    }
+
+    /// Writes all of `bytes` to file descriptor 2, retrying on `EINTR` and short writes;
+    /// gives up silently on any other error (there is nowhere left to report it).
+    private static func writeToStderr(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            guard var base = raw.baseAddress else { return }
+            var left = raw.count
+            while left > 0 {
+                let written = write(2, base, left)
+                if written > 0 {
+                    base += written
+                    left -= written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
         }
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
