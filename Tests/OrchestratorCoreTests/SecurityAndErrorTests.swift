@@ -172,16 +172,45 @@ struct AttemptDetailEncodingTests {
 }
 
 struct RequestIDTests {
-    @Test func generatedIDsAreValidDistinctAndWellSpread() async {
+    @Test func generatedIDsAreValidAndDistinctAcrossThreads() async {
         let ids = await withTaskGroup(of: [String].self) { group in
             for _ in 0..<4 { group.addTask { (0..<5000).map { _ in RequestID.generate() } } }
             return await group.reduce(into: [String]()) { $0 += $1 }
         }
         #expect(Set(ids).count == ids.count)
         #expect(ids.allSatisfy { $0.utf8.count == 32 && RequestID.isValid($0) })
-        // Consecutive ids differ in about half their bits, not only at the end.
-        let tails = ids.prefix(1000).map { UInt64($0.suffix(16), radix: 16) ?? 0 }
-        let flips = zip(tails, tails.dropFirst()).map { ($0 ^ $1).nonzeroBitCount }
-        #expect(Double(flips.reduce(0, +)) / Double(flips.count) > 24)
+    }
+
+    /// Later ids sort after earlier ones (index inserts land at the right edge), and the
+    /// time sits in the first 12 digits.
+    @Test func generatedIDsSortByCreation() {
+        let ids = (0..<2000).map { _ in RequestID.generate() }
+        #expect(ids == ids.sorted())
+        let before = UInt64(Date().timeIntervalSince1970 * 1000) - 60_000
+        let millis = UInt64(ids[0].prefix(12), radix: 16) ?? 0
+        #expect(millis >= before && millis <= before + 120_000)
+
+        let early = RequestID.generate(unixMillis: 1_000)
+        let late = RequestID.generate(unixMillis: 0xFFFF_FFFF_FFFF)
+        #expect(early.hasPrefix("0000000003e8") && late.hasPrefix("ffffffffffff"))
+        #expect(early < late && early.utf8.count == 32 && late.utf8.count == 32)
+        // Same process, same millisecond: the counter still orders and separates them.
+        let a = RequestID.generate(unixMillis: 42), b = RequestID.generate(unixMillis: 42)
+        #expect(a < b && a.prefix(20) == b.prefix(20))
+    }
+}
+
+struct FastRandomSourceTests {
+    /// Distinct values from every thread, and each bit set about half the time.
+    @Test func drawsAreDistinctAndBalancedAcrossThreads() async {
+        let draws = await withTaskGroup(of: [UInt64].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<5000).map { _ in FastRandomSource().next() } } }
+            return await group.reduce(into: [UInt64]()) { $0 += $1 }
+        }
+        #expect(Set(draws).count == draws.count)
+        for bit in [0, 1, 31, 32, 62, 63] {
+            let ones = draws.filter { $0 & (1 << UInt64(bit)) != 0 }.count
+            #expect(abs(Double(ones) / Double(draws.count) - 0.5) < 0.03, "bit \(bit): \(ones) of \(draws.count)")
+        }
     }
 }

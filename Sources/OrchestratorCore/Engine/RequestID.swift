@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Request ids (`x-request-id`).
@@ -12,26 +13,39 @@ public enum RequestID {
         }
     }
 
-    /// A new id: 32 lowercase hex characters, unique within the process and random-looking
-    /// across processes: a per-process random key, then a counter through a bijective
-    /// mixer (no system call per request, unlike reading the system random source).
+    /// A new id: 32 lowercase hex characters that sort by creation time — the Unix time in
+    /// milliseconds (12 digits), a per-process random tag (8) and a per-process counter
+    /// (12). Unique within the process by the counter, across processes by time and tag;
+    /// no system call per id.
+    ///
+    /// Time first, like UUIDv7: request-log rows use these as keys, and an index over
+    /// keys that grow with time takes each insert at its right edge, where random keys
+    /// would touch (and, once the index outgrows SQLite's page cache, read and rewrite) a
+    /// different page for every row.
     public static func generate() -> String {
+        generate(unixMillis: UInt64(max(0, (Date().timeIntervalSince1970 * 1000).rounded(.down))))
+    }
+
+    static func generate(unixMillis: UInt64) -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
-        return processPrefix + Hex.lowercase(mix(n ^ processKey))
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        appendHex(unixMillis, digits: 12, to: &out)
+        appendHex(processTag, digits: 8, to: &out)
+        appendHex(n, digits: 12, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static let processKey: UInt64 = {
+    /// The low `digits` hex digits of `value`, most significant first.
+    private static func appendHex(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
+        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
+            out.append(Hex.digit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0x0F))
+        }
+    }
+
+    private static let processTag: UInt64 = {
         var rng = SystemRandomNumberGenerator()
-        return rng.next()
+        return rng.next() & 0xFFFF_FFFF
     }()
-    private static let processPrefix = Hex.lowercase(processKey)
     private static let counter = Atomic<UInt64>(0)
-
-    /// SplitMix64's finalizer: a bijection on 64-bit integers.
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
