@@ -15,7 +15,7 @@ public final class ActiveHealthChecker: Service {
 
     public init(
         engine: GatewayEngine, interval: Duration, clock: any GatewayClock = SystemClock(),
-        random: any RandomSource = SystemRandomSource(), logger: Logger
+        random: any RandomSource = FastRandomSource(), logger: Logger
     ) {
         self.engine = engine
         self.interval = interval

@@ -42,7 +42,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ///   - random: randomness for balancing and backoff jitter (inject a seeded one in tests).
     public init(
         table: RoutingTable, configuration: Configuration, health: HealthMonitor, logSink: any RequestLogSink,
-        clock: any GatewayClock = SystemClock(), random: any RandomSource = SystemRandomSource()
+        clock: any GatewayClock = SystemClock(), random: any RandomSource = FastRandomSource()
     ) {
         self.table = Mutex(table)
         self.configuration = configuration

@@ -34,7 +34,7 @@ public struct RoutingTable: Sendable {
     /// reported in ``unavailableProviders``; targets pointing at them are skipped.
     public init(
         providers: [ProviderConfig], upstreamKeys: [String: [StoredUpstreamKey]] = [:], models: [ModelConfig],
-        factory: any ProviderFactory, random: any RandomSource = SystemRandomSource(), logger: Logger
+        factory: any ProviderFactory, random: any RandomSource = FastRandomSource(), logger: Logger
     ) {
         configuredProviders = providers.sorted { $0.name < $1.name }
         for provider in providers {
@@ -118,7 +118,7 @@ public final class KeyPool: Sendable {
     /// must not be called without one).
     public let hasConfiguredKeys: Bool
 
-    public init(keys: [StoredUpstreamKey], strategy: KeyStrategy, random: any RandomSource = SystemRandomSource()) {
+    public init(keys: [StoredUpstreamKey], strategy: KeyStrategy, random: any RandomSource = FastRandomSource()) {
         self.hasConfiguredKeys = !keys.isEmpty
         self.keys = keys.filter(\.enabled)
         self.strategy = strategy

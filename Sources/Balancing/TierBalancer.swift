@@ -35,6 +35,10 @@ final class TierBalancer: Sendable {
         var out: [TargetConfig] = []
         out.reserveCapacity(targets.count)
         while !remaining.isEmpty {
+            if remaining.count == 1 {
+                out.append(remaining[0])
+                break
+            }
             let total = remaining.reduce(0) { $0 + max(0, $1.weight) }
             if total == 0 {
                 out += remaining

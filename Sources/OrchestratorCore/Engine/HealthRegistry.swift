@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Identifies one routable target: a provider and the upstream model it serves.
 public struct TargetID: Sendable, Hashable, CustomStringConvertible {
     public var provider: String
@@ -193,6 +195,25 @@ public protocol HealthReporting: Sendable {
 /// A source of random numbers the engine draws from, injectable for deterministic tests.
 public protocol RandomSource: Sendable {
     func next() -> UInt64
+}
+
+/// A fast generator for load balancing and jitter (not for secrets): SplitMix64 over
+/// one atomic counter, seeded once per process from the system generator. Thread-safe
+/// and lock-free; no system call per number (the system generator costs one each).
+public struct FastRandomSource: RandomSource {
+    private static let state = Atomic<UInt64>({
+        var generator = SystemRandomNumberGenerator()
+        return generator.next()
+    }())
+
+    public init() {}
+
+    public func next() -> UInt64 {
+        var z = Self.state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
 
 /// The system's cryptographically secure generator.
