@@ -73,6 +73,91 @@ struct SSEParserTests {
     }
 }
 
+struct SSEScannerTests {
+    struct Seen: Equatable {
+        var name: String?
+        var data: String
+        var id: String?
+    }
+
+    func scan(_ chunks: [[UInt8]]) throws -> [Seen] {
+        var scanner = SSEScanner()
+        var seen: [Seen] = []
+        func record(_ event: SSEScanner.Event) -> Bool {
+            seen.append(
+                Seen(
+                    name: event.name.map { String(decoding: $0, as: UTF8.self) },
+                    data: String(decoding: event.data, as: UTF8.self),
+                    id: event.id.map { String(decoding: $0, as: UTF8.self) }))
+            return true
+        }
+        for chunk in chunks { try scanner.feed(ByteBuffer(bytes: chunk), record) }
+        scanner.finish(record)
+        return seen
+    }
+
+    /// Random streams (every line ending, comments, ids, names, multi-line data, blank
+    /// runs), cut into random pieces: the events never depend on where the cuts fall.
+    @Test func randomStreamsGiveTheSameEventsHoweverTheyAreCut() throws {
+        var seed: UInt64 = 0x5EED
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        let endings = ["\n", "\r", "\r\n"]
+        for _ in 0..<300 {
+            var stream = ""
+            for _ in 0..<(1 + next(6)) {
+                let end = endings[next(3)]
+                if next(4) == 0 { stream += ": comment" + end }
+                if next(3) == 0 { stream += "event: e\(next(9))" + end }
+                if next(4) == 0 { stream += "id:\(next(99))" + end }
+                for _ in 0..<(1 + next(3)) { stream += (next(5) == 0 ? "data:" : "data: ") + "{\"v\":\(next(1000))}" + end }
+                if next(6) == 0 { stream += "retry: 5" + end }
+                stream += end
+                if next(5) == 0 { stream += end }
+            }
+            if next(4) == 0 { stream += "data: tail" }
+            let bytes = Array(stream.utf8)
+            let whole = try scan([bytes])
+            #expect(!whole.isEmpty)
+            for _ in 0..<8 {
+                var chunks: [[UInt8]] = []
+                var i = 0
+                while i < bytes.count {
+                    let n = 1 + next(12)
+                    chunks.append(Array(bytes[i..<min(bytes.count, i + n)]))
+                    i += n
+                }
+                #expect(try scan(chunks) == whole, "\(stream.debugDescription)")
+            }
+        }
+    }
+
+    @Test func idIsKeptAcrossEventsAndNameIsNot() throws {
+        let events = try scan([Array("id: 1\nevent: a\ndata: x\n\ndata: y\n\nid: 2\u{0}\ndata: z\n\n".utf8)])
+        #expect(events == [Seen(name: "a", data: "x", id: "1"), Seen(name: nil, data: "y", id: "1"), Seen(name: nil, data: "z", id: "1")])
+    }
+
+    @Test func returningFalseStopsTheChunk() throws {
+        var scanner = SSEScanner()
+        var seen: [String] = []
+        try scanner.feed(ByteBuffer(string: "data: 1\n\ndata: 2\n\ndata: 3\n\n")) { event in
+            seen.append(String(decoding: event.data, as: UTF8.self))
+            return seen.count < 2
+        }
+        #expect(seen == ["1", "2"])
+    }
+
+    @Test func writerFramesRawDataLikeStrings() {
+        for data in ["{\"a\":1}", "a\nb", "", "\n", "x\n\ny"] {
+            var raw = ByteBuffer()
+            Array(data.utf8).withUnsafeBytes { SSEWriter.write(dataBytes: $0, into: &raw) }
+            #expect(raw == SSEWriter.frame(data: data), "\(data.debugDescription)")
+        }
+    }
+}
+
 struct JSONObjectRewriterTests {
     func rewrite(_ json: String, _ configure: (inout JSONObjectRewriter) throws -> Void) throws -> String {
         var rewriter = JSONObjectRewriter()

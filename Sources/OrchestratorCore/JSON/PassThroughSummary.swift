@@ -34,7 +34,8 @@ public struct PassThroughSummary: Sendable, Hashable {
         try body.withUnsafeReadableBytes { try scan(bytes: $0) }
     }
 
-    static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
+    /// Scans bytes in place (an SSE event's data as the scanner hands it over).
+    public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
         let members = try JSONObjectRewriter.members(of: bytes)
         var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
         for member in members {

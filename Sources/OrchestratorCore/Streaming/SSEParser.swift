@@ -16,36 +16,105 @@ public struct SSEEvent: Sendable, Hashable {
     }
 }
 
-/// An incremental parser for `text/event-stream` bodies.
+/// An incremental parser for `text/event-stream` bodies that returns `SSEEvent` values.
 ///
 /// Feed it body chunks as they arrive, at whatever boundaries the transport delivers
-/// them; it buffers partial lines, accepts CR, LF and CRLF line endings (also when a
-/// CRLF pair is split across chunks), joins multi-line `data:` fields, skips comments,
-/// and emits each event when its blank line arrives.
+/// them. The grammar (line endings, comments, multi-line `data:`, the last `id:`) is
+/// `SSEScanner`'s; this wrapper turns each event into strings, for translating adapters.
 public struct SSEParser: Sendable {
-    private var line: [UInt8] = []
-    private var skipNextLF = false
-    private var dataLines: [String] = []
-    private var hasData = false
-    private var eventName: String?
-    private var lastID: String?
-    /// Longest line accepted; a longer one is an error (a hostile or broken upstream).
-    public let maxLineBytes: Int
+    private var scanner: SSEScanner
 
     /// Raised when a single line exceeds ``maxLineBytes``.
-    public struct LineTooLong: Error, Sendable {}
+    public typealias LineTooLong = SSEScanner.LineTooLong
+
+    /// Longest line accepted; a longer one is an error (a hostile or broken upstream).
+    public var maxLineBytes: Int { scanner.maxLineBytes }
 
     public init(maxLineBytes: Int = 16 * 1024 * 1024) {
-        self.maxLineBytes = maxLineBytes
+        self.scanner = SSEScanner(maxLineBytes: maxLineBytes)
     }
 
     /// Parses the next chunk and returns the events it completed.
     public mutating func feed(_ buffer: ByteBuffer) throws -> [SSEEvent] {
         var events: [SSEEvent] = []
+        try scanner.feed(buffer) { event in
+            events.append(SSEEvent(event))
+            return true
+        }
+        return events
+    }
+
+    /// Ends the stream: a pending event without its closing blank line is still returned,
+    /// since many upstreams close the connection right after the last `data:` line.
+    public mutating func finish() -> SSEEvent? {
+        var last: SSEEvent?
+        scanner.finish { event in
+            last = SSEEvent(event)
+            return true
+        }
+        return last
+    }
+}
+
+extension SSEEvent {
+    init(_ event: SSEScanner.Event) {
+        self.init(
+            event: event.name.map { String(decoding: $0, as: UTF8.self) },
+            data: String(decoding: event.data, as: UTF8.self),
+            id: event.id.map { String(decoding: $0, as: UTF8.self) })
+    }
+}
+
+/// The `text/event-stream` grammar on bytes, without building strings: the pass-through
+/// path reads each event's data in place and forwards it.
+///
+/// Accepts CR, LF and CRLF line endings (also a CRLF pair split across chunks), joins
+/// multi-line `data:` fields with `\n`, skips comments, strips one space after the colon,
+/// keeps the last `id:` without NUL across events, and dispatches an event at the blank
+/// line that ends it (an event without data is dropped, per the spec).
+///
+/// A line that ends inside the chunk is read where it lies; only a line split across
+/// chunks is copied (into a buffer kept between calls). Data and names go through
+/// scratch buffers that are reused, so a steady stream allocates nothing per event.
+public struct SSEScanner: Sendable {
+    /// One event, valid only during the callback that receives it.
+    public struct Event {
+        /// The `event:` field, when present.
+        public var name: UnsafeRawBufferPointer?
+        /// The `data:` lines joined with `\n`.
+        public var data: UnsafeRawBufferPointer
+        /// The last `id:` seen in the stream, when any.
+        public var id: UnsafeRawBufferPointer?
+    }
+
+    /// Raised when a single line exceeds ``maxLineBytes``.
+    public struct LineTooLong: Error, Sendable {}
+
+    /// Longest line accepted; a longer one is an error (a hostile or broken upstream).
+    public let maxLineBytes: Int
+
+    private var carry: [UInt8] = []
+    private var skipNextLF = false
+    private var data: [UInt8] = []
+    private var hasData = false
+    private var name: [UInt8] = []
+    private var hasName = false
+    private var lastID: [UInt8] = []
+    private var hasID = false
+
+    public init(maxLineBytes: Int = 16 * 1024 * 1024) {
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// Scans the next chunk, calling `onEvent` for every event it completes, in order;
+    /// `onEvent` returns false to stop (the rest of the chunk is then dropped).
+    public mutating func feed(_ buffer: ByteBuffer, _ onEvent: (Event) -> Bool) throws {
+        var stopped = false
         buffer.withUnsafeReadableBytes { raw in
-            var start = raw.startIndex
-            var i = raw.startIndex
-            while i < raw.endIndex {
+            var start = 0
+            var i = 0
+            let count = raw.count
+            while i < count {
                 let byte = raw[i]
                 if skipNextLF {
                     skipNextLF = false
@@ -55,78 +124,107 @@ public struct SSEParser: Sendable {
                         continue
                     }
                 }
-                if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-                    line.append(contentsOf: raw[start..<i])
-                    if let event = processLine() { events.append(event) }
-                    line.removeAll(keepingCapacity: true)
-                    if byte == UInt8(ascii: "\r") { skipNextLF = true }
+                guard byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") else {
                     i += 1
-                    start = i
+                    continue
+                }
+                let keepGoing: Bool
+                if carry.isEmpty {
+                    keepGoing = processLine(UnsafeRawBufferPointer(rebasing: raw[start..<i]), onEvent)
                 } else {
-                    i += 1
+                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<i]))
+                    let line = carry
+                    carry.removeAll(keepingCapacity: true)
+                    keepGoing = line.withUnsafeBytes { processLine($0, onEvent) }
+                }
+                if byte == UInt8(ascii: "\r") { skipNextLF = true }
+                i += 1
+                start = i
+                if !keepGoing {
+                    stopped = true
+                    return
                 }
             }
-            line.append(contentsOf: raw[start..<raw.endIndex])
+            carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<count]))
         }
-        if line.count > maxLineBytes { throw LineTooLong() }
-        return events
+        if stopped { carry.removeAll(keepingCapacity: true) }
+        if carry.count > maxLineBytes { throw LineTooLong() }
     }
 
-    /// Ends the stream: a pending event without its closing blank line is still returned,
-    /// since many upstreams close the connection right after the last `data:` line.
-    public mutating func finish() -> SSEEvent? {
-        var event: SSEEvent?
-        if !line.isEmpty {
-            event = processLine()
-            line.removeAll()
+    /// Ends the stream: a pending event without its closing blank line is still
+    /// delivered, since many upstreams close the connection right after the last `data:`.
+    public mutating func finish(_ onEvent: (Event) -> Bool) {
+        var delivered = false
+        if !carry.isEmpty {
+            let line = carry
+            carry.removeAll()
+            _ = line.withUnsafeBytes { processLine($0) { delivered = true; return onEvent($0) } }
         }
-        if event == nil, hasData {
-            event = dispatch()
+        if !delivered, hasData {
+            _ = dispatch(onEvent)
         }
-        return event
     }
 
-    private mutating func processLine() -> SSEEvent? {
+    /// Handles one line (without its ending); returns what `onEvent` returned, or true.
+    private mutating func processLine(_ line: UnsafeRawBufferPointer, _ onEvent: (Event) -> Bool) -> Bool {
         if line.isEmpty {
-            return hasData ? dispatch() : resetEvent()
+            if hasData { return dispatch(onEvent) }
+            resetEvent()
+            return true
         }
-        if line[0] == UInt8(ascii: ":") { return nil }
-        let field: String
-        var value: String
+        if line[0] == UInt8(ascii: ":") { return true }
+        let field: UnsafeRawBufferPointer
+        var value: UnsafeRawBufferPointer
         if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-            field = String(decoding: line[..<colon], as: UTF8.self)
+            field = UnsafeRawBufferPointer(rebasing: line[..<colon])
             var valueStart = colon + 1
             if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
-            value = String(decoding: line[valueStart...], as: UTF8.self)
+            value = UnsafeRawBufferPointer(rebasing: line[valueStart...])
         } else {
-            field = String(decoding: line, as: UTF8.self)
-            value = ""
+            field = line
+            value = UnsafeRawBufferPointer(start: nil, count: 0)
         }
-        switch field {
-        case "data":
-            dataLines.append(value)
+        if Self.equals(field, "data") {
+            if hasData { data.append(UInt8(ascii: "\n")) }
+            data.append(contentsOf: value)
             hasData = true
-        case "event":
-            eventName = value
-        case "id":
-            if !value.contains("\0") { lastID = value }
-        default:
-            value = ""
+        } else if Self.equals(field, "event") {
+            name.removeAll(keepingCapacity: true)
+            name.append(contentsOf: value)
+            hasName = true
+        } else if Self.equals(field, "id") {
+            if !value.contains(0) {
+                lastID.removeAll(keepingCapacity: true)
+                lastID.append(contentsOf: value)
+                hasID = true
+            }
         }
-        return nil
+        return true
     }
 
-    private mutating func dispatch() -> SSEEvent {
-        let event = SSEEvent(event: eventName, data: dataLines.joined(separator: "\n"), id: lastID)
-        _ = resetEvent()
-        return event
+    private mutating func dispatch(_ onEvent: (Event) -> Bool) -> Bool {
+        let keepGoing = data.withUnsafeBytes { data in
+            name.withUnsafeBytes { name in
+                lastID.withUnsafeBytes { id in
+                    onEvent(Event(name: hasName ? name : nil, data: data, id: hasID ? id : nil))
+                }
+            }
+        }
+        resetEvent()
+        return keepGoing
     }
 
-    private mutating func resetEvent() -> SSEEvent? {
-        dataLines.removeAll(keepingCapacity: true)
+    private mutating func resetEvent() {
+        data.removeAll(keepingCapacity: true)
         hasData = false
-        eventName = nil
-        return nil
+        name.removeAll(keepingCapacity: true)
+        hasName = false
+    }
+
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        for i in 0..<bytes.count where bytes[i] != text.utf8Start[i] { return false }
+        return true
     }
 }
 
@@ -159,6 +257,21 @@ public enum SSEWriter {
             buffer.writeStaticString("\n")
         }
         buffer.writeStaticString("\n")
+    }
+
+    /// Appends one event whose data is raw bytes (as `SSEScanner` hands them over): one
+    /// `data:` line per `\n`-separated line of `data`.
+    public static func write(dataBytes data: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+        var start = 0
+        for i in 0..<data.count where data[i] == UInt8(ascii: "\n") {
+            buffer.writeStaticString("data: ")
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: data[start..<i]))
+            buffer.writeStaticString("\n")
+            start = i + 1
+        }
+        buffer.writeStaticString("data: ")
+        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: data[start..<data.count]))
+        buffer.writeStaticString("\n\n")
     }
 
     /// A frame whose data is already-encoded bytes (no newlines inside, as JSON encoders produce).

@@ -259,7 +259,7 @@ struct OpenAIStreamTranslator {
     let provider: String
     let passThrough: Bool
     let clientWantsUsage: Bool
-    private var parser = SSEParser()
+    private var scanner = SSEScanner()
     private(set) var sawDone = false
     /// A failure found after good events in the same read: those are delivered first.
     private var deferred: GatewayError?
@@ -272,18 +272,26 @@ struct OpenAIStreamTranslator {
 
     mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
         if let deferred { throw deferred }
-        let events: [SSEEvent]
+        var batch = Batch(capacity: buffer.readableBytes)
+        // The scanner is moved out while it calls back into `self` (exclusive access).
+        var scanner = self.scanner
+        self.scanner = SSEScanner()
+        defer { self.scanner = scanner }
         do {
-            events = try parser.feed(buffer)
+            try scanner.feed(buffer) { event in translate(event, into: &batch) }
         } catch {
-            throw .badUpstreamResponse("an event stream line is too long", provider: provider)
+            batch.fail(.badUpstreamResponse("an event stream line is too long", provider: provider))
         }
-        return try translateAll(events)
+        return try finishBatch(batch)
     }
 
     mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
         if let deferred { throw deferred }
-        let out = try translateAll(parser.finish().map { [$0] } ?? [])
+        var batch = Batch(capacity: 0)
+        var scanner = self.scanner
+        self.scanner = SSEScanner()
+        scanner.finish { event in translate(event, into: &batch) }
+        let out = try finishBatch(batch)
         if let deferred {
             if out.isEmpty { throw deferred }
             return out
@@ -302,83 +310,112 @@ struct OpenAIStreamTranslator {
         return deferred
     }
 
-    /// Translates events in order; a failure after some good events is deferred so
-    /// the client still gets what arrived before it.
-    ///
-    /// Pass-through events that arrived in one upstream read leave in one write: their
-    /// frames go into a single part, after the bookkeeping events of the same read,
-    /// instead of one write and flush each.
-    private mutating func translateAll(_ events: [SSEEvent]) throws(GatewayError) -> [ProviderStreamEvent] {
+    /// What one upstream read turns into. Pass-through events that arrived in one read
+    /// leave in one write: their frames go into a single part, after the bookkeeping
+    /// events of the same read, instead of one write and flush each.
+    private struct Batch {
         var out: [ProviderStreamEvent] = []
-        var frames = ByteBuffer()
-        for event in events {
-            do {
-                try translate(event, into: &out, frames: &frames)
-            } catch {
-                if out.isEmpty && frames.readableBytes == 0 { throw error }
-                deferred = error
-                break
-            }
+        var frames: ByteBuffer
+        var failure: GatewayError?
+
+        init(capacity: Int) {
+            frames = ByteBuffer()
+            if capacity > 0 { frames.reserveCapacity(capacity + 64) }
         }
-        if frames.readableBytes > 0 { out.append(.part(.raw(frames))) }
+
+        var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 }
+
+        mutating func fail(_ error: GatewayError) {
+            if failure == nil { failure = error }
+        }
+    }
+
+    /// Events in order; a failure after some good events is deferred so the client
+    /// still gets what arrived before it.
+    private mutating func finishBatch(_ batch: Batch) throws(GatewayError) -> [ProviderStreamEvent] {
+        var out = batch.out
+        if let failure = batch.failure {
+            if batch.isEmpty { throw failure }
+            deferred = failure
+        }
+        if batch.frames.readableBytes > 0 { out.append(.part(.raw(batch.frames))) }
         return out
     }
 
-    /// Appends the bookkeeping of `event` to `out`; a pass-through event's frame goes to
-    /// `frames`, a translated chunk to `out`.
-    private mutating func translate(_ event: SSEEvent, into out: inout [ProviderStreamEvent], frames: inout ByteBuffer)
-        throws(GatewayError)
-    {
+    /// Handles one event; returns false to stop at a failure.
+    private mutating func translate(_ event: SSEScanner.Event, into batch: inout Batch) -> Bool {
+        do {
+            try translateOrThrow(event, into: &batch)
+            return true
+        } catch {
+            batch.fail(error)
+            return false
+        }
+    }
+
+    private mutating func translateOrThrow(_ event: SSEScanner.Event, into batch: inout Batch) throws(GatewayError) {
         let data = event.data
-        if data == "[DONE]" {
+        if Self.equals(data, "[DONE]") {
             sawDone = true
             return
         }
         if data.isEmpty { return }
-        if event.event == "error" || data.hasPrefix("{\"error\"") { throw streamError(data) }
+        if let name = event.name, Self.equals(name, "error") { throw streamError(data) }
+        if Self.hasPrefix(data, #"{"error""#) { throw streamError(data) }
         if passThrough {
-            // The client speaks OpenAI too: forward the event as it came, reading only
-            // what the gateway needs (no full decode per chunk).
+            // The client speaks OpenAI too: forward the event's data as it came, reading
+            // only what the gateway needs (no full decode, no string per chunk).
             let summary: PassThroughSummary
             do {
-                summary = try PassThroughSummary.scan(data)
+                summary = try PassThroughSummary.scan(bytes: data)
             } catch {
-                throw .badUpstreamResponse(
-                    "an event is not a chat.completion.chunk (\(Redaction.scrub(String(data.prefix(120)))))",
-                    provider: provider)
+                throw notAChunk(data)
             }
             if summary.hasError { throw streamError(data) }
-            if let usage = summary.usage { out.append(.usage(usage)) }
-            if summary.textBytes > 0 { out.append(.outputText(summary.textBytes)) }
+            if let usage = summary.usage { batch.out.append(.usage(usage)) }
+            if summary.textBytes > 0 { batch.out.append(.outputText(summary.textBytes)) }
             if summary.isUsageOnly && !clientWantsUsage { return }
-            SSEWriter.write(data: data, into: &frames)
+            SSEWriter.write(dataBytes: data, into: &batch.frames)
             return
         }
         let chunk: ChatCompletionChunk
         do {
-            chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: data)
+            chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: ByteBuffer(bytes: data))
         } catch {
-            throw .badUpstreamResponse(
-                "an event is not a chat.completion.chunk (\(Redaction.scrub(String(data.prefix(120)))))",
-                provider: provider)
+            throw notAChunk(data)
         }
-        if let usage = chunk.usage { out.append(.usage(usage)) }
+        if let usage = chunk.usage { batch.out.append(.usage(usage)) }
         var textCount = 0
         for choice in chunk.choices {
             textCount += (choice.delta.content?.count ?? 0) + (choice.delta.reasoningContent?.count ?? 0)
             for call in choice.delta.toolCalls ?? [] { textCount += call.function?.arguments?.count ?? 0 }
         }
-        if textCount > 0 { out.append(.outputText(textCount)) }
+        if textCount > 0 { batch.out.append(.outputText(textCount)) }
         if chunk.isUsageOnly && !clientWantsUsage { return }
-        out.append(.part(.chunk(chunk)))
+        batch.out.append(.part(.chunk(chunk)))
+    }
+
+    private func notAChunk(_ data: UnsafeRawBufferPointer) -> GatewayError {
+        let head = String(decoding: UnsafeRawBufferPointer(rebasing: data.prefix(120)), as: UTF8.self)
+        return .badUpstreamResponse("an event is not a chat.completion.chunk (\(Redaction.scrub(head)))", provider: provider)
     }
 
     /// An error event from the upstream, as a retryable gateway error.
-    private func streamError(_ data: String) -> GatewayError {
-        let message = UpstreamFailure.errorMessage(from: ByteBuffer(string: data)) ?? data
+    private func streamError(_ data: UnsafeRawBufferPointer) -> GatewayError {
+        let message = UpstreamFailure.errorMessage(from: ByteBuffer(bytes: data)) ?? String(decoding: data, as: UTF8.self)
         return GatewayError(
             status: 502, type: "upstream_error", code: "upstream_stream_error",
             message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
             isRetryable: true)
+    }
+
+    private static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && hasPrefix(bytes, text)
+    }
+
+    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        guard bytes.count >= text.utf8CodeUnitCount else { return false }
+        for i in 0..<text.utf8CodeUnitCount where bytes[i] != text.utf8Start[i] { return false }
+        return true
     }
 }
