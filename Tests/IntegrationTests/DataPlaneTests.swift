@@ -161,6 +161,76 @@ struct DataPlaneTests {
         }
     }
 
+    /// Stream parts are flushed on the next event-loop turn, not held for the end: an
+    /// event reaches the client while the upstream is still waiting to send the next.
+    @Test func eachStreamEventReachesTheClientBeforeTheNextIsSent() async throws {
+        let events = OpenAIFixtures.chunks(["first-piece", "second-piece"], usage: false)
+        try await MockUpstream.withServer({ _ in
+            MockUpstream.Response(
+                status: 200, headers: [("Content-Type", "text/event-stream")],
+                pieces: [
+                    .bytes(ByteBuffer(string: "data: \(events[0])\n\ndata: \(events[1])\n\n")), .delay(.milliseconds(600)),
+                    .bytes(ByteBuffer(string: events[2...].map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n")),
+                ])
+        }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    let sent = ContinuousClock.now
+                    try await connection.send(Self.post(streamRequest))
+                    let early = try await connection.readText(until: "first-piece")
+                    #expect(sent.duration(to: .now) < .milliseconds(500), "the first event was held back")
+                    #expect(early.contains("HTTP/1.1 200") && !early.contains("second-piece"))
+                    let rest = try await connection.readText(until: "data: [DONE]")
+                    #expect(rest.contains("second-piece"))
+                }
+            }
+        }
+    }
+
+    /// A client that reads slowly still gets every byte of a long stream: the gateway
+    /// waits while the connection is not writable instead of dropping or buffering all.
+    @Test func aSlowReaderGetsTheWholeStream() async throws {
+        let piece = String(repeating: "x", count: 1000)
+        let events = OpenAIFixtures.chunks(Array(repeating: piece, count: 3000), usage: false)
+        try await MockUpstream.withServer({ _ in .sse(events) }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(streamRequest))
+                    // Nothing read for a while: socket buffers fill and the gateway must wait.
+                    try await Task.sleep(for: .milliseconds(700))
+                    let reply = try #require(try await connection.read(1).first)
+                    #expect(reply.status == 200)
+                    #expect(reply.body.components(separatedBy: piece).count - 1 == 3000)
+                    #expect(reply.body.hasSuffix("data: [DONE]\n\n"))
+                }
+                try await waitForLogRows(gateway, 1)
+                let row = try #require(try await gateway.store.logs(RequestLogQuery()).first)
+                #expect(row.status == 200 && row.stream)
+            }
+        }
+    }
+
+    /// A client that stops reading mid-stream is cut off after the server's idle timeout
+    /// (the write-stall check); the request is logged as 499 and its key lease released.
+    @Test func aClientThatStopsReadingIsCutOff() async throws {
+        let piece = String(repeating: "y", count: 1000)
+        let events = OpenAIFixtures.chunks(Array(repeating: piece, count: 16000), usage: false)
+        try await MockUpstream.withServer({ _ in .sse(events) }) { upstream in
+            let config = gatewayConfig(
+                primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { idle_timeout_s: 1 }")
+            try await withGateway(config) { gateway, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(streamRequest))
+                    // Never read; the gateway gives up on this client by itself.
+                    try await waitForLogRows(gateway, 1, timeout: .seconds(20))
+                }
+                let row = try #require(try await gateway.store.logs(RequestLogQuery()).first)
+                #expect(row.status == 499 && row.stream)
+                #expect(gateway.engine.currentTable.providers["primary"]?.keys.leasesInFlight == 0, "the key lease is released")
+            }
+        }
+    }
+
     @Test func unauthenticatedChatIsRejectedInTheOpenAIShape() async throws {
         try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
             try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in
@@ -231,6 +301,20 @@ struct RawConnection {
             buffer.writeBuffer(&chunk)
         }
         return replies
+    }
+
+    /// Reads until the received text (from the last call on) contains `needle`.
+    mutating func readText(until needle: String) async throws -> String {
+        while !String(buffer: buffer).contains(needle) {
+            guard var chunk = try await inbound.next() else {
+                Issue.record("connection closed before \(needle.debugDescription)")
+                break
+            }
+            buffer.writeBuffer(&chunk)
+        }
+        let text = String(buffer: buffer)
+        buffer.clear()
+        return text
     }
 
     /// Whether the peer closes the connection within 2 s.

@@ -62,7 +62,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var heldInputClosed = false
     /// A request error arrived behind the response in progress: close after it.
     private var closeWhenIdle = false
-    private var stallCheck: Scheduled<Void>?
+    /// A flush is queued on the event loop for parts written without one.
+    private var flushQueued = false
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
@@ -107,14 +108,6 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
-            stallCheck?.cancel()
-            stallCheck = nil
-        }
-        context.fireChannelWritabilityChanged()
-    }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         if backlog.isEmpty, canProcess(part) {
@@ -136,7 +129,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response.headers[.xRequestID] = hot.requestID
             let (head, body) = Self.head(of: response)
             let channel = context.channel
-            writeResponse(head: head, body: body, end: true)?.whenComplete { _ in channel.close(promise: nil) }
+            writeResponse(head: head, body: body, end: true)?.written.whenComplete { _ in channel.close(promise: nil) }
         case .responding:
             // A malformed request behind the one being answered: Hummingbird would answer
             // it out of order, so the connection ends once the current response is out.
@@ -303,9 +296,17 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return (head, bytes)
     }
 
-    /// Writes the given parts of the hot response and flushes (on the event loop); the
-    /// future completes when the last one reached the socket. Nil when the client is gone.
-    fileprivate func writeResponse(head: HTTPResponse?, body: ByteBuffer?, end: Bool) -> EventLoopFuture<Void>? {
+    /// Writes the given parts of the hot response (on the event loop). Returns nil when
+    /// the client is gone; otherwise the future of the last part reaching the socket and
+    /// whether the caller has to wait for it (see `ResponseSink.write`).
+    ///
+    /// `flushNow` false (stream parts) leaves the flush to a task queued behind the
+    /// current one on the event loop: parts written in one run of the response task
+    /// (a head and the events of one upstream read, say) leave in one system call, and
+    /// a part is never held longer than it takes the task to wait for more.
+    fileprivate func writeResponse(
+        head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true, waitForSocket: Bool = false
+    ) -> (written: EventLoopFuture<Void>, mustWait: Bool)? {
         precondition(head != nil || body != nil || end, "nothing to write")
         guard let context, context.channel.isActive else { return nil }
         // The promise rides on the last part written.
@@ -313,24 +314,46 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let head { context.write(wrapOutboundOut(.head(head)), promise: body == nil && !end ? promise : nil) }
         if let body { context.write(wrapOutboundOut(.body(body)), promise: end ? nil : promise) }
         if end { context.write(wrapOutboundOut(.end(nil)), promise: promise) }
-        context.flush()
-        if !context.channel.isWritable, stallCheck == nil {
-            // The client is not reading: give it a while, then give up on it.
-            let channel = context.channel
-            let logger = shared.logger
-            stallCheck = context.eventLoop.scheduleTask(in: shared.writeStallTimeout) {
-                logger.info("closing a connection whose client stopped reading")
-                channel.close(promise: nil)
+        if flushNow {
+            flushQueued = false
+            context.flush()
+        } else if !flushQueued {
+            flushQueued = true
+            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+            context.eventLoop.execute {
+                let handler = handler.value
+                guard handler.flushQueued, let context = handler.context else { return }
+                handler.flushQueued = false
+                context.flush()
             }
         }
-        return promise.futureResult
+        // Wait while the client is behind, so a slow client slows the stream down
+        // instead of filling memory; and at every part once the client has closed its
+        // side (it may be gone: the first write that fails must stop the stream).
+        let mustWait = flushNow || waitForSocket || heldInputClosed || !context.channel.isWritable
+        if mustWait { watchForStall(promise.futureResult, context: context) }
+        return (promise.futureResult, mustWait)
+    }
+
+    /// Closes the connection when `written` (a write the response task waits for) has
+    /// not reached the socket within the write-stall timeout: the client stopped
+    /// reading. Nothing is scheduled when the socket took the write at once.
+    private func watchForStall(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
+        let done = NIOLoopBoundBox(false, eventLoop: context.eventLoop)
+        written.whenComplete { _ in done.value = true }
+        if done.value { return }
+        let channel = context.channel
+        let logger = shared.logger
+        let check = context.eventLoop.scheduleTask(in: shared.writeStallTimeout) {
+            logger.info("closing a connection whose client stopped reading")
+            channel.close(promise: nil)
+        }
+        written.whenComplete { _ in check.cancel() }
     }
 
     /// The hot response is complete (or abandoned): the next request may go.
     fileprivate func responseFinished(completed: Bool, close: Bool) {
         inFlight = nil
-        stallCheck?.cancel()
-        stallCheck = nil
         guard let context else { return }
         guard completed, !close, !closeWhenIdle, context.channel.isActive else {
             // Asked to, or a response cut short leaves the connection in an unknown state.
@@ -356,10 +379,17 @@ private struct ResponseSink: Sendable {
         case .stream(let produce):
             // The stream runs even when the head could not be written: its first write
             // then fails, so the engine cancels the upstream call, releases the key and
-            // records the 499.
-            let headWritten = await write(head: head)
+            // records the 499. The head and the parts go out with a queued flush (see
+            // `writeResponse`). The first part is awaited, so a client that left while
+            // the upstream was starting is noticed before the stream runs; later parts
+            // only while the client is behind (a failed write closes the channel, which
+            // the next part notices); the end is flushed at once and awaited.
+            let headWritten = await write(head: head, flushNow: false)
+            var first = true
             let finished = await produce { bytes in
-                guard headWritten, await write(body: bytes) else { throw CancellationError() }
+                let written = await write(body: bytes, flushNow: false, waitForSocket: first)
+                first = false
+                guard headWritten, written else { throw CancellationError() }
             }
             completed = finished && headWritten ? await write(end: true) : false
         }
@@ -367,10 +397,19 @@ private struct ResponseSink: Sendable {
         _ = await onLoop { $0.responseFinished(completed: done, close: close) }
     }
 
-    /// Writes and flushes parts; false when the client is gone.
-    private func write(head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false) async -> Bool {
-        guard let written = await onLoop({ $0.writeResponse(head: head, body: body, end: end) }), let future = written
+    /// Writes parts; false when the client is gone. Flushed now (or asked to), it waits
+    /// until they reached the socket; otherwise only while the client is behind (the
+    /// channel not writable), without a wait per part for a client that keeps up.
+    private func write(
+        head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true,
+        waitForSocket: Bool = false
+    ) async -> Bool {
+        guard
+            let written = await onLoop({ handler in
+                handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow, waitForSocket: waitForSocket)
+            }), let (future, mustWait) = written
         else { return false }
+        guard mustWait else { return true }
         do {
             try await future.get()
             return true
