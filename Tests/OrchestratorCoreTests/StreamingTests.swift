@@ -194,6 +194,19 @@ struct JSONObjectRewriterTests {
         }
     }
 
+    /// Keys are compared by their decoded text: an escaped spelling still matches, and a
+    /// bad escape in a key is malformed input.
+    @Test func escapedKeysMatchTheirDecodedText() throws {
+        #expect(try rewrite(#"{"mod\u0065l":"alias","x":1}"#) { $0.set("model", string: "m") } == #"{"mod\u0065l":"m","x":1}"#)
+        let members = try Array(#"{"a\"b":1,"\u00e9":2}"#.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
+        #expect(members.map(\.key) == ["a\"b", "é"])
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) {
+            _ = try Array(#"{"\u12":1}"#.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
+        }
+        let summary = try PassThroughSummary.scan(#"{"ch\u006fices":[],"us\u0061ge":{"prompt_t\u006fkens":5,"completion_tokens":1}}"#)
+        #expect(summary.isUsageOnly && summary.usage?.promptTokens == 5)
+    }
+
     @Test func membersListsTopLevelOnly() throws {
         let text = #"{"a":{"model":1},"b":[{"c":2}],"model":"m"}"#
         let members = try Array(text.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }

@@ -53,22 +53,21 @@ public struct JSONObjectRewriter: Sendable {
     public func apply(to body: ByteBuffer) throws -> ByteBuffer {
         if replacements.isEmpty { return body }
         return try body.withUnsafeReadableBytes { raw -> ByteBuffer in
-            let members = try Self.members(of: raw)
             var out = ByteBuffer()
             out.reserveCapacity(raw.count + replacements.reduce(0) { $0 + $1.value.count + $1.key.utf8.count + 4 })
             out.writeInteger(UInt8(ascii: "{"))
             var first = true
             var written = Set<String>()
-            for member in members {
-                if let replacement = replacements.first(where: { $0.key == member.key }) {
-                    if written.contains(member.key) { continue }
-                    written.insert(member.key)
+            try Self.forEachMember(of: raw) { key, memberRange, valueRange in
+                if let replacement = try replacements.first(where: { try key.equals(string: $0.key) }) {
+                    if written.contains(replacement.key) { return }
+                    written.insert(replacement.key)
                     if !first { out.writeInteger(UInt8(ascii: ",")) }
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[member.memberRange.lowerBound..<member.valueRange.lowerBound]))
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[memberRange.lowerBound..<valueRange.lowerBound]))
                     out.writeBytes(replacement.value)
                 } else {
                     if !first { out.writeInteger(UInt8(ascii: ",")) }
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[member.memberRange]))
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[memberRange]))
                 }
                 first = false
             }
@@ -86,10 +85,61 @@ public struct JSONObjectRewriter: Sendable {
 
     /// Lists the members of the top-level object in `bytes`.
     public static func members(of bytes: UnsafeRawBufferPointer) throws -> [Member] {
+        var members: [Member] = []
+        try forEachMember(of: bytes) { key, memberRange, valueRange in
+            members.append(Member(key: try key.decoded(), memberRange: memberRange, valueRange: valueRange))
+        }
+        return members
+    }
+
+    /// A member's key as written between its quotes, read without building a string.
+    public struct RawKey {
+        /// The bytes between the quotes, escapes as written.
+        public let bytes: UnsafeRawBufferPointer
+        let offset: Int
+
+        /// Whether the key is `key` (escapes, when there are any, decoded first).
+        public func equals(_ key: StaticString) -> Bool {
+            if !bytes.contains(UInt8(ascii: "\\")) {
+                guard bytes.count == key.utf8CodeUnitCount else { return false }
+                for i in 0..<bytes.count where bytes[i] != key.utf8Start[i] { return false }
+                return true
+            }
+            return (try? decoded()) == key.description
+        }
+
+        /// Whether the key is `key` (escapes, when there are any, decoded first).
+        public func equals(string key: String) throws -> Bool {
+            if !bytes.contains(UInt8(ascii: "\\")) {
+                var key = key
+                return key.withUTF8 { $0.elementsEqual(bytes) }
+            }
+            return try decoded() == key
+        }
+
+        /// The key as a string.
+        public func decoded() throws -> String {
+            if !bytes.contains(UInt8(ascii: "\\")) { return String(decoding: bytes, as: UTF8.self) }
+            var quoted = Data([UInt8(ascii: "\"")])
+            quoted.append(contentsOf: bytes)
+            quoted.append(UInt8(ascii: "\""))
+            guard let decoded = try? JSONCoding.decode(String.self, from: ByteBuffer(bytes: quoted)) else {
+                throw MalformedJSON(offset: offset, reason: "invalid string escape")
+            }
+            return decoded
+        }
+    }
+
+    /// Calls `body` for each member of the top-level object in `bytes`, in order, with
+    /// its key and where its `"key": value` text and its value lie; validates the whole
+    /// object (structure, no trailing bytes) as it goes.
+    public static func forEachMember(
+        of bytes: UnsafeRawBufferPointer,
+        _ body: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>) throws -> Void
+    ) throws {
         var scanner = Scanner(bytes: bytes)
         scanner.skipWhitespace()
         try scanner.expect(UInt8(ascii: "{"))
-        var members: [Member] = []
         scanner.skipWhitespace()
         if scanner.peek() == UInt8(ascii: "}") {
             scanner.index += 1
@@ -97,13 +147,15 @@ public struct JSONObjectRewriter: Sendable {
             while true {
                 scanner.skipWhitespace()
                 let keyStart = scanner.index
-                let key = try scanner.readString()
+                try scanner.skipString()
+                let key = RawKey(
+                    bytes: UnsafeRawBufferPointer(rebasing: bytes[(keyStart + 1)..<(scanner.index - 1)]), offset: keyStart)
                 scanner.skipWhitespace()
                 try scanner.expect(UInt8(ascii: ":"))
                 scanner.skipWhitespace()
                 let valueStart = scanner.index
                 try scanner.skipValue(depth: 0)
-                members.append(Member(key: key, memberRange: keyStart..<scanner.index, valueRange: valueStart..<scanner.index))
+                try body(key, keyStart..<scanner.index, valueStart..<scanner.index)
                 scanner.skipWhitespace()
                 guard let next = scanner.peek() else { throw scanner.error("unterminated object") }
                 scanner.index += 1
@@ -113,7 +165,6 @@ public struct JSONObjectRewriter: Sendable {
         }
         scanner.skipWhitespace()
         if scanner.index != bytes.count { throw scanner.error("trailing characters after the object") }
-        return members
     }
 
     static func encodeString(_ s: String) -> [UInt8] {
@@ -140,20 +191,6 @@ public struct JSONObjectRewriter: Sendable {
         mutating func expect(_ byte: UInt8) throws {
             guard peek() == byte else { throw error("expected '\(Character(UnicodeScalar(byte)))'") }
             index += 1
-        }
-
-        /// Reads a string and returns its decoded value.
-        mutating func readString() throws -> String {
-            let start = index
-            try skipString()
-            let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-            if !raw.contains(UInt8(ascii: "\\")) {
-                return String(decoding: raw[1..<(raw.count - 1)], as: UTF8.self)
-            }
-            guard let decoded = try? JSONDecoder().decode(String.self, from: Data(raw)) else {
-                throw MalformedJSON(offset: start, reason: "invalid string escape")
-            }
-            return decoded
         }
 
         mutating func skipString() throws {

@@ -36,23 +36,19 @@ public struct PassThroughSummary: Sendable, Hashable {
 
     /// Scans bytes in place (an SSE event's data as the scanner hands it over).
     public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
-        let members = try JSONObjectRewriter.members(of: bytes)
         var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
-        for member in members {
-            let value = UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])
-            switch member.key {
-            case "error":
+        try JSONObjectRewriter.forEachMember(of: bytes) { key, _, valueRange in
+            let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
+            if key.equals("error") {
                 summary.hasError = !isNull(value)
-            case "usage":
+            } else if key.equals("usage") {
                 if !isNull(value) { summary.usage = try scanUsage(value) }
-            case "choices":
+            } else if key.equals("choices") {
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
                 summary.textBytes =
                     stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
                     + stringBytes(after: "\"arguments\"", in: value)
-            default:
-                break
             }
         }
         return summary
@@ -78,22 +74,26 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
             return number
         }
-        func nested(_ key: String, in object: UnsafeRawBufferPointer) throws -> Int? {
+        func nested(_ key: StaticString, in object: UnsafeRawBufferPointer) throws -> Int? {
             guard object.first == UInt8(ascii: "{") else { return nil }
-            for member in try JSONObjectRewriter.members(of: object) where member.key == key {
-                return count(UnsafeRawBufferPointer(rebasing: object[member.valueRange]))
+            var found: Int?
+            try JSONObjectRewriter.forEachMember(of: object) { member, _, valueRange in
+                if found == nil, member.equals(key) { found = count(UnsafeRawBufferPointer(rebasing: object[valueRange])) }
             }
-            return nil
+            return found
         }
-        for member in try JSONObjectRewriter.members(of: value) {
-            let field = UnsafeRawBufferPointer(rebasing: value[member.valueRange])
-            switch member.key {
-            case "prompt_tokens": prompt = count(field)
-            case "completion_tokens": completion = count(field)
-            case "total_tokens": total = count(field)
-            case "prompt_tokens_details": cached = try nested("cached_tokens", in: field)
-            case "completion_tokens_details": reasoning = try nested("reasoning_tokens", in: field)
-            default: break
+        try JSONObjectRewriter.forEachMember(of: value) { key, _, valueRange in
+            let field = UnsafeRawBufferPointer(rebasing: value[valueRange])
+            if key.equals("prompt_tokens") {
+                prompt = count(field)
+            } else if key.equals("completion_tokens") {
+                completion = count(field)
+            } else if key.equals("total_tokens") {
+                total = count(field)
+            } else if key.equals("prompt_tokens_details") {
+                cached = try nested("cached_tokens", in: field)
+            } else if key.equals("completion_tokens_details") {
+                reasoning = try nested("reasoning_tokens", in: field)
             }
         }
         if malformed { return nil }
