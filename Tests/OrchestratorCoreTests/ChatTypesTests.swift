@@ -75,6 +75,17 @@ struct ChatTypesTests {
         #expect(extra["neg"] == .int(Int64.min))
     }
 
+    /// Every JSON kind decodes as itself, whatever order the decoder tries them in.
+    @Test func everyJSONKindDecodesAsItself() throws {
+        let text = #"{"n":null,"t":true,"f":false,"i":-3,"z":0,"u":18446744073709551615,"d":1.5,"e":2e3,"s":"1","es":"","a":[1,"x",[],{}],"o":{"k":{"deep":[null]}}}"#
+        let value = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+        let expected: JSONValue = [
+            "n": .null, "t": true, "f": false, "i": -3, "z": 0, "u": .uint(18_446_744_073_709_551_615), "d": 1.5,
+            "e": .int(2000), "s": "1", "es": "", "a": [1, "x", [], [:]], "o": ["k": ["deep": [.null]]],
+        ]
+        #expect(value == expected)
+    }
+
     @Test func toolsAndVisionAreUnderstood() throws {
         let (tools, _, _) = try Self.roundTrip(ChatRequest.self, fixture: "request_tools")
         #expect(tools.tools?.first?.function?.name == "get_current_weather")

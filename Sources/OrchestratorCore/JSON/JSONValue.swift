@@ -78,9 +78,21 @@ public enum JSONValue: Sendable, Hashable {
 
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
+        // The decoder cannot say what a value is, only fail to read it as something:
+        // every wrong guess throws (and builds) a DecodingError. So the likeliest kinds
+        // go first — strings, then objects and arrays (JSON schemas in `tools` are
+        // almost all of these), then booleans and numbers. Each kind reads only as
+        // itself, so the order changes no result; numbers keep Int64 before UInt64
+        // before Double.
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
+        } else if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if let o = try? container.decode([String: JSONValue].self) {
+            self = .object(o)
+        } else if let a = try? container.decode([JSONValue].self) {
+            self = .array(a)
         } else if let b = try? container.decode(Bool.self) {
             self = .bool(b)
         } else if let i = try? container.decode(Int64.self) {
@@ -89,12 +101,6 @@ extension JSONValue: Codable {
             self = .uint(u)
         } else if let d = try? container.decode(Double.self) {
             self = .double(d)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? container.decode([JSONValue].self) {
-            self = .array(a)
-        } else if let o = try? container.decode([String: JSONValue].self) {
-            self = .object(o)
         } else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "unsupported JSON value")
         }
@@ -161,7 +167,11 @@ extension KeyedDecodingContainer where K == AnyCodingKey {
 
     /// Decodes an optional value, treating an explicit JSON `null` as absent.
     public func optional<T: Decodable>(_ type: T.Type, _ key: String) throws -> T? {
-        try attributed(key) { try decodeIfPresent(T.self, forKey: AnyCodingKey(key)) }
+        let codingKey = AnyCodingKey(key)
+        // Most optional fields are absent: a presence check is cheaper than the
+        // generic decode path with its error attribution.
+        guard contains(codingKey) else { return nil }
+        return try attributed(key) { try decodeIfPresent(T.self, forKey: codingKey) }
     }
 
     /// Decodes a required value.
