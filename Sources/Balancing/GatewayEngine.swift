@@ -138,7 +138,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let ordered =
             resolved.balancer?.order(
                 eligible, strategy: strategy,
-                latency: { health.snapshot(TargetID(provider: $0.provider, upstreamModel: $0.model)).averageLatency },
+                latency: { health.averageLatency(TargetID(provider: $0.provider, upstreamModel: $0.model)) },
                 random: &rng) ?? eligible.map(\.target)
         let candidates = ordered.compactMap { target -> Candidate? in
             guard let provider = table.providers[target.provider], provider.config.enabled else { return nil }

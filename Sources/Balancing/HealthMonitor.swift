@@ -195,6 +195,12 @@ public final class HealthMonitor: HealthRegistry {
         state.withLock { $0.targets.keys.filter { $0.provider == provider } }
     }
 
+    /// The target's smoothed latency (what `least_latency` orders by), without building
+    /// a whole snapshot: no window copy, no percentile sort.
+    public func averageLatency(_ target: TargetID) -> Duration? {
+        state.withLock { state in state.targets[target]?.ewmaSeconds.map { .nanoseconds(Int64($0 * 1e9)) } }
+    }
+
     public func snapshot(_ target: TargetID, now: ContinuousClock.Instant = .now) -> TargetSnapshot {
         state.withLock { state in
             let entry = state.targets[target] ?? TargetState()

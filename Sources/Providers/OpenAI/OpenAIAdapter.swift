@@ -169,9 +169,14 @@ public struct OpenAIAdapter: ProviderAdapter {
                 var rewriter = JSONObjectRewriter()
                 rewriter.set("model", string: target.model)
                 if stream, !chat.wantsStreamUsage {
-                    var options = chat.streamOptions ?? StreamOptions()
-                    options.includeUsage = true
-                    try rewriter.set("stream_options", value: options)
+                    if let options = chat.streamOptions {
+                        var options = options
+                        options.includeUsage = true
+                        try rewriter.set("stream_options", value: options)
+                    } else {
+                        // The common case, without an encoder per request.
+                        rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8)
+                    }
                 }
                 if chat.maxTokens == nil, chat.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
                     try rewriter.set("max_tokens", value: defaultMax)
