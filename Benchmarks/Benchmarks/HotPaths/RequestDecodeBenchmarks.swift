@@ -1,0 +1,69 @@
+import Benchmark
+import NIOCore
+import OrchestratorCore
+import Providers
+
+/// What the front door and the OpenAI adapter do with a request body: decode and
+/// validate it into a `ChatRequest` (every request), and on the same-style pass-through
+/// path rewrite its top-level members for the upstream and scan the upstream's answer.
+func requestDecodeBenchmarks() {
+    let codec = OpenAIInboundCodec()
+
+    Benchmark("decode: small chat body (bench post.lua, 66 B)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.decodeChatRequest(Fixtures.smallChatBody))
+        }
+    }
+
+    Benchmark("decode: large chat body (\(Fixtures.largeChatBody.readableBytes) B, 8 messages, 2 tools)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.decodeChatRequest(Fixtures.largeChatBody))
+        }
+    }
+
+    // The difference to the previous one is what the untyped members cost.
+    Benchmark(
+        "decode: the large body without tools and metadata (\(Fixtures.largeChatBodyWithoutUntypedMembers.readableBytes) B)"
+    ) { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.decodeChatRequest(Fixtures.largeChatBodyWithoutUntypedMembers))
+        }
+    }
+
+    // The OpenAI adapter's upstream body for a same-style client (`OpenAIAdapter.upstreamBody`,
+    // internal): the client's bytes with `model` replaced, and for a stream
+    // `stream_options.include_usage` forced on when the client did not ask for usage itself
+    // (constant JSON when the client sent no `stream_options`, as here; a `JSONEncoder`
+    // only to merge into options the client did send).
+    Benchmark("pass-through: upstream body, chat (model rewrite)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var rewriter = JSONObjectRewriter()
+            rewriter.set("model", string: "gpt-4o-mini")
+            blackHole(try rewriter.apply(to: Fixtures.smallChatBody))
+        }
+    }
+
+    Benchmark("pass-through: upstream body, stream (model + stream_options)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var rewriter = JSONObjectRewriter()
+            rewriter.set("model", string: "gpt-4o-mini")
+            rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8)
+            blackHole(try rewriter.apply(to: Fixtures.smallStreamBody))
+        }
+    }
+
+    Benchmark("pass-through: upstream body, large chat (model rewrite)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            var rewriter = JSONObjectRewriter()
+            rewriter.set("model", string: "gpt-4o-mini")
+            blackHole(try rewriter.apply(to: Fixtures.largeChatBody))
+        }
+    }
+
+    // How the adapter reads a same-style completion: validated structurally, `usage` decoded.
+    Benchmark("pass-through: scan completion body (bench mock, 663 B)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try PassThroughSummary.scan(Fixtures.completionBody))
+        }
+    }
+}
