@@ -14,6 +14,9 @@ final class TierBalancer: Sendable {
         _ targets: [(index: Int, target: TargetConfig)], strategy: RoutingStrategy,
         latency: (TargetConfig) -> Duration?, random: inout R
     ) -> [TargetConfig] {
+        // One target (the common case) has one order whatever the strategy; smooth round
+        // robin's weights for a lone target stay at zero, so there is no state to keep.
+        if targets.count == 1 { return [targets[0].target] }
         let tiers = Dictionary(grouping: targets, by: { $0.target.priority }).sorted { $0.key < $1.key }
         var ordered: [TargetConfig] = []
         for (_, tier) in tiers {
