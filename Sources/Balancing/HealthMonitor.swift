@@ -60,6 +60,9 @@ public final class HealthMonitor: HealthRegistry {
         var ewmaSeconds: Double?
         var lastError: String?
         var window = OutcomeWindow()
+
+        /// The smoothed latency (what `least_latency` orders by).
+        var averageLatency: Duration? { ewmaSeconds.map { .nanoseconds(Int64($0 * 1e9)) } }
     }
 
     struct KeyState {
@@ -198,7 +201,7 @@ public final class HealthMonitor: HealthRegistry {
     /// The target's smoothed latency (what `least_latency` orders by), without building
     /// a whole snapshot: no window copy, no percentile sort.
     public func averageLatency(_ target: TargetID) -> Duration? {
-        state.withLock { state in state.targets[target]?.ewmaSeconds.map { .nanoseconds(Int64($0 * 1e9)) } }
+        state.withLock { state in state.targets[target]?.averageLatency }
     }
 
     public func snapshot(_ target: TargetID, now: ContinuousClock.Instant = .now) -> TargetSnapshot {
@@ -206,7 +209,7 @@ public final class HealthMonitor: HealthRegistry {
             let entry = state.targets[target] ?? TargetState()
             return TargetSnapshot(
                 state: entry.circuit, consecutiveFailures: entry.consecutiveFailures,
-                averageLatency: entry.ewmaSeconds.map { .nanoseconds(Int64($0 * 1e9)) },
+                averageLatency: entry.averageLatency,
                 successRate: entry.window.successRate,
                 latencyP50: entry.window.latencyPercentile(0.50).map { .nanoseconds(Int64($0 * 1e9)) },
                 latencyP95: entry.window.latencyPercentile(0.95).map { .nanoseconds(Int64($0 * 1e9)) },

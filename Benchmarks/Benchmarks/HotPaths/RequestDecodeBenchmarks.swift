@@ -35,30 +35,20 @@ func requestDecodeBenchmarks() {
     // `stream_options.include_usage` forced on when the client did not ask for usage itself
     // (constant JSON when the client sent no `stream_options`, as here; a `JSONEncoder`
     // only to merge into options the client did send).
-    Benchmark("pass-through: upstream body, chat (model rewrite)") { benchmark in
-        for _ in benchmark.scaledIterations {
-            var rewriter = JSONObjectRewriter()
-            rewriter.set("model", string: "gpt-4o-mini")
-            blackHole(try rewriter.apply(to: Fixtures.smallChatBody))
+    func upstreamBodyBenchmark(_ name: String, _ body: ByteBuffer, forceStreamUsage: Bool = false) {
+        Benchmark(name) { benchmark in
+            for _ in benchmark.scaledIterations {
+                var rewriter = JSONObjectRewriter()
+                rewriter.set("model", string: "gpt-4o-mini")
+                if forceStreamUsage { rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8) }
+                blackHole(try rewriter.apply(to: body))
+            }
         }
     }
-
-    Benchmark("pass-through: upstream body, stream (model + stream_options)") { benchmark in
-        for _ in benchmark.scaledIterations {
-            var rewriter = JSONObjectRewriter()
-            rewriter.set("model", string: "gpt-4o-mini")
-            rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8)
-            blackHole(try rewriter.apply(to: Fixtures.smallStreamBody))
-        }
-    }
-
-    Benchmark("pass-through: upstream body, large chat (model rewrite)") { benchmark in
-        for _ in benchmark.scaledIterations {
-            var rewriter = JSONObjectRewriter()
-            rewriter.set("model", string: "gpt-4o-mini")
-            blackHole(try rewriter.apply(to: Fixtures.largeChatBody))
-        }
-    }
+    upstreamBodyBenchmark("pass-through: upstream body, chat (model rewrite)", Fixtures.smallChatBody)
+    upstreamBodyBenchmark(
+        "pass-through: upstream body, stream (model + stream_options)", Fixtures.smallStreamBody, forceStreamUsage: true)
+    upstreamBodyBenchmark("pass-through: upstream body, large chat (model rewrite)", Fixtures.largeChatBody)
 
     // How the adapter reads a same-style completion: validated structurally, `usage` decoded.
     Benchmark("pass-through: scan completion body (bench mock, 663 B)") { benchmark in

@@ -100,11 +100,7 @@ public struct JSONObjectRewriter: Sendable {
 
         /// Whether the key is `key` (escapes, when there are any, decoded first).
         public func equals(_ key: StaticString) -> Bool {
-            if !bytes.contains(UInt8(ascii: "\\")) {
-                guard bytes.count == key.utf8CodeUnitCount else { return false }
-                for i in 0..<bytes.count where bytes[i] != key.utf8Start[i] { return false }
-                return true
-            }
+            if !bytes.contains(UInt8(ascii: "\\")) { return RawBytes.equal(bytes, key) }
             return (try? decoded()) == key.description
         }
 
@@ -120,10 +116,8 @@ public struct JSONObjectRewriter: Sendable {
         /// The key as a string.
         public func decoded() throws -> String {
             if !bytes.contains(UInt8(ascii: "\\")) { return String(decoding: bytes, as: UTF8.self) }
-            var quoted = Data([UInt8(ascii: "\"")])
-            quoted.append(contentsOf: bytes)
-            quoted.append(UInt8(ascii: "\""))
-            guard let decoded = try? JSONCoding.decode(String.self, from: ByteBuffer(bytes: quoted)) else {
+            let quoted = "\"" + String(decoding: bytes, as: UTF8.self) + "\""
+            guard let decoded = try? JSONCoding.decode(String.self, from: quoted) else {
                 throw MalformedJSON(offset: offset, reason: "invalid string escape")
             }
             return decoded
@@ -168,7 +162,9 @@ public struct JSONObjectRewriter: Sendable {
     }
 
     static func encodeString(_ s: String) -> [UInt8] {
-        Array(JSONCoding.quoted(s).utf8)
+        var out: [UInt8] = []
+        JSONCoding.appendQuoted(s, to: &out)
+        return out
     }
 
     struct Scanner {

@@ -133,9 +133,7 @@ public struct SSEScanner: Sendable {
                     keepGoing = processLine(UnsafeRawBufferPointer(rebasing: raw[start..<i]), onEvent)
                 } else {
                     carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<i]))
-                    let line = carry
-                    carry.removeAll(keepingCapacity: true)
-                    keepGoing = line.withUnsafeBytes { processLine($0, onEvent) }
+                    keepGoing = processCarriedLine(onEvent)
                 }
                 if byte == UInt8(ascii: "\r") { skipNextLF = true }
                 i += 1
@@ -156,13 +154,23 @@ public struct SSEScanner: Sendable {
     public mutating func finish(_ onEvent: (Event) -> Bool) {
         var delivered = false
         if !carry.isEmpty {
-            let line = carry
-            carry.removeAll()
-            _ = line.withUnsafeBytes { processLine($0) { delivered = true; return onEvent($0) } }
+            _ = processCarriedLine { delivered = true; return onEvent($0) }
         }
         if !delivered, hasData {
             _ = dispatch(onEvent)
         }
+    }
+
+    /// Handles the line gathered in `carry` and empties it, keeping its storage: the
+    /// buffer is swapped out while it is read (`processLine` mutates the scanner), so it
+    /// is neither copied nor reallocated.
+    private mutating func processCarriedLine(_ onEvent: (Event) -> Bool) -> Bool {
+        var line: [UInt8] = []
+        swap(&line, &carry)
+        let keepGoing = line.withUnsafeBytes { processLine($0, onEvent) }
+        line.removeAll(keepingCapacity: true)
+        swap(&line, &carry)
+        return keepGoing
     }
 
     /// Handles one line (without its ending); returns what `onEvent` returned, or true.
@@ -184,15 +192,15 @@ public struct SSEScanner: Sendable {
             field = line
             value = UnsafeRawBufferPointer(start: nil, count: 0)
         }
-        if Self.equals(field, "data") {
+        if RawBytes.equal(field, "data") {
             if hasData { data.append(UInt8(ascii: "\n")) }
             data.append(contentsOf: value)
             hasData = true
-        } else if Self.equals(field, "event") {
+        } else if RawBytes.equal(field, "event") {
             name.removeAll(keepingCapacity: true)
             name.append(contentsOf: value)
             hasName = true
-        } else if Self.equals(field, "id") {
+        } else if RawBytes.equal(field, "id") {
             if !value.contains(0) {
                 lastID.removeAll(keepingCapacity: true)
                 lastID.append(contentsOf: value)
@@ -219,12 +227,6 @@ public struct SSEScanner: Sendable {
         hasData = false
         name.removeAll(keepingCapacity: true)
         hasName = false
-    }
-
-    private static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count == text.utf8CodeUnitCount else { return false }
-        for i in 0..<bytes.count where bytes[i] != text.utf8Start[i] { return false }
-        return true
     }
 }
 

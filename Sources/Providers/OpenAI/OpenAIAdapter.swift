@@ -360,13 +360,13 @@ struct OpenAIStreamTranslator {
 
     private mutating func translateOrThrow(_ event: SSEScanner.Event, into batch: inout Batch) throws(GatewayError) {
         let data = event.data
-        if Self.equals(data, "[DONE]") {
+        if RawBytes.equal(data, "[DONE]") {
             sawDone = true
             return
         }
         if data.isEmpty { return }
-        if let name = event.name, Self.equals(name, "error") { throw streamError(data) }
-        if Self.hasPrefix(data, #"{"error""#) { throw streamError(data) }
+        if let name = event.name, RawBytes.equal(name, "error") { throw streamError(data) }
+        if RawBytes.hasPrefix(data, #"{"error""#) { throw streamError(data) }
         if passThrough {
             // The client speaks OpenAI too: forward the event's data as it came, reading
             // only what the gateway needs (no full decode, no string per chunk).
@@ -412,15 +412,5 @@ struct OpenAIStreamTranslator {
             status: 502, type: "upstream_error", code: "upstream_stream_error",
             message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
             isRetryable: true)
-    }
-
-    private static func equals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        bytes.count == text.utf8CodeUnitCount && hasPrefix(bytes, text)
-    }
-
-    private static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count >= text.utf8CodeUnitCount else { return false }
-        for i in 0..<text.utf8CodeUnitCount where bytes[i] != text.utf8Start[i] { return false }
-        return true
     }
 }
