@@ -34,12 +34,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         } catch let error as TransportResponse.BodyTooLarge {
             throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
         } catch {
-            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
         }
         let requestID = response.headers[.xRequestID]
         // Built only on failure: the snippet is scrubbed with regular expressions.
         func notACompletion() -> GatewayError {
-            .badUpstreamResponse("the body is not a chat completion (\(Self.snippet(body)))", provider: provider)
+            .badUpstreamResponse("the body is not a chat completion (\(ProviderErrors.snippet(body)))", provider: provider)
         }
         if call.request.style == .openai {
             // Same style: the client gets the upstream's bytes; read only what the log needs.
@@ -73,37 +73,10 @@ public struct OpenAIAdapter: ProviderAdapter {
             let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
             throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
         }
-        let passThrough = call.request.style == .openai
-        let clientWantsUsage = call.request.chat.wantsStreamUsage
-        let body = response.body
-        let events = ErasedAsyncSequence<ProviderStreamEvent>(makeNext: {
-            var translator = OpenAIStreamTranslator(
-                provider: provider, passThrough: passThrough, clientWantsUsage: clientWantsUsage)
-            var upstream = body.makeAsyncIterator()
-            var pending: [ProviderStreamEvent] = []
-            var finished = false
-            return {
-                while true {
-                    if !pending.isEmpty { return pending.removeFirst() }
-                    // An error that arrived with the events just delivered: raise it now,
-                    // not after the next (possibly never coming) upstream read.
-                    if let error = translator.takeDeferred() { throw error }
-                    if finished { return nil }
-                    let chunk: ByteBuffer?
-                    do {
-                        chunk = try await upstream.next()
-                    } catch {
-                        throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
-                    }
-                    if let chunk {
-                        pending = try translator.feed(chunk)
-                    } else {
-                        pending = try translator.finish()
-                        finished = true
-                    }
-                }
-            }
-        })
+        let translator = OpenAIStreamTranslator(
+            provider: provider, passThrough: call.request.style == .openai,
+            clientWantsUsage: call.request.chat.wantsStreamUsage)
+        let events = SSETranslation.events(of: response.body, translator: translator)
         return ProviderStream(events: events, upstreamRequestID: response.headers[.xRequestID])
     }
 
@@ -118,13 +91,13 @@ public struct OpenAIAdapter: ProviderAdapter {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
         }
         let request = TransportRequest(
-            method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers,
+            method: .get, url: ProviderErrors.endpoint(provider.baseURL, "models"), headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
         let response: TransportResponse
         do {
             response = try await transport.execute(request, deadline: deadline, logger: logger)
         } catch {
-            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
         }
         guard (200..<300).contains(response.status) else {
             throw await UpstreamFailure.fromResponse(response, provider: provider.name)
@@ -132,7 +105,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         do {
             _ = try await response.collect(upTo: maxResponseBytes)
         } catch {
-            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
         }
     }
 
@@ -149,13 +122,13 @@ public struct OpenAIAdapter: ProviderAdapter {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
         }
         let request = TransportRequest(
-            method: .post, url: Self.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body,
+            method: .post, url: ProviderErrors.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
         do {
             return try await transport.execute(request, deadline: call.deadline, logger: call.logger)
         } catch {
-            throw Self.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
         }
     }
 
@@ -232,11 +205,6 @@ public struct OpenAIAdapter: ProviderAdapter {
         return .object(merged)
     }
 
-    static func endpoint(_ baseURL: String, _ path: String) -> String {
-        var base = baseURL
-        while base.hasSuffix("/") { base.removeLast() }
-        return base + "/" + path
-    }
 
     /// The reported usage, or an estimate (flagged) when the upstream sent none.
     static func usage(_ reported: Usage?, textBytes: Int, call: ProviderCall) -> (Usage, Bool) {
@@ -247,27 +215,16 @@ public struct OpenAIAdapter: ProviderAdapter {
         return (estimate, true)
     }
 
-    static func snippet(_ body: ByteBuffer) -> String {
-        let text = String(decoding: body.readableBytesView.prefix(120), as: UTF8.self)
-        return text.isEmpty ? "empty body" : "starts with \"\(Redaction.scrub(text))\""
-    }
 
-    static func gatewayError(_ error: any Error) -> GatewayError {
-        if let error = error as? GatewayError { return error }
-        if error is CancellationError { return .clientClosedRequest }
-        return .internalError()
-    }
 }
 
-/// Turns an OpenAI-style SSE body into provider stream events.
-struct OpenAIStreamTranslator {
+/// Reads an OpenAI-style event stream: pass-through (the client speaks OpenAI too) or
+/// decoded into canonical chunks.
+struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
     let provider: String
     let passThrough: Bool
     let clientWantsUsage: Bool
-    private var scanner = SSEScanner()
     private(set) var sawDone = false
-    /// A failure found after good events in the same read: those are delivered first.
-    private var deferred: GatewayError?
 
     init(provider: String, passThrough: Bool, clientWantsUsage: Bool) {
         self.provider = provider
@@ -275,90 +232,11 @@ struct OpenAIStreamTranslator {
         self.clientWantsUsage = clientWantsUsage
     }
 
-    mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
-        if let deferred { throw deferred }
-        var batch = Batch(capacity: buffer.readableBytes)
-        // The scanner is moved out while it calls back into `self` (exclusive access).
-        var scanner = self.scanner
-        self.scanner = SSEScanner()
-        defer { self.scanner = scanner }
-        do {
-            try scanner.feed(buffer) { event in translate(event, into: &batch) }
-        } catch {
-            batch.fail(.badUpstreamResponse("an event stream line is too long", provider: provider))
-        }
-        return try finishBatch(batch)
+    func incompleteStreamError() -> GatewayError? {
+        sawDone ? nil : .badUpstreamResponse("the event stream ended before [DONE]", provider: provider)
     }
 
-    mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
-        if let deferred { throw deferred }
-        var batch = Batch(capacity: 0)
-        var scanner = self.scanner
-        self.scanner = SSEScanner()
-        scanner.finish { event in translate(event, into: &batch) }
-        let out = try finishBatch(batch)
-        if let deferred {
-            if out.isEmpty { throw deferred }
-            return out
-        }
-        if !sawDone {
-            let error = GatewayError.badUpstreamResponse("the event stream ended before [DONE]", provider: provider)
-            if out.isEmpty { throw error }
-            deferred = error
-        }
-        return out
-    }
-
-    /// A failure kept back until the events before it were delivered.
-    mutating func takeDeferred() -> GatewayError? {
-        defer { deferred = nil }
-        return deferred
-    }
-
-    /// What one upstream read turns into. Pass-through events that arrived in one read
-    /// leave in one write: their frames go into a single part, after the bookkeeping
-    /// events of the same read, instead of one write and flush each.
-    private struct Batch {
-        var out: [ProviderStreamEvent] = []
-        var frames: ByteBuffer
-        var failure: GatewayError?
-
-        init(capacity: Int) {
-            frames = ByteBuffer()
-            if capacity > 0 { frames.reserveCapacity(capacity + 64) }
-        }
-
-        var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 }
-
-        mutating func fail(_ error: GatewayError) {
-            if failure == nil { failure = error }
-        }
-    }
-
-    /// Events in order; a failure after some good events is deferred so the client
-    /// still gets what arrived before it.
-    private mutating func finishBatch(_ batch: Batch) throws(GatewayError) -> [ProviderStreamEvent] {
-        var out = batch.out
-        if let failure = batch.failure {
-            if batch.isEmpty { throw failure }
-            deferred = failure
-        }
-        if batch.frames.readableBytes > 0 { out.append(.part(.raw(batch.frames))) }
-        return out
-    }
-
-    /// Handles one event; returns false to stop at a failure.
-    private mutating func translate(_ event: SSEScanner.Event, into batch: inout Batch) -> Bool {
-        do {
-            try translateOrThrow(event, into: &batch)
-            return true
-        } catch {
-            batch.fail(error)
-            return false
-        }
-    }
-
-    private mutating func translateOrThrow(_ event: SSEScanner.Event, into batch: inout Batch) throws(GatewayError) {
+    mutating func translate(_ event: SSEScanner.Event, into batch: inout SSEBatch) throws(GatewayError) {
         let data = event.data
         if RawBytes.equal(data, "[DONE]") {
             sawDone = true
@@ -401,16 +279,10 @@ struct OpenAIStreamTranslator {
     }
 
     private func notAChunk(_ data: UnsafeRawBufferPointer) -> GatewayError {
-        let head = String(decoding: UnsafeRawBufferPointer(rebasing: data.prefix(120)), as: UTF8.self)
-        return .badUpstreamResponse("an event is not a chat.completion.chunk (\(Redaction.scrub(head)))", provider: provider)
+        .badUpstreamResponse("an event is not a chat.completion.chunk (\(ProviderErrors.snippet(data)))", provider: provider)
     }
 
-    /// An error event from the upstream, as a retryable gateway error.
     private func streamError(_ data: UnsafeRawBufferPointer) -> GatewayError {
-        let message = UpstreamFailure.errorMessage(from: ByteBuffer(bytes: data)) ?? String(decoding: data, as: UTF8.self)
-        return GatewayError(
-            status: 502, type: "upstream_error", code: "upstream_stream_error",
-            message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
-            isRetryable: true)
+        ProviderErrors.streamError(data, provider: provider)
     }
 }

@@ -1,0 +1,187 @@
+import NIOCore
+import OrchestratorCore
+
+/// One provider's reading of its event stream: what each upstream event means for the
+/// client and for the request log. ``SSETranslation`` drives it over the raw body.
+protocol SSEEventTranslator {
+    var provider: String { get }
+
+    /// Handles one event, adding what it produced to `batch`.
+    mutating func translate(_ event: SSEScanner.Event, into batch: inout SSEBatch) throws(GatewayError)
+
+    /// The failure to report when the body ended, or nil when the stream was complete.
+    func incompleteStreamError() -> GatewayError?
+}
+
+/// What one upstream read turns into. Pass-through frames that arrived in one read
+/// leave in one write: they go into a single part, after the bookkeeping events of
+/// the same read, instead of one write and flush each.
+struct SSEBatch {
+    var out: [ProviderStreamEvent] = []
+    var frames: ByteBuffer
+    var failure: GatewayError?
+
+    init(capacity: Int) {
+        frames = ByteBuffer()
+        if capacity > 0 { frames.reserveCapacity(capacity + 64) }
+    }
+
+    var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 }
+
+    mutating func fail(_ error: GatewayError) {
+        if failure == nil { failure = error }
+    }
+}
+
+/// Feeds an upstream event-stream body through a translator, chunk by chunk, whatever
+/// the chunk boundaries: the one streaming mechanism every adapter shares (pass-through
+/// and translating alike).
+struct SSETranslation<Translator: SSEEventTranslator> {
+    private(set) var translator: Translator
+    private var scanner = SSEScanner()
+    /// A failure found after good events in the same read: those are delivered first.
+    private var deferred: GatewayError?
+
+    init(_ translator: Translator) {
+        self.translator = translator
+    }
+
+    mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
+        if let deferred { throw deferred }
+        var batch = SSEBatch(capacity: buffer.readableBytes)
+        // The scanner is moved out while it calls back into `self` (exclusive access).
+        var scanner = self.scanner
+        self.scanner = SSEScanner()
+        defer { self.scanner = scanner }
+        do {
+            try scanner.feed(buffer) { event in translate(event, into: &batch) }
+        } catch {
+            batch.fail(.badUpstreamResponse("an event stream line is too long", provider: translator.provider))
+        }
+        return try finishBatch(batch)
+    }
+
+    mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
+        if let deferred { throw deferred }
+        var batch = SSEBatch(capacity: 0)
+        var scanner = self.scanner
+        self.scanner = SSEScanner()
+        scanner.finish { event in translate(event, into: &batch) }
+        let out = try finishBatch(batch)
+        if let deferred {
+            if out.isEmpty { throw deferred }
+            return out
+        }
+        if let error = translator.incompleteStreamError() {
+            if out.isEmpty { throw error }
+            deferred = error
+        }
+        return out
+    }
+
+    /// A failure kept back until the events before it were delivered.
+    mutating func takeDeferred() -> GatewayError? {
+        defer { deferred = nil }
+        return deferred
+    }
+
+    /// Events in order; a failure after some good events is deferred so the client
+    /// still gets what arrived before it.
+    private mutating func finishBatch(_ batch: SSEBatch) throws(GatewayError) -> [ProviderStreamEvent] {
+        var out = batch.out
+        if let failure = batch.failure {
+            if batch.isEmpty { throw failure }
+            deferred = failure
+        }
+        if batch.frames.readableBytes > 0 { out.append(.part(.raw(batch.frames))) }
+        return out
+    }
+
+    /// Handles one event; returns false to stop at a failure.
+    private mutating func translate(_ event: SSEScanner.Event, into batch: inout SSEBatch) -> Bool {
+        do {
+            try translator.translate(event, into: &batch)
+            return true
+        } catch {
+            batch.fail(error)
+            return false
+        }
+    }
+
+    /// The provider events of an upstream body, read as the consumer asks for them (so
+    /// back-pressure reaches the upstream connection).
+    static func events(of body: ErasedAsyncSequence<ByteBuffer>, translator: Translator) -> ErasedAsyncSequence<
+        ProviderStreamEvent
+    > where Translator: Sendable {
+        ErasedAsyncSequence<ProviderStreamEvent>(makeNext: {
+            var translation = SSETranslation(translator)
+            var upstream = body.makeAsyncIterator()
+            var pending: [ProviderStreamEvent] = []
+            var next = 0
+            var finished = false
+            return {
+                while true {
+                    if next < pending.count {
+                        defer { next += 1 }
+                        return pending[next]
+                    }
+                    // An error that arrived with the events just delivered: raise it now,
+                    // not after the next (possibly never coming) upstream read.
+                    if let error = translation.takeDeferred() { throw error }
+                    if finished { return nil }
+                    let chunk: ByteBuffer?
+                    do {
+                        chunk = try await upstream.next()
+                    } catch {
+                        throw ProviderErrors.gatewayError(
+                            UpstreamFailure.fromTransport(error, provider: translation.translator.provider))
+                    }
+                    next = 0
+                    if let chunk {
+                        pending = try translation.feed(chunk)
+                    } else {
+                        pending = try translation.finish()
+                        finished = true
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Small helpers every adapter needs.
+enum ProviderErrors {
+    /// Any error from the transport or a translation, as what the engine understands.
+    static func gatewayError(_ error: any Error) -> GatewayError {
+        if let error = error as? GatewayError { return error }
+        if error is CancellationError { return .clientClosedRequest }
+        return .internalError()
+    }
+
+    /// The start of a body, scrubbed, for messages about unreadable responses.
+    static func snippet(_ body: ByteBuffer) -> String {
+        let text = String(decoding: body.readableBytesView.prefix(120), as: UTF8.self)
+        return text.isEmpty ? "empty body" : "starts with \"\(Redaction.scrub(text))\""
+    }
+
+    /// The start of an event's data, scrubbed.
+    static func snippet(_ data: UnsafeRawBufferPointer) -> String {
+        Redaction.scrub(String(decoding: UnsafeRawBufferPointer(rebasing: data.prefix(120)), as: UTF8.self))
+    }
+
+    /// An error event from the upstream's stream, as a retryable gateway error.
+    static func streamError(_ data: UnsafeRawBufferPointer, provider: String) -> GatewayError {
+        let message = UpstreamFailure.errorMessage(from: ByteBuffer(bytes: data)) ?? String(decoding: data, as: UTF8.self)
+        return GatewayError(
+            status: 502, type: "upstream_error", code: "upstream_stream_error",
+            message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
+            isRetryable: true)
+    }
+
+    /// Base URL joined with a path, without a doubled slash.
+    static func endpoint(_ baseURL: String, _ path: String) -> String {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/" + path
+    }
+}
