@@ -94,6 +94,34 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
     }
 
+    public func countTokens(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError)
+        -> Int
+    {
+        let plan = try plan(request, principal: principal)
+        let routing = configuration.routing
+        let deadline = clock.now.advanced(by: .milliseconds(Int64(min(routing.timeoutSeconds, 30) * 1000)))
+        for candidate in plan.candidates.prefix(max(1, routing.maxAttempts)) {
+            guard health.isAvailable(candidate.id, now: clock.now),
+                let lease = lease(candidate, usable: keyUsable(for: candidate))
+            else { continue }
+            let call = ProviderCall(
+                request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
+                deadline: deadline, logger: logger)
+            do {
+                let count = try await candidate.provider.adapter.countTokens(call)
+                if let lease { candidate.provider.keys.release(lease) }
+                if let count { return count }
+            } catch {
+                if let lease { candidate.provider.keys.release(lease) }
+                if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
+                logger.notice(
+                    "upstream token count failed; trying the next target or estimating",
+                    metadata: ["provider": "\(candidate.target.provider)", "error": "\(error.message)"])
+            }
+        }
+        return TokenEstimator.inputTokens(request.chat)
+    }
+
     /// The ordered targets to try for a request.
     struct Plan {
         var candidates: [Candidate]

@@ -12,17 +12,19 @@ public struct ProviderRegistry: ProviderFactory {
         switch provider.type {
         case .openai:
             return OpenAIAdapter(transport: transport)
+        case .anthropic:
+            return AnthropicAdapter(transport: transport)
         case .mock:
             return MockAdapter(providerName: provider.name, settings: provider.mock ?? MockSettings())
-        case .azure, .anthropic, .gemini, .bedrock, .cohere:
+        case .azure, .gemini, .bedrock, .cohere:
             throw .invalidRequest(
                 "provider type \"\(provider.type.rawValue)\" is not supported by this build yet", param: "type")
         }
     }
 
     /// The provider types this build can route to.
-    public static let supportedTypes: Set<ProviderType> = [.openai, .mock]
+    public static let supportedTypes: Set<ProviderType> = [.openai, .anthropic, .mock]
 
     /// The inbound codecs HTTPFront serves, one per API style.
-    public static var inboundCodecs: [APIStyle: any InboundCodec] { [.openai: OpenAIInboundCodec()] }
+    public static var inboundCodecs: [APIStyle: any InboundCodec] { [.openai: OpenAIInboundCodec(), .anthropic: AnthropicInboundCodec()] }
 }

@@ -305,7 +305,8 @@ struct MockAdapterTests {
         let registry = ProviderRegistry(transport: ScriptedTransport { _ in .json(200, "{}") })
         #expect(try registry.makeAdapter(for: ProviderConfig(name: "a", type: .openai, baseURL: "http://x")).style == .openai)
         #expect(try registry.makeAdapter(for: ProviderConfig(name: "m", type: .mock)).style == .openai)
-        #expect(throws: GatewayError.self) { try registry.makeAdapter(for: ProviderConfig(name: "c", type: .anthropic)) }
+        #expect(try registry.makeAdapter(for: ProviderConfig(name: "c", type: .anthropic)).style == .anthropic)
+        #expect(throws: GatewayError.self) { try registry.makeAdapter(for: ProviderConfig(name: "g", type: .gemini)) }
     }
 }
 
@@ -314,16 +315,17 @@ struct OpenAIInboundCodecTests {
         let body = OpenAIInboundCodec().encodeError(.invalidRequest("bad", param: "messages[0].role"))
         let json = try JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
         #expect(json == ["error": ["message": "bad", "type": "invalid_request_error", "param": "messages[0].role", "code": .null]])
-        let stream = String(buffer: OpenAIInboundCodec().encodeStreamError(.timeout("slow")))
+        let stream = String(buffer: OpenAIStreamEncoder(includeUsage: false).encodeError(.timeout("slow")))
         #expect(stream.hasPrefix("data: {\"error\":") && stream.hasSuffix("\n\n"))
     }
 
     @Test func chunksAndUsage() throws {
-        let codec = OpenAIInboundCodec()
         let usageOnly = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [], usage: Usage(promptTokens: 1, completionTokens: 1))
-        #expect(try codec.encodeChunk(usageOnly, includeUsage: false) == nil)
-        #expect(try codec.encodeChunk(usageOnly, includeUsage: true) != nil)
-        #expect(codec.streamTerminator.map { String(buffer: $0) } == "data: [DONE]\n\n")
+        var without = OpenAIStreamEncoder(includeUsage: false)
+        var with = OpenAIStreamEncoder(includeUsage: true)
+        #expect(try without.encode(usageOnly) == nil)
+        #expect(try with.encode(usageOnly) != nil)
+        #expect(without.finish().map { String(buffer: $0) } == "data: [DONE]\n\n")
     }
 }
 

@@ -164,14 +164,14 @@ struct EngineFixture {
         case .completion(.canonical(let completion), _):
             blackHole(try codec.encodeCompletion(completion))
         case .stream(let stream, _):
-            let includeUsage = request.chat.wantsStreamUsage
+            var encoder = codec.makeStreamEncoder(for: request.chat)
             try await stream.forEach { part in
                 switch part {
                 case .raw(let bytes): blackHole(bytes)
-                case .chunk(let chunk): blackHole(try codec.encodeChunk(chunk, includeUsage: includeUsage))
+                case .chunk(let chunk): blackHole(try encoder.encode(chunk))
                 }
             }
-            blackHole(codec.streamTerminator)
+            blackHole(encoder.finish())
         }
         blackHole(result.route.overheadMillisecondsText)
     }

@@ -66,14 +66,14 @@ func streamBenchmarks() {
     }
 
     let chunks: [ChatCompletionChunk] = payloads.compactMap { try? JSONCoding.decode(ChatCompletionChunk.self, from: $0) }
-    let codec = OpenAIInboundCodec()
-    Benchmark("sse: encode chunk (OpenAIInboundCodec.encodeChunk, JSONEncoder), per event") { benchmark in
+    Benchmark("sse: encode chunk (OpenAIStreamEncoder, JSONEncoder), per event") { benchmark in
+        var encoder = OpenAIStreamEncoder(includeUsage: true)
         for i in benchmark.scaledIterations {
-            blackHole(try codec.encodeChunk(chunks[i % chunks.count], includeUsage: true))
+            blackHole(try encoder.encode(chunks[i % chunks.count]))
         }
     }
 
-    // The OpenAI adapter's stream translation (internal `OpenAIStreamTranslator`: SSE
+    // The OpenAI adapter's stream translation (internal `OpenAIStreamTranslator` driven by `SSETranslation`: SSE
     // scan, pass-through scan, re-frame, usage and text bookkeeping) through its public
     // entry point, over an upstream that hands the body over in memory. Includes the
     // adapter's per-call work (upstream body rewrite, headers): one stream per iteration.

@@ -4,8 +4,9 @@ import NIOCore
 import NIOHTTPTypes
 import OrchestratorCore
 
-/// The NIO data plane: serves `POST /v1/chat/completions` straight from the channel
-/// pipeline and passes every other request on to Hummingbird's responder behind it.
+/// The NIO data plane: serves `POST /v1/chat/completions` and `POST /v1/messages`
+/// straight from the channel pipeline and passes every other request on to
+/// Hummingbird's responder behind it.
 ///
 /// It sits after Hummingbird's connection-state handler (which still sees every request
 /// and response, so idle timeouts, `Connection: close` and graceful shutdown work for
@@ -23,7 +24,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What every connection's handler shares.
     struct Shared: Sendable {
+        /// `POST /v1/chat/completions`.
         var endpoint: ChatEndpoint
+        /// `POST /v1/messages`, when the Anthropic codec is present.
+        var messages: ChatEndpoint?
         var clock: any GatewayClock
         var logger: Logger
         /// How long a response may stay stuck behind a client that does not read before
@@ -34,6 +38,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private struct HotRequest: Sendable {
+        var endpoint: ChatEndpoint
         var head: HTTPRequest
         var body: ByteBuffer
         var tooLarge: Bool
@@ -72,9 +77,21 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.shared = shared
     }
 
-    static func isHot(_ head: HTTPRequest) -> Bool {
-        guard head.method == .post, let path = head.path, path.hasPrefix("/v1/chat/completions") else { return false }
-        let rest = path.utf8.dropFirst(20)
+    /// The endpoint serving a request on this data plane, or nil for Hummingbird's router.
+    static func hotEndpoint(_ head: HTTPRequest, shared: Shared) -> ChatEndpoint? {
+        guard head.method == .post, let path = head.path else { return nil }
+        if isPath(path, "/v1/chat/completions") { return shared.endpoint }
+        if let messages = shared.messages, isPath(path, "/v1/messages") { return messages }
+        return nil
+    }
+
+    /// Whether `target` (path and query) is exactly `path`, with or without a query.
+    private static func isPath(_ target: String, _ path: StaticString) -> Bool {
+        let count = path.utf8CodeUnitCount
+        guard target.utf8.count >= count,
+            target.utf8.prefix(count).elementsEqual(UnsafeBufferPointer(start: path.utf8Start, count: count))
+        else { return false }
+        let rest = target.utf8.dropFirst(count)
         return rest.isEmpty || rest.first == UInt8(ascii: "?")
     }
 
@@ -124,7 +141,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // end the connection, as Hummingbird does for its routes.
             shared.logger.debug("malformed request", metadata: ["error": "\(error)", "request.id": "\(hot.requestID)"])
             mode = .responding
-            var response = FrontDoor.errorResponse(.invalidRequest("The HTTP request is malformed."), codec: shared.endpoint.codec)
+            var response = FrontDoor.errorResponse(.invalidRequest("The HTTP request is malformed."), codec: hot.endpoint.codec)
             response.headers[.connection] = "close"
             response.headers[.xRequestID] = hot.requestID
             let (head, body) = Self.head(of: response)
@@ -181,10 +198,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
-            if Self.isHot(head) {
+            if let endpoint = Self.hotEndpoint(head, shared: shared) {
                 mode = .collecting(
                     HotRequest(
-                        head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
+                        endpoint: endpoint, head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
                         requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
                         receivedAtMillis: shared.clock.epochMillis,
                         closeAfter: head.headerFields[.connection]?.lowercased().contains("close") ?? false))
@@ -195,7 +212,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.collecting(var hot), .body(var bytes)):
             mode = .idle  // no copy-on-write of the body while it is appended to
             if !hot.tooLarge {
-                if hot.body.readableBytes + bytes.readableBytes > shared.endpoint.maxBodyBytes {
+                if hot.body.readableBytes + bytes.readableBytes > hot.endpoint.maxBodyBytes {
                     hot.tooLarge = true
                     hot.body = ByteBuffer()
                 } else if hot.body.readableBytes == 0 {
@@ -255,7 +272,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static func respond(to hot: HotRequest, shared: Shared, sink: ResponseSink) async {
-        let endpoint = shared.endpoint
+        let endpoint = hot.endpoint
         var logger = shared.logger
         logger[metadataKey: "request.id"] = .string(hot.requestID)
         let target = hot.head.path ?? "/"
@@ -273,7 +290,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger: logger)
         var response: FrontResponse
         do {
-            response = try await endpoint.chatCompletions(call)
+            response = try await endpoint.serve(call)
         } catch {
             let mapped = ErrorMapping.gatewayError(from: error, maxBodyBytes: endpoint.maxBodyBytes)
             FrontDoor.logUnexpected(error, mapped: mapped, logger: logger)

@@ -3,8 +3,9 @@ import Logging
 import NIOCore
 import OrchestratorCore
 
-/// `POST /v1/chat/completions` of the OpenAI style, whatever server carries it: the
-/// Hummingbird route and the NIO data plane both call ``chatCompletions(_:)``, so
+/// A chat route of one API style (`POST /v1/chat/completions` with the OpenAI codec,
+/// `POST /v1/messages` with the Anthropic one), whatever server carries it: the
+/// Hummingbird routes and the NIO data plane both call ``serve(_:)``, so
 /// authentication, validation, rejection logging, the engine call and the response
 /// shape exist once.
 struct ChatEndpoint: Sendable {
@@ -30,7 +31,7 @@ struct ChatEndpoint: Sendable {
     }
 
     /// Serves the request; throws what the front door maps to an error response.
-    func chatCompletions(_ call: Call) async throws -> FrontResponse {
+    func serve(_ call: Call) async throws -> FrontResponse {
         let principal = try authenticate(call.headers, query: call.query)
         var body = ByteBuffer()
         let chat: ChatRequest
@@ -52,7 +53,8 @@ struct ChatEndpoint: Sendable {
         }
         let inbound = InboundRequest(
             style: codec.style, body: body, chat: chat, requestID: call.requestID,
-            receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt)
+            receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
+            forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style))
         var logger = call.logger
         logger[metadataKey: "model"] = .string(chat.model)
         logger[metadataKey: "key"] = .string(principal.name)
@@ -70,7 +72,7 @@ struct ChatEndpoint: Sendable {
             response = FrontResponse(
                 status: .ok,
                 headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                body: .stream(streamWriter(stream, includeUsage: chat.wantsStreamUsage, logger: logger)))
+                body: .stream(streamWriter(stream, encoder: codec.makeStreamEncoder(for: chat), logger: logger)))
         }
         response.headers[.xOrchestratorProvider] = result.route.provider
         response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
@@ -78,34 +80,62 @@ struct ChatEndpoint: Sendable {
         return response
     }
 
-    private func streamWriter(_ stream: ChatStream, includeUsage: Bool, logger: Logger)
+    private func streamWriter(_ stream: ChatStream, encoder: any InboundStreamEncoder, logger: Logger)
         -> @Sendable ((ByteBuffer) async throws -> Void) async -> Bool
     {
-        let codec = self.codec
         return { write in
+            var encoder = encoder
             do {
                 try await stream.forEach { part in
                     switch part {
                     case .raw(let bytes):
                         try await write(bytes)
                     case .chunk(let chunk):
-                        if let bytes = try codec.encodeChunk(chunk, includeUsage: includeUsage) {
+                        if let bytes = try encoder.encode(chunk) {
                             try await write(bytes)
                         }
                     }
                 }
-                if let terminator = codec.streamTerminator { try await write(terminator) }
+                if let ending = encoder.finish() { try await write(ending) }
             } catch let error as GatewayError where error != .clientClosedRequest {
                 // The upstream failed after the stream started: the status is already
                 // sent, so the failure becomes an error event.
                 logger.warning("stream ended with an upstream error", metadata: ["error": "\(error.message)"])
-                try? await write(codec.encodeStreamError(error))
+                try? await write(encoder.encodeError(error))
             } catch {
                 logger.info("client went away mid-stream")
                 return false
             }
             return true
         }
+    }
+
+    /// `POST /v1/messages/count_tokens`: the request's input tokens, counted by the
+    /// first target's provider when it can (Anthropic), else estimated.
+    func countTokens(_ call: Call) async throws -> FrontResponse {
+        let principal = try authenticate(call.headers, query: call.query)
+        if let length = call.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
+        }
+        let body = try await call.readBody()
+        let chat = try codec.decodeTokenCountRequest(body)
+        let inbound = InboundRequest(
+            style: codec.style, body: body, chat: chat, requestID: call.requestID,
+            receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
+            forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style))
+        let count = try await service.countTokens(inbound, principal: principal, logger: call.logger)
+        let reply = ByteBuffer(string: #"{"input_tokens":\#(count)}"#)
+        return FrontResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(reply))
+    }
+
+    /// The client headers an upstream of the same style is meant to see.
+    static func forwardedHeaders(_ headers: HTTPFields, style: APIStyle) -> HTTPFields {
+        guard style == .anthropic else { return [:] }
+        var out = HTTPFields()
+        for name in [HTTPField.Name.anthropicBeta, .anthropicVersion] {
+            if let value = headers[name] { out[name] = value }
+        }
+        return out
     }
 }
 

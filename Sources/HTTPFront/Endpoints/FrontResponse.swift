@@ -33,7 +33,12 @@ enum FrontDoor {
         headers[.xRequestID].flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
     }
 
-    /// An error in the OpenAI shape (499 is never sent: the client is gone; 400 if it is not).
+    /// Whether a path belongs to the Anthropic-style routes (errors in Anthropic's shape).
+    static func isAnthropicPath(_ path: String) -> Bool {
+        path == "/v1/messages" || path.hasPrefix("/v1/messages/")
+    }
+
+    /// An error in the codec's shape (499 is never sent: the client is gone; 400 if it is not).
     static func errorResponse(_ error: GatewayError, codec: any InboundCodec) -> FrontResponse {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let retryAfter = error.retryAfterSeconds, error.status == 429 || error.status == 503 {

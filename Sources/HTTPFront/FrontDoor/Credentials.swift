@@ -41,6 +41,8 @@ extension HTTPField.Name {
     static let xAPIKey = HTTPField.Name("x-api-key")!
     static let xGoogAPIKey = HTTPField.Name("x-goog-api-key")!
     static let xRequestID = HTTPField.Name("x-request-id")!
+    static let anthropicBeta = HTTPField.Name("anthropic-beta")!
+    static let anthropicVersion = HTTPField.Name("anthropic-version")!
     static let xAccelBuffering = HTTPField.Name("X-Accel-Buffering")!
     static let retryAfter = HTTPField.Name("Retry-After")!
     static let xOrchestratorProvider = HTTPField.Name("x-orchestrator-provider")!

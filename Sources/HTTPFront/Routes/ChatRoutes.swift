@@ -4,20 +4,25 @@ import Logging
 import NIOCore
 import OrchestratorCore
 
-/// `/v1` routes of the OpenAI style on the Hummingbird router: chat completions (the
-/// same ``ChatEndpoint`` the NIO data plane serves) and the model list.
+/// `/v1` routes on the Hummingbird router: chat completions and Anthropic messages
+/// (the same ``ChatEndpoint``s the NIO data plane serves), token counting and the model list.
 struct ChatRoutes {
     let endpoint: ChatEndpoint
+    /// `/v1/messages`, when the Anthropic codec is present.
+    let messages: ChatEndpoint?
 
     func register(on router: Router<GatewayRequestContext>) {
         let endpoint = self.endpoint
-        let maxBodyBytes = endpoint.maxBodyBytes
         router.post("/v1/chat/completions") { request, context in
-            let call = ChatEndpoint.Call(
-                headers: request.headers, query: request.uri.query,
-                readBody: { try await request.body.collect(upTo: maxBodyBytes) }, requestID: context.requestID,
-                receivedAt: context.receivedAt, receivedAtMillis: context.receivedAtMillis, logger: context.logger)
-            return Response(try await endpoint.chatCompletions(call))
+            Response(try await endpoint.serve(Self.call(request, context, maxBodyBytes: endpoint.maxBodyBytes)))
+        }
+        if let messages {
+            router.post("/v1/messages") { request, context in
+                Response(try await messages.serve(Self.call(request, context, maxBodyBytes: messages.maxBodyBytes)))
+            }
+            router.post("/v1/messages/count_tokens") { request, context in
+                Response(try await messages.countTokens(Self.call(request, context, maxBodyBytes: messages.maxBodyBytes)))
+            }
         }
         router.get("/v1/models") { request, context in
             let principal = try endpoint.authenticate(request.headers, query: request.uri.query)
@@ -32,6 +37,13 @@ struct ChatRoutes {
             }
             return try jsonResponse(model)
         }
+    }
+
+    private static func call(_ request: Request, _ context: GatewayRequestContext, maxBodyBytes: Int) -> ChatEndpoint.Call {
+        ChatEndpoint.Call(
+            headers: request.headers, query: request.uri.query,
+            readBody: { try await request.body.collect(upTo: maxBodyBytes) }, requestID: context.requestID,
+            receivedAt: context.receivedAt, receivedAtMillis: context.receivedAtMillis, logger: context.logger)
     }
 }
 

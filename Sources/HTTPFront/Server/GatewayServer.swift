@@ -41,8 +41,14 @@ public enum GatewayServer {
             preconditionFailure("GatewayServer needs the OpenAI inbound codec")
         }
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: FrontDoorMiddleware(codec: openAI, maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
-        ChatRoutes(endpoint: chatEndpoint(settings: settings, dependencies: dependencies)).register(on: router)
+        router.add(
+            middleware: FrontDoorMiddleware(
+                codec: openAI, anthropicCodec: dependencies.codecs[.anthropic], maxBodyBytes: settings.maxBodyBytes,
+                clock: dependencies.clock))
+        ChatRoutes(
+            endpoint: chatEndpoint(settings: settings, dependencies: dependencies),
+            messages: messagesEndpoint(settings: settings, dependencies: dependencies)
+        ).register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
             access: dependencies.access
@@ -58,8 +64,15 @@ public enum GatewayServer {
             service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes)
     }
 
+    static func messagesEndpoint(settings: ServerSettings, dependencies: Dependencies) -> ChatEndpoint? {
+        dependencies.codecs[.anthropic].map { codec in
+            ChatEndpoint(
+                service: dependencies.chat, codec: codec, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes)
+        }
+    }
+
     /// The application, listening on `settings.host:settings.port`: the NIO data plane
-    /// serves `POST /v1/chat/completions`, the router everything else.
+    /// serves `POST /v1/chat/completions` and `POST /v1/messages`, the router everything else.
     ///
     /// - Parameter onListening: called with the bound port once the server listens.
     public static func application(
@@ -69,7 +82,8 @@ public enum GatewayServer {
         let router = router(settings: settings, dependencies: dependencies)
         let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
         let dataPlane = DataPlaneHandler.Shared(
-            endpoint: chatEndpoint(settings: settings, dependencies: dependencies), clock: dependencies.clock,
+            endpoint: chatEndpoint(settings: settings, dependencies: dependencies),
+            messages: messagesEndpoint(settings: settings, dependencies: dependencies), clock: dependencies.clock,
             logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight)
         return Application(
             router: router,

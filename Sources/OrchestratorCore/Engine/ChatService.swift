@@ -1,3 +1,4 @@
+public import HTTPTypes
 public import NIOCore
 public import Logging
 
@@ -20,6 +21,19 @@ public protocol ChatService: Sendable {
     /// engine (malformed JSON, invalid fields, a body over the limit), so that every
     /// authenticated request leaves a request-log row.
     func recordRejected(_ rejection: RejectedRequest) async
+
+    /// Counts the input tokens of a request (`/v1/messages/count_tokens`): resolved and
+    /// authorized like a chat request, answered by the first target whose provider can
+    /// count, else estimated. No request-log row: nothing is generated or billed.
+    func countTokens(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError) -> Int
+}
+
+extension ChatService {
+    public func countTokens(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError)
+        -> Int
+    {
+        TokenEstimator.inputTokens(request.chat)
+    }
 }
 
 /// An authenticated request that never reached routing, and why.
@@ -63,11 +77,15 @@ public struct InboundRequest: Sendable {
     public var receivedAtMillis: Int64
     /// When the request arrived, for latency measurements.
     public var receivedAt: ContinuousClock.Instant
+    /// Client headers the upstream of the same style should see (`anthropic-beta`,
+    /// `anthropic-version`), only used on the same-style pass-through path.
+    public var forwardedHeaders: HTTPFields
 
     public init(
         style: APIStyle, body: ByteBuffer, chat: ChatRequest, requestID: String,
-        receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now
+        receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now, forwardedHeaders: HTTPFields = [:]
     ) {
+        self.forwardedHeaders = forwardedHeaders
         self.style = style
         self.body = body
         self.chat = chat

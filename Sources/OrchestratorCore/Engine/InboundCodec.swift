@@ -1,3 +1,4 @@
+import Foundation
 public import NIOCore
 
 /// One API style's inbound wire format: its requests in, its responses, stream events
@@ -12,18 +13,35 @@ public protocol InboundCodec: Sendable {
     /// Encodes a canonical completion as this style's response body.
     func encodeCompletion(_ completion: ChatCompletion) throws(GatewayError) -> ByteBuffer
 
-    /// Encodes a canonical chunk as one or more framed SSE events (empty when the chunk
-    /// carries nothing this style shows).
-    func encodeChunk(_ chunk: ChatCompletionChunk, includeUsage: Bool) throws(GatewayError) -> ByteBuffer?
-
-    /// Bytes that end a successful stream (`data: [DONE]` for OpenAI).
-    var streamTerminator: ByteBuffer? { get }
+    /// A fresh encoder for one response stream to `request`.
+    func makeStreamEncoder(for request: ChatRequest) -> any InboundStreamEncoder
 
     /// The error body for a non-streaming error response.
     func encodeError(_ error: GatewayError) -> ByteBuffer
 
+    /// Decodes a token-counting request (`/v1/messages/count_tokens`): a chat request
+    /// without the fields only generation needs.
+    func decodeTokenCountRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest
+}
+
+extension InboundCodec {
+    public func decodeTokenCountRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
+        try decodeChatRequest(body)
+    }
+}
+
+/// Encodes one response stream in an inbound style. Stateful: some styles frame the
+/// whole stream (Anthropic's `message_start` … `message_stop`), not just each chunk.
+public protocol InboundStreamEncoder: Sendable {
+    /// Encodes a canonical chunk as framed events; nil when it carries nothing this style shows.
+    mutating func encode(_ chunk: ChatCompletionChunk) throws(GatewayError) -> ByteBuffer?
+
+    /// Bytes that end a successful stream (`data: [DONE]` for OpenAI), given what was
+    /// encoded; raw pass-through parts carry their own ending.
+    mutating func finish() -> ByteBuffer?
+
     /// The event that ends a stream which failed after it started.
-    func encodeStreamError(_ error: GatewayError) -> ByteBuffer
+    func encodeError(_ error: GatewayError) -> ByteBuffer
 }
 
 /// Rough token counts for when an upstream reports no usage, or a stream is cut short.
@@ -41,6 +59,20 @@ public enum TokenEstimator {
             for call in message.toolCalls ?? [] { chars += call.function.name.count + call.function.arguments.count }
         }
         return tokens(forCharacters: chars) + 3 * request.messages.count
+    }
+
+    /// Estimated input tokens of a request, its tool definitions included (what
+    /// `/v1/messages/count_tokens` answers when no upstream counts for it).
+    public static func inputTokens(_ request: ChatRequest) -> Int {
+        var chars = 0
+        for tool in request.tools ?? [] {
+            guard let function = tool.function else { continue }
+            chars += function.name.count + (function.description?.count ?? 0)
+            if let parameters = function.parameters, let schema = try? JSONCoding.encodeString(parameters) {
+                chars += schema.count
+            }
+        }
+        return promptTokens(request) + tokens(forCharacters: chars)
     }
 }
 
@@ -63,5 +95,3 @@ public enum Redaction {
         #"()\bsk-[A-Za-z0-9_-]{8,}"#,
     ]
 }
-
-import Foundation

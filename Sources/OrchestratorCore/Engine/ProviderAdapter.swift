@@ -18,6 +18,14 @@ public protocol ProviderAdapter: Sendable {
     /// or the cheapest request it allows). Returns on success, throws the failure.
     func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
         async throws(GatewayError)
+
+    /// Counts the input tokens of `call`'s request with the provider's own counter;
+    /// nil when the provider has none (the caller then estimates).
+    func countTokens(_ call: ProviderCall) async throws(GatewayError) -> Int?
+}
+
+extension ProviderAdapter {
+    public func countTokens(_ call: ProviderCall) async throws(GatewayError) -> Int? { nil }
 }
 
 /// Everything an adapter needs for one attempt.

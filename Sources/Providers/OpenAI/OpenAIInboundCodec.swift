@@ -21,7 +21,24 @@ public struct OpenAIInboundCodec: InboundCodec {
         }
     }
 
-    public func encodeChunk(_ chunk: ChatCompletionChunk, includeUsage: Bool) throws(GatewayError) -> ByteBuffer? {
+    public func makeStreamEncoder(for request: ChatRequest) -> any InboundStreamEncoder {
+        OpenAIStreamEncoder(includeUsage: request.wantsStreamUsage)
+    }
+
+    public func encodeError(_ error: GatewayError) -> ByteBuffer {
+        (try? JSONCoding.encode(OpenAIErrorBody(error))) ?? ByteBuffer(string: #"{"error":{"message":"error"}}"#)
+    }
+}
+
+/// OpenAI `chat.completion.chunk` events, each framed as `data: …`, ended by `data: [DONE]`.
+public struct OpenAIStreamEncoder: InboundStreamEncoder {
+    let includeUsage: Bool
+
+    public init(includeUsage: Bool) {
+        self.includeUsage = includeUsage
+    }
+
+    public mutating func encode(_ chunk: ChatCompletionChunk) throws(GatewayError) -> ByteBuffer? {
         if chunk.isUsageOnly && !includeUsage { return nil }
         var chunk = chunk
         if !includeUsage { chunk.usage = nil }
@@ -32,14 +49,14 @@ public struct OpenAIInboundCodec: InboundCodec {
         }
     }
 
-    public var streamTerminator: ByteBuffer? { ByteBuffer(string: "data: [DONE]\n\n") }
-
-    public func encodeError(_ error: GatewayError) -> ByteBuffer {
-        (try? JSONCoding.encode(OpenAIErrorBody(error))) ?? ByteBuffer(string: #"{"error":{"message":"error"}}"#)
+    /// The pass-through path drops the upstream's `[DONE]` (it ends the upstream's
+    /// stream, not necessarily the client's), so it is always written here.
+    public mutating func finish() -> ByteBuffer? {
+        ByteBuffer(string: "data: [DONE]\n\n")
     }
 
-    public func encodeStreamError(_ error: GatewayError) -> ByteBuffer {
-        SSEWriter.frame(jsonBytes: encodeError(error))
+    public func encodeError(_ error: GatewayError) -> ByteBuffer {
+        SSEWriter.frame(jsonBytes: OpenAIInboundCodec().encodeError(error))
     }
 }
 

@@ -1,0 +1,250 @@
+import HTTPTypes
+public import Logging
+import NIOCore
+public import OrchestratorCore
+
+/// The adapter for Anthropic's Messages API (`POST {base_url}/v1/messages`).
+///
+/// Requests that arrived on `/v1/messages` are forwarded as the client's own bytes with
+/// only the top-level `model` rewritten (plus the target's `extra_body`), and the
+/// upstream's bytes come back unchanged while usage is read from them for the log.
+/// Everything else goes through the canonical form (``AnthropicTranslation``).
+public struct AnthropicAdapter: ProviderAdapter {
+    public let style: APIStyle = .anthropic
+    let transport: any HTTPTransport
+    let maxResponseBytes: Int
+
+    /// The API version sent when the client did not send its own.
+    public static let apiVersion = "2023-06-01"
+
+    public init(transport: any HTTPTransport, maxResponseBytes: Int = 64 * 1024 * 1024) {
+        self.transport = transport
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    public func complete(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
+        let (response, outbound) = try await send(call, stream: false)
+        let provider = call.provider.name
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider)
+        }
+        let body: ByteBuffer
+        do {
+            body = try await response.collect(upTo: maxResponseBytes)
+        } catch let error as TransportResponse.BodyTooLarge {
+            throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+        let message: AnthropicResponse
+        do {
+            message = try JSONCoding.decode(AnthropicResponse.self, from: body)
+        } catch {
+            throw .badUpstreamResponse(
+                "the body is not an Anthropic message (\(ProviderErrors.snippet(body)))", provider: provider)
+        }
+        guard message.type == "message" else {
+            throw .badUpstreamResponse("expected a message, got type \"\(message.type)\"", provider: provider)
+        }
+        let requestID = Self.upstreamRequestID(response.headers)
+        let usage = message.usage.canonical
+        if call.request.style == .anthropic {
+            return ProviderCompletion(body: .raw(body), usage: usage, upstreamRequestID: requestID)
+        }
+        let completion = AnthropicTranslation.completion(
+            from: message, structuredOutputTool: outbound?.structuredOutputTool,
+            created: call.request.receivedAtMillis / 1000)
+        return ProviderCompletion(body: .canonical(completion), usage: usage, upstreamRequestID: requestID)
+    }
+
+    public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
+        let (response, outbound) = try await send(call, stream: true)
+        let provider = call.provider.name
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider)
+        }
+        if let contentType = response.headers[.contentType], !contentType.lowercased().contains("text/event-stream") {
+            let body = (try? await response.collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
+            let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
+            throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
+        }
+        let translator = AnthropicStreamTranslator(
+            provider: provider, passThrough: call.request.style == .anthropic,
+            structuredOutputTool: outbound?.structuredOutputTool, created: call.request.receivedAtMillis / 1000)
+        return ProviderStream(
+            events: SSETranslation.events(of: response.body, translator: translator),
+            upstreamRequestID: Self.upstreamRequestID(response.headers))
+    }
+
+    /// Lists the upstream's models (`GET {base}/v1/models`): free, and it checks the key.
+    public func probe(_ provider: ProviderConfig, apiKey: String?, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError)
+    {
+        var headers = Self.headers(provider: provider, apiKey: apiKey, forwarded: [:])
+        headers[.accept] = "application/json"
+        let request = TransportRequest(
+            method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers,
+            caFile: provider.transportCAFile, proxy: provider.transportProxy)
+        let response: TransportResponse
+        do {
+            response = try await transport.execute(request, deadline: deadline, logger: logger)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+        }
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider.name)
+        }
+        do {
+            _ = try await response.collect(upTo: maxResponseBytes)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
+        }
+    }
+
+    /// `POST {base}/v1/messages/count_tokens`: Anthropic's own count for the request.
+    public func countTokens(_ call: ProviderCall) async throws(GatewayError) -> Int? {
+        let provider = call.provider.name
+        let body: ByteBuffer
+        do {
+            if call.request.style == .anthropic {
+                var rewriter = JSONObjectRewriter()
+                rewriter.set("model", string: call.target.model)
+                body = try rewriter.apply(to: call.request.body)
+            } else {
+                var request = try AnthropicTranslation.request(
+                    from: call.request.chat, model: call.target.model, maxTokensDefault: nil, stream: false
+                ).request
+                // The counting endpoint takes only what shapes the input.
+                request.maxTokens = nil
+                request.stream = nil
+                request.stopSequences = nil
+                request.temperature = nil
+                request.topP = nil
+                request.topK = nil
+                request.metadata = nil
+                body = try JSONCoding.encode(request)
+            }
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw .invalidRequest("We could not parse the JSON body of your request. (\(error))")
+        }
+        var headers = Self.headers(
+            provider: call.provider, apiKey: call.apiKey,
+            forwarded: call.request.style == .anthropic ? call.request.forwardedHeaders : [:])
+        headers[.accept] = "application/json"
+        let request = TransportRequest(
+            method: .post, url: Self.endpoint(call.provider.baseURL, "messages/count_tokens"), headers: headers, body: body,
+            caFile: call.provider.transportCAFile, proxy: call.provider.transportProxy)
+        let response: TransportResponse
+        do {
+            response = try await transport.execute(request, deadline: call.deadline, logger: call.logger)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+        guard (200..<300).contains(response.status) else {
+            throw await UpstreamFailure.fromResponse(response, provider: provider)
+        }
+        let reply: ByteBuffer
+        do {
+            reply = try await response.collect(upTo: UpstreamFailure.errorBodyLimit)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+        guard let count = (try? JSONCoding.decode(JSONValue.self, from: reply))?["input_tokens"]?.intValue, count >= 0 else {
+            throw .badUpstreamResponse("the token count is not {\"input_tokens\": N}", provider: provider)
+        }
+        return count
+    }
+
+    /// Builds and sends the upstream request; returns the translation used, if any.
+    private func send(_ call: ProviderCall, stream: Bool) async throws(GatewayError)
+        -> (TransportResponse, AnthropicTranslation.Outbound?)
+    {
+        let (body, outbound) = try Self.upstreamBody(for: call, stream: stream)
+        var headers = Self.headers(
+            provider: call.provider, apiKey: call.apiKey,
+            forwarded: call.request.style == .anthropic ? call.request.forwardedHeaders : [:])
+        headers[.accept] = stream ? "text/event-stream" : "application/json"
+        let request = TransportRequest(
+            method: .post, url: Self.endpoint(call.provider.baseURL, "messages"), headers: headers, body: body,
+            idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
+            proxy: call.provider.transportProxy)
+        do {
+            return (try await transport.execute(request, deadline: call.deadline, logger: call.logger), outbound)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
+        }
+    }
+
+    /// The upstream body: the client's bytes with `model` rewritten when it spoke
+    /// Anthropic, else the canonical request translated.
+    static func upstreamBody(for call: ProviderCall, stream: Bool) throws(GatewayError)
+        -> (ByteBuffer, AnthropicTranslation.Outbound?)
+    {
+        let target = call.target
+        do {
+            var rewriter = JSONObjectRewriter()
+            if call.request.style == .anthropic {
+                rewriter.set("model", string: target.model)
+                for (key, value) in target.extraBody {
+                    try rewriter.set(key, value: value)
+                }
+                return (try rewriter.apply(to: call.request.body), nil)
+            }
+            let outbound = try AnthropicTranslation.request(
+                from: call.request.chat, model: target.model, maxTokensDefault: target.maxTokensDefault, stream: stream)
+            var body = try JSONCoding.encode(outbound.request)
+            if !target.extraBody.isEmpty {
+                for (key, value) in target.extraBody {
+                    // One level deep: an object merges into the request's own object.
+                    var merged = value
+                    if case .object(let add) = value, key == "metadata", var existing = outbound.request.metadata {
+                        for (k, v) in add { existing[k] = v }
+                        merged = .object(existing)
+                    }
+                    try rewriter.set(key, value: merged)
+                }
+                body = try rewriter.apply(to: body)
+            }
+            return (body, outbound)
+        } catch let error as GatewayError {
+            throw error
+        } catch {
+            throw .invalidRequest("We could not parse the JSON body of your request. (\(error))")
+        }
+    }
+
+    /// `x-api-key`, `anthropic-version` (the client's, on the pass-through path), the
+    /// client's `anthropic-beta`, then the provider's configured headers.
+    static func headers(provider: ProviderConfig, apiKey: String?, forwarded: HTTPFields) -> HTTPFields {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if let apiKey, !apiKey.isEmpty { headers[.anthropicAPIKey] = apiKey }
+        headers[.anthropicVersion] = forwarded[.anthropicVersion] ?? apiVersion
+        if let beta = forwarded[.anthropicBeta] { headers[.anthropicBeta] = beta }
+        for (name, value) in provider.headers {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        return headers
+    }
+
+    /// `{base}/v1/<path>`; a base URL that already ends in `/v1` is not doubled.
+    static func endpoint(_ baseURL: String, _ path: String) -> String {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        if base.hasSuffix("/v1") { return base + "/" + path }
+        return base + "/v1/" + path
+    }
+
+    static func upstreamRequestID(_ headers: HTTPFields) -> String? {
+        headers[.anthropicRequestID] ?? headers[.xRequestID]
+    }
+}
+
+extension HTTPField.Name {
+    static let anthropicAPIKey = HTTPField.Name("x-api-key")!
+    static let anthropicVersion = HTTPField.Name("anthropic-version")!
+    static let anthropicBeta = HTTPField.Name("anthropic-beta")!
+    static let anthropicRequestID = HTTPField.Name("request-id")!
+}
