@@ -25,17 +25,7 @@ public struct AnthropicAdapter: ProviderAdapter {
     public func complete(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
         let (response, outbound) = try await send(call, stream: false)
         let provider = call.provider.name
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await response.collect(upTo: maxResponseBytes)
-        } catch let error as TransportResponse.BodyTooLarge {
-            throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
-        }
+        let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
         let message: AnthropicResponse
         do {
             message = try JSONCoding.decode(AnthropicResponse.self, from: body)
@@ -60,14 +50,7 @@ public struct AnthropicAdapter: ProviderAdapter {
     public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
         let (response, outbound) = try await send(call, stream: true)
         let provider = call.provider.name
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider)
-        }
-        if let contentType = response.headers[.contentType], !contentType.lowercased().contains("text/event-stream") {
-            let body = (try? await response.collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
-            let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
-            throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
-        }
+        try await response.requireEventStream(provider: provider)
         let translator = AnthropicStreamTranslator(
             provider: provider, passThrough: call.request.style == .anthropic,
             structuredOutputTool: outbound?.structuredOutputTool, created: call.request.receivedAtMillis / 1000)
@@ -85,20 +68,8 @@ public struct AnthropicAdapter: ProviderAdapter {
         let request = TransportRequest(
             method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
-        let response: TransportResponse
-        do {
-            response = try await transport.execute(request, deadline: deadline, logger: logger)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
-        }
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider.name)
-        }
-        do {
-            _ = try await response.collect(upTo: maxResponseBytes)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
-        }
+        let response = try await transport.send(request, provider: provider.name, deadline: deadline, logger: logger)
+        _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
     }
 
     /// `POST {base}/v1/messages/count_tokens`: Anthropic's own count for the request.
@@ -136,21 +107,8 @@ public struct AnthropicAdapter: ProviderAdapter {
         let request = TransportRequest(
             method: .post, url: Self.endpoint(call.provider.baseURL, "messages/count_tokens"), headers: headers, body: body,
             caFile: call.provider.transportCAFile, proxy: call.provider.transportProxy)
-        let response: TransportResponse
-        do {
-            response = try await transport.execute(request, deadline: call.deadline, logger: call.logger)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
-        }
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider)
-        }
-        let reply: ByteBuffer
-        do {
-            reply = try await response.collect(upTo: UpstreamFailure.errorBodyLimit)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
-        }
+        let response = try await transport.send(request, provider: provider, deadline: call.deadline, logger: call.logger)
+        let reply = try await response.successBody(provider: provider, limit: UpstreamFailure.errorBodyLimit)
         guard let count = (try? JSONCoding.decode(JSONValue.self, from: reply))?["input_tokens"]?.intValue, count >= 0 else {
             throw .badUpstreamResponse("the token count is not {\"input_tokens\": N}", provider: provider)
         }
@@ -170,11 +128,9 @@ public struct AnthropicAdapter: ProviderAdapter {
             method: .post, url: Self.endpoint(call.provider.baseURL, "messages"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
-        do {
-            return (try await transport.execute(request, deadline: call.deadline, logger: call.logger), outbound)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
-        }
+        let response = try await transport.send(
+            request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
+        return (response, outbound)
     }
 
     /// The upstream body: the client's bytes with `model` rewritten when it spoke
@@ -223,9 +179,7 @@ public struct AnthropicAdapter: ProviderAdapter {
         if let apiKey, !apiKey.isEmpty { headers[.anthropicAPIKey] = apiKey }
         headers[.anthropicVersion] = forwarded[.anthropicVersion] ?? apiVersion
         if let beta = forwarded[.anthropicBeta] { headers[.anthropicBeta] = beta }
-        for (name, value) in provider.headers {
-            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
-        }
+        headers.addProviderHeaders(provider)
         return headers
     }
 

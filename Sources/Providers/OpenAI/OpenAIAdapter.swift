@@ -25,17 +25,7 @@ public struct OpenAIAdapter: ProviderAdapter {
     public func complete(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
         let response = try await send(call, stream: false)
         let provider = call.provider.name
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider)
-        }
-        let body: ByteBuffer
-        do {
-            body = try await response.collect(upTo: maxResponseBytes)
-        } catch let error as TransportResponse.BodyTooLarge {
-            throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
-        }
+        let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
         let requestID = response.headers[.xRequestID]
         // Built only on failure: the snippet is scrubbed with regular expressions.
         func notACompletion() -> GatewayError {
@@ -64,15 +54,7 @@ public struct OpenAIAdapter: ProviderAdapter {
     public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
         let response = try await send(call, stream: true)
         let provider = call.provider.name
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider)
-        }
-        if let contentType = response.headers[.contentType], !contentType.lowercased().contains("text/event-stream") {
-            // Some servers answer a stream request with a JSON body (often an error) and 200.
-            let body = (try? await response.collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
-            let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
-            throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
-        }
+        try await response.requireEventStream(provider: provider)
         let translator = OpenAIStreamTranslator(
             provider: provider, passThrough: call.request.style == .openai,
             clientWantsUsage: call.request.chat.wantsStreamUsage)
@@ -87,26 +69,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         var headers = HTTPFields()
         headers[.accept] = "application/json"
         if let apiKey, !apiKey.isEmpty { headers[.authorization] = "Bearer \(apiKey)" }
-        for (name, value) in provider.headers {
-            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
-        }
+        headers.addProviderHeaders(provider)
         let request = TransportRequest(
             method: .get, url: ProviderErrors.endpoint(provider.baseURL, "models"), headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
-        let response: TransportResponse
-        do {
-            response = try await transport.execute(request, deadline: deadline, logger: logger)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
-        }
-        guard (200..<300).contains(response.status) else {
-            throw await UpstreamFailure.fromResponse(response, provider: provider.name)
-        }
-        do {
-            _ = try await response.collect(upTo: maxResponseBytes)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider.name))
-        }
+        let response = try await transport.send(request, provider: provider.name, deadline: deadline, logger: logger)
+        _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
     }
 
     /// Builds and sends the upstream request.
@@ -118,18 +86,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         if let key = call.apiKey, !key.isEmpty {
             headers[.authorization] = "Bearer \(key)"
         }
-        for (name, value) in call.provider.headers {
-            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
-        }
+        headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
             method: .post, url: ProviderErrors.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
-        do {
-            return try await transport.execute(request, deadline: call.deadline, logger: call.logger)
-        } catch {
-            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: call.provider.name))
-        }
+        return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
     }
 
     /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,

@@ -1,0 +1,60 @@
+import HTTPTypes
+import Logging
+import NIOCore
+import OrchestratorCore
+
+/// The steps of an upstream call every adapter takes the same way: send, check the
+/// status, read the body, with every failure mapped to what the engine understands.
+extension HTTPTransport {
+    /// Sends `request`; a transport failure becomes a classified ``GatewayError``.
+    func send(_ request: TransportRequest, provider: String, deadline: ContinuousClock.Instant, logger: Logger)
+        async throws(GatewayError) -> TransportResponse
+    {
+        do {
+            return try await execute(request, deadline: deadline, logger: logger)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+    }
+}
+
+extension TransportResponse {
+    /// Throws the upstream's error (status and message kept) unless the status is 2xx.
+    func requireSuccess(provider: String) async throws(GatewayError) {
+        guard (200..<300).contains(status) else {
+            throw await UpstreamFailure.fromResponse(self, provider: provider)
+        }
+    }
+
+    /// The whole body of a successful response, at most `limit` bytes.
+    func successBody(provider: String, limit: Int) async throws(GatewayError) -> ByteBuffer {
+        try await requireSuccess(provider: provider)
+        do {
+            return try await collect(upTo: limit)
+        } catch let error as BodyTooLarge {
+            throw .badUpstreamResponse("response body exceeds \(error.limit) bytes", provider: provider)
+        } catch {
+            throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: provider))
+        }
+    }
+
+    /// Checks that a stream request got a successful event stream. Some servers answer
+    /// one with a JSON body (often an error) and 200: that is read for its message.
+    func requireEventStream(provider: String) async throws(GatewayError) {
+        try await requireSuccess(provider: provider)
+        if let contentType = headers[.contentType], !contentType.lowercased().contains("text/event-stream") {
+            let body = (try? await collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
+            let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
+            throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
+        }
+    }
+}
+
+extension HTTPFields {
+    /// Adds a provider's configured `headers` (they win over the adapter's own).
+    mutating func addProviderHeaders(_ provider: ProviderConfig) {
+        for (name, value) in provider.headers {
+            if let fieldName = HTTPField.Name(name) { self[fieldName] = value }
+        }
+    }
+}
