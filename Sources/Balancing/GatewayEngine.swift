@@ -114,6 +114,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
             } catch {
                 if let lease { candidate.provider.keys.release(lease) }
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
+                // The client's own mistake (a 400 from the counter) goes back to it.
+                if !error.isRetryable { throw error }
+                noteFailure(error, candidate: candidate, lease: lease)
                 logger.notice(
                     "upstream token count failed; trying the next target or estimating",
                     metadata: ["provider": "\(candidate.target.provider)", "error": "\(error.message)"])

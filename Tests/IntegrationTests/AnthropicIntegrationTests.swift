@@ -33,7 +33,12 @@ struct AnthropicIntegrationTests {
 
     /// Answers Anthropic-style: a message, or a stream when the body asks for one.
     static func anthropicResponder(_ request: MockUpstream.Request) -> MockUpstream.Response {
-        if request.uri.hasSuffix("/count_tokens") { return .json(200, #"{"input_tokens":42}"#) }
+        if request.uri.hasSuffix("/count_tokens") {
+            if request.bodyString.contains("bad-field") {
+                return .json(400, #"{"type":"error","error":{"type":"invalid_request_error","message":"bad-field: Extra inputs are not permitted"}}"#)
+            }
+            return .json(200, #"{"input_tokens":42}"#)
+        }
         return request.bodyString.contains(#""stream":true"#) ? anthropicStream() : .json(200, message)
     }
 
@@ -215,6 +220,18 @@ struct AnthropicIntegrationTests {
                     try await Client.post(
                         url + "/v1/messages/count_tokens", countRequest.replacingOccurrences(of: #""gpt""#, with: #""nope""#),
                         headers: Self.apiKey), 404, "not_found_error")
+                // The counter's verdict on the client's request is passed on, not estimated away.
+                let bad = #"{"model":"sonnet","bad-field":1,"messages":[{"role":"user","content":"hi"}]}"#
+                expectError(try await Client.post(url + "/v1/messages/count_tokens", bad, headers: Self.apiKey), 400, "invalid_request_error")
+                // Data-plane routing keeps the query (Claude Code adds ?beta=true); near misses are unknown routes.
+                let beta = try await Client.post(
+                    url + "/v1/messages?beta=true", #"{"model":"sonnet","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+                    headers: Self.apiKey)
+                #expect(beta.status == 200 && beta.json?["type"] == "message")
+                let countBeta = try await Client.post(url + "/v1/messages/count_tokens?beta=true", countRequest, headers: Self.apiKey)
+                #expect(countBeta.status == 200)
+                let nearMiss = try await Client.post(url + "/v1/messagesX", countRequest, headers: Self.apiKey)
+                #expect(nearMiss.status == 404 && nearMiss.json?["error"]?["code"] == "unknown_route", "OpenAI's shape off the messages routes")
             }
         }
     }
@@ -266,7 +283,7 @@ struct AnthropicIntegrationTests {
                 #expect(stream.status == 200)
                 let events = try Self.parse(stream.body)
                 #expect(events.map(\.0) == ["message_start", "content_block_start", "ping", "content_block_delta", "error"])
-                #expect(events.last?.1["error"]?["type"] == "api_error")
+                #expect(events.last?.1["error"]?["type"] == "overloaded_error", "the upstream's error type is kept")
                 try await waitForLogRows(gateway, 1)
                 let row = try #require(try await gateway.store.logs(RequestLogQuery()).first)
                 #expect(row.status == 502 && row.tokensEstimated)

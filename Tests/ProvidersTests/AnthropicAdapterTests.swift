@@ -284,6 +284,29 @@ struct AnthropicRequestTranslationTests {
         #expect(body["tools"] == nil)
     }
 
+    @Test func whatAnthropicWouldRejectIsLeftOut() throws {
+        func body(_ request: String) throws -> JSONValue {
+            try json(AnthropicAdapter.upstreamBody(for: anthropicCall(request), stream: false).0)
+        }
+        // Whitespace-only stop sequences are refused by Anthropic.
+        #expect(try body(#"{"model":"a","messages":[{"role":"user","content":"hi"}],"stop":["\n"," "]}"#)["stop_sequences"] == nil)
+        #expect(try body(#"{"model":"a","messages":[{"role":"user","content":"hi"}],"stop":["\n","END"]}"#)["stop_sequences"] == ["END"])
+        // A tool choice without tools.
+        #expect(try body(#"{"model":"a","messages":[{"role":"user","content":"hi"}],"tool_choice":"auto"}"#)["tool_choice"] == nil)
+        // Thinking with a forced tool choice, or after a tool turn that lost its thinking block.
+        let tools = #""tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]"#
+        let forced = try body(#"{"model":"a","messages":[{"role":"user","content":"hi"}],\#(tools),"tool_choice":"required","reasoning_effort":"low"}"#)
+        #expect(forced["thinking"] == nil)
+        let toolTurn = #"""
+            {"model":"a","reasoning_effort":"low",\#(tools),"messages":[{"role":"user","content":"hi"},
+             {"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},
+             {"role":"tool","tool_call_id":"t","content":"ok"}]}
+            """#
+        #expect(try body(toolTurn)["thinking"] == nil)
+        let plain = try body(#"{"model":"a","messages":[{"role":"user","content":"hi"}],\#(tools),"reasoning_effort":"low"}"#)
+        #expect(plain["thinking"] == ["type": "enabled", "budget_tokens": 1024])
+    }
+
     @Test func untranslatableInputIsAPreciseBadRequest() throws {
         let cases: [(String, String)] = [
             (#"{"model":"a","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png,abc"}}]}]}"#,
@@ -359,10 +382,15 @@ struct AnthropicResponseTranslationTests {
             ("refusal", "content_filter"), ("pause_turn", "stop"), ("model_context_window_exceeded", "length"),
         ]
         for (stop, finish) in cases { #expect(AnthropicTranslation.finishReason(stop) == finish) }
-        #expect(AnthropicTranslation.stopReason("stop") == "end_turn")
-        #expect(AnthropicTranslation.stopReason("length") == "max_tokens")
-        #expect(AnthropicTranslation.stopReason("tool_calls") == "tool_use")
-        #expect(AnthropicTranslation.stopReason("content_filter") == "refusal")
+        #expect(AnthropicTranslation.stopReason("stop", hasToolCalls: false) == "end_turn")
+        #expect(AnthropicTranslation.stopReason("length", hasToolCalls: false) == "max_tokens")
+        #expect(AnthropicTranslation.stopReason("tool_calls", hasToolCalls: true) == "tool_use")
+        #expect(AnthropicTranslation.stopReason("content_filter", hasToolCalls: false) == "refusal")
+        #expect(AnthropicTranslation.stopReason(nil, hasToolCalls: false) == "end_turn")
+        // Servers that answer tool calls with `stop` (Gemini's and Ollama's OpenAI endpoints):
+        // Anthropic clients only run tools on `tool_use`.
+        #expect(AnthropicTranslation.stopReason("stop", hasToolCalls: true) == "tool_use")
+        #expect(AnthropicTranslation.stopReason("length", hasToolCalls: true) == "max_tokens")
     }
 
     @Test func upstreamErrorsAreClassified() async throws {
@@ -421,7 +449,7 @@ struct AnthropicStreamTranslationTests {
         let usage = Usage(promptTokens: 30, completionTokens: 15, cachedTokens: 5)
         #expect(chunks.last?.isUsageOnly == true)
         #expect(chunks.last?.usage == usage)
-        #expect(events.compactMap(\.usage) == [usage])
+        #expect(events.compactMap(\.usage).last == usage)
     }
 
     @Test func chunkBoundariesDoNotMatter() throws {
@@ -495,13 +523,63 @@ struct AnthropicStreamTranslationTests {
         for passThrough in [false, true] {
             var translation = SSETranslation(
                 AnthropicStreamTranslator(provider: "claude", passThrough: passThrough, structuredOutputTool: nil, created: 7))
-            // Nothing reached the client, so the failure is thrown at once (the engine
-            // fails over), not deferred behind a part.
-            #expect(throws: GatewayError.self) { _ = try translation.feed(ByteBuffer(string: early)) }
+            // Nothing for the client comes before the failure (only bookkeeping), so the
+            // engine, which waits for the first part, sees the error and fails over.
+            let events = try translation.feed(ByteBuffer(string: early))
+            #expect(events.allSatisfy { if case .part = $0 { return false } else { return true } })
+            #expect(translation.takeDeferred() != nil)
         }
         // The held events are released, in order, with the first content event.
         let events = try Self.translate([AnthropicFixtures.textStream], passThrough: true)
         #expect(events.compactMap(\.rawText).first?.hasPrefix("event: message_start\n") == true)
+    }
+
+    @Test func aToolWithoutInputGetsEmptyObjectArguments() throws {
+        let stream = """
+            event: message_start
+            data: {"type":"message_start","message":{"id":"m","model":"x","usage":{"input_tokens":3,"output_tokens":1}}}
+
+            event: content_block_start
+            data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_n","name":"now","input":{}}}
+
+            event: content_block_delta
+            data: {"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":""}}
+
+            event: content_block_stop
+            data: {"type":"content_block_stop","index":0}
+
+            event: message_delta
+            data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":5,"input_tokens":0}}
+
+            event: message_stop
+            data: {"type":"message_stop"}
+
+
+            """
+        let events = try Self.translate([stream])
+        let calls = Self.chunks(events).flatMap { $0.choices.first?.delta.toolCalls ?? [] }
+        #expect(calls.compactMap { $0.function?.arguments }.joined() == "{}")
+        // A zero input count at the end does not erase the one message_start reported.
+        #expect(events.compactMap(\.usage).last == Usage(promptTokens: 3, completionTokens: 5))
+        #expect(events.compactMap(\.usage).first == Usage(promptTokens: 3, completionTokens: 1), "usage is known from message_start on")
+    }
+
+    @Test func streamedThinkingCarriesTheWholeBlockWithItsSignature() throws {
+        let deltas = Self.chunks(try Self.translate([AnthropicFixtures.toolStream])).compactMap { $0.choices.first?.delta }
+        let carried = deltas.compactMap { $0.extra["thinking_blocks"]?.arrayValue?.first }
+        #expect(carried == [["type": "thinking", "thinking": "I need the weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"]])
+    }
+
+    @Test func aMidStreamErrorKeepsItsAnthropicType() throws {
+        let broken = AnthropicFixtures.textStream.replacingOccurrences(
+            of: "event: message_delta", with: "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\nevent: message_delta")
+        do {
+            _ = try Self.translate([broken], passThrough: true)
+            Issue.record("expected the stream to fail")
+        } catch {
+            #expect(error.type == "overloaded_error")
+            #expect(AnthropicInboundCodec.errorType(error) == "overloaded_error")
+        }
     }
 
     @Test func passThroughForwardsEveryEventAndReadsUsage() throws {
@@ -513,6 +591,21 @@ struct AnthropicStreamTranslationTests {
         #expect(try again.feed(ByteBuffer(string: forwarded)) == original)
         #expect(events.compactMap(\.usage).last == Usage(promptTokens: 30, completionTokens: 15, cachedTokens: 5))
         #expect(events.contains { $0.chunk != nil } == false)
+    }
+
+    @Test func extraBodyMergesOneLevelDeepOnThePassThrough() throws {
+        var target = TargetConfig(provider: "claude", model: "claude-x")
+        target.extraBody = ["metadata": ["team": "a"], "top_k": 7]
+        let client = #"{"model":"alias","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"metadata":{"user_id":"u1"}}"#
+        let body = try json(AnthropicAdapter.upstreamBody(for: anthropicCall(client, style: .anthropic, target: target), stream: false).0)
+        #expect(body["metadata"] == ["user_id": "u1", "team": "a"])
+        #expect(body["top_k"] == 7)
+        let translated = try json(
+            AnthropicAdapter.upstreamBody(
+                for: anthropicCall(#"{"model":"a","user":"u2","messages":[{"role":"user","content":"hi"}]}"#, target: target),
+                stream: false
+            ).0)
+        #expect(translated["metadata"] == ["user_id": "u2", "team": "a"])
     }
 
     @Test func passThroughRequestKeepsTheClientBytes() async throws {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import OrchestratorCore
 import Testing
@@ -47,6 +48,49 @@ struct AnthropicInboundCodecTests {
         #expect(chat.messages[3] == ChatMessage(role: .tool, content: .text("18C"), toolCallID: "toolu_1"))
         #expect(chat.messages[4] == ChatMessage(role: .user, content: .text("And tomorrow?")))
         #expect(chat.requiredCapabilities == [.tools, .vision])
+    }
+
+    @Test func toolResultImagesAndErrorsBecomeWhatOpenAIAccepts() throws {
+        let body = #"""
+            {"model":"m","max_tokens":10,"tool_choice":{"type":"auto"},"tools":[{"type":"web_search_20250305","name":"web_search"}],"messages":[
+              {"role":"user","content":"look"},
+              {"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"screenshot","input":{}},{"type":"tool_use","id":"t2","name":"read","input":{}}]},
+              {"role":"user","content":[
+                {"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"here"},{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]},
+                {"type":"tool_result","tool_use_id":"t2","is_error":true,"content":"no such file"},
+                {"type":"text","text":"what do you see?"}]}]}
+            """#
+        let chat = try codec.decodeChatRequest(ByteBuffer(string: body))
+        #expect(chat.messages.count == 5)
+        #expect(chat.messages[2] == ChatMessage(role: .tool, content: .text("here\n[1 attachment(s) follow in the next user message]"), toolCallID: "t1"))
+        #expect(chat.messages[3] == ChatMessage(role: .tool, content: .text("Error: no such file"), toolCallID: "t2"))
+        #expect(chat.messages[4] == ChatMessage(role: .user, content: .parts([.imageURL(.init(url: "data:image/png;base64,AAAA")), .text("what do you see?")])))
+        // Only a server tool: no tools for an OpenAI upstream, so no tool_choice either.
+        #expect(chat.tools == nil && chat.toolChoice == nil)
+    }
+
+    @Test func anOpenAIUpstreamGetsAValidRequest() throws {
+        // Thinking history from an Anthropic client is refused by OpenAI-style servers;
+        // OpenAI's own API wants max_completion_tokens.
+        let body = #"""
+            {"model":"m","max_tokens":300,"messages":[{"role":"user","content":"hi"},
+              {"role":"assistant","content":[{"type":"thinking","thinking":"hm","signature":"s"},{"type":"text","text":"Hello"}]},
+              {"role":"user","content":"again"}]}
+            """#
+        let chat = try codec.decodeChatRequest(ByteBuffer(string: body))
+        func sent(baseURL: String) throws -> JSONValue {
+            let call = ProviderCall(
+                request: InboundRequest(style: .anthropic, body: ByteBuffer(string: body), chat: chat, requestID: "r", receivedAtMillis: 0),
+                provider: ProviderConfig(name: "o", type: .openai, baseURL: baseURL),
+                target: TargetConfig(provider: "o", model: "gpt-x"), apiKey: nil, deadline: .now, logger: .init(label: "t"))
+            return try json(OpenAIAdapter.upstreamBody(for: call, stream: false))
+        }
+        let openai = try sent(baseURL: "https://api.openai.com/v1")
+        #expect(openai["max_completion_tokens"] == 300 && openai["max_tokens"] == nil)
+        #expect(openai["messages"]?.arrayValue?[1] == ["role": "assistant", "content": "Hello"])
+        let vllm = try sent(baseURL: "http://vllm.internal:8000/v1")
+        #expect(vllm["max_tokens"] == 300 && vllm["max_completion_tokens"] == nil)
+        #expect(vllm["messages"]?.arrayValue?[1] == ["role": "assistant", "content": "Hello"])
     }
 
     @Test func validationErrorsNameTheField() {
@@ -166,8 +210,9 @@ struct AnthropicStreamEncoderTests {
                 "message_start",
                 "content_block_start", "content_block_delta", "content_block_stop",  // thinking
                 "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // text
-                "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // tool 1
-                "content_block_start", "content_block_delta", "content_block_stop",  // tool 2
+                "content_block_start", "content_block_delta", "content_block_delta",  // tool 1
+                "content_block_start", "content_block_delta",  // tool 2
+                "content_block_stop", "content_block_stop",  // tool blocks stay open until the end
                 "message_delta", "message_stop",
             ])
         // Every event's data carries its own name as `type`.
@@ -180,14 +225,45 @@ struct AnthropicStreamEncoderTests {
         #expect(events[5].1["delta"] == ["type": "text_delta", "text": "Hel"])
         #expect(events[8].1 == j(#"{"type":"content_block_start","index":2,"content_block":{"type":"tool_use","id":"call_1","name":"f","input":{}}}"#))
         #expect(events[9].1["delta"] == ["type": "input_json_delta", "partial_json": "{\"a\":"])
-        #expect(events[12].1["index"] == 3)
-        #expect(events[12].1["content_block"]?["id"] == "call_2")
-        #expect(events[13].1["delta"]?["partial_json"] == "{}")
+        #expect(events[11].1["index"] == 3)
+        #expect(events[11].1["content_block"]?["id"] == "call_2")
+        #expect(events[12].1["delta"]?["partial_json"] == "{}")
+        #expect(events[13].1["index"] == 2 && events[14].1["index"] == 3)
         #expect(
             events[15].1
                 == j(
                     #"{"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":9,"input_tokens":30,"cache_read_input_tokens":10,"cache_creation_input_tokens":0}}"#
                 ))
+    }
+
+    @Test func interleavedToolCallsStayInTheirBlocksAndStopReasonFollowsToolCalls() throws {
+        var encoder = AnthropicStreamEncoder(estimatedInputTokens: 1)
+        var out: [ByteBuffer] = []
+        let chunks = [
+            chunk(.init(toolCalls: [.init(index: 0, id: "a", type: "function", function: .init(name: "f", arguments: "{\"x\""))])),
+            chunk(.init(toolCalls: [.init(index: 1, id: "b", type: "function", function: .init(name: "g", arguments: "{}"))])),
+            chunk(.init(toolCalls: [.init(index: 0, function: .init(arguments: ":1}"))])),
+            // A server that reuses an index for a new call.
+            chunk(.init(toolCalls: [.init(index: 1, id: "c", type: "function", function: .init(name: "h", arguments: "{}"))])),
+            chunk(.init(), finish: "stop"),
+        ]
+        for c in chunks { if let b = try encoder.encode(c) { out.append(b) } }
+        out.append(encoder.finish()!)
+        let events = try Self.events(out)
+        let starts = events.filter { $0.0 == "content_block_start" }.map { ($0.1["index"]?.intValue ?? -1, $0.1["content_block"]?["id"]?.stringValue ?? "") }
+        #expect(starts.map(\.0) == [0, 1, 2] && starts.map(\.1) == ["a", "b", "c"])
+        // No delta after its block's stop.
+        var stopped: Set<Int> = []
+        for (name, data) in events {
+            let index = data["index"]?.intValue ?? -1
+            if name == "content_block_stop" { stopped.insert(index) }
+            if name == "content_block_delta" { #expect(!stopped.contains(index), "delta on stopped block \(index)") }
+        }
+        let fragments = events.filter { $0.0 == "content_block_delta" && $0.1["index"] == 0 }.compactMap { $0.1["delta"]?["partial_json"]?.stringValue }
+        #expect(fragments.joined() == "{\"x\":1}")
+        #expect(events.first { $0.0 == "message_delta" }?.1["delta"]?["stop_reason"] == "tool_use")
+        // No usage from the upstream: the output is estimated, not zero.
+        #expect((events.first { $0.0 == "message_delta" }?.1["usage"]?["output_tokens"]?.intValue ?? 0) > 0)
     }
 
     @Test func rawPassThroughPartsGetNoExtraEnding() {

@@ -83,6 +83,23 @@ public struct JSONObjectRewriter: Sendable {
         }
     }
 
+    /// The value of the top-level member `key` of `body` (the last one, as JSON parsers
+    /// keep), decoded; nil when absent or unreadable.
+    public static func value(of key: String, in body: ByteBuffer) -> JSONValue? {
+        body.withUnsafeReadableBytes { bytes -> JSONValue? in
+            guard let member = (try? members(of: bytes))?.last(where: { $0.key == key }) else { return nil }
+            return try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])))
+        }
+    }
+
+    /// `extra_body` semantics: an object merges one level deep into the request's own
+    /// object of the same key (the target's keys win); anything else replaces it.
+    public static func mergedOneLevel(_ value: JSONValue, into existing: JSONValue?) -> JSONValue {
+        guard case .object(let add) = value, case .object(var merged)? = existing else { return value }
+        for (k, v) in add { merged[k] = v }
+        return .object(merged)
+    }
+
     /// Lists the members of the top-level object in `bytes`.
     public static func members(of bytes: UnsafeRawBufferPointer) throws -> [Member] {
         var members: [Member] = []

@@ -144,7 +144,8 @@ public struct AnthropicAdapter: ProviderAdapter {
             if call.request.style == .anthropic {
                 rewriter.set("model", string: target.model)
                 for (key, value) in target.extraBody {
-                    try rewriter.set(key, value: value)
+                    let existing = JSONObjectRewriter.value(of: key, in: call.request.body)
+                    try rewriter.set(key, value: JSONObjectRewriter.mergedOneLevel(value, into: existing))
                 }
                 return (try rewriter.apply(to: call.request.body), nil)
             }
@@ -154,12 +155,8 @@ public struct AnthropicAdapter: ProviderAdapter {
             if !target.extraBody.isEmpty {
                 for (key, value) in target.extraBody {
                     // One level deep: an object merges into the request's own object.
-                    var merged = value
-                    if case .object(let add) = value, key == "metadata", var existing = outbound.request.metadata {
-                        for (k, v) in add { existing[k] = v }
-                        merged = .object(existing)
-                    }
-                    try rewriter.set(key, value: merged)
+                    let existing = JSONObjectRewriter.value(of: key, in: body)
+                    try rewriter.set(key, value: JSONObjectRewriter.mergedOneLevel(value, into: existing))
                 }
                 body = try rewriter.apply(to: body)
             }

@@ -43,6 +43,8 @@ public struct AnthropicInboundCodec: InboundCodec {
 
     /// Anthropic's error `type` for a status (https://docs.anthropic.com/en/api/errors).
     static func errorType(_ error: GatewayError) -> String {
+        // An upstream's own Anthropic error type (from a stream's error event) is kept.
+        if error.code == "upstream_stream_error", knownErrorTypes.contains(error.type) { return error.type }
         switch error.status {
         case 400, 422: return "invalid_request_error"
         case 401: return "authentication_error"
@@ -58,6 +60,11 @@ public struct AnthropicInboundCodec: InboundCodec {
         }
     }
 
+    static let knownErrorTypes: Set<String> = [
+        "invalid_request_error", "authentication_error", "billing_error", "permission_error", "not_found_error",
+        "request_too_large", "rate_limit_error", "api_error", "overloaded_error", "timeout_error",
+    ]
+
     static func appendError(_ error: GatewayError, to out: inout [UInt8]) {
         out.append(contentsOf: #"{"type":"error","error":{"type":"#.utf8)
         JSONCoding.appendQuoted(errorType(error), to: &out)
@@ -69,25 +76,31 @@ public struct AnthropicInboundCodec: InboundCodec {
 
 /// Canonical chunks → the Anthropic event sequence: `message_start`, for each piece of
 /// output a `content_block_start` / `content_block_delta`… / `content_block_stop`
-/// (text, thinking, one `tool_use` block per tool call), then `message_delta` with the
+/// (thinking, text, one `tool_use` block per tool call), then `message_delta` with the
 /// stop reason and usage, and `message_stop`.
 ///
-/// Blocks are sequential, as Anthropic sends them: a block is stopped when the next one
-/// starts. OpenAI upstreams send a tool call's fragments together, so this holds; a
-/// fragment for a call whose block was already stopped is still sent on its index.
+/// A text or thinking block is stopped when the next block starts. Tool blocks stay open
+/// until output other than tool calls starts or the message ends, so fragments of
+/// parallel calls that an upstream interleaves still land in their own block (Anthropic
+/// clients accumulate by index and finalize a block at its stop). A new `id` on an
+/// index already seen starts a new call, as some compatible servers reuse indices.
 struct AnthropicStreamEncoder: InboundStreamEncoder {
     let estimatedInputTokens: Int
     private var started = false
     private var encodedAny = false
     private var nextIndex = 0
+    /// The open text or thinking block.
     private var open: (index: Int, kind: Kind)?
-    /// OpenAI tool-call index → content-block index.
-    private var toolBlocks: [Int: Int] = [:]
-    private var stopReason: String?
+    /// Open tool blocks, in the order they started.
+    private var openTools: [(call: Int, block: Int, id: String?)] = []
+    private var sawToolCall = false
+    private var finishReason: String?
     private var usage: Usage?
+    /// Output characters seen, for an estimate when the upstream reports no usage.
+    private var outputCharacters = 0
 
     private enum Kind: Equatable {
-        case text, thinking, tool
+        case text, thinking
     }
 
     init(estimatedInputTokens: Int) {
@@ -104,48 +117,19 @@ struct AnthropicStreamEncoder: InboundStreamEncoder {
             if let reasoning = delta.reasoningContent, !reasoning.isEmpty {
                 ensureOpen(.thinking, into: &out)
                 blockDelta(type: "thinking_delta", field: "thinking", value: reasoning, into: &out)
+                outputCharacters += reasoning.count
             }
             if case .array(let blocks)? = delta.extra[AnthropicTranslation.thinkingBlocksKey] {
-                for block in blocks {
-                    guard let signature = block["signature"]?.stringValue, !signature.isEmpty else { continue }
-                    ensureOpen(.thinking, into: &out)
-                    blockDelta(type: "signature_delta", field: "signature", value: signature, into: &out)
-                }
+                for block in blocks { carry(block, into: &out) }
             }
             for text in [delta.content, delta.refusal] {
                 guard let text, !text.isEmpty else { continue }
                 ensureOpen(.text, into: &out)
                 blockDelta(type: "text_delta", field: "text", value: text, into: &out)
+                outputCharacters += text.count
             }
-            for call in delta.toolCalls ?? [] {
-                let index: Int
-                if let existing = toolBlocks[call.index] {
-                    index = existing
-                } else {
-                    closeOpen(into: &out)
-                    index = nextIndex
-                    nextIndex += 1
-                    toolBlocks[call.index] = index
-                    open = (index, .tool)
-                    var start: [UInt8] = []
-                    start.append(contentsOf: #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"tool_use","id":"#.utf8)
-                    JSONCoding.appendQuoted(call.id ?? "toolu_\(index)", to: &start)
-                    start.append(contentsOf: #","name":"#.utf8)
-                    JSONCoding.appendQuoted(call.function?.name ?? "", to: &start)
-                    start.append(contentsOf: #","input":{}}}"#.utf8)
-                    Self.event("content_block_start", start, into: &out)
-                }
-                if let arguments = call.function?.arguments, !arguments.isEmpty {
-                    var body: [UInt8] = []
-                    body.append(contentsOf: #"{"type":"content_block_delta","index":\#(index),"delta":{"type":"input_json_delta","partial_json":"#.utf8)
-                    JSONCoding.appendQuoted(arguments, to: &body)
-                    body.append(contentsOf: "}}".utf8)
-                    Self.event("content_block_delta", body, into: &out)
-                }
-            }
-            if let finish = choice.finishReason {
-                stopReason = AnthropicTranslation.stopReason(finish)
-            }
+            for call in delta.toolCalls ?? [] { toolCall(call, into: &out) }
+            if let finish = choice.finishReason { finishReason = finish }
         }
         return out.isEmpty ? nil : ByteBuffer(bytes: out)
     }
@@ -155,12 +139,14 @@ struct AnthropicStreamEncoder: InboundStreamEncoder {
         guard encodedAny else { return nil }
         var out: [UInt8] = []
         if !started { start(id: "", model: "", into: &out) }
-        closeOpen(into: &out)
+        closeAll(into: &out)
         let final = usage.map(AnthropicUsage.init)
+        let outputTokens = final?.outputTokens ?? TokenEstimator.tokens(forCharacters: outputCharacters)
+        let stop = AnthropicTranslation.stopReason(finishReason, hasToolCalls: sawToolCall)
         var body: [UInt8] = []
         body.append(contentsOf: #"{"type":"message_delta","delta":{"stop_reason":"#.utf8)
-        JSONCoding.appendQuoted(stopReason ?? "end_turn", to: &body)
-        body.append(contentsOf: #","stop_sequence":null},"usage":{"output_tokens":\#(final?.outputTokens ?? 0)"#.utf8)
+        JSONCoding.appendQuoted(stop, to: &body)
+        body.append(contentsOf: #","stop_sequence":null},"usage":{"output_tokens":\#(outputTokens)"#.utf8)
         if let final {
             body.append(
                 contentsOf:
@@ -195,9 +181,62 @@ struct AnthropicStreamEncoder: InboundStreamEncoder {
         Self.event("message_start", body, into: &out)
     }
 
+    /// One tool-call delta: a new call opens its block, fragments go to their call's block.
+    private mutating func toolCall(_ call: ChatCompletionChunk.ToolCallDelta, into out: inout [UInt8]) {
+        sawToolCall = true
+        let block: Int
+        if let existing = openTools.last(where: { $0.call == call.index }), call.id == nil || call.id == existing.id {
+            block = existing.block
+        } else {
+            closeTextOrThinking(into: &out)
+            block = nextIndex
+            nextIndex += 1
+            openTools.append((call.index, block, call.id))
+            var start: [UInt8] = []
+            start.append(contentsOf: #"{"type":"content_block_start","index":\#(block),"content_block":{"type":"tool_use","id":"#.utf8)
+            JSONCoding.appendQuoted(call.id ?? "toolu_\(block)", to: &start)
+            start.append(contentsOf: #","name":"#.utf8)
+            JSONCoding.appendQuoted(call.function?.name ?? "", to: &start)
+            start.append(contentsOf: #","input":{}}}"#.utf8)
+            Self.event("content_block_start", start, into: &out)
+        }
+        if let arguments = call.function?.arguments, !arguments.isEmpty {
+            outputCharacters += arguments.count
+            var body: [UInt8] = []
+            body.append(contentsOf: #"{"type":"content_block_delta","index":\#(block),"delta":{"type":"input_json_delta","partial_json":"#.utf8)
+            JSONCoding.appendQuoted(arguments, to: &body)
+            body.append(contentsOf: "}}".utf8)
+            Self.event("content_block_delta", body, into: &out)
+        }
+    }
+
+    /// A thinking block an upstream carried in `thinking_blocks`: the signature of the
+    /// thinking being streamed, or a redacted block of its own.
+    private mutating func carry(_ block: JSONValue, into out: inout [UInt8]) {
+        switch block["type"]?.stringValue {
+        case "thinking":
+            guard let signature = block["signature"]?.stringValue, !signature.isEmpty else { return }
+            ensureOpen(.thinking, into: &out)
+            blockDelta(type: "signature_delta", field: "signature", value: signature, into: &out)
+        case "redacted_thinking":
+            guard let data = block["data"]?.stringValue else { return }
+            closeAll(into: &out)
+            let index = nextIndex
+            nextIndex += 1
+            var start: [UInt8] = []
+            start.append(contentsOf: #"{"type":"content_block_start","index":\#(index),"content_block":{"type":"redacted_thinking","data":"#.utf8)
+            JSONCoding.appendQuoted(data, to: &start)
+            start.append(contentsOf: "}}".utf8)
+            Self.event("content_block_start", start, into: &out)
+            Self.stop(index, into: &out)
+        default:
+            break
+        }
+    }
+
     private mutating func ensureOpen(_ kind: Kind, into out: inout [UInt8]) {
-        if let open, open.kind == kind, kind != .tool { return }
-        closeOpen(into: &out)
+        if let open, open.kind == kind, openTools.isEmpty { return }
+        closeAll(into: &out)
         let index = nextIndex
         nextIndex += 1
         open = (index, kind)
@@ -207,10 +246,16 @@ struct AnthropicStreamEncoder: InboundStreamEncoder {
             into: &out)
     }
 
-    private mutating func closeOpen(into out: inout [UInt8]) {
+    private mutating func closeTextOrThinking(into out: inout [UInt8]) {
         guard let open else { return }
         self.open = nil
-        Self.event("content_block_stop", Array(#"{"type":"content_block_stop","index":\#(open.index)}"#.utf8), into: &out)
+        Self.stop(open.index, into: &out)
+    }
+
+    private mutating func closeAll(into out: inout [UInt8]) {
+        closeTextOrThinking(into: &out)
+        for tool in openTools { Self.stop(tool.block, into: &out) }
+        openTools = []
     }
 
     private func blockDelta(type: String, field: String, value: String, into out: inout [UInt8]) {
@@ -224,6 +269,10 @@ struct AnthropicStreamEncoder: InboundStreamEncoder {
         JSONCoding.appendQuoted(value, to: &body)
         body.append(contentsOf: "}}".utf8)
         Self.event("content_block_delta", body, into: &out)
+    }
+
+    private static func stop(_ index: Int, into out: inout [UInt8]) {
+        event("content_block_stop", Array(#"{"type":"content_block_stop","index":\#(index)}"#.utf8), into: &out)
     }
 
     private static func event(_ name: String, _ data: [UInt8], into out: inout [UInt8]) {

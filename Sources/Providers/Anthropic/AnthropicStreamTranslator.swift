@@ -36,8 +36,11 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
 
     private enum Block {
         case text
-        case thinking
-        case tool(index: Int)
+        /// The thinking text so far: a client sending the block back needs all of it
+        /// with its signature.
+        case thinking(text: String)
+        /// A tool call, and whether any argument fragment was sent for it yet.
+        case tool(index: Int, sentArguments: Bool)
         case structuredOutput
         case ignored
     }
@@ -70,7 +73,11 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             let message = object["message"]
             id = message?["id"]?.stringValue ?? ""
             model = message?["model"]?.stringValue ?? ""
-            if let u = message?["usage"] { usage.merge(decodeUsage(u)) }
+            if let u = message?["usage"] {
+                usage.merge(decodeUsage(u))
+                // Reported now too, so a stream cut short still logs the real input count.
+                batch.out.append(.usage(usage.canonical))
+            }
         case "content_block_start":
             guard let index = object["index"]?.intValue, let block = object["content_block"] else {
                 throw notAnEvent(data)
@@ -82,7 +89,13 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                     emitText(text, into: &batch)
                 }
             case "thinking":
-                blocks[index] = .thinking
+                blocks[index] = .thinking(text: "")
+            case "redacted_thinking":
+                blocks[index] = .ignored
+                if let data = block["data"]?.stringValue {
+                    let carried: JSONValue = ["type": "redacted_thinking", "data": .string(data)]
+                    emit(ChatCompletionChunk.Delta(extra: [AnthropicTranslation.thinkingBlocksKey: [carried]]), into: &batch)
+                }
             case "tool_use":
                 let name = block["name"]?.stringValue ?? ""
                 if let tool = structuredOutputTool, name == tool {
@@ -92,7 +105,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                 }
                 let toolIndex = nextToolIndex
                 nextToolIndex += 1
-                blocks[index] = .tool(index: toolIndex)
+                blocks[index] = .tool(index: toolIndex, sentArguments: false)
                 let call = ChatCompletionChunk.ToolCallDelta(
                     index: toolIndex, id: block["id"]?.stringValue, type: "function",
                     function: .init(name: name, arguments: ""))
@@ -107,21 +120,24 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             switch (blocks[index], delta["type"]?.stringValue) {
             case (.text?, "text_delta"):
                 emitText(delta["text"]?.stringValue ?? "", into: &batch)
-            case (.thinking?, "thinking_delta"):
+            case (.thinking(let soFar)?, "thinking_delta"):
                 let text = delta["thinking"]?.stringValue ?? ""
                 guard !text.isEmpty else { break }
+                blocks[index] = .thinking(text: soFar + text)
                 batch.out.append(.outputText(text.utf8.count))
                 emit(ChatCompletionChunk.Delta(reasoningContent: text), into: &batch)
-            case (.thinking?, "signature_delta"):
-                // The signature lets a client send the thinking back in a later turn.
+            case (.thinking(let text)?, "signature_delta"):
+                // The whole block with its signature, so a client can send it back in a
+                // later turn (Anthropic checks the signature against the text).
                 let signature = delta["signature"]?.stringValue ?? ""
-                let block: JSONValue = ["type": "thinking", "thinking": "", "signature": .string(signature)]
+                let block: JSONValue = ["type": "thinking", "thinking": .string(text), "signature": .string(signature)]
                 emit(
                     ChatCompletionChunk.Delta(extra: [AnthropicTranslation.thinkingBlocksKey: .array([block])]),
                     into: &batch)
-            case (.tool(let toolIndex)?, "input_json_delta"):
+            case (.tool(let toolIndex, _)?, "input_json_delta"):
                 let fragment = delta["partial_json"]?.stringValue ?? ""
                 guard !fragment.isEmpty else { break }
+                blocks[index] = .tool(index: toolIndex, sentArguments: true)
                 batch.out.append(.outputText(fragment.utf8.count))
                 let call = ChatCompletionChunk.ToolCallDelta(index: toolIndex, function: .init(arguments: fragment))
                 emit(ChatCompletionChunk.Delta(toolCalls: [call]), into: &batch)
@@ -130,7 +146,14 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             default:
                 break  // citations and future delta kinds
             }
-        case "content_block_stop", "ping":
+        case "content_block_stop":
+            // A tool without input sends no fragment; OpenAI clients parse `arguments`.
+            if let index = object["index"]?.intValue, case .tool(let toolIndex, false)? = blocks[index] {
+                blocks[index] = .tool(index: toolIndex, sentArguments: true)
+                let call = ChatCompletionChunk.ToolCallDelta(index: toolIndex, function: .init(arguments: "{}"))
+                emit(ChatCompletionChunk.Delta(toolCalls: [call]), into: &batch)
+            }
+        case "ping":
             break
         case "message_delta":
             if let u = object["usage"] { usage.merge(decodeUsage(u)) }
@@ -169,7 +192,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                 throw notAnEvent(data)
             }
             if let u = value["message"]?["usage"] ?? value["usage"] { usage.merge(decodeUsage(u)) }
-            if name == "message_delta" { batch.out.append(.usage(usage.canonical)) }
+            batch.out.append(.usage(usage.canonical))
         case "content_block_delta"?:
             // Roughly the text it carries, for an estimate if the stream is cut short.
             batch.out.append(.outputText(max(0, data.count - 60)))

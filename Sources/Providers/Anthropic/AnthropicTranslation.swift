@@ -112,7 +112,9 @@ enum AnthropicTranslation {
             maxTokens: chat.maxCompletionTokens ?? chat.maxTokens ?? maxTokensDefault ?? defaultMaxTokens,
             messages: turns)
         request.stream = stream ? true : nil
-        request.stopSequences = chat.stop?.values
+        // Anthropic rejects empty and whitespace-only stop sequences (`"\n"` is common).
+        let stops = (chat.stop?.values ?? []).filter { !$0.allSatisfy(\.isWhitespace) }
+        request.stopSequences = stops.isEmpty ? nil : stops
         request.temperature = chat.temperature.map { min($0, 1) }
         request.topP = chat.topP
         if let user = chat.user { request.metadata = ["user_id": .string(user)] }
@@ -153,7 +155,9 @@ enum AnthropicTranslation {
         var thinking: JSONValue?
         if case .object? = chat.extra["thinking"] {
             thinking = chat.extra["thinking"]
-        } else if let effort = chat.reasoningEffort, let budget = thinkingBudgets[effort] {
+        } else if let effort = chat.reasoningEffort, let budget = thinkingBudgets[effort],
+            thinkingAllowed(chat, toolChoice: toolChoice)
+        {
             thinking = ["type": "enabled", "budget_tokens": .int(Int64(budget))]
         }
         if let thinking {
@@ -193,8 +197,10 @@ enum AnthropicTranslation {
                 systemIsPlain = systemIsPlain && system.count == 1
             }
         }
-        if !tools.isEmpty { request.tools = tools }
-        request.toolChoice = toolChoice
+        if !tools.isEmpty {
+            request.tools = tools
+            request.toolChoice = toolChoice
+        }
         if !system.isEmpty {
             if systemIsPlain, system.count == 1, case .text(let text, _) = system[0] {
                 request.system = .text(text)
@@ -203,6 +209,19 @@ enum AnthropicTranslation {
             }
         }
         return Outbound(request: request, structuredOutputTool: structuredTool)
+    }
+
+    /// Whether thinking may be derived from `reasoning_effort`: Anthropic refuses it with
+    /// a forced tool choice, and when the last assistant turn called tools without the
+    /// thinking block that must open it (clients that drop `thinking_blocks`).
+    private static func thinkingAllowed(_ chat: ChatRequest, toolChoice: AnthropicToolChoice?) -> Bool {
+        if let type = toolChoice?.type, type == "any" || type == "tool" { return false }
+        if let last = chat.messages.last(where: { $0.role == .assistant }), !(last.toolCalls ?? []).isEmpty,
+            last.extra[thinkingBlocksKey] == nil
+        {
+            return false
+        }
+        return true
     }
 
     /// A message's content as Anthropic blocks (empty text is dropped: Anthropic rejects it).
@@ -327,14 +346,34 @@ enum AnthropicTranslation {
                 messages.append(ChatMessage(role: .user, content: .text(text)))
                 continue
             }
+            // OpenAI takes images only in user messages: images a tool returned follow
+            // the tool messages in a user message of their own.
+            var toolImages: [AnthropicBlock] = []
             for block in turn.content.blocks {
-                if case .toolResult(let id, let result, _, _) = block {
+                if case .toolResult(let id, let result, let isError, _) = block {
                     flush()
-                    messages.append(
-                        ChatMessage(role: .tool, content: result.map { content(of: $0.blocks, plain: $0) } ?? .text(""), toolCallID: id))
+                    var text = ""
+                    var images = 0
+                    for part in result?.blocks ?? [] {
+                        switch part {
+                        case .text(let t, _): text += t
+                        case .image, .document:
+                            toolImages.append(part)
+                            images += 1
+                        default: break
+                        }
+                    }
+                    if images > 0 { text += (text.isEmpty ? "" : "\n") + "[\(images) attachment(s) follow in the next user message]" }
+                    if isError == true { text = "Error: " + text }
+                    messages.append(ChatMessage(role: .tool, content: .text(text), toolCallID: id))
                 } else {
                     pending.append(block)
                 }
+            }
+            if !toolImages.isEmpty {
+                pending.insert(contentsOf: toolImages, at: 0)
+                messages.append(ChatMessage(role: .user, content: .parts(pending.map(contentPart))))
+                pending = []
             }
             flush()
         }
@@ -354,7 +393,7 @@ enum AnthropicTranslation {
             Tool(function: FunctionDefinition(name: tool.name, description: tool.description, parameters: tool.inputSchema))
         }
         if !tools.isEmpty { chat.tools = tools }
-        if let choice = request.toolChoice {
+        if let choice = request.toolChoice, !tools.isEmpty {
             switch choice.type {
             case "none": chat.toolChoice = ToolChoice.none
             case "any": chat.toolChoice = .required
@@ -443,14 +482,15 @@ enum AnthropicTranslation {
         }
     }
 
-    /// OpenAI `finish_reason` → Anthropic `stop_reason`.
-    static func stopReason(_ finishReason: String?) -> String? {
+    /// OpenAI `finish_reason` → Anthropic `stop_reason`. Several OpenAI-compatible
+    /// servers answer tool calls with `stop`; Anthropic clients run tools only on
+    /// `tool_use`, so tool calls make it `tool_use` unless the output was cut off.
+    static func stopReason(_ finishReason: String?, hasToolCalls: Bool) -> String {
         switch finishReason {
-        case nil: return nil
         case "length": return "max_tokens"
         case "tool_calls", "function_call": return "tool_use"
-        case "content_filter": return "refusal"
-        default: return "end_turn"
+        case "content_filter": return hasToolCalls ? "tool_use" : "refusal"
+        default: return hasToolCalls ? "tool_use" : "end_turn"
         }
     }
 
@@ -494,7 +534,7 @@ enum AnthropicTranslation {
         }
         return AnthropicResponse(
             id: messageID(completion.id), content: blocks, model: completion.model,
-            stopReason: stopReason(choice?.finishReason) ?? "end_turn",
+            stopReason: stopReason(choice?.finishReason, hasToolCalls: !(choice?.message.toolCalls ?? []).isEmpty),
             usage: completion.usage.map(AnthropicUsage.init) ?? AnthropicUsage(inputTokens: 0, outputTokens: 0))
     }
 

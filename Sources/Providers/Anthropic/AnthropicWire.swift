@@ -411,12 +411,18 @@ struct AnthropicUsage: Sendable, Hashable, Codable {
         try c.put(cacheReadInputTokens, "cache_read_input_tokens")
     }
 
-    /// Merges a later report (a stream's `message_delta`) into this one: present counts win.
+    /// Merges a later report (a stream's `message_delta`) into this one. Output tokens
+    /// are cumulative, so the later count wins; an input or cache count only replaces a
+    /// known one when it is positive (some compatible servers send zeros at the end).
     mutating func merge(_ later: AnthropicUsage) {
-        if let v = later.inputTokens { inputTokens = v }
         if let v = later.outputTokens { outputTokens = v }
-        if let v = later.cacheCreationInputTokens { cacheCreationInputTokens = v }
-        if let v = later.cacheReadInputTokens { cacheReadInputTokens = v }
+        func take(_ value: Int?, into current: inout Int?) {
+            guard let value else { return }
+            if current == nil || value > 0 { current = value }
+        }
+        take(later.inputTokens, into: &inputTokens)
+        take(later.cacheCreationInputTokens, into: &cacheCreationInputTokens)
+        take(later.cacheReadInputTokens, into: &cacheReadInputTokens)
     }
 
     /// As OpenAI counts it: prompt tokens include the cache reads and writes, and the

@@ -123,6 +123,20 @@ public struct OpenAIAdapter: ProviderAdapter {
             }
             var outbound = chat
             outbound.model = target.model
+            // What other styles carry for their own round trips (Anthropic thinking
+            // blocks, reasoning text of earlier turns) is refused by OpenAI-style servers.
+            for i in outbound.messages.indices {
+                outbound.messages[i].reasoningContent = nil
+                outbound.messages[i].extra.removeValue(forKey: "thinking_blocks")
+            }
+            // OpenAI's own API wants max_completion_tokens (its reasoning models refuse
+            // max_tokens); compatible servers keep max_tokens, which they all know.
+            if Self.isOpenAIPlatform(call.provider.baseURL), outbound.maxCompletionTokens == nil,
+                let maxTokens = outbound.maxTokens
+            {
+                outbound.maxCompletionTokens = maxTokens
+                outbound.maxTokens = nil
+            }
             outbound.stream = stream ? true : nil
             if stream {
                 var options = outbound.streamOptions ?? StreamOptions()
@@ -150,23 +164,18 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
     }
 
+    /// Whether `baseURL` is OpenAI's own API (not a compatible server).
+    static func isOpenAIPlatform(_ baseURL: String) -> Bool {
+        let lower = baseURL.lowercased()
+        return lower.hasPrefix("https://api.openai.com/") || lower == "https://api.openai.com"
+    }
+
     /// `extra_body` merges one level deep: for an object the request also has, the
     /// target's keys win over the request's; anything else replaces the request's value.
     static func mergedExtra(key: String, value: JSONValue, chat: ChatRequest) throws -> JSONValue {
-        guard case .object(let targetObject) = value else { return value }
-        let existing: JSONValue?
-        if let extra = chat.extra[key] {
-            existing = extra
-        } else if key == "metadata", let metadata = chat.metadata {
-            existing = .object(metadata)
-        } else {
-            existing = nil
-        }
-        guard case .object(var merged)? = existing else { return value }
-        for (k, v) in targetObject { merged[k] = v }
-        return .object(merged)
+        let existing = chat.extra[key] ?? (key == "metadata" ? chat.metadata.map(JSONValue.object) : nil)
+        return JSONObjectRewriter.mergedOneLevel(value, into: existing)
     }
-
 
     /// The reported usage, or an estimate (flagged) when the upstream sent none.
     static func usage(_ reported: Usage?, textBytes: Int, call: ProviderCall) -> (Usage, Bool) {

@@ -169,11 +169,15 @@ enum ProviderErrors {
         Redaction.scrub(String(decoding: UnsafeRawBufferPointer(rebasing: data.prefix(120)), as: UTF8.self))
     }
 
-    /// An error event from the upstream's stream, as a retryable gateway error.
+    /// An error event from the upstream's stream, as a retryable gateway error. The
+    /// upstream's own error `type` (`overloaded_error`, `rate_limit_error`, …) is kept,
+    /// so a client of the same style can still tell what happened.
     static func streamError(_ data: UnsafeRawBufferPointer, provider: String) -> GatewayError {
-        let message = UpstreamFailure.errorMessage(from: ByteBuffer(bytes: data)) ?? String(decoding: data, as: UTF8.self)
+        let body = ByteBuffer(bytes: data)
+        let message = UpstreamFailure.errorMessage(from: body) ?? String(decoding: data, as: UTF8.self)
+        let type = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"]?["type"]?.stringValue
         return GatewayError(
-            status: 502, type: "upstream_error", code: "upstream_stream_error",
+            status: 502, type: type.map(Redaction.scrub) ?? "upstream_error", code: "upstream_stream_error",
             message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
             isRetryable: true)
     }
