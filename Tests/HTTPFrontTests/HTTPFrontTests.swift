@@ -77,7 +77,8 @@ func completion(_ text: String = "hi") -> ChatCompletion {
 
 func makeApp(
     service: FakeChatService, keys: [String] = [clientKey], adminKey: String? = adminKey, loopback: Bool = true,
-    maxBodyBytes: Int = 4096, ready: Bool = true
+    maxBodyBytes: Int = 4096, ready: Bool = true,
+    codecs: [APIStyle: any InboundCodec] = [.openai: OpenAIInboundCodec()]
 ) -> some ApplicationProtocol {
     let directory = ClientKeyDirectory(
         entries: keys.map {
@@ -88,7 +89,7 @@ func makeApp(
     let router = GatewayServer.router(
         settings: settings,
         dependencies: .init(
-            chat: service, codecs: [.openai: OpenAIInboundCodec()],
+            chat: service, codecs: codecs,
             access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: loopback),
             readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore(), health: StaticHealth()))
     return Application(router: router)
@@ -100,6 +101,86 @@ let authorized: HTTPFields = [.authorization: "Bearer \(clientKey)", .contentTyp
 
 func json(_ buffer: ByteBuffer) throws -> JSONValue {
     try JSONDecoder().decode(JSONValue.self, from: Data(buffer.readableBytesView))
+}
+
+/// `/v1/messages` on the router (embedders that mount it without the data plane).
+struct MessagesRouteTests {
+    let codecs: [APIStyle: any InboundCodec] = [.openai: OpenAIInboundCodec(), .anthropic: AnthropicInboundCodec()]
+    let headers: HTTPFields = [
+        HTTPField.Name("x-api-key")!: clientKey, .contentType: "application/json",
+        HTTPField.Name("anthropic-beta")!: "tools-2024-04-04",
+    ]
+    let body = ByteBuffer(string: #"{"model":"a-model","max_tokens":10,"messages":[{"role":"user","content":"hello"}]}"#)
+
+    @Test func messagesAreAnsweredInAnthropicsFormat() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in .completion(.canonical(completion("hello back")), route) }
+        try await makeApp(service: service, codecs: codecs).test(.router) { client in
+            try await client.execute(uri: "/v1/messages", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .ok)
+                let message = try json(response.body)
+                #expect(message["type"] == "message")
+                #expect(message["content"] == [["type": "text", "text": "hello back"]])
+                #expect(message["stop_reason"] == "end_turn")
+                #expect(response.headers[HTTPField.Name("x-request-id")!] != nil)
+            }
+        }
+        let (request, _) = try #require(service.received.withLock { $0.first })
+        #expect(request.style == .anthropic)
+        #expect(request.chat.maxTokens == 10)
+        #expect(request.forwardedHeaders[HTTPField.Name("anthropic-beta")!] == "tools-2024-04-04")
+        #expect(request.forwardedHeaders[.authorization] == nil && request.forwardedHeaders[HTTPField.Name("x-api-key")!] == nil)
+    }
+
+    @Test func streamsAreAnthropicEventSequences() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "tok"))])
+        let service = FakeChatService { _ throws(GatewayError) in
+            .stream(ChatStream { emit in try await emit(.chunk(chunk)) }, route)
+        }
+        let streamBody = ByteBuffer(string: #"{"model":"a-model","stream":true,"max_tokens":10,"messages":[{"role":"user","content":"hello"}]}"#)
+        try await makeApp(service: service, codecs: codecs).test(.router) { client in
+            try await client.execute(uri: "/v1/messages", method: .post, headers: headers, body: streamBody) { response in
+                #expect(response.headers[.contentType] == "text/event-stream")
+                let names = String(buffer: response.body).split(separator: "\n").filter { $0.hasPrefix("event: ") }
+                #expect(
+                    names == [
+                        "event: message_start", "event: content_block_start", "event: content_block_delta",
+                        "event: content_block_stop", "event: message_delta", "event: message_stop",
+                    ])
+            }
+        }
+    }
+
+    @Test func errorsAndUnknownRoutesHaveAnthropicsShape() async throws {
+        let service = FakeChatService { _ throws(GatewayError) in throw .modelNotFound("a-model") }
+        try await makeApp(service: service, codecs: codecs).test(.router) { client in
+            try await client.execute(uri: "/v1/messages", method: .post, headers: headers, body: body) { response in
+                #expect(response.status == .notFound)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["type"] == "not_found_error")
+            }
+            try await client.execute(uri: "/v1/messages", method: .get, headers: headers) { response in
+                #expect(response.status == .notFound)
+                let decoded = try json(response.body)
+                #expect(decoded["type"] == "error")
+            }
+            try await client.execute(uri: "/v1/messages", method: .post, headers: [.contentType: "application/json"], body: body) {
+                response in
+                #expect(response.status == .unauthorized)
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["type"] == "authentication_error")
+            }
+            let count = ByteBuffer(string: #"{"model":"a-model","messages":[{"role":"user","content":"hello there"}]}"#)
+            try await client.execute(uri: "/v1/messages/count_tokens", method: .post, headers: headers, body: count) { response in
+                #expect(response.status == .ok)
+                let decoded = try json(response.body)
+                #expect((decoded["input_tokens"]?.intValue ?? 0) > 0)
+            }
+            try await client.execute(uri: "/v1/chat/completions", method: .get, headers: authorized) { response in
+                let decoded = try json(response.body)
+                #expect(decoded["error"]?["code"] == "unknown_route", "OpenAI's shape elsewhere")
+            }
+        }
+    }
 }
 
 struct ChatRouteTests {
