@@ -93,6 +93,12 @@ struct AnthropicInboundCodecTests {
         #expect(vllm["messages"]?.arrayValue?[1] == ["role": "assistant", "content": "Hello"])
     }
 
+    @Test func systemBlocksBecomeOneString() throws {
+        let body = #"{"model":"m","max_tokens":5,"system":[{"type":"text","text":"You are Claude Code."},{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"}]}"#
+        let chat = try codec.decodeChatRequest(ByteBuffer(string: body))
+        #expect(chat.messages.first == ChatMessage(role: .system, content: .text("You are Claude Code.\n\nBe brief.")))
+    }
+
     @Test func validationErrorsNameTheField() {
         let cases: [(String, String)] = [
             (#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, "max_tokens"),

@@ -328,7 +328,13 @@ enum AnthropicTranslation {
     static func chatRequest(from request: AnthropicRequest) -> ChatRequest {
         var messages: [ChatMessage] = []
         if let system = request.system {
-            messages.append(ChatMessage(role: .system, content: content(of: system.blocks, plain: system)))
+            // One string: the blocks (Claude Code sends several, with cache markers) are
+            // text, and many OpenAI-compatible chat templates take only a string here.
+            let texts = system.blocks.compactMap { block -> String? in
+                if case .text(let text, _) = block { return text }
+                return nil
+            }
+            if !texts.isEmpty { messages.append(ChatMessage(role: .system, content: .text(texts.joined(separator: "\n\n")))) }
         }
         for turn in request.messages {
             if turn.role == "assistant" {
