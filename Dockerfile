@@ -29,7 +29,10 @@ WORKDIR /build
 # The whole package (Tests/ included: the manifest declares the test targets, and SwiftPM
 # checks that their folders exist). .dockerignore keeps build outputs and data out.
 COPY . .
-RUN swift build -c release --product orchestratord \
+# The Swift libraries (stdlib, Concurrency, Foundation with its ICU data, Dispatch) are
+# linked into the binary: the runtime image needs no Swift runtime, and the process
+# keeps fewer code pages resident (see docs/performance.md).
+RUN swift build -c release --product orchestratord --static-swift-stdlib \
  && install -D -m 0755 "$(swift build -c release --show-bin-path)/orchestratord" /staging/orchestratord
 
 # ---------------------------------------------------------------- runtime stage
@@ -40,10 +43,6 @@ RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get install -y -q --no-install-recommends \
       libsqlite3-0 libmariadb3 ca-certificates libstdc++6 zlib1g \
  && rm -rf /var/lib/apt/lists/*
-
-# The Swift runtime (stdlib, Concurrency, Foundation, Dispatch, ...). The binary's
-# RUNPATH points at /usr/lib/swift/linux, where the swift image keeps them.
-COPY --from=build /usr/lib/swift/linux/*.so /usr/lib/swift/linux/
 
 RUN useradd --system --user-group --uid 10001 --home-dir /app --shell /usr/sbin/nologin orchestrator \
  && mkdir -p /app/data \

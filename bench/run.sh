@@ -173,8 +173,8 @@ elif [[ "$SKIP_BUILD" == 1 ]]; then
     ORCH_BIN="$REPO_DIR/.build/release/orchestratord"
     log "--skip-build: using $ORCH_BIN"
 else
-    log "building: swift build -c release --product orchestratord"
-    (cd "$REPO_DIR" && swift build -c release --product orchestratord)
+    log "building: swift build -c release --product orchestratord --static-swift-stdlib"
+    (cd "$REPO_DIR" && swift build -c release --product orchestratord --static-swift-stdlib)
     ORCH_BIN="$(cd "$REPO_DIR" && swift build -c release --show-bin-path)/orchestratord"
 fi
 [[ -x "$ORCH_BIN" ]] || die "orchestratord binary not found or not executable: $ORCH_BIN"

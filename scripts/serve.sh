@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-deps.sh
-echo "==> building orchestratord (release)" >&2
-swift build -c release --product orchestratord
+echo "==> building orchestratord (release, Swift libraries linked statically)" >&2
+swift build -c release --product orchestratord --static-swift-stdlib
 exec .build/release/orchestratord serve --config orchestrator.yaml "$@"
