@@ -30,10 +30,6 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     typealias OutboundIn = HTTPClientRequestPart
     typealias OutboundOut = HTTPClientRequestPart
 
-    typealias BodyProducer = NIOThrowingAsyncSequenceProducer<
-        ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, BodyDelegate
-    >
-
     private struct Exchange {
         var id: UInt64
         var promise: EventLoopPromise<UpstreamResponseStart>
@@ -49,7 +45,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private enum State {
         case idle
         case awaitingHead(Exchange)
-        case streaming(Exchange, BodyProducer.Source, keepAlive: Bool)
+        case streaming(Exchange, UpstreamBody, keepAlive: Bool)
         case closed
     }
 
@@ -105,17 +101,14 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .head(let head):
             guard case .awaitingHead(let exchange) = state else { return }
             exchange.deadlineTask?.cancel()
-            let delegate = BodyDelegate(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
-            let producer = BodyProducer.makeSequence(
-                backPressureStrategy: .init(lowWatermark: 4, highWatermark: 16), finishOnDeinit: false,
-                delegate: delegate)
-            state = .streaming(exchange, producer.source, keepAlive: head.isKeepAlive)
+            let body = Self.makeBody(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
+            state = .streaming(exchange, body, keepAlive: head.isKeepAlive)
             lastActivity = .now()
             if let idle = exchange.idleTimeout { armIdleCheck(after: idle, exchangeID: exchange.id) }
             exchange.promise.succeed(
                 UpstreamResponseStart(
                     status: Int(head.status.code), headers: Self.fields(head.headers),
-                    body: ErasedAsyncSequence(producer.sequence)))
+                    body: body.sequence))
         case .body(let bytes):
             guard case .streaming(_, let source, _) = state else { return }
             lastActivity = .now()
@@ -280,6 +273,23 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
+    /// A body whose reader's demand and departure reach this handler on its event loop
+    /// (at once when the reader already runs there, as data-plane requests do).
+    private static func makeBody(handler: NIOLoopBound<UpstreamConnectionHandler>, exchangeID: UInt64) -> UpstreamBody {
+        UpstreamBody(
+            onDemand: {
+                if handler.eventLoop.inEventLoop {
+                    handler.value.resume(exchangeID: exchangeID)
+                } else {
+                    handler.eventLoop.execute { handler.value.resume(exchangeID: exchangeID) }
+                }
+            },
+            onReaderGone: {
+                // Always queued: the reader may let go inside a call into this handler.
+                handler.eventLoop.execute { handler.value.consumerTerminated(exchangeID: exchangeID) }
+            })
+    }
+
     static func fields(_ headers: HTTPHeaders) -> HTTPFields {
         var fields = HTTPFields()
         fields.reserveCapacity(headers.count)
@@ -287,23 +297,5 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         return fields
-    }
-}
-
-/// Connects a body sequence's demand and termination back to its connection handler.
-struct BodyDelegate: NIOAsyncSequenceProducerDelegate {
-    let handler: NIOLoopBound<UpstreamConnectionHandler>
-    let exchangeID: UInt64
-
-    func produceMore() {
-        let handler = self.handler
-        let id = exchangeID
-        handler.eventLoop.execute { handler.value.resume(exchangeID: id) }
-    }
-
-    func didTerminate() {
-        let handler = self.handler
-        let id = exchangeID
-        handler.eventLoop.execute { handler.value.consumerTerminated(exchangeID: id) }
     }
 }
