@@ -3,18 +3,6 @@ import Testing
 
 @testable import Balancing
 
-/// A deterministic random source for statistical tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 struct BalancerTests {
     let targets: [(index: Int, target: TargetConfig)] = [
         (0, TargetConfig(provider: "a", model: "a", weight: 3, priority: 0)),
@@ -23,7 +11,7 @@ struct BalancerTests {
     ]
 
     @Test func lowerPriorityTierComesFirst() {
-        var rng = SplitMix(state: 1)
+        var rng = SplitMix64(seed: 1)
         for _ in 0..<50 {
             let order = TierBalancer().order(targets, strategy: .weightedRandom, latency: { _ in nil }, random: &rng)
             #expect(order.last?.provider == "c")
@@ -32,7 +20,7 @@ struct BalancerTests {
     }
 
     @Test func weightedRandomFollowsWeights() {
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(seed: 42)
         var firsts: [String: Int] = [:]
         let balancer = TierBalancer()
         for _ in 0..<8000 {
@@ -44,7 +32,7 @@ struct BalancerTests {
     }
 
     @Test func zeroWeightIsLastResort() {
-        var rng = SplitMix(state: 7)
+        var rng = SplitMix64(seed: 7)
         let tier: [(index: Int, target: TargetConfig)] = [
             (0, TargetConfig(provider: "zero", model: "z", weight: 0)), (1, TargetConfig(provider: "one", model: "o", weight: 1)),
         ]
@@ -55,7 +43,7 @@ struct BalancerTests {
 
     @Test func smoothRoundRobinSequence() {
         let balancer = TierBalancer()
-        var rng = SplitMix(state: 0)
+        var rng = SplitMix64(seed: 0)
         let tier: [(index: Int, target: TargetConfig)] = [
             (0, TargetConfig(provider: "a", model: "a", weight: 5)), (1, TargetConfig(provider: "b", model: "b", weight: 1)),
             (2, TargetConfig(provider: "c", model: "c", weight: 1)),
@@ -68,7 +56,7 @@ struct BalancerTests {
     }
 
     @Test func leastLatencyPrefersFastAndExploresUnmeasured() {
-        var rng = SplitMix(state: 3)
+        var rng = SplitMix64(seed: 3)
         let tier: [(index: Int, target: TargetConfig)] = [
             (0, TargetConfig(provider: "slow", model: "s")), (1, TargetConfig(provider: "fast", model: "f")),
         ]

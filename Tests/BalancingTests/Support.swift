@@ -120,17 +120,9 @@ func engine(
 
 /// A deterministic random source (SplitMix64).
 final class SeededRandom: RandomSource {
-    private let state: Mutex<UInt64>
-    init(seed: UInt64) { state = Mutex(seed) }
-    func next() -> UInt64 {
-        state.withLock { state in
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    private let generator: Mutex<SplitMix64>
+    init(seed: UInt64) { generator = Mutex(SplitMix64(seed: seed)) }
+    func next() -> UInt64 { generator.withLock { $0.next() } }
 }
 
 /// Records health changes handed to the sink.

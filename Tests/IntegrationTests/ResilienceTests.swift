@@ -230,8 +230,5 @@ final class Flag: Sendable {
 
 /// A bit that looks random but is a pure function of `n` (SplitMix64's finaliser).
 func scrambledBit(_ n: UInt64) -> Bool {
-    var z = n &* 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return (z ^ (z >> 31)) & 1 == 1
+    SplitMix64.mix(n &* SplitMix64.increment) & 1 == 1
 }

@@ -291,16 +291,7 @@ struct AnthropicStreamEncoderTests {
 /// calls with object arguments, thinking blocks with signatures), tool results,
 /// function tools with schemas, every tool choice, stop sequences, sampling, user.
 struct AnthropicRoundTripTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
+    typealias Generator = SplitMix64
 
     static func text(_ g: inout Generator) -> String {
         let words = ["hello", "wörld", "\"quoted\"", "line\nbreak", "emoji 🎉", "back\\slash", "tab\t", "<tag>", "42"]
@@ -321,7 +312,7 @@ struct AnthropicRoundTripTests {
     }
 
     static func request(seed: UInt64) -> ChatRequest {
-        var g = Generator(state: seed)
+        var g = Generator(seed: seed)
         var messages: [ChatMessage] = []
         if Bool.random(using: &g) { messages.append(ChatMessage(role: .system, content: .text(text(&g)))) }
         var toolNames: [String] = []

@@ -211,6 +211,27 @@ def only_tool_use(content):
     return uses[0]
 
 
+def weather_question(m: str) -> dict:
+    """The user turn that starts a tool round trip; `m` finds it upstream."""
+    return {"role": "user", "content": f"What is the weather in Paris? {m}"}
+
+
+def expect_weather_call(message):
+    """The first answer of a tool round trip: one get_weather call for Paris. Returns it."""
+    assert message.stop_reason == "tool_use"
+    use = only_tool_use(message.content)
+    assert use.name == WEATHER_TOOL and use.input == WEATHER_ARGS
+    assert use.id
+    return use
+
+
+def with_tool_result(question: dict, first, use, result=TOOL_RESULT) -> list[dict]:
+    """The conversation for the second request: question, the assistant's call, its result."""
+    return [question,
+            {"role": "assistant", "content": block_params(first.content)},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": result}]}]
+
+
 def check_stream_sequence(events: list[tuple[str | None, str]]) -> list[dict]:
     """Checks an Anthropic SSE stream's shape; returns the parsed data of the non-ping events."""
     named = [(n, json.loads(d)) for n, d in events if n != "ping"]
@@ -311,23 +332,15 @@ def test_messages_stream_event_sequence(gateway, upstream):
 
 def test_messages_to_openai_tool_round_trip(gateway, anthropic_client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     first = anthropic_client.messages.create(
         model="gpt-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL], messages=[question])
     gateway.note_engine_request()
-
-    assert first.stop_reason == "tool_use"
-    use = only_tool_use(first.content)
-    assert use.name == WEATHER_TOOL
-    assert use.input == WEATHER_ARGS
-    assert use.id
+    use = expect_weather_call(first)
 
     second = anthropic_client.messages.create(
         model="gpt-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL],
-        messages=[question,
-                  {"role": "assistant", "content": block_params(first.content)},
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                                "content": TOOL_RESULT}]}])
+        messages=with_tool_result(question, first, use))
     gateway.note_engine_request()
 
     assert second.stop_reason == "end_turn"
@@ -352,25 +365,18 @@ def test_messages_to_openai_tool_round_trip(gateway, anthropic_client, upstream)
 
 def test_messages_to_openai_tool_round_trip_stream(gateway, anthropic_client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     with anthropic_client.messages.stream(
             model="gpt-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL], messages=[question]) as stream:
         first = stream.get_final_message()
     gateway.note_engine_request()
-
-    assert first.stop_reason == "tool_use"
-    use = only_tool_use(first.content)
-    assert use.name == WEATHER_TOOL
-    assert use.input == WEATHER_ARGS
-    assert use.id
+    use = expect_weather_call(first)
 
     # This time the result is a list of text blocks rather than a string.
     with anthropic_client.messages.stream(
             model="gpt-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL],
-            messages=[question,
-                      {"role": "assistant", "content": block_params(first.content)},
-                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                                    "content": [{"type": "text", "text": TOOL_RESULT}]}]}]) as stream:
+            messages=with_tool_result(question, first, use,
+                                      result=[{"type": "text", "text": TOOL_RESULT}])) as stream:
         text = "".join(stream.text_stream)
         second = stream.get_final_message()
     gateway.note_engine_request()
@@ -478,25 +484,19 @@ def test_messages_passthrough_stream_events_unchanged(gateway, upstream):
 
 def test_messages_passthrough_tool_round_trip(gateway, anthropic_client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     first = anthropic_client.messages.create(
         model="claude-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL],
         tool_choice={"type": "auto"}, messages=[question])
     gateway.note_engine_request()
-
-    assert first.stop_reason == "tool_use"
+    use = expect_weather_call(first)
     assert [b.type for b in first.content] == ["text", "tool_use"], first.content
     assert first.content[0].text == ANTHROPIC_TOOL_PREAMBLE
-    use = only_tool_use(first.content)
-    assert use.name == WEATHER_TOOL and use.input == WEATHER_ARGS
     assert use.id.startswith("toolu_"), use.id
 
     second = anthropic_client.messages.create(
         model="claude-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL],
-        messages=[question,
-                  {"role": "assistant", "content": block_params(first.content)},
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                                "content": TOOL_RESULT}]}])
+        messages=with_tool_result(question, first, use))
     gateway.note_engine_request()
 
     assert second.stop_reason == "end_turn"
@@ -513,22 +513,16 @@ def test_messages_passthrough_tool_round_trip(gateway, anthropic_client, upstrea
 
 def test_messages_passthrough_tool_round_trip_stream(gateway, anthropic_client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     with anthropic_client.messages.stream(
             model="claude-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL], messages=[question]) as stream:
         first = stream.get_final_message()
     gateway.note_engine_request()
-
-    assert first.stop_reason == "tool_use"
-    use = only_tool_use(first.content)
-    assert use.name == WEATHER_TOOL and use.input == WEATHER_ARGS
+    use = expect_weather_call(first)
 
     with anthropic_client.messages.stream(
             model="claude-e2e", max_tokens=128, tools=[ANTHROPIC_WEATHER_TOOL],
-            messages=[question,
-                      {"role": "assistant", "content": block_params(first.content)},
-                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
-                                                    "content": TOOL_RESULT}]}]) as stream:
+            messages=with_tool_result(question, first, use)) as stream:
         text = "".join(stream.text_stream)
     gateway.note_engine_request()
 
@@ -627,7 +621,7 @@ def _assert_followup_has_tool_blocks(body: dict, call_id: str | None = None) -> 
 
 def test_chat_to_anthropic_tool_round_trip(gateway, client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     first = client.chat.completions.create(
         model="claude-e2e", messages=[question], tools=[OPENAI_WEATHER_TOOL], tool_choice="auto")
     gateway.note_engine_request()
@@ -665,7 +659,7 @@ def test_chat_to_anthropic_tool_round_trip(gateway, client, upstream):
 
 def test_chat_to_anthropic_tool_round_trip_stream(gateway, client, upstream):
     m = marker()
-    question = {"role": "user", "content": f"What is the weather in Paris? {m}"}
+    question = weather_question(m)
     chunks = list(client.chat.completions.create(
         model="claude-e2e", messages=[question], tools=[OPENAI_WEATHER_TOOL], stream=True,
         stream_options={"include_usage": True}))

@@ -197,6 +197,31 @@ public protocol RandomSource: Sendable {
     func next() -> UInt64
 }
 
+/// SplitMix64: a counter advanced by a fixed odd step, then mixed. Fast and well spread,
+/// not for secrets; seeded, it is the deterministic generator tests use.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
+    public var state: UInt64
+
+    public init(seed: UInt64) {
+        state = seed
+    }
+
+    public mutating func next() -> UInt64 {
+        state &+= Self.increment
+        return Self.mix(state)
+    }
+
+    /// The output function applied to each counter value.
+    @inlinable
+    public static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
 /// A fast generator for load balancing and jitter (not for secrets): SplitMix64 over
 /// one atomic counter, seeded once per process from the system generator. Thread-safe
 /// and lock-free; no system call per number (the system generator costs one each).
@@ -209,10 +234,7 @@ public struct FastRandomSource: RandomSource {
     public init() {}
 
     public func next() -> UInt64 {
-        var z = Self.state.wrappingAdd(0x9E37_79B9_7F4A_7C15, ordering: .relaxed).newValue
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.mix(Self.state.wrappingAdd(SplitMix64.increment, ordering: .relaxed).newValue)
     }
 }
 

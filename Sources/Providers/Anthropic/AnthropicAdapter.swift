@@ -66,7 +66,7 @@ public struct AnthropicAdapter: ProviderAdapter {
         var headers = Self.headers(provider: provider, apiKey: apiKey, forwarded: [:])
         headers[.accept] = "application/json"
         let request = TransportRequest(
-            method: .get, url: Self.endpoint(provider.baseURL, "models"), headers: headers,
+            method: .get, url: Self.endpoint(provider, "models"), headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
         let response = try await transport.send(request, provider: provider.name, deadline: deadline, logger: logger)
         _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
@@ -105,7 +105,7 @@ public struct AnthropicAdapter: ProviderAdapter {
             forwarded: call.request.style == .anthropic ? call.request.forwardedHeaders : [:])
         headers[.accept] = "application/json"
         let request = TransportRequest(
-            method: .post, url: Self.endpoint(call.provider.baseURL, "messages/count_tokens"), headers: headers, body: body,
+            method: .post, url: Self.endpoint(call.provider, "messages/count_tokens"), headers: headers, body: body,
             caFile: call.provider.transportCAFile, proxy: call.provider.transportProxy)
         let response = try await transport.send(request, provider: provider, deadline: call.deadline, logger: call.logger)
         let reply = try await response.successBody(provider: provider, limit: UpstreamFailure.errorBodyLimit)
@@ -125,7 +125,7 @@ public struct AnthropicAdapter: ProviderAdapter {
             forwarded: call.request.style == .anthropic ? call.request.forwardedHeaders : [:])
         headers[.accept] = stream ? "text/event-stream" : "application/json"
         let request = TransportRequest(
-            method: .post, url: Self.endpoint(call.provider.baseURL, "messages"), headers: headers, body: body,
+            method: .post, url: Self.endpoint(call.provider, "messages"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
         let response = try await transport.send(
@@ -181,11 +181,8 @@ public struct AnthropicAdapter: ProviderAdapter {
     }
 
     /// `{base}/v1/<path>`; a base URL that already ends in `/v1` is not doubled.
-    static func endpoint(_ baseURL: String, _ path: String) -> String {
-        var base = baseURL
-        while base.hasSuffix("/") { base.removeLast() }
-        if base.hasSuffix("/v1") { return base + "/" + path }
-        return base + "/v1/" + path
+    static func endpoint(_ provider: ProviderConfig, _ path: String) -> String {
+        provider.url(provider.trimmedBaseURL.hasSuffix("/v1") ? path : "v1/" + path)
     }
 
     static func upstreamRequestID(_ headers: HTTPFields) -> String? {

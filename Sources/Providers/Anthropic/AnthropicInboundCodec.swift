@@ -10,15 +10,17 @@ public struct AnthropicInboundCodec: InboundCodec {
     public init() {}
 
     public func decodeChatRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
-        let request = try JSONCoding.decodeRequest(AnthropicRequest.self, from: body)
-        try AnthropicTranslation.validate(request)
-        return AnthropicTranslation.chatRequest(from: request)
+        try decode(body, forTokenCount: false)
     }
 
     /// `count_tokens` takes the request without `max_tokens`.
     public func decodeTokenCountRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
+        try decode(body, forTokenCount: true)
+    }
+
+    private func decode(_ body: ByteBuffer, forTokenCount: Bool) throws(GatewayError) -> ChatRequest {
         var request = try JSONCoding.decodeRequest(AnthropicRequest.self, from: body)
-        request.maxTokens = request.maxTokens ?? 1
+        if forTokenCount, request.maxTokens == nil { request.maxTokens = 1 }
         try AnthropicTranslation.validate(request)
         return AnthropicTranslation.chatRequest(from: request)
     }

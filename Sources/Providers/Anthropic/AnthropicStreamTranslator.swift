@@ -59,15 +59,14 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
     mutating func translate(_ event: SSEScanner.Event, into batch: inout SSEBatch) throws(GatewayError) {
         let data = event.data
         guard !data.isEmpty else { return }
-        let name = event.name.map { String(decoding: $0, as: UTF8.self) }
         if passThrough {
-            try passThrough(name: name, data: data, into: &batch)
+            try passThrough(name: event.name, data: data, into: &batch)
             return
         }
         guard let value = try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: data)),
             case .object(let object) = value
         else { throw notAnEvent(data) }
-        let type = object["type"]?.stringValue ?? name ?? ""
+        let type = object["type"]?.stringValue ?? event.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
         switch type {
         case "message_start":
             let message = object["message"]
@@ -183,25 +182,59 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
     }
 
     /// Forwards the event as it came; reads usage from the two events that carry it.
-    private mutating func passThrough(name: String?, data: UnsafeRawBufferPointer, into batch: inout SSEBatch) throws(GatewayError) {
-        switch name {
-        case "error"?:
+    /// The pass-through's reading of an event name, compared in place (no string per event).
+    private enum PassThroughEvent {
+        case messageStart, messageDelta, messageStop, contentBlockDelta, ping, error, other
+
+        init(_ name: UnsafeRawBufferPointer?) {
+            guard let name else {
+                self = .other
+                return
+            }
+            if RawBytes.equal(name, "content_block_delta") {
+                self = .contentBlockDelta
+            } else if RawBytes.equal(name, "message_start") {
+                self = .messageStart
+            } else if RawBytes.equal(name, "message_delta") {
+                self = .messageDelta
+            } else if RawBytes.equal(name, "message_stop") {
+                self = .messageStop
+            } else if RawBytes.equal(name, "ping") {
+                self = .ping
+            } else if RawBytes.equal(name, "error") {
+                self = .error
+            } else {
+                self = .other
+            }
+        }
+    }
+
+    private mutating func passThrough(name: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, into batch: inout SSEBatch)
+        throws(GatewayError)
+    {
+        let kind = PassThroughEvent(name)
+        switch kind {
+        case .error:
             throw ProviderErrors.streamError(data, provider: provider)
-        case "message_start"?, "message_delta"?:
+        case .messageStart, .messageDelta:
             guard let value = try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: data)) else {
                 throw notAnEvent(data)
             }
             if let u = value["message"]?["usage"] ?? value["usage"] { usage.merge(decodeUsage(u)) }
             batch.out.append(.usage(usage.canonical))
-        case "content_block_delta"?:
+        case .contentBlockDelta:
             // Roughly the text it carries, for an estimate if the stream is cut short.
             batch.out.append(.outputText(max(0, data.count - 60)))
-        case "message_stop"?:
+        case .messageStop:
             stopped = true
-        default:
+        case .ping, .other:
             break
         }
-        let holdBack = !released && (name == "message_start" || name == "ping")
+        let holdBack: Bool
+        switch kind {
+        case .messageStart, .ping: holdBack = !released
+        default: holdBack = false
+        }
         if !holdBack, !released {
             released = true
             batch.frames.writeBuffer(&held)
@@ -213,10 +246,10 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
         }
     }
 
-    private static func frame(name: String?, data: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
+    private static func frame(name: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
         if let name {
             buffer.writeStaticString("event: ")
-            buffer.writeString(name)
+            buffer.writeBytes(name)
             buffer.writeStaticString("\n")
         }
         SSEWriter.write(dataBytes: data, into: &buffer)

@@ -71,7 +71,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         if let apiKey, !apiKey.isEmpty { headers[.authorization] = "Bearer \(apiKey)" }
         headers.addProviderHeaders(provider)
         let request = TransportRequest(
-            method: .get, url: ProviderErrors.endpoint(provider.baseURL, "models"), headers: headers,
+            method: .get, url: provider.url("models"), headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
         let response = try await transport.send(request, provider: provider.name, deadline: deadline, logger: logger)
         _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
@@ -88,7 +88,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
-            method: .post, url: ProviderErrors.endpoint(call.provider.baseURL, "chat/completions"), headers: headers, body: body,
+            method: .post, url: call.provider.url("chat/completions"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)

@@ -181,11 +181,4 @@ enum ProviderErrors {
             message: "Upstream \(provider) reported an error mid-stream: \(Redaction.scrub(message))",
             isRetryable: true)
     }
-
-    /// Base URL joined with a path, without a doubled slash.
-    static func endpoint(_ baseURL: String, _ path: String) -> String {
-        var base = baseURL
-        while base.hasSuffix("/") { base.removeLast() }
-        return base + "/" + path
-    }
 }

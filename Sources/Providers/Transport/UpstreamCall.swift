@@ -50,6 +50,20 @@ extension TransportResponse {
     }
 }
 
+extension ProviderConfig {
+    /// `base_url` without trailing slashes.
+    var trimmedBaseURL: Substring {
+        var end = baseURL.endIndex
+        while end > baseURL.startIndex, baseURL[baseURL.index(before: end)] == "/" { end = baseURL.index(before: end) }
+        return baseURL[..<end]
+    }
+
+    /// `base_url` joined with `path`, without a doubled slash.
+    func url(_ path: String) -> String {
+        trimmedBaseURL + "/" + path
+    }
+}
+
 extension HTTPFields {
     /// Adds a provider's configured `headers` (they win over the adapter's own).
     mutating func addProviderHeaders(_ provider: ProviderConfig) {
