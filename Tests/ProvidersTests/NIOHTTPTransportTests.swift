@@ -83,13 +83,14 @@ import Testing
 
     @Test func headDeadlineIsATimeout() async throws {
         let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer(MockUpstream.slow(.seconds(2), .json(200, "{}"))) { upstream in
+        try await MockUpstream.withServer(MockUpstream.slow(.seconds(4), .json(200, "{}"))) { upstream in
             let started = ContinuousClock.now
             await expectTransportFailure(.timeout) {
                 _ = try await transport.execute(
                     post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
             }
-            #expect(started.duration(to: .now) < .seconds(1.5))
+            // Long before the answer would have come (with room for a loaded CI machine).
+            #expect(started.duration(to: .now) < .seconds(3))
         }
         await transport.shutdown()
     }
