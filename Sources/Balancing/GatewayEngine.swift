@@ -171,11 +171,26 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 eligible, strategy: strategy,
                 latency: { health.averageLatency(TargetID(provider: $0.provider, upstreamModel: $0.model)) },
                 random: &rng) ?? eligible.map(\.target)
+        let operation = request.operation
+        var unsupported = false
+        var refusal: GatewayError?
         let candidates = ordered.compactMap { target -> Candidate? in
             guard let provider = table.providers[target.provider], provider.config.enabled else { return nil }
+            guard provider.adapter.supports(operation) else {
+                unsupported = true
+                return nil
+            }
+            if let refused = provider.adapter.refusal(of: request) {
+                refusal = refusal ?? refused
+                return nil
+            }
             return Candidate(target: target, provider: provider, id: TargetID(provider: target.provider, upstreamModel: target.model))
         }
-        if candidates.isEmpty { throw .noAvailableTarget(requested) }
+        if candidates.isEmpty {
+            if let refusal { throw refusal }
+            if unsupported { throw .unsupportedOperation(operation, model: requested) }
+            throw .noAvailableTarget(requested)
+        }
         return Plan(candidates: candidates, model: resolved.model)
     }
 

@@ -141,8 +141,8 @@ final class Gateway: Sendable {
         let app = GatewayServer.application(
             settings: settings.server,
             dependencies: .init(
-                chat: engine, codecs: ProviderRegistry.inboundCodecs, access: access, readiness: store,
-                configStore: store, health: engine, inFlight: inFlight),
+                chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
+                access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")

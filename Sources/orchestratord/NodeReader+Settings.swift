@@ -107,7 +107,7 @@ extension NodeReader {
                 allowed: [
                     "name", "type", "base_url", "api_keys", "key_strategy", "headers", "http_proxy", "timeout_s",
                     "stream_idle_timeout_s", "rpm", "tpm", "tls", "enabled", "api_version", "region", "access_key_id",
-                    "secret_access_key", "session_token", "mock",
+                    "secret_access_key", "session_token", "mock", "azure_auth", "fetch_image_urls",
                 ])
         else {
             problem(path, "expected a provider entry")
@@ -169,6 +169,14 @@ extension NodeReader {
         provider.secretAccessKey = string(m["secret_access_key"], "\(path).secret_access_key")
         provider.sessionToken = string(m["session_token"], "\(path).session_token")
         if type == .azure, provider.apiVersion == nil { problem("\(path).api_version", "is required for type azure") }
+        if let v = enumValue(m["azure_auth"], "\(path).azure_auth", AzureAuth.self, what: "azure auth") {
+            provider.azureAuth = v
+            if type != .azure { problem("\(path).azure_auth", "only allowed for type azure") }
+        }
+        if let v = bool(m["fetch_image_urls"], "\(path).fetch_image_urls") {
+            provider.fetchImageURLs = v
+            if type != .gemini { problem("\(path).fetch_image_urls", "only allowed for type gemini") }
+        }
         if type == .bedrock, provider.region == nil { problem("\(path).region", "is required for type bedrock") }
         if let mock = mapping(m["mock"], "\(path).mock", allowed: ["reply", "latency_ms", "failure_rate"]) {
             var settings = MockSettings()
@@ -227,7 +235,9 @@ extension NodeReader {
         if let extra = m["extra_body"], !isNull(extra) {
             if case .object(let object) = json(extra, "\(path).extra_body") {
                 target.extraBody = object
-                for reserved in ["model", "messages", "stream"] where object[reserved] != nil {
+                // What a request itself is made of (chat messages, Gemini contents, embeddings
+                // or Responses input) is the client's, not a target's to override.
+                for reserved in ["model", "messages", "stream", "contents", "input"] where object[reserved] != nil {
                     problem("\(path).extra_body.\(reserved)", "may not be overridden")
                 }
             } else {

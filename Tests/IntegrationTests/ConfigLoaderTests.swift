@@ -114,6 +114,28 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test func geminiAndAzureFields() throws {
+        let settings = try ConfigLoader(environment: [:]).load(
+            yaml: """
+                providers:
+                  - { name: g, type: gemini, api_keys: ["k"], fetch_image_urls: true }
+                  - { name: z, type: azure, base_url: "https://r.openai.azure.com", api_version: "2024-10-21", azure_auth: entra }
+                """)
+        #expect(settings.providers[0].baseURL == "https://generativelanguage.googleapis.com/v1beta")
+        #expect(settings.providers[0].fetchImageURLs)
+        #expect(settings.providers[1].azureAuth == .entra)
+        #expect(settings.providers[1].apiVersion == "2024-10-21")
+        let found = problems(
+            """
+            providers:
+              - { name: a, type: openai, base_url: "https://x", azure_auth: entra, fetch_image_urls: true }
+              - { name: b, type: azure, base_url: "https://x", api_version: "v", azure_auth: token }
+            """)
+        #expect(found.contains("providers[0].azure_auth: only allowed for type azure"), "\(found)")
+        #expect(found.contains("providers[0].fetch_image_urls: only allowed for type gemini"), "\(found)")
+        #expect(found.contains { $0.hasPrefix("providers[1].azure_auth: unknown azure auth \"token\"") }, "\(found)")
+    }
+
     @Test func environmentExpansion() throws {
         let reader = NodeReader(environment: ["A": "1", "EMPTY": ""])
         #expect(reader.expand("x${A}y", "p") == "x1y")

@@ -306,7 +306,9 @@ struct MockAdapterTests {
         #expect(try registry.makeAdapter(for: ProviderConfig(name: "a", type: .openai, baseURL: "http://x")).style == .openai)
         #expect(try registry.makeAdapter(for: ProviderConfig(name: "m", type: .mock)).style == .openai)
         #expect(try registry.makeAdapter(for: ProviderConfig(name: "c", type: .anthropic)).style == .anthropic)
-        #expect(throws: GatewayError.self) { try registry.makeAdapter(for: ProviderConfig(name: "g", type: .gemini)) }
+        #expect(try registry.makeAdapter(for: ProviderConfig(name: "g", type: .gemini)).style == .gemini)
+        #expect(try registry.makeAdapter(for: ProviderConfig(name: "z", type: .azure)).style == .openai)
+        #expect(throws: GatewayError.self) { try registry.makeAdapter(for: ProviderConfig(name: "b", type: .bedrock)) }
     }
 }
 

@@ -4,7 +4,8 @@ import NIOCore
 import NIOHTTPTypes
 import OrchestratorCore
 
-/// The NIO data plane: serves `POST /v1/chat/completions` and `POST /v1/messages`
+/// The NIO data plane: serves the API routes (`POST /v1/chat/completions`,
+/// `/v1/messages`, `/v1/embeddings`, `/v1/responses`, Gemini's `/v1beta/models/…`)
 /// straight from the channel pipeline and passes every other request on to
 /// Hummingbird's responder behind it.
 ///
@@ -24,10 +25,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// What every connection's handler shares.
     struct Shared: Sendable {
-        /// `POST /v1/chat/completions`.
-        var endpoint: ChatEndpoint
-        /// `POST /v1/messages`, when the Anthropic codec is present.
-        var messages: ChatEndpoint?
+        /// The API endpoints this data plane serves.
+        var endpoints: APIEndpoints
         var clock: any GatewayClock
         var logger: Logger
         /// How long a response may stay stuck behind a client that does not read before
@@ -39,6 +38,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private struct HotRequest: Sendable {
         var endpoint: ChatEndpoint
+        var route: RouteParameters
         var head: HTTPRequest
         var body: ByteBuffer
         var tooLarge: Bool
@@ -77,22 +77,17 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.shared = shared
     }
 
-    /// The endpoint serving a request on this data plane, or nil for Hummingbird's router.
-    static func hotEndpoint(_ head: HTTPRequest, shared: Shared) -> ChatEndpoint? {
-        guard head.method == .post, let path = head.path else { return nil }
-        if isPath(path, "/v1/chat/completions") { return shared.endpoint }
-        if let messages = shared.messages, isPath(path, "/v1/messages") { return messages }
-        return nil
-    }
-
-    /// Whether `target` (path and query) is exactly `path`, with or without a query.
-    private static func isPath(_ target: String, _ path: StaticString) -> Bool {
-        let count = path.utf8CodeUnitCount
-        guard target.utf8.count >= count,
-            target.utf8.prefix(count).elementsEqual(UnsafeBufferPointer(start: path.utf8Start, count: count))
-        else { return false }
-        let rest = target.utf8.dropFirst(count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "?")
+    /// The endpoint serving a request on this data plane (and what its path says), or
+    /// nil for Hummingbird's router.
+    static func hotEndpoint(_ head: HTTPRequest, shared: Shared) -> (ChatEndpoint, RouteParameters)? {
+        guard head.method == .post, let target = head.path else { return nil }
+        let queryStart = target.utf8.firstIndex(of: UInt8(ascii: "?"))
+        guard let (endpoint, matched) = shared.endpoints.match(path: target[..<(queryStart ?? target.endIndex)]) else {
+            return nil
+        }
+        var route = matched
+        if let queryStart { route.query = String(target[target.index(after: queryStart)...]) }
+        return (endpoint, route)
     }
 
     // MARK: Pipeline events
@@ -198,10 +193,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
-            if let endpoint = Self.hotEndpoint(head, shared: shared) {
+            if let (endpoint, route) = Self.hotEndpoint(head, shared: shared) {
                 mode = .collecting(
                     HotRequest(
-                        endpoint: endpoint, head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
+                        endpoint: endpoint, route: route, head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
                         requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
                         receivedAtMillis: shared.clock.epochMillis,
                         closeAfter: head.headerFields[.connection]?.lowercased().contains("close") ?? false))
@@ -276,13 +271,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var logger = shared.logger
         logger[metadataKey: "request.id"] = .string(hot.requestID)
         let target = hot.head.path ?? "/"
-        let queryStart = target.firstIndex(of: "?")
-        let path = queryStart.map { String(target[..<$0]) } ?? target
-        let query = queryStart.map { String(target[target.index(after: $0)...]) }
+        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
         let body = hot.body
         let tooLarge = hot.tooLarge
         let call = ChatEndpoint.Call(
-            headers: hot.head.headerFields, query: query,
+            headers: hot.head.headerFields, query: hot.route.query, route: hot.route,
             readBody: {
                 if tooLarge { throw GatewayError.payloadTooLarge(limit: endpoint.maxBodyBytes) }
                 return body

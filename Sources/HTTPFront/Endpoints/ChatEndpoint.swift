@@ -3,8 +3,9 @@ import Logging
 import NIOCore
 import OrchestratorCore
 
-/// A chat route of one API style (`POST /v1/chat/completions` with the OpenAI codec,
-/// `POST /v1/messages` with the Anthropic one), whatever server carries it: the
+/// An API route of one style and operation (`POST /v1/chat/completions` with the OpenAI
+/// codec, `POST /v1/messages` with the Anthropic one, `/v1/embeddings`, `/v1/responses`,
+/// Gemini's `generateContent`), whatever server carries it: the
 /// Hummingbird routes and the NIO data plane both call ``serve(_:)``, so
 /// authentication, validation, rejection logging, the engine call and the response
 /// shape exist once.
@@ -18,6 +19,8 @@ struct ChatEndpoint: Sendable {
     struct Call {
         var headers: HTTPFields
         var query: String?
+        /// What the path said (Gemini's model and stream flag) and the query.
+        var route: RouteParameters
         /// Reads the whole body; throws ``GatewayError/payloadTooLarge(limit:)`` past the limit.
         var readBody: () async throws -> ByteBuffer
         var requestID: String
@@ -40,21 +43,22 @@ struct ChatEndpoint: Sendable {
                 throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
             }
             body = try await call.readBody()
-            chat = try codec.decodeChatRequest(body)
+            chat = try codec.decodeChatRequest(body, route: call.route)
         } catch {
             let rejection = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
             let peek = RequestPeek.read(body)
             await service.recordRejected(
                 RejectedRequest(
-                    requestID: call.requestID, principal: principal, style: codec.style, model: peek.model,
-                    stream: peek.stream, receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
-                    error: rejection))
+                    requestID: call.requestID, principal: principal, style: codec.style, model: call.route.model ?? peek.model,
+                    stream: call.route.stream ?? peek.stream, receivedAtMillis: call.receivedAtMillis,
+                    receivedAt: call.receivedAt, error: rejection))
             throw rejection
         }
         let inbound = InboundRequest(
             style: codec.style, body: body, chat: chat, requestID: call.requestID,
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
-            forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style))
+            forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
+            route: call.route)
         var logger = call.logger
         logger[metadataKey: "model"] = .string(chat.model)
         logger[metadataKey: "key"] = .string(principal.name)
@@ -69,10 +73,11 @@ struct ChatEndpoint: Sendable {
             }
             response = FrontResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(bytes))
         case .stream(let stream, _):
+            let encoder = codec.makeStreamEncoder(for: inbound)
             response = FrontResponse(
                 status: .ok,
-                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                body: .stream(streamWriter(stream, encoder: codec.makeStreamEncoder(for: chat), logger: logger)))
+                headers: [.contentType: encoder.contentType, .cacheControl: "no-cache", .xAccelBuffering: "no"],
+                body: .stream(streamWriter(stream, encoder: encoder, logger: logger)))
         }
         response.headers[.xOrchestratorProvider] = result.route.provider
         response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
@@ -89,7 +94,7 @@ struct ChatEndpoint: Sendable {
                 try await stream.forEach { part in
                     switch part {
                     case .raw(let bytes):
-                        try await write(bytes)
+                        try await write(encoder.encodeRaw(bytes))
                     case .chunk(let chunk):
                         if let bytes = try encoder.encode(chunk) {
                             try await write(bytes)

@@ -38,6 +38,15 @@ enum FrontDoor {
         path == "/v1/messages" || path.hasPrefix("/v1/messages/")
     }
 
+    /// The codec whose error shape a path's errors take.
+    static func errorCodec(
+        path: String, openAI: any InboundCodec, anthropic: (any InboundCodec)?, gemini: (any InboundCodec)?
+    ) -> any InboundCodec {
+        if let anthropic, isAnthropicPath(path) { return anthropic }
+        if let gemini, path.hasPrefix("/v1beta/") { return gemini }
+        return openAI
+    }
+
     /// An error in the codec's shape (499 is never sent: the client is gone; 400 if it is not).
     static func errorResponse(_ error: GatewayError, codec: any InboundCodec) -> FrontResponse {
         var headers: HTTPFields = [.contentType: "application/json"]

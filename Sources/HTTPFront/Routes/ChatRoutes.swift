@@ -4,26 +4,31 @@ import Logging
 import NIOCore
 import OrchestratorCore
 
-/// `/v1` routes on the Hummingbird router: chat completions and Anthropic messages
-/// (the same ``ChatEndpoint``s the NIO data plane serves), token counting and the model list.
+/// `/v1` and `/v1beta` API routes on the Hummingbird router: the same ``ChatEndpoint``s
+/// the NIO data plane serves (for embedders that use the router alone), token counting
+/// and the model list.
 struct ChatRoutes {
-    let endpoint: ChatEndpoint
-    /// `/v1/messages`, when the Anthropic codec is present.
-    let messages: ChatEndpoint?
+    let endpoints: APIEndpoints
 
     func register(on router: Router<GatewayRequestContext>) {
-        let endpoint = self.endpoint
-        router.post("/v1/chat/completions") { request, context in
-            Response(try await endpoint.serve(Self.call(request, context, maxBodyBytes: endpoint.maxBodyBytes)))
-        }
-        if let messages {
-            router.post("/v1/messages") { request, context in
-                Response(try await messages.serve(Self.call(request, context, maxBodyBytes: messages.maxBodyBytes)))
+        let endpoints = self.endpoints
+        for path in ["/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/responses"] {
+            guard endpoints.match(path: path[...]) != nil else { continue }
+            router.post(RouterPath(path)) { request, context in
+                try await Self.serve(request, context, endpoints: endpoints)
             }
+        }
+        if endpoints.gemini != nil {
+            router.post("/v1beta/models/**") { request, context in
+                try await Self.serve(request, context, endpoints: endpoints)
+            }
+        }
+        if let messages = endpoints.messages {
             router.post("/v1/messages/count_tokens") { request, context in
-                Response(try await messages.countTokens(Self.call(request, context, maxBodyBytes: messages.maxBodyBytes)))
+                Response(try await messages.countTokens(Self.call(request, context, endpoint: messages, route: RouteParameters())))
             }
         }
+        let endpoint = endpoints.chat
         router.get("/v1/models") { request, context in
             let principal = try endpoint.authenticate(request.headers, query: request.uri.query)
             let list = ModelList(data: endpoint.service.models(for: principal))
@@ -39,9 +44,23 @@ struct ChatRoutes {
         }
     }
 
-    private static func call(_ request: Request, _ context: GatewayRequestContext, maxBodyBytes: Int) -> ChatEndpoint.Call {
-        ChatEndpoint.Call(
-            headers: request.headers, query: request.uri.query,
+    private static func serve(_ request: Request, _ context: GatewayRequestContext, endpoints: APIEndpoints) async throws
+        -> Response
+    {
+        guard let (endpoint, route) = endpoints.match(path: request.uri.path[...]) else {
+            throw GatewayError.notFound("Unknown route: POST \(request.uri.path)", code: "unknown_route")
+        }
+        var parameters = route
+        parameters.query = request.uri.query
+        return Response(try await endpoint.serve(call(request, context, endpoint: endpoint, route: parameters)))
+    }
+
+    private static func call(
+        _ request: Request, _ context: GatewayRequestContext, endpoint: ChatEndpoint, route: RouteParameters
+    ) -> ChatEndpoint.Call {
+        let maxBodyBytes = endpoint.maxBodyBytes
+        return ChatEndpoint.Call(
+            headers: request.headers, query: request.uri.query, route: route,
             readBody: { try await request.body.collect(upTo: maxBodyBytes) }, requestID: context.requestID,
             receivedAt: context.receivedAt, receivedAtMillis: context.receivedAtMillis, logger: context.logger)
     }

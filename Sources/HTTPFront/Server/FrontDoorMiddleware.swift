@@ -5,14 +5,15 @@ import NIOCore
 import OrchestratorCore
 
 /// The outermost middleware: assigns the request id, maps every error to the route's
-/// error shape (Anthropic's for `/v1/messages*`, OpenAI's for the rest of `/v1` and
-/// `/admin`), adds `x-request-id` to every response,
+/// error shape (Anthropic's for `/v1/messages*`, Gemini's for `/v1beta/*`, OpenAI's
+/// for the rest of `/v1` and `/admin`), adds `x-request-id` to every response,
 /// and writes one structured access-log line per request.
 struct FrontDoorMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let codec: any InboundCodec
     let anthropicCodec: (any InboundCodec)?
+    let geminiCodec: (any InboundCodec)?
     let maxBodyBytes: Int
     let clock: any GatewayClock
 
@@ -25,7 +26,8 @@ struct FrontDoorMiddleware: RouterMiddleware {
         context.receivedAtMillis = clock.epochMillis
         context.logger[metadataKey: "request.id"] = .string(context.requestID)
         let start = context.receivedAt
-        let codec = anthropicCodec.flatMap { FrontDoor.isAnthropicPath(request.uri.path) ? $0 : nil } ?? self.codec
+        let codec = FrontDoor.errorCodec(
+            path: request.uri.path, openAI: self.codec, anthropic: anthropicCodec, gemini: geminiCodec)
         var response: Response
         do {
             response = try await next(request, context)

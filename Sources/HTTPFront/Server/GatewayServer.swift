@@ -11,6 +11,8 @@ public enum GatewayServer {
         public var chat: any ChatService
         /// Inbound codecs by API style; `.openai` is required.
         public var codecs: [APIStyle: any InboundCodec]
+        /// Codecs of the routes that are not chat: `/v1/embeddings`, `/v1/responses`.
+        public var operationCodecs: [APIOperation: any InboundCodec]
         public var access: AccessPolicy
         public var readiness: any ReadinessProbe
         public var configStore: any ConfigStore
@@ -20,13 +22,15 @@ public enum GatewayServer {
         public var inFlight: InFlightRequests
 
         public init(
-            chat: any ChatService, codecs: [APIStyle: any InboundCodec], access: AccessPolicy,
+            chat: any ChatService, codecs: [APIStyle: any InboundCodec],
+            operationCodecs: [APIOperation: any InboundCodec] = [:], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
             clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests()
         ) {
             self.inFlight = inFlight
             self.chat = chat
             self.codecs = codecs
+            self.operationCodecs = operationCodecs
             self.access = access
             self.readiness = readiness
             self.configStore = configStore
@@ -43,12 +47,9 @@ public enum GatewayServer {
         let router = Router(context: GatewayRequestContext.self)
         router.add(
             middleware: FrontDoorMiddleware(
-                codec: openAI, anthropicCodec: dependencies.codecs[.anthropic], maxBodyBytes: settings.maxBodyBytes,
-                clock: dependencies.clock))
-        ChatRoutes(
-            endpoint: chatEndpoint(settings: settings, dependencies: dependencies),
-            messages: messagesEndpoint(settings: settings, dependencies: dependencies)
-        ).register(on: router)
+                codec: openAI, anthropicCodec: dependencies.codecs[.anthropic], geminiCodec: dependencies.codecs[.gemini],
+                maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
+        ChatRoutes(endpoints: endpoints(settings: settings, dependencies: dependencies)).register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
             access: dependencies.access
@@ -56,19 +57,20 @@ public enum GatewayServer {
         return router
     }
 
-    static func chatEndpoint(settings: ServerSettings, dependencies: Dependencies) -> ChatEndpoint {
+    /// The endpoints of the `/v1` and `/v1beta` API routes, one per codec present.
+    static func endpoints(settings: ServerSettings, dependencies: Dependencies) -> APIEndpoints {
         guard let openAI = dependencies.codecs[.openai] else {
             preconditionFailure("GatewayServer needs the OpenAI inbound codec")
         }
-        return ChatEndpoint(
-            service: dependencies.chat, codec: openAI, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes)
-    }
-
-    static func messagesEndpoint(settings: ServerSettings, dependencies: Dependencies) -> ChatEndpoint? {
-        dependencies.codecs[.anthropic].map { codec in
+        func endpoint(_ codec: any InboundCodec) -> ChatEndpoint {
             ChatEndpoint(
                 service: dependencies.chat, codec: codec, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes)
         }
+        return APIEndpoints(
+            chat: endpoint(openAI), messages: dependencies.codecs[.anthropic].map(endpoint),
+            gemini: dependencies.codecs[.gemini].map(endpoint),
+            embeddings: dependencies.operationCodecs[.embeddings].map(endpoint),
+            responses: dependencies.operationCodecs[.responses].map(endpoint))
     }
 
     /// The application, listening on `settings.host:settings.port`: the NIO data plane
@@ -82,8 +84,7 @@ public enum GatewayServer {
         let router = router(settings: settings, dependencies: dependencies)
         let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
         let dataPlane = DataPlaneHandler.Shared(
-            endpoint: chatEndpoint(settings: settings, dependencies: dependencies),
-            messages: messagesEndpoint(settings: settings, dependencies: dependencies), clock: dependencies.clock,
+            endpoints: endpoints(settings: settings, dependencies: dependencies), clock: dependencies.clock,
             logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight)
         return Application(
             router: router,

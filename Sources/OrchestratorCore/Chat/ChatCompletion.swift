@@ -121,7 +121,10 @@ public struct Usage: Sendable, Hashable, Codable {
         self.completionTokens = try c.optional(Int.self, "completion_tokens") ?? 0
         self.totalTokens = try c.optional(Int.self, "total_tokens") ?? (promptTokens + completionTokens)
         var promptDetails = try c.optional([String: JSONValue].self, "prompt_tokens_details") ?? [:]
-        self.cachedTokens = promptDetails.removeValue(forKey: "cached_tokens")?.intValue
+        // DeepSeek reports cached prompt tokens as `prompt_cache_hit_tokens` (kept in `extra` too).
+        self.cachedTokens =
+            promptDetails.removeValue(forKey: "cached_tokens")?.intValue
+            ?? (try? c.optional(Int.self, "prompt_cache_hit_tokens")) ?? nil
         self.promptDetailsExtra = promptDetails
         var completionDetails = try c.optional([String: JSONValue].self, "completion_tokens_details") ?? [:]
         self.reasoningTokens = completionDetails.removeValue(forKey: "reasoning_tokens")?.intValue

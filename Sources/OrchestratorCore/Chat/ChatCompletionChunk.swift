@@ -88,10 +88,14 @@ public struct ChatCompletionChunk: Sendable, Hashable, Codable {
             let c = try decoder.container(keyedBy: AnyCodingKey.self)
             self.role = try c.optional(String.self, "role")
             self.content = try c.optional(String.self, "content")
-            self.reasoningContent = try c.optional(String.self, "reasoning_content")
+            // vLLM, Ollama and OpenRouter name it `reasoning`.
+            self.reasoningContent =
+                try c.optional(String.self, "reasoning_content") ?? (try? c.optional(String.self, "reasoning")) ?? nil
             self.refusal = try c.optional(String.self, "refusal")
             self.toolCalls = try c.optional([ToolCallDelta].self, "tool_calls")
-            self.extra = try c.unknownFields(excluding: ["role", "content", "reasoning_content", "refusal", "tool_calls"])
+            var extra = try c.unknownFields(excluding: ["role", "content", "reasoning_content", "refusal", "tool_calls"])
+            if extra["reasoning"]?.stringValue != nil { extra.removeValue(forKey: "reasoning") }
+            self.extra = extra
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -112,12 +116,36 @@ public struct ChatCompletionChunk: Sendable, Hashable, Codable {
         public var id: String?
         public var type: String?
         public var function: FunctionDelta?
+        /// Other members (Gemini's `extra_content.google.thought_signature`), kept as sent.
+        public var extra: [String: JSONValue]
 
-        public init(index: Int, id: String? = nil, type: String? = nil, function: FunctionDelta? = nil) {
+        public init(
+            index: Int, id: String? = nil, type: String? = nil, function: FunctionDelta? = nil,
+            extra: [String: JSONValue] = [:]
+        ) {
             self.index = index
             self.id = id
             self.type = type
             self.function = function
+            self.extra = extra
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: AnyCodingKey.self)
+            self.index = try c.required(Int.self, "index")
+            self.id = try c.optional(String.self, "id")
+            self.type = try c.optional(String.self, "type")
+            self.function = try c.optional(FunctionDelta.self, "function")
+            self.extra = try c.unknownFields(excluding: ["index", "id", "type", "function"])
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: AnyCodingKey.self)
+            try c.put(index, "index")
+            try c.put(id, "id")
+            try c.put(type, "type")
+            try c.put(function, "function")
+            try c.putUnknown(extra)
         }
     }
 

@@ -65,8 +65,12 @@ public struct ChatMessage: Sendable, Hashable, Codable {
         self.toolCalls = try c.optional([ToolCall].self, "tool_calls")
         self.toolCallID = try c.optional(String.self, "tool_call_id")
         self.refusal = try c.optional(String.self, "refusal")
-        self.reasoningContent = try c.optional(String.self, "reasoning_content")
-        self.extra = try c.unknownFields(excluding: Self.knownKeys)
+        // vLLM, Ollama and OpenRouter name it `reasoning`.
+        self.reasoningContent =
+            try c.optional(String.self, "reasoning_content") ?? (try? c.optional(String.self, "reasoning")) ?? nil
+        var extra = try c.unknownFields(excluding: Self.knownKeys)
+        if extra["reasoning"]?.stringValue != nil { extra.removeValue(forKey: "reasoning") }
+        self.extra = extra
     }
 
     public func encode(to encoder: any Encoder) throws {

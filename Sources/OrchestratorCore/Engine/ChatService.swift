@@ -80,12 +80,21 @@ public struct InboundRequest: Sendable {
     /// Client headers the upstream of the same style should see (`anthropic-beta`,
     /// `anthropic-version`), only used on the same-style pass-through path.
     public var forwardedHeaders: HTTPFields
+    /// What the request asks for. For operations other than chat, ``chat`` is the
+    /// routing view of the request: its `model`, `stream`, and its input text as one user
+    /// message (for token estimates); adapters read the operation's own fields from ``body``.
+    public var operation: APIOperation
+    /// What the route's path and query said (Gemini's model and stream flag, `alt=sse`).
+    public var route: RouteParameters
 
     public init(
         style: APIStyle, body: ByteBuffer, chat: ChatRequest, requestID: String,
-        receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now, forwardedHeaders: HTTPFields = [:]
+        receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now, forwardedHeaders: HTTPFields = [:],
+        operation: APIOperation = .chat, route: RouteParameters = RouteParameters()
     ) {
         self.forwardedHeaders = forwardedHeaders
+        self.operation = operation
+        self.route = route
         self.style = style
         self.body = body
         self.chat = chat

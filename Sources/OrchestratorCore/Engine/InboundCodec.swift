@@ -6,9 +6,20 @@ public import NIOCore
 public protocol InboundCodec: Sendable {
     var style: APIStyle { get }
 
+    /// What the codec's route asks for (chat unless it says otherwise).
+    var operation: APIOperation { get }
+
     /// Decodes and validates a chat request body.
     /// - Throws: a 400 ``GatewayError`` whose `param` names the offending field.
     func decodeChatRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest
+
+    /// Decodes a request whose route also carries part of it (Gemini's model and stream
+    /// flag are in the path). By default the route adds nothing.
+    func decodeChatRequest(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError) -> ChatRequest
+
+    /// A fresh encoder for one response stream to `request`, which may depend on the
+    /// route (Gemini streams as SSE only with `alt=sse`). By default, by its chat request.
+    func makeStreamEncoder(for request: InboundRequest) -> any InboundStreamEncoder
 
     /// Encodes a canonical completion as this style's response body.
     func encodeCompletion(_ completion: ChatCompletion) throws(GatewayError) -> ByteBuffer
@@ -25,6 +36,16 @@ public protocol InboundCodec: Sendable {
 }
 
 extension InboundCodec {
+    public var operation: APIOperation { .chat }
+
+    public func decodeChatRequest(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError) -> ChatRequest {
+        try decodeChatRequest(body)
+    }
+
+    public func makeStreamEncoder(for request: InboundRequest) -> any InboundStreamEncoder {
+        makeStreamEncoder(for: request.chat)
+    }
+
     public func decodeTokenCountRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
         try decodeChatRequest(body)
     }
@@ -42,6 +63,19 @@ public protocol InboundStreamEncoder: Sendable {
 
     /// The event that ends a stream which failed after it started.
     func encodeError(_ error: GatewayError) -> ByteBuffer
+
+    /// The response's `Content-Type`.
+    var contentType: String { get }
+
+    /// Frames already in this style (same-style pass-through) as they go to the client;
+    /// unchanged unless the client asked for another framing of the same events.
+    mutating func encodeRaw(_ frames: ByteBuffer) -> ByteBuffer
+}
+
+extension InboundStreamEncoder {
+    public var contentType: String { "text/event-stream" }
+
+    public mutating func encodeRaw(_ frames: ByteBuffer) -> ByteBuffer { frames }
 }
 
 /// Rough token counts for when an upstream reports no usage, or a stream is cut short.

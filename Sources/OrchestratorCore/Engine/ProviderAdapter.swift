@@ -22,9 +22,22 @@ public protocol ProviderAdapter: Sendable {
     /// Counts the input tokens of `call`'s request with the provider's own counter;
     /// nil when the provider has none (the caller then estimates).
     func countTokens(_ call: ProviderCall) async throws(GatewayError) -> Int?
+
+    /// Whether the provider serves `operation` (``complete(_:)``/``stream(_:)`` then
+    /// handle requests of that operation).
+    func supports(_ operation: APIOperation) -> Bool
+
+    /// Why the provider cannot serve this particular request although it serves its
+    /// operation (Gemini embeds text, not token ids), or nil. Such targets are skipped;
+    /// when none is left the client gets this error.
+    func refusal(of request: InboundRequest) -> GatewayError?
 }
 
 extension ProviderAdapter {
+    public func supports(_ operation: APIOperation) -> Bool { operation == .chat }
+
+    public func refusal(of request: InboundRequest) -> GatewayError? { nil }
+
     public func countTokens(_ call: ProviderCall) async throws(GatewayError) -> Int? { nil }
 }
 

@@ -43,6 +43,19 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension GatewayError {
+    /// 400: no target of `model` is of a provider type that serves `operation`
+    /// (embeddings from an Anthropic-only model, say).
+    public static func unsupportedOperation(_ operation: APIOperation, model: String) -> GatewayError {
+        let what: String
+        switch operation {
+        case .chat: what = "chat completions"
+        case .embeddings: what = "embeddings"
+        case .responses: what = "the Responses API (it needs an openai or azure target)"
+        }
+        return .invalidRequest(
+            "No target of model `\(model)` serves \(what).", param: "model", code: "unsupported_operation")
+    }
+
     /// 400: the request is malformed or a field is out of range.
     public static func invalidRequest(_ message: String, param: String? = nil, code: String? = nil) -> GatewayError {
         GatewayError(status: 400, type: "invalid_request_error", code: code, message: message, param: param)

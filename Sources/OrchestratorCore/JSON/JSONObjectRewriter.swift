@@ -24,7 +24,8 @@ public struct JSONObjectRewriter: Sendable {
         public var description: String { "malformed JSON at byte \(offset): \(reason)" }
     }
 
-    private var replacements: [(key: String, value: [UInt8])] = []
+    /// New values by key; a nil value removes the member.
+    private var replacements: [(key: String, value: [UInt8]?)] = []
 
     public init() {}
 
@@ -32,6 +33,12 @@ public struct JSONObjectRewriter: Sendable {
     public mutating func set(_ key: String, json: some Sequence<UInt8>) {
         replacements.removeAll { $0.key == key }
         replacements.append((key, Array(json)))
+    }
+
+    /// Removes top-level `key`, if present.
+    public mutating func remove(_ key: String) {
+        replacements.removeAll { $0.key == key }
+        replacements.append((key, nil))
     }
 
     /// Sets top-level `key` to a string value.
@@ -54,7 +61,7 @@ public struct JSONObjectRewriter: Sendable {
         if replacements.isEmpty { return body }
         return try body.withUnsafeReadableBytes { raw -> ByteBuffer in
             var out = ByteBuffer()
-            out.reserveCapacity(raw.count + replacements.reduce(0) { $0 + $1.value.count + $1.key.utf8.count + 4 })
+            out.reserveCapacity(raw.count + replacements.reduce(0) { $0 + ($1.value?.count ?? 0) + $1.key.utf8.count + 4 })
             out.writeInteger(UInt8(ascii: "{"))
             var first = true
             var written = Set<String>()
@@ -62,9 +69,10 @@ public struct JSONObjectRewriter: Sendable {
                 if let replacement = try replacements.first(where: { try key.equals(string: $0.key) }) {
                     if written.contains(replacement.key) { return }
                     written.insert(replacement.key)
+                    guard let value = replacement.value else { return }
                     if !first { out.writeInteger(UInt8(ascii: ",")) }
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[memberRange.lowerBound..<valueRange.lowerBound]))
-                    out.writeBytes(replacement.value)
+                    out.writeBytes(value)
                 } else {
                     if !first { out.writeInteger(UInt8(ascii: ",")) }
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[memberRange]))
@@ -72,10 +80,11 @@ public struct JSONObjectRewriter: Sendable {
                 first = false
             }
             for replacement in replacements where !written.contains(replacement.key) {
+                guard let value = replacement.value else { continue }
                 if !first { out.writeInteger(UInt8(ascii: ",")) }
                 out.writeBytes(Self.encodeString(replacement.key))
                 out.writeInteger(UInt8(ascii: ":"))
-                out.writeBytes(replacement.value)
+                out.writeBytes(value)
                 first = false
             }
             out.writeInteger(UInt8(ascii: "}"))

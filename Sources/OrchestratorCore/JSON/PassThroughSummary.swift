@@ -16,6 +16,8 @@ public struct PassThroughSummary: Sendable, Hashable {
     public var choicesEmpty: Bool
     /// Whether there is a `choices` member holding an array.
     public var hasChoicesArray: Bool
+    /// Whether there is a `data` member holding an array (an embeddings list).
+    public var hasDataArray = false
     /// Bytes of output text in `content`, `reasoning_content` and tool-call `arguments` strings.
     public var textBytes: Int
 
@@ -41,14 +43,27 @@ public struct PassThroughSummary: Sendable, Hashable {
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
             if key.equals("error") {
                 summary.hasError = !isNull(value)
+            } else if key.equals("object") {
+                // vLLM's mid-stream errors: `{"object":"error","message":…}`.
+                if RawBytes.equal(value, #""error""#) { summary.hasError = true }
             } else if key.equals("usage") {
                 if !isNull(value) { summary.usage = try scanUsage(value) }
+            } else if key.equals("data") {
+                summary.hasDataArray = value.first == UInt8(ascii: "[")
+            } else if key.equals("x_groq"), summary.usage == nil, value.first == UInt8(ascii: "{") {
+                // Groq reports a stream's usage in `x_groq.usage` on its last chunk.
+                try JSONObjectRewriter.forEachMember(of: value) { inner, _, innerRange in
+                    if inner.equals("usage") {
+                        let usage = UnsafeRawBufferPointer(rebasing: value[innerRange])
+                        if !isNull(usage) { summary.usage = try scanUsage(usage) }
+                    }
+                }
             } else if key.equals("choices") {
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
                 summary.textBytes =
                     stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
-                    + stringBytes(after: "\"arguments\"", in: value)
+                    + stringBytes(after: "\"arguments\"", in: value) + stringBytes(after: "\"reasoning\"", in: value)
             }
         }
         return summary
@@ -84,16 +99,20 @@ public struct PassThroughSummary: Sendable, Hashable {
         }
         try JSONObjectRewriter.forEachMember(of: value) { key, _, valueRange in
             let field = UnsafeRawBufferPointer(rebasing: value[valueRange])
-            if key.equals("prompt_tokens") {
+            // Chat completions' names, and the Responses API's.
+            if key.equals("prompt_tokens") || key.equals("input_tokens") {
                 prompt = count(field)
-            } else if key.equals("completion_tokens") {
+            } else if key.equals("completion_tokens") || key.equals("output_tokens") {
                 completion = count(field)
             } else if key.equals("total_tokens") {
                 total = count(field)
-            } else if key.equals("prompt_tokens_details") {
-                cached = try nested("cached_tokens", in: field)
-            } else if key.equals("completion_tokens_details") {
+            } else if key.equals("prompt_tokens_details") || key.equals("input_tokens_details") {
+                cached = try nested("cached_tokens", in: field) ?? cached
+            } else if key.equals("completion_tokens_details") || key.equals("output_tokens_details") {
                 reasoning = try nested("reasoning_tokens", in: field)
+            } else if key.equals("prompt_cache_hit_tokens"), cached == nil {
+                // DeepSeek's name for cached prompt tokens.
+                cached = count(field)
             }
         }
         if malformed { return nil }

@@ -108,6 +108,14 @@ public enum KeyStrategy: String, Sendable, Hashable, Codable, CaseIterable {
     case leastUsed = "least_used"
 }
 
+/// How an `azure` provider authenticates.
+public enum AzureAuth: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The key in the `api-key` header.
+    case apiKey = "api_key"
+    /// The key is a Microsoft Entra ID access token, sent as `Authorization: Bearer`.
+    case entra
+}
+
 /// Canned behaviour of a `mock` provider (for demos and tests).
 public struct MockSettings: Sendable, Hashable {
     /// The assistant text every completion answers with.
@@ -138,6 +146,11 @@ public struct ProviderConfig: Sendable, Hashable {
     public var enabled = true
     /// Azure: `api-version` query parameter.
     public var apiVersion: String?
+    /// Azure: how the pool's keys are sent (`api-key` header, or an Entra ID bearer token).
+    public var azureAuth: AzureAuth = .apiKey
+    /// Gemini: whether http(s) image URLs are fetched by the gateway and sent inline
+    /// (Gemini takes no image URLs); without it such a request is a 400.
+    public var fetchImageURLs = false
     /// Bedrock: AWS region and credentials.
     public var region: String?
     public var accessKeyID: String?
@@ -151,6 +164,9 @@ public struct ProviderConfig: Sendable, Hashable {
         self.type = type
         self.baseURL = baseURL
     }
+
+    /// The Azure `api-version` used when a provider sets none (the newest GA version).
+    public static let defaultAzureAPIVersion = "2024-10-21"
 
     /// The base URL a type uses when the config gives none.
     public static func defaultBaseURL(for type: ProviderType) -> String {

@@ -276,6 +276,19 @@ public enum SSEWriter {
         buffer.writeStaticString("\n\n")
     }
 
+    /// Appends one event as the scanner handed it over: its `event:` name, when it has
+    /// one, and its data (see ``write(dataBytes:into:)``).
+    public static func write(
+        eventName name: UnsafeRawBufferPointer?, dataBytes data: UnsafeRawBufferPointer, into buffer: inout ByteBuffer
+    ) {
+        if let name {
+            buffer.writeStaticString("event: ")
+            buffer.writeBytes(name)
+            buffer.writeStaticString("\n")
+        }
+        write(dataBytes: data, into: &buffer)
+    }
+
     /// A frame whose data is already-encoded bytes (no newlines inside, as JSON encoders produce).
     public static func frame(jsonBytes: ByteBuffer, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: jsonBytes.readableBytes + 8)

@@ -140,27 +140,12 @@ public struct AnthropicAdapter: ProviderAdapter {
     {
         let target = call.target
         do {
-            var rewriter = JSONObjectRewriter()
             if call.request.style == .anthropic {
-                rewriter.set("model", string: target.model)
-                for (key, value) in target.extraBody {
-                    let existing = JSONObjectRewriter.value(of: key, in: call.request.body)
-                    try rewriter.set(key, value: JSONObjectRewriter.mergedOneLevel(value, into: existing))
-                }
-                return (try rewriter.apply(to: call.request.body), nil)
+                return (try target.applyingExtraBody(to: call.request.body, model: target.model), nil)
             }
             let outbound = try AnthropicTranslation.request(
                 from: call.request.chat, model: target.model, maxTokensDefault: target.maxTokensDefault, stream: stream)
-            var body = try JSONCoding.encode(outbound.request)
-            if !target.extraBody.isEmpty {
-                for (key, value) in target.extraBody {
-                    // One level deep: an object merges into the request's own object.
-                    let existing = JSONObjectRewriter.value(of: key, in: body)
-                    try rewriter.set(key, value: JSONObjectRewriter.mergedOneLevel(value, into: existing))
-                }
-                body = try rewriter.apply(to: body)
-            }
-            return (body, outbound)
+            return (try target.applyingExtraBody(to: JSONCoding.encode(outbound.request)), outbound)
         } catch let error as GatewayError {
             throw error
         } catch {

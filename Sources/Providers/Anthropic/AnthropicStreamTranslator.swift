@@ -240,20 +240,12 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             batch.frames.writeBuffer(&held)
         }
         if holdBack {
-            Self.frame(name: name, data: data, into: &held)
+            SSEWriter.write(eventName: name, dataBytes: data, into: &held)
         } else {
-            Self.frame(name: name, data: data, into: &batch.frames)
+            SSEWriter.write(eventName: name, dataBytes: data, into: &batch.frames)
         }
     }
 
-    private static func frame(name: UnsafeRawBufferPointer?, data: UnsafeRawBufferPointer, into buffer: inout ByteBuffer) {
-        if let name {
-            buffer.writeStaticString("event: ")
-            buffer.writeBytes(name)
-            buffer.writeStaticString("\n")
-        }
-        SSEWriter.write(dataBytes: data, into: &buffer)
-    }
 
     private func decodeUsage(_ value: JSONValue) -> AnthropicUsage {
         AnthropicUsage(

@@ -242,7 +242,7 @@ enum AnthropicTranslation {
                     blocks.append(.image(try imageSource(image.url, path: "\(partPath).image_url.url")))
                 case .other(let type, let fields):
                     if type == "file", let data = fields["file"]?["file_data"]?.stringValue,
-                        let (mediaType, base64) = parseDataURL(data)
+                        let (mediaType, base64) = DataURL.parse(data)
                     {
                         blocks.append(.document(AnthropicSource(type: "base64", mediaType: mediaType, data: base64)))
                     } else {
@@ -258,7 +258,7 @@ enum AnthropicTranslation {
     /// `data:` URLs become base64 sources, http(s) URLs url sources.
     private static func imageSource(_ url: String, path: String) throws(GatewayError) -> AnthropicSource {
         if url.hasPrefix("data:") {
-            guard let (mediaType, data) = parseDataURL(url) else {
+            guard let (mediaType, data) = DataURL.parse(url) else {
                 throw .invalidRequest("the image data URL must look like data:<media type>;base64,<data>", param: path)
             }
             return AnthropicSource(type: "base64", mediaType: mediaType, data: data)
@@ -269,16 +269,6 @@ enum AnthropicTranslation {
         return AnthropicSource(type: "url", url: url)
     }
 
-    /// `data:<media>;base64,<data>` → (media, data).
-    static func parseDataURL(_ url: String) -> (String, String)? {
-        guard url.hasPrefix("data:"), let comma = url.firstIndex(of: ",") else { return nil }
-        let header = url[url.index(url.startIndex, offsetBy: 5)..<comma]
-        guard header.hasSuffix(";base64") else { return nil }
-        let mediaType = String(header.dropLast(7))
-        let data = String(url[url.index(after: comma)...])
-        guard !mediaType.isEmpty, !data.isEmpty else { return nil }
-        return (mediaType, data)
-    }
 
     /// A tool call's arguments (a JSON document in a string) as the `input` object.
     private static func toolInput(_ arguments: String, path: String) throws(GatewayError) -> JSONValue {

@@ -4,25 +4,48 @@ public import Logging
 import NIOCore
 public import OrchestratorCore
 
-/// The adapter for OpenAI and every OpenAI-compatible server (vLLM, Ollama, DeepSeek, …).
+/// The adapter for OpenAI, Azure OpenAI and every OpenAI-compatible server (vLLM,
+/// Ollama, DeepSeek, …): chat completions, embeddings and the Responses API.
 ///
 /// OpenAI-style requests are forwarded as the client's own bytes with only the
 /// top-level `model` rewritten (plus the target's `extra_body`, a `max_tokens` default,
 /// and `stream_options.include_usage` for streams, so usage is always logged). Upstream
 /// bytes come back unchanged, except that the usage-only chunk the gateway asked for is
 /// dropped when the client did not ask for it.
+///
+/// Azure differs only in where requests go (`/openai/deployments/{deployment}/…?api-version=`,
+/// the target's model being the deployment) and how the key is sent (`api-key`, or an
+/// Entra bearer token with `azure_auth: entra`).
 public struct OpenAIAdapter: ProviderAdapter {
     public let style: APIStyle = .openai
     let transport: any HTTPTransport
     /// The largest non-streaming upstream body accepted.
     let maxResponseBytes: Int
+    let dialect: Dialect
 
-    public init(transport: any HTTPTransport, maxResponseBytes: Int = 64 * 1024 * 1024) {
+    /// Which flavour of the OpenAI API the upstream speaks.
+    public enum Dialect: Sendable {
+        case openai
+        case azure
+    }
+
+    public init(transport: any HTTPTransport, dialect: Dialect = .openai, maxResponseBytes: Int = 64 * 1024 * 1024) {
         self.transport = transport
+        self.dialect = dialect
         self.maxResponseBytes = maxResponseBytes
     }
 
+    public func supports(_ operation: APIOperation) -> Bool { true }
+
     public func complete(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
+        switch call.request.operation {
+        case .chat: return try await completeChat(call)
+        case .embeddings: return try await embed(call)
+        case .responses: return try await respond(call)
+        }
+    }
+
+    private func completeChat(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
         let response = try await send(call, stream: false)
         let provider = call.provider.name
         let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
@@ -51,10 +74,47 @@ public struct OpenAIAdapter: ProviderAdapter {
             body: .canonical(completion), usage: usage, usageEstimated: estimated, upstreamRequestID: requestID)
     }
 
+    /// Embeddings: always the client's own OpenAI request, so always pass-through.
+    private func embed(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
+        let response = try await send(call, stream: false)
+        let provider = call.provider.name
+        let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
+        guard let summary = try? PassThroughSummary.scan(body), summary.hasDataArray, !summary.hasError else {
+            throw .badUpstreamResponse("the body is not an embeddings list (\(ProviderErrors.snippet(body)))", provider: provider)
+        }
+        var usage = summary.usage
+        if let reported = usage { usage?.completionTokens = 0; usage?.totalTokens = reported.promptTokens }
+        return ProviderCompletion(
+            body: .raw(body), usage: usage ?? Usage(promptTokens: TokenEstimator.promptTokens(call.request.chat), completionTokens: 0),
+            usageEstimated: usage == nil, upstreamRequestID: response.headers[.xRequestID])
+    }
+
+    /// The Responses API, non-streaming: the upstream's bytes, usage read for the log.
+    private func respond(_ call: ProviderCall) async throws(GatewayError) -> ProviderCompletion {
+        let response = try await send(call, stream: false)
+        let provider = call.provider.name
+        let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
+        // A response whose status is `failed` (with its `error`) is still a Response
+        // object: the client gets it as it would from OpenAI, as a stream's
+        // `response.failed` event is forwarded too.
+        guard let summary = try? PassThroughSummary.scan(body),
+            JSONObjectRewriter.value(of: "object", in: body)?.stringValue == "response"
+        else {
+            throw .badUpstreamResponse("the body is not a Responses API response (\(ProviderErrors.snippet(body)))", provider: provider)
+        }
+        let (usage, estimated) = Self.usage(summary.usage, textBytes: 0, call: call)
+        return ProviderCompletion(
+            body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: response.headers[.xRequestID])
+    }
+
     public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
         let response = try await send(call, stream: true)
         let provider = call.provider.name
         try await response.requireEventStream(provider: provider)
+        if call.request.operation == .responses {
+            let events = SSETranslation.events(of: response.body, translator: ResponsesStreamTranslator(provider: provider))
+            return ProviderStream(events: events, upstreamRequestID: response.headers[.xRequestID])
+        }
         let translator = OpenAIStreamTranslator(
             provider: provider, passThrough: call.request.style == .openai,
             clientWantsUsage: call.request.chat.wantsStreamUsage)
@@ -68,10 +128,16 @@ public struct OpenAIAdapter: ProviderAdapter {
     {
         var headers = HTTPFields()
         headers[.accept] = "application/json"
-        if let apiKey, !apiKey.isEmpty { headers[.authorization] = "Bearer \(apiKey)" }
+        addAuthorization(apiKey, provider: provider, to: &headers)
         headers.addProviderHeaders(provider)
+        let url: String
+        switch dialect {
+        case .openai: url = provider.url("models")
+        // Lists the resource's models: cheap, needs no deployment, and checks the key.
+        case .azure: url = provider.url("openai/models") + "?api-version=" + Self.apiVersion(provider)
+        }
         let request = TransportRequest(
-            method: .get, url: provider.url("models"), headers: headers,
+            method: .get, url: url, headers: headers,
             caFile: provider.transportCAFile, proxy: provider.transportProxy)
         let response = try await transport.send(request, provider: provider.name, deadline: deadline, logger: logger)
         _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
@@ -83,15 +149,46 @@ public struct OpenAIAdapter: ProviderAdapter {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.accept] = stream ? "text/event-stream" : "application/json"
-        if let key = call.apiKey, !key.isEmpty {
-            headers[.authorization] = "Bearer \(key)"
-        }
+        addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
-            method: .post, url: call.provider.url("chat/completions"), headers: headers, body: body,
+            method: .post, url: url(for: call), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
+    }
+
+    /// The upstream key: a bearer token, or Azure's `api-key` header.
+    private func addAuthorization(_ key: String?, provider: ProviderConfig, to headers: inout HTTPFields) {
+        guard let key, !key.isEmpty else { return }
+        if dialect == .azure && provider.azureAuth == .apiKey {
+            headers[.apiKey] = key
+        } else {
+            headers[.authorization] = "Bearer \(key)"
+        }
+    }
+
+    /// Where a call goes.
+    func url(for call: ProviderCall) -> String {
+        let provider = call.provider
+        switch (dialect, call.request.operation) {
+        case (.openai, .chat): return provider.url("chat/completions")
+        case (.openai, .embeddings): return provider.url("embeddings")
+        case (.openai, .responses): return provider.url("responses")
+        case (.azure, .responses):
+            // Azure serves the Responses API on its v1 surface only; the body's model is the deployment.
+            return provider.url("openai/v1/responses")
+        case (.azure, let operation):
+            let deployment = call.target.model.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? call.target.model
+            let path = operation == .embeddings ? "embeddings" : "chat/completions"
+            return provider.url("openai/deployments/\(deployment)/\(path)") + "?api-version=" + Self.apiVersion(provider)
+        }
+    }
+
+    /// The provider's `api_version` (checked present when the config is read).
+    static func apiVersion(_ provider: ProviderConfig) -> String {
+        let version = provider.apiVersion ?? ProviderConfig.defaultAzureAPIVersion
+        return version.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? version
     }
 
     /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,
@@ -100,10 +197,22 @@ public struct OpenAIAdapter: ProviderAdapter {
         let chat = call.request.chat
         let target = call.target
         do {
+            if call.request.operation != .chat {
+                // Embeddings and Responses requests: the client's bytes, model rewritten.
+                return try target.applyingExtraBody(to: call.request.body, model: target.model)
+            }
+            let strict = Self.refusesOpenAIOnlyFields(call.provider.baseURL)
             if call.request.style == .openai {
                 var rewriter = JSONObjectRewriter()
                 rewriter.set("model", string: target.model)
-                if stream, !chat.wantsStreamUsage {
+                if strict {
+                    // Mistral refuses these (422): its streams report usage unasked.
+                    if chat.streamOptions != nil { rewriter.remove("stream_options") }
+                    if let maxCompletion = chat.maxCompletionTokens {
+                        rewriter.remove("max_completion_tokens")
+                        if chat.maxTokens == nil { try rewriter.set("max_tokens", value: maxCompletion) }
+                    }
+                } else if stream, !chat.wantsStreamUsage {
                     if let options = chat.streamOptions {
                         var options = options
                         options.includeUsage = true
@@ -129,16 +238,20 @@ public struct OpenAIAdapter: ProviderAdapter {
                 outbound.messages[i].reasoningContent = nil
                 outbound.messages[i].extra.removeValue(forKey: "thinking_blocks")
             }
-            // OpenAI's own API wants max_completion_tokens (its reasoning models refuse
-            // max_tokens); compatible servers keep max_tokens, which they all know.
-            if Self.isOpenAIPlatform(call.provider.baseURL), outbound.maxCompletionTokens == nil,
+            // OpenAI's own API and Azure's want max_completion_tokens (their reasoning
+            // models refuse max_tokens); compatible servers keep max_tokens, which they all know.
+            if Self.isOpenAIPlatform(call.provider.baseURL) || call.provider.type == .azure, outbound.maxCompletionTokens == nil,
                 let maxTokens = outbound.maxTokens
             {
                 outbound.maxCompletionTokens = maxTokens
                 outbound.maxTokens = nil
             }
             outbound.stream = stream ? true : nil
-            if stream {
+            if strict {
+                outbound.streamOptions = nil
+                if outbound.maxTokens == nil { outbound.maxTokens = outbound.maxCompletionTokens }
+                outbound.maxCompletionTokens = nil
+            } else if stream {
                 var options = outbound.streamOptions ?? StreamOptions()
                 options.includeUsage = true
                 outbound.streamOptions = options
@@ -162,6 +275,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         } catch {
             throw .invalidRequest("We could not parse the JSON body of your request. (\(error))")
         }
+    }
+
+    /// Whether the upstream refuses the fields only OpenAI defines (`stream_options`,
+    /// `max_completion_tokens`): Mistral's API answers them with 422.
+    static func refusesOpenAIOnlyFields(_ baseURL: String) -> Bool {
+        baseURL.lowercased().hasPrefix("https://api.mistral.ai")
     }
 
     /// Whether `baseURL` is OpenAI's own API (not a compatible server).
@@ -232,11 +351,19 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
             SSEWriter.write(dataBytes: data, into: &batch.frames)
             return
         }
-        let chunk: ChatCompletionChunk
+        var chunk: ChatCompletionChunk
         do {
             chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: ByteBuffer(bytes: data))
         } catch {
             throw notAChunk(data)
+        }
+        // An error in a chunk's clothes: OpenRouter's `error` member on a 200 stream,
+        // vLLM's `"object": "error"`.
+        if chunk.object == "error" || chunk.extra["error"].map({ $0 != .null }) == true { throw streamError(data) }
+        if chunk.usage == nil, let groq = chunk.extra["x_groq"]?["usage"], groq != .null {
+            // Groq reports a stream's usage here, on its last chunk.
+            chunk.usage = try? JSONValueDecoding.decode(Usage.self, from: groq)
+            chunk.extra.removeValue(forKey: "x_groq")
         }
         if let usage = chunk.usage { batch.out.append(.usage(usage)) }
         var textCount = 0

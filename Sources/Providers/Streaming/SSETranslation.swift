@@ -11,6 +11,13 @@ protocol SSEEventTranslator {
 
     /// The failure to report when the body ended, or nil when the stream was complete.
     func incompleteStreamError() -> GatewayError?
+
+    /// Adds what a complete stream ends with (a usage chunk gathered along the way).
+    mutating func finish(into batch: inout SSEBatch)
+}
+
+extension SSEEventTranslator {
+    mutating func finish(into batch: inout SSEBatch) {}
 }
 
 /// What one upstream read turns into. Pass-through frames that arrived in one read
@@ -67,6 +74,7 @@ struct SSETranslation<Translator: SSEEventTranslator> {
         var scanner = self.scanner
         self.scanner = SSEScanner()
         scanner.finish { event in translate(event, into: &batch) }
+        if batch.failure == nil, translator.incompleteStreamError() == nil { translator.finish(into: &batch) }
         let out = try finishBatch(batch)
         if let deferred {
             if out.isEmpty { throw deferred }

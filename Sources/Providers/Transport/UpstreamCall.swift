@@ -72,3 +72,19 @@ extension HTTPFields {
         }
     }
 }
+
+extension TargetConfig {
+    /// `body` with the target's `extra_body` merged in, one level deep: an object merges
+    /// into the body's own object of that name (the target's keys win); anything else
+    /// replaces it. `model`, when given, is rewritten too.
+    func applyingExtraBody(to body: ByteBuffer, model: String? = nil) throws -> ByteBuffer {
+        if extraBody.isEmpty && model == nil { return body }
+        var rewriter = JSONObjectRewriter()
+        if let model { rewriter.set("model", string: model) }
+        for (key, value) in extraBody {
+            let existing = JSONObjectRewriter.value(of: key, in: body)
+            try rewriter.set(key, value: JSONObjectRewriter.mergedOneLevel(value, into: existing))
+        }
+        return try rewriter.apply(to: body)
+    }
+}

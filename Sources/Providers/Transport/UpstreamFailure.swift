@@ -28,9 +28,21 @@ enum UpstreamFailure {
     static func fromResponse(_ response: TransportResponse, provider: String) async -> GatewayError {
         let body = (try? await response.collect(upTo: errorBodyLimit)) ?? ByteBuffer()
         let message = errorMessage(from: body) ?? "(no error message)"
-        return GatewayError.upstream(
-            status: response.status, message: Redaction.scrub(message), provider: provider,
-            retryAfterSeconds: retryAfter(response.headers))
+        // Google answers a bad key with 400 INVALID_ARGUMENT (reason API_KEY_INVALID): it is
+        // the gateway's upstream key that was refused, as a 401 says elsewhere.
+        let status = response.status == 400 && isInvalidGoogleKey(body) ? 401 : response.status
+        var error = GatewayError.upstream(
+            status: status, message: Redaction.scrub(message), provider: provider,
+            retryAfterSeconds: retryAfter(response.headers) ?? retryDelay(in: body))
+        // A content filter's refusal (OpenAI and Azure say `code: content_filter`) keeps
+        // its code, so clients can tell it from other 400s.
+        if !error.isRetryable, let inner = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"],
+            inner["code"]?.stringValue == "content_filter"
+        {
+            error.code = "content_filter"
+            error.param = inner["param"]?.stringValue
+        }
+        return error
     }
 
     /// Extracts a message from OpenAI-, Anthropic- or Gemini-shaped error bodies, or the
@@ -47,6 +59,29 @@ enum UpstreamFailure {
         let text = String(decoding: body.readableBytesView.prefix(500), as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         return text.isEmpty ? nil : text
+    }
+
+    /// Whether a Google error body says the API key is invalid (`details[].reason`).
+    static func isInvalidGoogleKey(_ body: ByteBuffer) -> Bool {
+        guard let details = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"]?["details"]?.arrayValue else {
+            return false
+        }
+        return details.contains { $0["reason"]?.stringValue == "API_KEY_INVALID" }
+    }
+
+    /// Google's `RetryInfo` detail (`"retryDelay": "41s"`) in whole seconds, for
+    /// Gemini's 429s, which carry no `Retry-After` header.
+    static func retryDelay(in body: ByteBuffer) -> Int? {
+        guard let details = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"]?["details"]?.arrayValue else {
+            return nil
+        }
+        for detail in details {
+            guard let delay = detail["retryDelay"]?.stringValue, delay.hasSuffix("s"),
+                let seconds = Double(delay.dropLast()), seconds.isFinite
+            else { continue }
+            return Int(min(max(0, seconds.rounded(.up)), 86_400))
+        }
+        return nil
     }
 
     /// `Retry-After` in whole seconds, from delta-seconds or an HTTP date.
@@ -72,4 +107,8 @@ enum UpstreamFailure {
 extension HTTPField.Name {
     static let retryAfter = HTTPField.Name("Retry-After")!
     static let xRequestID = HTTPField.Name("x-request-id")!
+    /// Azure OpenAI's key header.
+    static let apiKey = HTTPField.Name("api-key")!
+    /// Gemini's key header.
+    static let googAPIKey = HTTPField.Name("x-goog-api-key")!
 }

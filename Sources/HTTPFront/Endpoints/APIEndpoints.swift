@@ -1,0 +1,51 @@
+import OrchestratorCore
+
+/// The gateway's API endpoints, and which one serves a `POST` path: the one table the
+/// NIO data plane and the Hummingbird routes both consult.
+struct APIEndpoints: Sendable {
+    /// `POST /v1/chat/completions`.
+    var chat: ChatEndpoint
+    /// `POST /v1/messages`, when the Anthropic codec is present.
+    var messages: ChatEndpoint?
+    /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+    var gemini: ChatEndpoint?
+    /// `POST /v1/embeddings`.
+    var embeddings: ChatEndpoint?
+    /// `POST /v1/responses`.
+    var responses: ChatEndpoint?
+
+    /// Gemini's path prefix.
+    static let geminiPrefix = "/v1beta/models/"
+
+    /// The endpoint for `POST path` (no query) and what the path says, or nil when the
+    /// path is none of these routes.
+    func match(path: Substring) -> (ChatEndpoint, RouteParameters)? {
+        switch path {
+        case "/v1/chat/completions": return (chat, RouteParameters())
+        case "/v1/messages": return messages.map { ($0, RouteParameters()) }
+        case "/v1/embeddings": return embeddings.map { ($0, RouteParameters()) }
+        case "/v1/responses": return responses.map { ($0, RouteParameters()) }
+        default:
+            guard let gemini, path.hasPrefix(Self.geminiPrefix),
+                let (model, method) = Self.geminiModelAndMethod(path.dropFirst(Self.geminiPrefix.count))
+            else { return nil }
+            switch method {
+            case "generateContent": return (gemini, RouteParameters(model: model, stream: false))
+            case "streamGenerateContent": return (gemini, RouteParameters(model: model, stream: true))
+            default: return nil
+            }
+        }
+    }
+
+    /// `{model}:{method}` (the model percent-decoded; it may hold a `/`, as in
+    /// `openai/gpt-4o` provider addressing).
+    static func geminiModelAndMethod(_ rest: Substring) -> (String, Substring)? {
+        guard let colon = rest.lastIndex(of: ":") else { return nil }
+        let rawModel = rest[..<colon]
+        let model = String(rawModel).removingPercentEncoding ?? String(rawModel)
+        guard !model.isEmpty else { return nil }
+        return (model, rest[rest.index(after: colon)...])
+    }
+}
+
+import Foundation
