@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing system packages, builds once (debug,
 # with tests), runs every Swift test suite against that build, then the end-to-end
-# tests with the official openai and anthropic Python clients against the built binary.
+# tests with the official openai, anthropic and google-genai Python clients against the built binary.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,5 +27,5 @@ fi
 echo "==> swift test" >&2
 swift test --skip-build
 
-echo "==> end-to-end tests (openai and anthropic Python clients)" >&2
+echo "==> end-to-end tests (openai, anthropic and google-genai Python clients)" >&2
 ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/e2e/run.sh

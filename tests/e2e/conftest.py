@@ -1,26 +1,40 @@
-"""Fixtures for the end-to-end suite: a mock upstream (OpenAI-compatible under `/v1`, and
-Anthropic Messages under `/anthropic/v1`) and a real `orchestratord` process configured
-against it.
+"""Fixtures for the end-to-end suite: a mock upstream and a real `orchestratord` process
+configured against it.
+
+The mock upstream serves, on one port:
+
+- OpenAI under `/v1`: chat completions, embeddings and the Responses API;
+- Anthropic Messages under `/anthropic/v1`;
+- Gemini (Google AI, v1beta) under `/gemini/v1beta`: generateContent,
+  streamGenerateContent, batchEmbedContents, embedContent, countTokens;
+- Azure OpenAI under `/azure`: deployments' chat completions and embeddings
+  (`?api-version=`), and the v1 Responses API.
 
 The gateway binary comes from `ORCH_BIN` (default `<repo>/.build/debug/orchestratord`).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import anthropic
 import openai
 import pytest
+from google import genai
+from google.genai import types as genai_types
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_BIN = REPO_ROOT / ".build" / "debug" / "orchestratord"
@@ -56,6 +70,92 @@ ANTHROPIC_VERSION = "2023-06-01"
 # that re-encodes what should pass through unchanged is caught.
 ANTHROPIC_JSON_SEPARATORS = (",", ": ")
 
+# The Gemini mock (`/gemini/v1beta/models/{model}:{method}`), in the Gemini API's camelCase
+# REST JSON. With function declarations in the request and no functionResponse in the last
+# turn it calls WEATHER_TOOL with WEATHER_ARGS (one functionCall part carrying
+# GEMINI_THOUGHT_SIGNATURE); once the functionResponse is there it answers
+# WEATHER_REPLY_PREFIX + <the response's text>.
+GEMINI_UPSTREAM_MODEL = "gemini-upstream-1"
+GEMINI_EMBED_MODEL = "gemini-embedding-upstream"
+GEMINI_TEXT = "Hello from the Gemini mock."
+GEMINI_STREAM_PIECES = ["Hello", " from", " the", " Gemini", " mock."]
+assert "".join(GEMINI_STREAM_PIECES) == GEMINI_TEXT
+GEMINI_USAGE = {"promptTokenCount": 13, "candidatesTokenCount": 8, "totalTokenCount": 21,
+                "cachedContentTokenCount": 4,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 13}]}
+GEMINI_STREAM_USAGE = {"promptTokenCount": 13, "candidatesTokenCount": 5, "totalTokenCount": 18,
+                       "cachedContentTokenCount": 4,
+                       "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 13}]}
+# A function call comes from a "thinking" turn: thoughts count in the total.
+GEMINI_TOOL_USAGE = {"promptTokenCount": 21, "candidatesTokenCount": 5, "thoughtsTokenCount": 12,
+                     "totalTokenCount": 38}
+GEMINI_THOUGHT_SIGNATURE = "c2lnLWUyZQ=="  # base64 of b"sig-e2e"
+# A top-level field no client library knows, on every non-stream answer and on the last
+# stream chunk: a pass-through must keep it.
+GEMINI_EXTRA_FIELD = "e2eUpstreamExtra"
+# Any text in the contents containing this makes the mock answer 429 RESOURCE_EXHAUSTED.
+GEMINI_RATE_LIMIT_TRIGGER = "E2E_GEMINI_RATE_LIMIT"
+
+
+def gemini_model_version(model: str) -> str:
+    """The `modelVersion` the Gemini mock reports for `model`."""
+    return f"{model}-e2e-001"
+
+
+# Azure OpenAI (`/azure/openai/deployments/{deployment}/...?api-version=`, `/azure/openai/v1/responses`).
+AZURE_API_VERSION = "2024-10-21"
+AZURE_DEPLOYMENT = "azure-deploy-1"
+AZURE_EMBED_DEPLOYMENT = "azure-embed-deploy"
+AZURE_RESPONSE_MODEL = "gpt-4o-2024-08-06"  # Azure answers with the deployed model's name
+AZURE_EMBED_RESPONSE_MODEL = "text-embedding-3-small"
+AZURE_TEXT = "Hello from the Azure mock."
+AZURE_STREAM_PIECES = ["Hello", " from", " the", " Azure", " mock."]
+assert "".join(AZURE_STREAM_PIECES) == AZURE_TEXT
+AZURE_CONTENT_FILTER_RESULTS = {
+    "hate": {"filtered": False, "severity": "safe"},
+    "self_harm": {"filtered": False, "severity": "safe"},
+    "sexual": {"filtered": False, "severity": "safe"},
+    "violence": {"filtered": False, "severity": "safe"},
+}
+AZURE_PROMPT_FILTER_RESULTS = [{"prompt_index": 0, "content_filter_results": dict(
+    AZURE_CONTENT_FILTER_RESULTS, jailbreak={"filtered": False, "detected": False})}]
+
+# Embeddings. Vectors are a function of (salt, text, dimensions) so a test can work out what
+# each upstream returns; every value is k/128, exact in float32.
+OPENAI_EMBED_MODEL = "text-embedding-upstream"
+OPENAI_EMBED_DIMS = 12   # without `dimensions` (OpenAI and Azure)
+GEMINI_EMBED_DIMS = 10   # without `outputDimensionality`
+EMBED_MAX_DIMS = 64
+EMBED_SALT_OPENAI = "openai"
+EMBED_SALT_AZURE = "azure"
+EMBED_SALT_GEMINI = "gemini"
+
+
+def embedding_vector(text: str, dims: int, salt: str) -> list[float]:
+    """The vector the mock returns for `text` (the first `dims` values of an endless sequence)."""
+    digest = b""
+    counter = 0
+    while len(digest) < dims:
+        digest += hashlib.sha256(f"{salt}|{counter}|{text}".encode()).digest()
+        counter += 1
+    return [(b - 128) / 128 for b in digest[:dims]]
+
+
+def embedding_prompt_tokens(texts: list[str]) -> int:
+    """The `usage.prompt_tokens` the OpenAI and Azure mocks report for these inputs."""
+    return sum(len(t.split()) + 2 for t in texts)
+
+
+# The Responses API (`/v1/responses`, `/azure/openai/v1/responses`).
+RESPONSES_TEXT = "Hello from the Responses mock."
+RESPONSES_STREAM_PIECES = ["Hello", " from", " the", " Responses", " mock."]
+assert "".join(RESPONSES_STREAM_PIECES) == RESPONSES_TEXT
+AZURE_RESPONSES_TEXT = "Hello from the Azure Responses mock."
+AZURE_RESPONSES_STREAM_PIECES = ["Hello", " from", " the", " Azure", " Responses", " mock."]
+assert "".join(AZURE_RESPONSES_STREAM_PIECES) == AZURE_RESPONSES_TEXT
+RESPONSES_USAGE = {"input_tokens": 14, "input_tokens_details": {"cached_tokens": 2},
+                   "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 3}, "total_tokens": 23}
+
 LISTEN_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 30.0
@@ -64,7 +164,7 @@ SHUTDOWN_TIMEOUT_S = 30.0
 # --------------------------------------------------------------------------- upstream
 
 
-def _text_of(content) -> str:
+def text_of(content) -> str:
     """The text of a message's or a tool result's `content`: a string, or a list of text parts."""
     if isinstance(content, str):
         return content
@@ -137,6 +237,282 @@ def _anthropic_tool_result(body: dict) -> dict | None:
         if isinstance(block, dict) and block.get("type") == "tool_result":
             return block
     return None
+
+
+def _camel(name: str) -> str:
+    """`max_output_tokens` -> `maxOutputTokens` (the Gemini API reads JSON in either spelling)."""
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _gemini_error(code: int, status: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+def _unknown_name(where: str, name: str) -> str:
+    # The Gemini API's wording for a field its proto does not have.
+    return f'Invalid JSON payload received. Unknown name "{name}" at \'{where}\': Cannot find field.'
+
+
+_GEMINI_REQUEST_FIELDS = {"model", "contents", "tools", "toolConfig", "safetySettings", "systemInstruction",
+                          "generationConfig", "cachedContent", "labels", "serviceTier", "store"}
+_GEMINI_GENERATION_CONFIG_FIELDS = {
+    "stopSequences", "responseMimeType", "responseSchema", "responseJsonSchema", "candidateCount",
+    "maxOutputTokens", "temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty",
+    "responseLogprobs", "logprobs", "enableEnhancedCivicAnswers", "responseModalities", "speechConfig",
+    "thinkingConfig", "mediaResolution", "imageConfig", "audioTimestamp", "enableAffectiveDialog",
+    "routingConfig", "modelSelectionConfig"}
+_GEMINI_PART_DATA = {"text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
+                     "codeExecutionResult"}
+_GEMINI_PART_META = {"thought", "thoughtSignature", "videoMetadata", "partMetadata", "mediaResolution"}
+_GEMINI_TOOL_FIELDS = {"functionDeclarations", "googleSearch", "googleSearchRetrieval", "codeExecution",
+                       "urlContext", "computerUse", "fileSearch", "googleMaps", "retrieval", "enterpriseWebSearch"}
+_GEMINI_FUNCTION_DECLARATION_FIELDS = {"name", "description", "parameters", "parametersJsonSchema", "response",
+                                       "responseJsonSchema", "behavior"}
+# The OpenAPI subset the `parameters` Schema accepts (JSON Schema's `additionalProperties`,
+# `$schema`, `strict`… are not in it: the API rejects them).
+_GEMINI_SCHEMA_FIELDS = {"type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems",
+                         "properties", "required", "minProperties", "maxProperties", "minLength", "maxLength",
+                         "pattern", "example", "anyOf", "propertyOrdering", "default", "items", "minimum",
+                         "maximum"}
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/_-]{4})*(?:[A-Za-z0-9+/_-]{2,3}={0,2})?")
+_GEMINI_FUNCTION_CALLING_MODES = {"MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"}
+
+
+def _check_gemini_schema(schema, where: str) -> str | None:
+    if not isinstance(schema, dict):
+        return f"Invalid value at '{where}' (type.googleapis.com/google.ai.generativelanguage.v1beta.Schema)"
+    for key, value in schema.items():
+        if _camel(key) not in _GEMINI_SCHEMA_FIELDS:
+            return _unknown_name(where, key)
+        if key == "properties":
+            if not isinstance(value, dict):
+                return f"Invalid value at '{where}.properties'"
+            for name, sub in value.items():
+                problem = _check_gemini_schema(sub, f"{where}.properties[{name}].value")
+                if problem:
+                    return problem
+        elif key == "items":
+            problem = _check_gemini_schema(value, f"{where}.items")
+            if problem:
+                return problem
+        elif _camel(key) == "anyOf":
+            for i, sub in enumerate(value if isinstance(value, list) else [None]):
+                problem = _check_gemini_schema(sub, f"{where}.any_of[{i}]")
+                if problem:
+                    return problem
+    return None
+
+
+def _check_gemini_part(part, where: str) -> str | None:
+    if not isinstance(part, dict):
+        return f"Invalid value at '{where}' (type.googleapis.com/google.ai.generativelanguage.v1beta.Part)"
+    data = []
+    for key in part:
+        name = _camel(key)
+        if name in _GEMINI_PART_DATA:
+            data.append(name)
+        elif name not in _GEMINI_PART_META:
+            return _unknown_name(where, key)
+    if len(data) != 1:
+        return f"{where}: a part must hold exactly one of text, inlineData, functionCall, functionResponse…" \
+               f" (got {data or 'none'})"
+    value = part.get(data[0], part.get({"inlineData": "inline_data", "functionCall": "function_call",
+                                         "functionResponse": "function_response"}.get(data[0], data[0])))
+    if data[0] == "text" and not isinstance(value, str):
+        return f"Invalid value at '{where}.text' (TYPE_STRING)"
+    if data[0] == "inlineData" and not (isinstance(value, dict) and isinstance(value.get("data"), str)
+                                        and isinstance(value.get("mimeType", value.get("mime_type")), str)):
+        return f"{where}.inline_data: mimeType and base64 data are required"
+    if data[0] == "functionCall":
+        if not (isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]):
+            return f"{where}.function_call.name: Field required"
+        if "args" in value and not isinstance(value["args"], dict):
+            return f"Invalid value at '{where}.function_call.args' (type.googleapis.com/google.protobuf.Struct)"
+        for key in value:
+            if key not in ("name", "args", "id"):
+                return _unknown_name(f"{where}.function_call", key)
+    if data[0] == "functionResponse":
+        if not (isinstance(value, dict) and isinstance(value.get("name"), str) and value["name"]):
+            return f"{where}.function_response.name: Field required"
+        if not isinstance(value.get("response"), dict):
+            return (f"Invalid value at '{where}.function_response.response' "
+                    f"(type.googleapis.com/google.protobuf.Struct), {json.dumps(value.get('response'))}")
+        for key in value:
+            if _camel(key) not in ("name", "response", "id", "willContinue", "scheduling", "parts"):
+                return _unknown_name(f"{where}.function_response", key)
+    signature = part.get("thoughtSignature", part.get("thought_signature"))
+    # Bytes in proto JSON: standard or URL-safe base64, padded or not (so Google's documented
+    # dummy "skip_thought_signature_validator" is acceptable too).
+    if signature is not None and not (isinstance(signature, str) and _BASE64_RE.fullmatch(signature)):
+        return f"Invalid value at '{where}.thought_signature' (TYPE_BYTES), Base64 decoding failed"
+    return None
+
+
+def _check_gemini_content(content, where: str, roles=("user", "model", "function")) -> str | None:
+    if not isinstance(content, dict):
+        return f"Invalid value at '{where}' (type.googleapis.com/google.ai.generativelanguage.v1beta.Content)"
+    for key in content:
+        if key not in ("role", "parts"):
+            return _unknown_name(where, key)
+    role = content.get("role")
+    if role is not None and role not in roles:
+        return f"Please use a valid role: {', '.join(roles[:2])}."
+    parts = content.get("parts")
+    if not isinstance(parts, list) or not parts:
+        return f"{where}.parts must not be empty."
+    for j, part in enumerate(parts):
+        problem = _check_gemini_part(part, f"{where}.parts[{j}]")
+        if problem:
+            return problem
+    return None
+
+
+def _check_gemini_request(body) -> str | None:
+    """What the Gemini API would reject in a generateContent body (None when acceptable)."""
+    if not isinstance(body, dict):
+        return "Invalid JSON payload received."
+    for key in body:
+        if _camel(key) not in _GEMINI_REQUEST_FIELDS:
+            return _unknown_name("", key).replace(" at ''", "")
+    contents = body.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return "* GenerateContentRequest.contents: contents is not specified"
+    for i, content in enumerate(contents):
+        problem = _check_gemini_content(content, f"contents[{i}]")
+        if problem:
+            return problem
+    system = body.get("systemInstruction", body.get("system_instruction"))
+    if system is not None:
+        problem = _check_gemini_content(system, "system_instruction", roles=("user", "system", "model"))
+        if problem:
+            return problem
+    config = body.get("generationConfig", body.get("generation_config"))
+    if config is not None:
+        if not isinstance(config, dict):
+            return "Invalid value at 'generation_config'"
+        for key, value in config.items():
+            if _camel(key) not in _GEMINI_GENERATION_CONFIG_FIELDS:
+                return _unknown_name("generation_config", key)
+            if _camel(key) in ("maxOutputTokens", "candidateCount", "topK", "seed") and (
+                    not isinstance(value, int) or isinstance(value, bool)):
+                return f"Invalid value at 'generation_config.{key}' (TYPE_INT32), {json.dumps(value)}"
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "Invalid value at 'tools'"
+        for i, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                return f"Invalid value at 'tools[{i}]'"
+            for key in tool:
+                if _camel(key) not in _GEMINI_TOOL_FIELDS:
+                    return _unknown_name(f"tools[{i}]", key)
+            decls = tool.get("functionDeclarations", tool.get("function_declarations"))
+            for j, decl in enumerate(decls or []):
+                where = f"tools[{i}].function_declarations[{j}]"
+                if not isinstance(decl, dict) or not isinstance(decl.get("name"), str) or not decl["name"]:
+                    return f"{where}.name: Field required"
+                for key in decl:
+                    if _camel(key) not in _GEMINI_FUNCTION_DECLARATION_FIELDS:
+                        return _unknown_name(where, key)
+                if "parameters" in decl:
+                    problem = _check_gemini_schema(decl["parameters"], f"{where}.parameters")
+                    if problem:
+                        return problem
+    tool_config = body.get("toolConfig", body.get("tool_config"))
+    if tool_config is not None:
+        fcc = tool_config.get("functionCallingConfig", tool_config.get("function_calling_config")) \
+            if isinstance(tool_config, dict) else None
+        if fcc is not None and (not isinstance(fcc, dict)
+                                or fcc.get("mode", "MODE_UNSPECIFIED") not in _GEMINI_FUNCTION_CALLING_MODES):
+            return f"Invalid value at 'tool_config.function_calling_config.mode', {json.dumps(fcc)}"
+    return None
+
+
+def _gemini_parts(content) -> list[dict]:
+    return [p for p in (content.get("parts") or []) if isinstance(p, dict)] if isinstance(content, dict) else []
+
+
+def _gemini_texts(body: dict) -> list[str]:
+    """Every text of a generateContent body (contents and system instruction)."""
+    out = []
+    for content in list(body.get("contents") or []) + [body.get("systemInstruction") or {}]:
+        out += [p["text"] for p in _gemini_parts(content) if isinstance(p.get("text"), str)]
+    return out
+
+
+def _gemini_function_response(body: dict) -> dict | None:
+    """The functionResponse in the last (user) turn, if there is one."""
+    last = body["contents"][-1]
+    if last.get("role", "user") not in ("user", "function"):
+        return None
+    for part in _gemini_parts(last):
+        fr = part.get("functionResponse", part.get("function_response"))
+        if isinstance(fr, dict):
+            return fr
+    return None
+
+
+def gemini_response_text(response) -> str:
+    """The text in a functionResponse's `response` object: its one string value (or `output`,
+    `result`, `content`, `text`), else its JSON."""
+    if isinstance(response, str):
+        return response
+    if isinstance(response, list):
+        return "".join(gemini_response_text(r) for r in response) if all(
+            isinstance(r, (str, dict)) for r in response) else json.dumps(response)
+    if isinstance(response, dict):
+        for key in ("output", "result", "content", "text"):
+            if key in response and isinstance(response[key], (str, list)):
+                return gemini_response_text(response[key])
+        if response.get("type") == "text" and isinstance(response.get("text"), str):
+            return response["text"]
+        if len(response) == 1:
+            (only,) = response.values()
+            if isinstance(only, (str, dict, list)):
+                return gemini_response_text(only)
+    return json.dumps(response, separators=(",", ":"), sort_keys=True)
+
+
+def _gemini_signatures(body: dict) -> list:
+    """The thoughtSignature (None when absent) of every functionCall part in the model turns."""
+    out = []
+    for content in body.get("contents") or []:
+        if isinstance(content, dict) and content.get("role") == "model":
+            for part in _gemini_parts(content):
+                if "functionCall" in part or "function_call" in part:
+                    out.append(part.get("thoughtSignature", part.get("thought_signature")))
+    return out
+
+
+def _has_function_declarations(body: dict) -> bool:
+    return any(isinstance(t, dict) and (t.get("functionDeclarations") or t.get("function_declarations"))
+               for t in body.get("tools") or [])
+
+
+def _float32_base64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+
+
+def _openai_error(message: str, kind: str = "invalid_request_error", param=None, code=None) -> dict:
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def _responses_object(rid: str, model: str, body: dict, output: list, status: str, usage) -> dict:
+    """A Responses API `response` object (echoing the request's settings, as the API does)."""
+    return {
+        "id": rid, "object": "response", "created_at": int(time.time()), "status": status,
+        "background": False, "error": None, "incomplete_details": None,
+        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+        "model": model, "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+        "service_tier": "default", "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0), "text": body.get("text") or {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
+        "top_p": body.get("top_p", 1.0), "truncation": body.get("truncation", "disabled"),
+        "usage": usage, "user": body.get("user"), "metadata": body.get("metadata") or {},
+    }
 
 
 class _UpstreamHandler(BaseHTTPRequestHandler):
@@ -212,27 +588,46 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
         if self.path.startswith("/anthropic/"):
             self._anthropic(body, record)
             return
+        if self.path.startswith("/gemini/"):
+            self._gemini(body, record)
+            return
+        if self.path.startswith("/azure/"):
+            self._azure(body, record)
+            return
         if self.path == "/broken/v1/chat/completions":
             self._send_json(500, {"error": {"message": "upstream exploded", "type": "server_error",
                                             "param": None, "code": None}})
+            return
+        if self.path == "/v1/embeddings":
+            self._embeddings(body, record, salt=EMBED_SALT_OPENAI, model=None)
+            return
+        if self.path == "/v1/responses":
+            self._responses(body, record, RESPONSES_TEXT, RESPONSES_STREAM_PIECES)
             return
         if self.path != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error",
                                             "param": None, "code": None}})
             return
+        self._chat(body, record)
+
+    def _chat(self, body, record: dict, azure: bool = False) -> None:
+        """OpenAI chat completions; `azure` answers as Azure OpenAI does (another model name,
+        content filter results on the prompt and on every choice)."""
         if not isinstance(body, dict):
             self._send_json(400, {"error": {"message": "invalid JSON", "type": "invalid_request_error",
                                             "param": None, "code": None}})
             return
 
-        model = body.get("model", "")
+        model = AZURE_RESPONSE_MODEL if azure else body.get("model", "")
         created = int(time.time())
         cid = "chatcmpl-up-" + uuid.uuid4().hex[:12]
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
         last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
         if last.get("role") == "tool":
-            reply = WEATHER_REPLY_PREFIX + _text_of(last.get("content"))
-            pieces = [WEATHER_REPLY_PREFIX, _text_of(last.get("content"))]
+            reply = WEATHER_REPLY_PREFIX + text_of(last.get("content"))
+            pieces = [WEATHER_REPLY_PREFIX, text_of(last.get("content"))]
+        elif azure:
+            reply, pieces = AZURE_TEXT, AZURE_STREAM_PIECES
         else:
             reply, pieces = UPSTREAM_TEXT, UPSTREAM_STREAM_PIECES
         call = None
@@ -241,7 +636,7 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
                     "function": {"name": WEATHER_TOOL, "arguments": json.dumps(WEATHER_ARGS)}}
 
         if body.get("stream"):
-            self._stream(body, cid, created, model, pieces, call)
+            self._stream(body, cid, created, model, pieces, call, azure=azure)
             return
         if call is not None:
             message = {"role": "assistant", "content": None, "tool_calls": [call]}
@@ -249,16 +644,24 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
         else:
             message = {"role": "assistant", "content": reply}
             finish = "stop"
-        self._send_json(200, {
+        choice = {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+        obj = {
             "id": cid,
             "object": "chat.completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "choices": [choice],
             "usage": dict(UPSTREAM_USAGE),
-        }, record)
+        }
+        if azure:
+            message["refusal"] = None
+            choice["content_filter_results"] = dict(AZURE_CONTENT_FILTER_RESULTS)
+            obj["prompt_filter_results"] = json.loads(json.dumps(AZURE_PROMPT_FILTER_RESULTS))
+            obj["system_fingerprint"] = "fp_e2e_azure"
+        self._send_json(200, obj, record)
 
-    def _stream(self, body: dict, cid: str, created: int, model: str, pieces: list[str], call: dict | None) -> None:
+    def _stream(self, body: dict, cid: str, created: int, model: str, pieces: list[str], call: dict | None,
+                azure: bool = False) -> None:
         self._start_sse()
 
         def chunk(choices, usage=None):
@@ -272,8 +675,15 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
             self._write_chunk(f"data: {data}\n\n".encode())
 
         def delta(d: dict, finish=None) -> None:
-            send(json.dumps(chunk([{"index": 0, "delta": d, "finish_reason": finish}])))
+            choice = {"index": 0, "delta": d, "finish_reason": finish}
+            if azure:
+                choice["content_filter_results"] = dict(AZURE_CONTENT_FILTER_RESULTS) if d.get("content") else {}
+            send(json.dumps(chunk([choice])))
 
+        if azure:
+            # Azure opens with the prompt's filter results: no choices, and empty id/object/model.
+            send(json.dumps({"choices": [], "created": 0, "id": "", "model": "", "object": "",
+                             "prompt_filter_results": AZURE_PROMPT_FILTER_RESULTS}))
         if call is not None:
             # The first tool-call delta names the call; the arguments follow in fragments.
             delta({"role": "assistant", "content": None, "tool_calls": [{
@@ -294,6 +704,296 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
             send(json.dumps(chunk([], usage=dict(UPSTREAM_STREAM_USAGE))))
         send("[DONE]")
         self._end_chunks()
+
+    # -- OpenAI embeddings (also Azure's)
+
+    def _embeddings(self, body, record: dict, salt: str, model: str | None) -> None:
+        """`model` is the name to answer with (None: the request's)."""
+        if not isinstance(body, dict):
+            self._send_json(400, _openai_error("We could not parse the JSON body of your request."), record)
+            return
+        if model is None:
+            model = body.get("model")
+            if not isinstance(model, str) or not model:
+                self._send_json(400, _openai_error("you must provide a model parameter", param="model"), record)
+                return
+        inputs = body.get("input")
+        if isinstance(inputs, str) or (isinstance(inputs, list) and inputs
+                                       and all(isinstance(t, int) and not isinstance(t, bool) for t in inputs)):
+            inputs = [inputs]
+        if not isinstance(inputs, list) or not inputs or not all(
+                (isinstance(t, str) and t) or (isinstance(t, list) and t and all(isinstance(x, int) for x in t))
+                for t in inputs):
+            self._send_json(400, _openai_error("'$.input' is invalid.", param="input"), record)
+            return
+        encoding = body.get("encoding_format", "float")
+        if encoding not in ("float", "base64"):
+            self._send_json(400, _openai_error(f"Invalid value for 'encoding_format': {encoding!r}",
+                                               param="encoding_format"), record)
+            return
+        dims = body.get("dimensions", OPENAI_EMBED_DIMS)
+        if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= EMBED_MAX_DIMS:
+            self._send_json(400, _openai_error(f"Invalid value for 'dimensions': {dims!r}", param="dimensions"),
+                            record)
+            return
+        texts = [t if isinstance(t, str) else json.dumps(t) for t in inputs]
+        data = []
+        for i, text in enumerate(texts):
+            vector = embedding_vector(text, dims, salt)
+            data.append({"object": "embedding", "index": i,
+                         "embedding": vector if encoding == "float" else _float32_base64(vector)})
+        tokens = sum(embedding_prompt_tokens([t]) if isinstance(t, str) else len(t) for t in inputs)
+        self._send_json(200, {"object": "list", "data": data, "model": model,
+                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}, record)
+
+    # -- the Responses API (also Azure's)
+
+    def _responses(self, body, record: dict, text: str, pieces: list[str]) -> None:
+        if not isinstance(body, dict):
+            self._send_json(400, _openai_error("We could not parse the JSON body of your request."), record)
+            return
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            self._send_json(400, _openai_error("Missing required parameter: 'model'.", param="model",
+                                               code="missing_required_parameter"), record)
+            return
+        if not isinstance(body.get("input"), (str, list)) and not body.get("previous_response_id"):
+            self._send_json(400, _openai_error("Missing required parameter: 'input'.", param="input",
+                                               code="missing_required_parameter"), record)
+            return
+        rid = "resp_" + uuid.uuid4().hex
+        item_id = "msg_" + uuid.uuid4().hex
+        part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+        item = {"id": item_id, "type": "message", "status": "completed", "role": "assistant", "content": [part]}
+        if body.get("stream") is not True:
+            self._send_json(200, _responses_object(rid, model, body, [item], "completed", dict(RESPONSES_USAGE)),
+                            record)
+            return
+
+        record["events"] = events = []
+        self._start_sse()
+        seq = 0
+
+        def send(name: str, obj: dict) -> None:
+            nonlocal seq
+            obj = {"type": name, "sequence_number": seq, **obj}
+            seq += 1
+            data = json.dumps(obj)
+            events.append((name, data))
+            self._write_chunk(f"event: {name}\ndata: {data}\n\n".encode())
+
+        pending = _responses_object(rid, model, body, [], "in_progress", None)
+        send("response.created", {"response": pending})
+        send("response.in_progress", {"response": pending})
+        send("response.output_item.added", {"output_index": 0, "item": dict(
+            item, status="in_progress", content=[])})
+        where = {"item_id": item_id, "output_index": 0, "content_index": 0}
+        send("response.content_part.added", {**where, "part": dict(part, text="")})
+        for piece in pieces:
+            send("response.output_text.delta", {**where, "delta": piece, "logprobs": []})
+        send("response.output_text.done", {**where, "text": text, "logprobs": []})
+        send("response.content_part.done", {**where, "part": part})
+        send("response.output_item.done", {"output_index": 0, "item": item})
+        send("response.completed", {"response": _responses_object(
+            rid, model, body, [item], "completed", dict(RESPONSES_USAGE))})
+        self._end_chunks()
+
+    # -- Azure OpenAI
+
+    def _azure(self, body, record: dict) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        record["query"] = query
+
+        def error(status: int, code: str, message: str) -> None:
+            self._send_json(status, {"error": {"code": code, "message": message}}, record)
+
+        if record["headers"].get("api-key") != UPSTREAM_KEY:
+            error(401, "401", "Access denied due to invalid subscription key or wrong API endpoint. Make sure to "
+                              "provide a valid key for an active subscription and use a correct regional API "
+                              "endpoint for your resource.")
+            return
+        if url.path == "/azure/openai/v1/responses":
+            self._responses(body, record, AZURE_RESPONSES_TEXT, AZURE_RESPONSES_STREAM_PIECES)
+            return
+        match = re.fullmatch(r"/azure/openai/deployments/([^/]+)/(chat/completions|embeddings)", url.path)
+        if match is None or query.get("api-version") != [AZURE_API_VERSION]:
+            error(404, "404", "Resource not found")
+            return
+        deployment, op = match.groups()
+        if (op, deployment) not in (("chat/completions", AZURE_DEPLOYMENT), ("embeddings", AZURE_EMBED_DEPLOYMENT)):
+            error(404, "DeploymentNotFound", "The API deployment for this resource does not exist. If you created "
+                                             "the deployment within the last 5 minutes, please wait a moment and "
+                                             "try again.")
+            return
+        if op == "embeddings":
+            self._embeddings(body, record, salt=EMBED_SALT_AZURE, model=AZURE_EMBED_RESPONSE_MODEL)
+        else:
+            self._chat(body, record, azure=True)
+
+    # -- Gemini (Google AI, v1beta)
+
+    def _gemini(self, body, record: dict) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        record["query"] = query
+        headers = record["headers"]
+        key = headers.get("x-goog-api-key") or (query.get("key") or [None])[0]
+        if key is None:
+            self._send_json(403, _gemini_error(
+                403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers (callers without established "
+                                          "identity). Please use API Key or other form of API consumer identity "
+                                          "to call this API."), record)
+            return
+        if key != UPSTREAM_KEY:
+            self._send_json(400, _gemini_error(400, "INVALID_ARGUMENT",
+                                               "API key not valid. Please pass a valid API key."), record)
+            return
+        match = re.fullmatch(r"/gemini/v1beta/models/([A-Za-z0-9._-]+):([A-Za-z]+)", url.path)
+        method = match.group(2) if match else None
+        if method not in ("generateContent", "streamGenerateContent", "countTokens", "embedContent",
+                          "batchEmbedContents"):
+            self._send_json(404, _gemini_error(404, "NOT_FOUND", f"no route {url.path}"), record)
+            return
+        model = match.group(1)
+        embedding_model = "embedding" in model
+        if embedding_model != (method in ("embedContent", "batchEmbedContents")):
+            self._send_json(404, _gemini_error(
+                404, "NOT_FOUND", f"models/{model} is not found for API version v1beta, or is not supported for "
+                                  f"{method}. Call ListModels to see the list of available models and their "
+                                  f"supported methods."), record)
+            return
+        if not isinstance(body, dict):
+            self._send_json(400, _gemini_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), record)
+            return
+        if method in ("embedContent", "batchEmbedContents"):
+            self._gemini_embed(model, method, body, record)
+            return
+        if method == "countTokens":
+            inner = body.get("generateContentRequest", body)
+            problem = _check_gemini_request({k: v for k, v in inner.items() if k != "model"}) \
+                if isinstance(inner, dict) else "Invalid JSON payload received."
+            if problem:
+                self._send_json(400, _gemini_error(400, "INVALID_ARGUMENT", problem), record)
+                return
+            total = sum(len(t.split()) for t in _gemini_texts(inner)) + 3
+            self._send_json(200, {"totalTokens": total,
+                                  "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]}, record)
+            return
+        problem = _check_gemini_request(body)
+        if problem:
+            self._send_json(400, _gemini_error(400, "INVALID_ARGUMENT", problem), record)
+            return
+        if any(GEMINI_RATE_LIMIT_TRIGGER in t for t in _gemini_texts(body)):
+            self._send_json(429, _gemini_error(
+                429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."), record)
+            return
+
+        # What the client sent back of the thought signatures, for the tests to check.
+        record["thought_signatures"] = _gemini_signatures(body)
+        fr = _gemini_function_response(body)
+        if fr is not None:
+            answer = gemini_response_text(fr.get("response"))
+            parts_out = [{"text": WEATHER_REPLY_PREFIX + answer}]
+            pieces = [WEATHER_REPLY_PREFIX, answer]
+            usage, stream_usage = GEMINI_USAGE, GEMINI_STREAM_USAGE
+        elif _has_function_declarations(body):
+            parts_out = [{"functionCall": {"name": WEATHER_TOOL, "args": dict(WEATHER_ARGS)},
+                          "thoughtSignature": GEMINI_THOUGHT_SIGNATURE}]
+            pieces = None
+            usage = stream_usage = GEMINI_TOOL_USAGE
+        else:
+            parts_out = [{"text": GEMINI_TEXT}]
+            pieces = GEMINI_STREAM_PIECES
+            usage, stream_usage = GEMINI_USAGE, GEMINI_STREAM_USAGE
+        rid = "e2e" + uuid.uuid4().hex[:20]
+
+        def response(parts, finish=None, usage_metadata=None, extra=False) -> dict:
+            candidate = {"content": {"parts": parts, "role": "model"}}
+            if finish is not None:
+                candidate["finishReason"] = finish
+            candidate["index"] = 0
+            obj = {"candidates": [candidate]}
+            if usage_metadata is not None:
+                obj["usageMetadata"] = json.loads(json.dumps(usage_metadata))
+            obj["modelVersion"] = gemini_model_version(model)
+            obj["responseId"] = rid
+            if extra:
+                obj[GEMINI_EXTRA_FIELD] = {"kept": True, "marker": rid}
+            return obj
+
+        if method == "generateContent":
+            self._send_json(200, response(parts_out, "STOP", usage, extra=True), record)
+            return
+
+        # streamGenerateContent: SSE with ?alt=sse, else one JSON array written in pieces.
+        if pieces is None:
+            chunks = [response(parts_out, "STOP", stream_usage, extra=True)]
+        else:
+            chunks = [response([{"text": p}]) for p in pieces[:-1]]
+            chunks.append(response([{"text": pieces[-1]}], "STOP", stream_usage, extra=True))
+        record["events"] = events = [json.dumps(c) for c in chunks]
+        sse = query.get("alt") == ["sse"]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream" if sse else "application/json; charset=UTF-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("x-request-id", "upstream-" + uuid.uuid4().hex)
+        self.end_headers()
+        for i, data in enumerate(events):
+            if sse:
+                payload = f"data: {data}\r\n\r\n".encode()
+            else:
+                payload = (("[" if i == 0 else ",\r\n") + data + ("]" if i == len(events) - 1 else "")).encode()
+            self._write_chunk(payload)
+            time.sleep(0.002)
+        self._end_chunks()
+
+    def _gemini_embed(self, model: str, method: str, body: dict, record: dict) -> None:
+        def embed(req, where: str):
+            """(values, None) or (None, problem)."""
+            if not isinstance(req, dict):
+                return None, f"Invalid value at '{where}'"
+            for key in req:
+                if _camel(key) not in ("model", "content", "taskType", "title", "outputDimensionality"):
+                    return None, _unknown_name(where, key)
+            if method == "batchEmbedContents" and req.get("model") != f"models/{model}":
+                return None, (f"Model name in the request ({req.get('model')!r}) does not match the model in the "
+                              f"URL (models/{model}).")
+            content = req.get("content")
+            problem = _check_gemini_content(content, f"{where}content")
+            if problem:
+                return None, problem
+            texts = [p.get("text") for p in _gemini_parts(content)]
+            if not all(isinstance(t, str) for t in texts):
+                return None, f"{where}content: only text parts can be embedded"
+            dims = req.get("outputDimensionality", req.get("output_dimensionality", GEMINI_EMBED_DIMS))
+            if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= EMBED_MAX_DIMS:
+                return None, f"Invalid value at '{where}output_dimensionality', {json.dumps(dims)}"
+            return embedding_vector("".join(texts), dims, EMBED_SALT_GEMINI), None
+
+        if method == "embedContent":
+            values, problem = embed(body, "")
+            result = {"embedding": {"values": values}}
+        else:
+            requests = body.get("requests")
+            if not isinstance(requests, list) or not requests:
+                values, problem = None, "* BatchEmbedContentsRequest.requests: requests is not specified"
+            else:
+                problem = None
+                for key in body:
+                    if key != "requests":
+                        problem = _unknown_name("", key).replace(" at ''", "")
+                embeddings = []
+                for i, req in enumerate(requests):
+                    if problem:
+                        break
+                    values, problem = embed(req, f"requests[{i}].")
+                    embeddings.append({"values": values})
+            result = {"embeddings": embeddings} if not problem else None
+        if problem:
+            self._send_json(400, _gemini_error(400, "INVALID_ARGUMENT", problem), record)
+            return
+        self._send_json(200, result, record)
 
     # -- Anthropic Messages API
 
@@ -316,9 +1016,9 @@ class _UpstreamHandler(BaseHTTPRequestHandler):
 
         result = _anthropic_tool_result(body)
         if result is not None:
-            text = WEATHER_REPLY_PREFIX + _text_of(result.get("content"))
+            text = WEATHER_REPLY_PREFIX + text_of(result.get("content"))
             blocks = [{"type": "text", "text": text}]
-            pieces = [WEATHER_REPLY_PREFIX, _text_of(result.get("content"))]
+            pieces = [WEATHER_REPLY_PREFIX, text_of(result.get("content"))]
             stop = "end_turn"
         elif body.get("tools"):
             blocks = [{"type": "text", "text": ANTHROPIC_TOOL_PREAMBLE},
@@ -408,7 +1108,11 @@ class _UpstreamServer(ThreadingHTTPServer):
 
 
 class MockUpstream:
-    """An in-process OpenAI-compatible upstream that records every request."""
+    """An in-process upstream (OpenAI, Anthropic, Gemini and Azure OpenAI routes) that records
+    every request: `path` (with the query), lower-cased `headers`, parsed `body`, `raw` bytes,
+    and, once answered, `response` (the bytes of a JSON answer) or `events` (what a stream
+    sent), plus `query` (parsed) on the Gemini and Azure routes and `thought_signatures` on
+    Gemini generateContent."""
 
     def __init__(self):
         self._server = _UpstreamServer()
@@ -456,6 +1160,8 @@ providers:
   - {{ name: up, type: openai, base_url: "http://127.0.0.1:{up}/v1", api_keys: ["{upstream_key}"] }}
   - {{ name: demo, type: mock, mock: {{ reply: "{mock_reply}", latency_ms: 5 }} }}
   - {{ name: claude, type: anthropic, base_url: "http://127.0.0.1:{up}/anthropic", api_keys: ["{upstream_key}"] }}
+  - {{ name: gem, type: gemini, base_url: "http://127.0.0.1:{up}/gemini/v1beta", api_keys: ["{upstream_key}"] }}
+  - {{ name: az, type: azure, base_url: "http://127.0.0.1:{up}/azure", api_version: "{azure_api_version}", api_keys: ["{upstream_key}"] }}
 models:
   - name: gpt-e2e
     targets:
@@ -470,6 +1176,24 @@ models:
   - name: claude-e2e
     targets:
       - {{ provider: claude, model: {anthropic_model} }}
+  - name: gemini-e2e
+    targets:
+      - {{ provider: gem, model: {gemini_model} }}
+  - name: azure-e2e
+    targets:
+      - {{ provider: az, model: {azure_deployment} }}
+  - name: embed-e2e
+    targets:
+      - {{ provider: up, model: {openai_embed_model} }}
+  - name: gemini-embed-e2e
+    targets:
+      - {{ provider: gem, model: {gemini_embed_model} }}
+  - name: azure-embed-e2e
+    targets:
+      - {{ provider: az, model: {azure_embed_deployment} }}
+  - name: responses-e2e
+    targets:
+      - {{ provider: up, model: {upstream_model} }}
 routing: {{ max_attempts: 3, backoff_initial_ms: 1, backoff_max_ms: 5 }}
 """
 
@@ -487,7 +1211,10 @@ class Gateway:
         self.config_path.write_text(CONFIG_TEMPLATE.format(
             db=self.db_path, client_key=CLIENT_KEY, upstream_key=UPSTREAM_KEY, up=upstream.port,
             mock_reply=MOCK_PROVIDER_REPLY, upstream_model=UPSTREAM_MODEL,
-            anthropic_model=ANTHROPIC_UPSTREAM_MODEL))
+            anthropic_model=ANTHROPIC_UPSTREAM_MODEL, gemini_model=GEMINI_UPSTREAM_MODEL,
+            gemini_embed_model=GEMINI_EMBED_MODEL, azure_api_version=AZURE_API_VERSION,
+            azure_deployment=AZURE_DEPLOYMENT, azure_embed_deployment=AZURE_EMBED_DEPLOYMENT,
+            openai_embed_model=OPENAI_EMBED_MODEL))
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.exit_code: int | None = None
@@ -570,6 +1297,13 @@ class Gateway:
         kwargs.setdefault("timeout", 30.0)
         return anthropic.Anthropic(base_url=f"http://127.0.0.1:{self.port}", api_key=api_key, **kwargs)
 
+    def gemini_client(self, api_key: str = CLIENT_KEY, **options) -> genai.Client:
+        """The official `google-genai` client pointed at the gateway (it calls
+        `{base}/v1beta/models/{model}:generateContent`, key in `x-goog-api-key`)."""
+        options.setdefault("timeout", 30_000)  # milliseconds
+        return genai.Client(api_key=api_key, http_options=genai_types.HttpOptions(
+            base_url=f"http://127.0.0.1:{self.port}", api_version="v1beta", **options))
+
     def note_engine_request(self, n: int = 1) -> None:
         with self._lock:
             self.engine_requests += n
@@ -616,6 +1350,11 @@ def client(gateway) -> openai.OpenAI:
 @pytest.fixture(scope="session")
 def anthropic_client(gateway) -> anthropic.Anthropic:
     return gateway.anthropic_client()
+
+
+@pytest.fixture(scope="session")
+def genai_client(gateway) -> genai.Client:
+    return gateway.gemini_client()
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end tests of orchestratord through the official openai and anthropic Python clients.
+# End-to-end tests of orchestratord through the official openai, anthropic and google-genai Python clients.
 # Usage: bash tests/e2e/run.sh [pytest args...]   (ORCH_BIN overrides the binary)
 set -euo pipefail
 

@@ -13,9 +13,6 @@ the request-log row count that `test_zz_shutdown_flushes_logs_and_no_secrets` ch
 from __future__ import annotations
 
 import json
-import sqlite3
-import urllib.error
-import urllib.request
 import uuid
 
 import anthropic
@@ -26,10 +23,6 @@ from conftest import (
     ANTHROPIC_TOOL_PREAMBLE,
     ANTHROPIC_UPSTREAM_MODEL,
     ANTHROPIC_USAGE,
-    ANTHROPIC_VERSION,
-    CLIENT_KEY,
-    UPSTREAM_KEY,
-    UPSTREAM_MODEL,
     UPSTREAM_STREAM_TEXT,
     UPSTREAM_STREAM_USAGE,
     UPSTREAM_TEXT,
@@ -37,93 +30,30 @@ from conftest import (
     WEATHER_ARGS,
     WEATHER_REPLY_PREFIX,
     WEATHER_TOOL,
+    text_of,
+)
+from helpers import (
+    CLAUDE_COMPLETION_TOKENS,
+    CLAUDE_PROMPT_TOKENS,
+    OPENAI_WEATHER_TOOL,
+    TOOL_RESULT,
+    WEATHER_DESCRIPTION,
+    WEATHER_SCHEMA,
+    assert_anthropic_upstream,
+    assert_openai_upstream,
+    marker,
+    openai_tool_followup,
+    parse_sse,
+    raw_post,
+    request_log_rows,
+    user,
 )
 
-OPENAI_PATH = "/v1/chat/completions"
-ANTHROPIC_PATH = "/anthropic/v1/messages"
-
-WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
-WEATHER_DESCRIPTION = "Current weather for a city."
 ANTHROPIC_WEATHER_TOOL = {"name": WEATHER_TOOL, "description": WEATHER_DESCRIPTION, "input_schema": WEATHER_SCHEMA}
-OPENAI_WEATHER_TOOL = {"type": "function",
-                       "function": {"name": WEATHER_TOOL, "description": WEATHER_DESCRIPTION,
-                                    "parameters": WEATHER_SCHEMA}}
-TOOL_RESULT = "sunny, 21C"
-
-# What the Anthropic mock's usage becomes in OpenAI terms.
-CLAUDE_PROMPT_TOKENS = (ANTHROPIC_USAGE["input_tokens"] + ANTHROPIC_USAGE["cache_read_input_tokens"]
-                        + ANTHROPIC_USAGE["cache_creation_input_tokens"])
-CLAUDE_COMPLETION_TOKENS = ANTHROPIC_USAGE["output_tokens"]
 CLAUDE_CACHED_TOKENS = ANTHROPIC_USAGE["cache_read_input_tokens"]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def marker() -> str:
-    """A unique token to find this test's request among those the upstream recorded."""
-    return "e2e-" + uuid.uuid4().hex
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def text_of(content) -> str:
-    """The text of a `content` that is a string or a list of text blocks / parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
-    return ""
-
-
-def assert_no_client_key(rec: dict) -> None:
-    for name, value in rec["headers"].items():
-        assert CLIENT_KEY not in value, f"client key leaked upstream in header {name!r}"
-    assert CLIENT_KEY not in rec["raw"].decode("utf-8", "replace")
-
-
-def assert_openai_upstream(rec: dict, *, stream: bool) -> dict:
-    """What a request to the `up` (OpenAI) provider must look like; returns its body."""
-    assert rec["path"] == OPENAI_PATH, rec["path"]
-    body = rec["body"]
-    assert isinstance(body, dict), rec["raw"]
-    assert body["model"] == UPSTREAM_MODEL, body
-    assert rec["headers"].get("authorization") == f"Bearer {UPSTREAM_KEY}", rec["headers"]
-    assert_no_client_key(rec)
-    for m in body["messages"]:
-        assert m["role"] in ("system", "developer", "user", "assistant", "tool"), body
-    if stream:
-        assert body.get("stream") is True, body
-        assert (body.get("stream_options") or {}).get("include_usage") is True, body
-    else:
-        assert not body.get("stream"), body
-    return body
-
-
-def assert_anthropic_upstream(rec: dict, *, stream: bool, exact_version: bool = True) -> dict:
-    """What a request to the `claude` (Anthropic) provider must look like; returns its body."""
-    assert rec["path"] == ANTHROPIC_PATH, rec["path"]
-    body = rec["body"]
-    assert isinstance(body, dict), rec["raw"]
-    assert body["model"] == ANTHROPIC_UPSTREAM_MODEL, body
-    headers = rec["headers"]
-    assert headers.get("x-api-key") == UPSTREAM_KEY, headers
-    if exact_version:
-        assert headers.get("anthropic-version") == ANTHROPIC_VERSION, headers
-    else:
-        assert headers.get("anthropic-version"), headers
-    assert "application/json" in (headers.get("content-type") or ""), headers
-    assert_no_client_key(rec)
-    assert isinstance(body.get("max_tokens"), int) and body["max_tokens"] > 0, body
-    for m in body["messages"]:
-        assert m["role"] in ("user", "assistant"), body
-    if stream:
-        assert body.get("stream") is True, body
-    else:
-        assert not body.get("stream"), body
-    return body
 
 
 def assert_openai_weather_tool(tools) -> None:
@@ -153,45 +83,6 @@ def assert_anthropic_error(body, kind: str) -> dict:
     assert err.get("type") == kind, body
     assert isinstance(err.get("message"), str) and err["message"], body
     return err
-
-
-def raw_post(gateway, path: str, data: bytes, headers: dict | None = None, *, auth: str | None = "bearer"):
-    """POST bytes with urllib; returns (status, headers, raw body bytes).
-
-    `auth` is "bearer" (Authorization: Bearer), "x-api-key", or None (no credentials)."""
-    h = {"Content-Type": "application/json"}
-    if auth == "bearer":
-        h["Authorization"] = f"Bearer {CLIENT_KEY}"
-    elif auth == "x-api-key":
-        h["x-api-key"] = CLIENT_KEY
-    h.update(headers or {})
-    req = urllib.request.Request(f"http://127.0.0.1:{gateway.port}{path}", data=data, method="POST", headers=h)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def parse_sse(raw: bytes) -> list[tuple[str | None, str]]:
-    """Server-sent events as (event name, data) pairs; comment-only blocks are dropped."""
-    events = []
-    text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    for block in text.split("\n\n"):
-        name, data = None, []
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            field, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if field == "event":
-                name = value
-            elif field == "data":
-                data.append(value)
-        if name is not None or data:
-            events.append((name, "\n".join(data)))
-    return events
 
 
 def block_params(content) -> list[dict]:
@@ -638,11 +529,8 @@ def test_chat_to_anthropic_tool_round_trip(gateway, client, upstream):
 
     second = client.chat.completions.create(
         model="claude-e2e", tools=[OPENAI_WEATHER_TOOL],
-        messages=[question,
-                  {"role": "assistant", "content": choice.message.content,
-                   "tool_calls": [{"id": call.id, "type": "function",
-                                   "function": {"name": call.function.name, "arguments": call.function.arguments}}]},
-                  {"role": "tool", "tool_call_id": call.id, "content": TOOL_RESULT}])
+        messages=openai_tool_followup(question, choice.message.content, call.id, call.function.name,
+                                      call.function.arguments))
     gateway.note_engine_request()
 
     assert second.choices[0].finish_reason == "stop"
@@ -696,11 +584,7 @@ def test_chat_to_anthropic_tool_round_trip_stream(gateway, client, upstream):
 
     second = list(client.chat.completions.create(
         model="claude-e2e", tools=[OPENAI_WEATHER_TOOL], stream=True,
-        messages=[question,
-                  {"role": "assistant", "content": text,
-                   "tool_calls": [{"id": call_id, "type": "function",
-                                   "function": {"name": call["name"], "arguments": call["arguments"]}}]},
-                  {"role": "tool", "tool_call_id": call_id, "content": TOOL_RESULT}]))
+        messages=openai_tool_followup(question, text, call_id, call["name"], call["arguments"])))
     gateway.note_engine_request()
 
     answer = "".join(c.choices[0].delta.content or "" for c in second if c.choices)
@@ -742,8 +626,8 @@ def test_messages_wrong_key_is_authentication_error(gateway, upstream):
 
     # The same through `x-api-key`, and with no credentials at all.
     data = json.dumps({"model": "gpt-e2e", "max_tokens": 16, "messages": user(m)}).encode()
-    for headers, auth in (({"x-api-key": "sk-not-a-real-key-000000"}, None), ({}, None)):
-        status, resp_headers, raw = raw_post(gateway, "/v1/messages", data, headers, auth=auth)
+    for headers in ({"x-api-key": "sk-not-a-real-key-000000"}, {}):
+        status, resp_headers, raw = raw_post(gateway, "/v1/messages", data, headers, key=None)
         assert status == 401, raw
         assert_anthropic_error(json.loads(raw), "authentication_error")
         assert resp_headers.get("x-request-id")
@@ -815,16 +699,7 @@ def test_count_tokens(gateway, anthropic_client, upstream):
 
 def test_zzz_anthropic_requests_logged(gateway):
     """Runs after `test_zz_shutdown_flushes_logs_and_no_secrets` (see conftest's ordering)."""
-    code = gateway.stop()  # a no-op when the shutdown test already stopped it
-    assert code == 0, f"orchestratord exited with {code}; stderr tail:\n{gateway.stderr_text()[-4000:]}"
-    conn = sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True)
-    try:
-        conn.row_factory = sqlite3.Row
-        rows = [dict(r) for r in conn.execute(
-            "SELECT model, provider, status, stream, prompt_tokens, completion_tokens FROM request_logs "
-            "WHERE model = 'claude-e2e'")]
-    finally:
-        conn.close()
+    rows = request_log_rows(gateway, "claude-e2e")
     ok = [r for r in rows if r["status"] == 200]
     assert ok, f"no successful claude-e2e request was logged: {rows}"
     assert all(r["provider"] == "claude" for r in ok), ok

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import urllib.error
-import urllib.request
 import uuid
 
 import openai
@@ -16,66 +14,14 @@ from conftest import (
     CLIENT_KEY,
     MOCK_PROVIDER_REPLY,
     UPSTREAM_KEY,
-    UPSTREAM_MODEL,
     UPSTREAM_STREAM_TEXT,
     UPSTREAM_STREAM_USAGE,
     UPSTREAM_TEXT,
     UPSTREAM_USAGE,
 )
+from helpers import assert_openai_error_body, assert_openai_upstream, marker, raw_post, user
 
 GENERATED_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def marker() -> str:
-    """A unique token to find this test's request among those the upstream recorded."""
-    return "e2e-" + uuid.uuid4().hex
-
-
-def user(text: str) -> list[dict]:
-    return [{"role": "user", "content": text}]
-
-
-def assert_upstream_request(rec: dict, *, stream: bool) -> None:
-    """What every request the gateway sends to the `up` provider must look like."""
-    assert rec["path"] == "/v1/chat/completions"
-    body = rec["body"]
-    assert isinstance(body, dict), rec["raw"]
-    assert body["model"] == UPSTREAM_MODEL, body
-    assert rec["headers"].get("authorization") == f"Bearer {UPSTREAM_KEY}", rec["headers"]
-    for name, value in rec["headers"].items():
-        assert CLIENT_KEY not in value, f"client key leaked upstream in header {name!r}"
-    assert CLIENT_KEY not in rec["raw"].decode("utf-8", "replace")
-    if stream:
-        assert body.get("stream") is True, body
-        assert (body.get("stream_options") or {}).get("include_usage") is True, body
-    else:
-        assert not body.get("stream"), body
-
-
-def assert_openai_error_body(body: dict) -> dict:
-    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
-    err = body["error"]
-    for key in ("message", "type", "param", "code"):
-        assert key in err, f"error body lacks {key!r}: {body}"
-    assert isinstance(err["message"], str) and err["message"], body
-    assert isinstance(err["type"], str) and err["type"], body
-    return err
-
-
-def raw_post(gateway, path: str, data: bytes, headers: dict | None = None):
-    """POST bytes with urllib; returns (status, headers, parsed-or-raw body)."""
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{gateway.port}{path}", data=data, method="POST",
-        headers={"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            status, hdrs, raw = resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as e:
-        status, hdrs, raw = e.code, e.headers, e.read()
-    try:
-        return status, hdrs, json.loads(raw)
-    except ValueError:
-        return status, hdrs, raw
 
 
 # --------------------------------------------------------------------------- a. non-stream
@@ -97,7 +43,7 @@ def test_non_stream_completion(gateway, client, upstream):
 
     seen = upstream.requests_containing(m)
     assert len(seen) == 1, seen
-    assert_upstream_request(seen[0], stream=False)
+    assert_openai_upstream(seen[0], stream=False)
     assert seen[0]["body"]["messages"][-1]["content"] == f"say hi {m}"
 
 
@@ -122,7 +68,7 @@ def test_stream_without_usage_option_strips_usage_chunk(gateway, client, upstrea
     seen = upstream.requests_containing(m)
     assert len(seen) == 1, seen
     # The gateway asks upstream for usage (for its logs) even though the client did not.
-    assert_upstream_request(seen[0], stream=True)
+    assert_openai_upstream(seen[0], stream=True)
 
 
 def test_stream_with_include_usage(gateway, client, upstream):
@@ -144,7 +90,7 @@ def test_stream_with_include_usage(gateway, client, upstream):
 
     seen = upstream.requests_containing(m)
     assert len(seen) == 1, seen
-    assert_upstream_request(seen[0], stream=True)
+    assert_openai_upstream(seen[0], stream=True)
 
 
 # --------------------------------------------------------------------------- c. models
@@ -170,7 +116,7 @@ def test_failover_to_second_priority(gateway, client, upstream):
     broken = [r for r in seen if r["path"] == "/broken/v1/chat/completions"]
     good = [r for r in seen if r["path"] == "/v1/chat/completions"]
     assert len(good) == 1, seen
-    assert_upstream_request(good[0], stream=False)
+    assert_openai_upstream(good[0], stream=False)
     # Priority 0 is tried first (unless a breaker has already opened on it, which the
     # first failover request of the session cannot have done).
     assert broken, "the priority-0 (broken) provider was never tried"
@@ -187,7 +133,7 @@ def test_failover_stream(gateway, client, upstream):
     assert text == UPSTREAM_STREAM_TEXT
     good = upstream.requests_containing(m, path="/v1/chat/completions")
     assert len(good) == 1
-    assert_upstream_request(good[0], stream=True)
+    assert_openai_upstream(good[0], stream=True)
 
 
 # --------------------------------------------------------------------------- e. mock provider
@@ -244,9 +190,9 @@ def test_bad_role_is_400(gateway, client, upstream):
 
 
 def test_invalid_json_is_400(gateway):
-    status, headers, body = raw_post(gateway, "/v1/chat/completions", b'{"model": "gpt-e2e", "messages": [')
-    assert status == 400, body
-    err = assert_openai_error_body(body)
+    status, headers, raw = raw_post(gateway, "/v1/chat/completions", b'{"model": "gpt-e2e", "messages": [')
+    assert status == 400, raw
+    err = assert_openai_error_body(json.loads(raw))
     assert err["type"] == "invalid_request_error"
     assert headers.get("x-request-id")
 
