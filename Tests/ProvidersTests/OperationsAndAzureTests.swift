@@ -424,3 +424,89 @@ struct ReviewFixTests {
         #expect(body["max_tokens"] == nil)
     }
 }
+
+struct SecondReviewFixTests {
+    @Test func modelNamesStayOnePathSegment() throws {
+        #expect(try GeminiAdapter.modelPath("gemini-2.5-flash") == "models/gemini-2.5-flash")
+        #expect(try GeminiAdapter.modelPath("tunedModels/my-model") == "tunedModels/my-model")
+        #expect(try GeminiAdapter.modelPath("models/gemini-2.5-flash:countTokens#") == "models/gemini-2.5-flash%3AcountTokens%23")
+        #expect(try GeminiAdapter.modelPath("a/b?c") == "models/a%2Fb%3Fc")
+        for bad in ["..", "models/..", "", "tunedModels/."] {
+            #expect(throws: GatewayError.self, "\(bad)") { _ = try GeminiAdapter.modelPath(bad) }
+        }
+        let azure = OpenAIAdapter(transport: ScriptedTransport { _ in .json(200, "{}") }, dialect: .azure)
+        let escaped = try makeCall(
+            #"{"model":"a","messages":[{"role":"user","content":"x"}]}"#, provider: AzureTests.provider,
+            target: TargetConfig(provider: "az", model: "../../x?y"))
+        #expect(try azure.url(for: escaped) == "https://contoso.openai.azure.com/openai/deployments/..%2F..%2Fx%3Fy/chat/completions?api-version=2024-10-21")
+        let dots = try makeCall(
+            #"{"model":"a","messages":[{"role":"user","content":"x"}]}"#, provider: AzureTests.provider,
+            target: TargetConfig(provider: "az", model: ".."))
+        #expect(throws: GatewayError.self) { _ = try azure.url(for: dots) }
+    }
+
+    @Test func geminiSignaturesOnlyGoToGeminisOwnEndpoint() throws {
+        let request = #"{"model":"a","messages":[{"role":"user","content":"x"},{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"},"extra_content":{"google":{"thought_signature":"c2ln"}}}]},{"role":"tool","tool_call_id":"c1","content":"ok"}]}"#
+        let mistral = try makeCall(request, style: .gemini, provider: ProviderConfig(name: "m", type: .openai, baseURL: "https://api.mistral.ai/v1"))
+        let sent = try json(OpenAIAdapter.upstreamBody(for: mistral, stream: false))
+        #expect(sent["messages"]?.arrayValue?[1]["tool_calls"]?.arrayValue?.first?["extra_content"] == nil)
+        let google = try makeCall(
+            request, style: .gemini,
+            provider: ProviderConfig(name: "g", type: .openai, baseURL: "https://generativelanguage.googleapis.com/v1beta/openai"))
+        let kept = try json(OpenAIAdapter.upstreamBody(for: google, stream: false))
+        #expect(kept["messages"]?.arrayValue?[1]["tool_calls"]?.arrayValue?.first?["extra_content"] == j(#"{"google":{"thought_signature":"c2ln"}}"#))
+    }
+
+    @Test func azureDefaultsUseMaxCompletionTokens() throws {
+        var target = TargetConfig(provider: "az", model: "o3-deploy")
+        target.maxTokensDefault = 2000
+        let passThrough = try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#, provider: AzureTests.provider, target: target)
+        let body = try json(OpenAIAdapter.upstreamBody(for: passThrough, stream: false))
+        #expect(body["max_completion_tokens"] == .int(2000))
+        #expect(body["max_tokens"] == nil)
+        let translated = try makeCall(#"{"model":"a","messages":[{"role":"user","content":"x"}]}"#, style: .anthropic, provider: AzureTests.provider, target: target)
+        let other = try json(OpenAIAdapter.upstreamBody(for: translated, stream: false))
+        #expect(other["max_completion_tokens"] == .int(2000))
+        #expect(other["max_tokens"] == nil)
+    }
+
+    @Test func absurdUpstreamCountsDoNotTrap() throws {
+        let usage = try JSONCoding.decode(
+            GeminiUsage.self, from: #"{"promptTokenCount":9223372036854775807,"toolUsePromptTokenCount":1,"candidatesTokenCount":9223372036854775807,"thoughtsTokenCount":5}"#)
+        #expect(usage.canonical.promptTokens == .max)
+        #expect(usage.canonical.completionTokens == .max)
+        var negative = Usage(promptTokens: 1, completionTokens: .min + 1)
+        negative.reasoningTokens = .max
+        #expect(GeminiUsage(negative).candidatesTokenCount == 0)
+    }
+
+    @Test func imageFetchLimitsAndOddAnswers() async throws {
+        let transport = ScriptedTransport { request in
+            if request.method == .get {
+                return TransportResponse(status: 200, headers: [.contentType: ";"], body: ErasedAsyncSequence(elements: [ByteBuffer(string: "x")]))
+            }
+            return .json(200, GeminiFixtures.text("response_text.json"))
+        }
+        var provider = geminiProvider
+        provider.fetchImageURLs = true
+        let one = #"{"model":"a","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"https://img.test/a.png"}}]}]}"#
+        do {
+            _ = try await GeminiAdapter(transport: transport).complete(try geminiCall(one, provider: provider))
+            Issue.record("an empty content type is not an image")
+        } catch let error as GatewayError {
+            #expect(error.code == "image_fetch_failed")
+        }
+        let parts = (0...GeminiAdapter.maxFetchedImages).map { #"{"type":"image_url","image_url":{"url":"https://img.test/\#($0).png"}}"# }
+        let many = #"{"model":"a","messages":[{"role":"user","content":[\#(parts.joined(separator: ","))]}]}"#
+        let before = transport.requests.withLock { $0.count }
+        do {
+            _ = try await GeminiAdapter(transport: transport).complete(try geminiCall(many, provider: provider))
+            Issue.record("too many images")
+        } catch let error as GatewayError {
+            #expect(error.message.contains("At most"))
+        }
+        #expect(transport.requests.withLock { $0.count } == before)
+        #expect(GeminiAdapter.isInternalHost("localhost."))
+        #expect(GeminiAdapter.isInternalHost("127.0.0.1."))
+    }
+}

@@ -13,9 +13,12 @@ struct ChatRoutes {
     func register(on router: Router<GatewayRequestContext>) {
         let endpoints = self.endpoints
         for path in ["/v1/chat/completions", "/v1/messages", "/v1/embeddings", "/v1/responses"] {
-            guard endpoints.match(path: path[...]) != nil else { continue }
+            // Bound here: the router also takes paths that differ only in slashes.
+            guard let (endpoint, route) = endpoints.match(path: path[...]) else { continue }
             router.post(RouterPath(path)) { request, context in
-                try await Self.serve(request, context, endpoints: endpoints)
+                var parameters = route
+                parameters.query = request.uri.query
+                return Response(try await endpoint.serve(Self.call(request, context, endpoint: endpoint, route: parameters)))
             }
         }
         if endpoints.gemini != nil {

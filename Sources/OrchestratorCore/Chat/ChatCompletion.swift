@@ -107,7 +107,7 @@ public struct Usage: Sendable, Hashable, Codable {
     ) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
-        self.totalTokens = totalTokens ?? promptTokens + completionTokens
+        self.totalTokens = totalTokens ?? Self.sum(promptTokens, completionTokens)
         self.cachedTokens = cachedTokens
         self.reasoningTokens = reasoningTokens
         self.promptDetailsExtra = [:]
@@ -115,11 +115,17 @@ public struct Usage: Sendable, Hashable, Codable {
         self.extra = [:]
     }
 
+    /// A total that cannot trap: the counts come from upstreams.
+    static func sum(_ a: Int, _ b: Int) -> Int {
+        let (total, overflow) = a.addingReportingOverflow(b)
+        return overflow ? (b > 0 ? .max : .min) : total
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: AnyCodingKey.self)
         self.promptTokens = try c.optional(Int.self, "prompt_tokens") ?? 0
         self.completionTokens = try c.optional(Int.self, "completion_tokens") ?? 0
-        self.totalTokens = try c.optional(Int.self, "total_tokens") ?? (promptTokens + completionTokens)
+        self.totalTokens = try c.optional(Int.self, "total_tokens") ?? Self.sum(promptTokens, completionTokens)
         var promptDetails = try c.optional([String: JSONValue].self, "prompt_tokens_details") ?? [:]
         // DeepSeek reports cached prompt tokens as `prompt_cache_hit_tokens` (kept in `extra` too).
         self.cachedTokens =

@@ -20,6 +20,8 @@ public struct GeminiAdapter: ProviderAdapter {
     let maxResponseBytes: Int
     /// The largest image fetched for an http(s) image URL (`fetch_image_urls`).
     let maxImageBytes: Int
+    /// The most http(s) images fetched for one request (each up to `maxImageBytes`).
+    static let maxFetchedImages = 16
 
     public init(transport: any HTTPTransport, maxResponseBytes: Int = 64 * 1024 * 1024, maxImageBytes: Int = 20 * 1024 * 1024) {
         self.transport = transport
@@ -93,7 +95,7 @@ public struct GeminiAdapter: ProviderAdapter {
         do {
             let inner = try JSONValueDecoding.encode(request)
             guard case .object(var fields) = inner else { throw GatewayError.internalError() }
-            fields["model"] = .string(Self.modelPath(call.target.model))
+            fields["model"] = .string(try Self.modelPath(call.target.model))
             body = try JSONCoding.encode(JSONValue.object(["generateContentRequest": .object(fields)]))
         } catch {
             throw .internalError("Could not encode the token count request.")
@@ -140,7 +142,7 @@ public struct GeminiAdapter: ProviderAdapter {
         guard let texts = request.input.texts else {
             throw .invalidRequest("Gemini embeddings take text input, not token ids", param: "input")
         }
-        let modelPath = Self.modelPath(call.target.model)
+        let modelPath = try Self.modelPath(call.target.model)
         let provider = call.provider.name
         var vectors: [[Float]] = []
         var reportedTokens: Int?
@@ -171,7 +173,7 @@ public struct GeminiAdapter: ProviderAdapter {
                     "the body is not one embedding per input (\(ProviderErrors.snippet(reply)))", provider: provider)
             }
             vectors += decoded.embeddings.map(\.values)
-            if let tokens = decoded.usageMetadata?.promptTokenCount { reportedTokens = (reportedTokens ?? 0) + tokens }
+            if let tokens = decoded.usageMetadata?.promptTokenCount { reportedTokens = (reportedTokens ?? 0).saturatingAdd(tokens) }
         }
         let prompt = reportedTokens ?? TokenEstimator.tokens(forCharacters: texts.reduce(0) { $0 + $1.count })
         let out = EmbeddingResponseWriter.encode(
@@ -206,7 +208,13 @@ public struct GeminiAdapter: ProviderAdapter {
     private func translatedRequest(for call: ProviderCall) async throws(GatewayError) -> GeminiRequest {
         var images: [String: GeminiBlob] = [:]
         if call.provider.fetchImageURLs {
-            for url in GeminiTranslation.remoteImageURLs(call.request.chat) {
+            let urls = GeminiTranslation.remoteImageURLs(call.request.chat)
+            if urls.count > Self.maxFetchedImages {
+                throw .invalidRequest(
+                    "At most \(Self.maxFetchedImages) image URLs are fetched per request; send the others inline as data URLs.",
+                    param: "messages", code: "image_fetch_failed")
+            }
+            for url in urls {
                 images[url] = try await fetchImage(url, call: call)
             }
         }
@@ -232,7 +240,9 @@ public struct GeminiAdapter: ProviderAdapter {
             throw .invalidRequest(
                 "Fetching the image at \(url) returned \(response.status).", param: "messages", code: "image_fetch_failed")
         }
-        let mime = response.headers[.contentType].map { String($0.split(separator: ";")[0]).trimmingCharacters(in: .whitespaces) } ?? ""
+        let mime =
+            response.headers[.contentType]?.split(separator: ";", omittingEmptySubsequences: false).first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard mime.hasPrefix("image/") else {
             throw .invalidRequest(
                 "The URL \(url) is not an image (content type \(mime.isEmpty ? "missing" : mime)).", param: "messages",
@@ -258,7 +268,8 @@ public struct GeminiAdapter: ProviderAdapter {
     static func isInternalHost(_ host: String) -> Bool {
         var host = host.lowercased()
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host == "localhost" || host.hasSuffix(".localhost") || host.hasSuffix(".localhost.") { return true }
+        if host.hasSuffix(".") { host.removeLast() }
+        if host == "localhost" || host.hasSuffix(".localhost") { return true }
         var v4 = in_addr()
         if inet_aton(host, &v4) != 0 { return isInternalIPv4(UInt32(bigEndian: v4.s_addr)) }
         var v6 = in6_addr()
@@ -289,7 +300,7 @@ public struct GeminiAdapter: ProviderAdapter {
     {
         var headers = Self.headers(provider: call.provider, apiKey: call.apiKey)
         headers[.accept] = stream ? "text/event-stream" : "application/json"
-        let url = call.provider.url(Self.modelPath(call.target.model) + ":" + method + (stream ? "?alt=sse" : ""))
+        let url = call.provider.url(try Self.modelPath(call.target.model) + ":" + method + (stream ? "?alt=sse" : ""))
         let request = TransportRequest(
             method: .post, url: url, headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
@@ -297,10 +308,14 @@ public struct GeminiAdapter: ProviderAdapter {
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
     }
 
-    /// `models/{model}`, or the target's own resource path (`tunedModels/…`, `models/…`).
-    static func modelPath(_ model: String) -> String {
-        if model.hasPrefix("models/") || model.hasPrefix("tunedModels/") { return model }
-        return "models/" + (model.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? model)
+    /// `models/{model}`, or the target's own resource path (`models/…`, `tunedModels/…`).
+    /// The name is one path segment, percent-encoded: a client addressing
+    /// `provider/model` cannot reach another upstream method or resource.
+    static func modelPath(_ model: String) throws(GatewayError) -> String {
+        for collection in ["models/", "tunedModels/"] where model.hasPrefix(collection) {
+            return collection + (try UpstreamPathSegment.encode(String(model.dropFirst(collection.count))))
+        }
+        return "models/" + (try UpstreamPathSegment.encode(model))
     }
 
     static func headers(provider: ProviderConfig, apiKey: String?) -> HTTPFields {

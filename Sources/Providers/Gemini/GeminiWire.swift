@@ -438,17 +438,19 @@ struct GeminiUsage: Sendable, Hashable, Codable {
     /// As OpenAI counts: prompt = prompt + tool-use prompt; completion = candidates +
     /// thoughts (both billed as output); cached and reasoning in the details.
     var canonical: Usage {
-        let prompt = (promptTokenCount ?? 0) + (toolUsePromptTokenCount ?? 0)
-        let completion = (candidatesTokenCount ?? 0) + (thoughtsTokenCount ?? 0)
+        // Counts come from the upstream: added without trapping on absurd values.
+        let prompt = max(0, promptTokenCount ?? 0).saturatingAdd(max(0, toolUsePromptTokenCount ?? 0))
+        let completion = max(0, candidatesTokenCount ?? 0).saturatingAdd(max(0, thoughtsTokenCount ?? 0))
         return Usage(
-            promptTokens: prompt, completionTokens: completion, totalTokens: totalTokenCount ?? prompt + completion,
+            promptTokens: prompt, completionTokens: completion, totalTokens: totalTokenCount ?? prompt.saturatingAdd(completion),
             cachedTokens: cachedContentTokenCount, reasoningTokens: thoughtsTokenCount)
     }
 
     init(_ usage: Usage) {
-        let reasoning = usage.reasoningTokens ?? 0
+        let reasoning = max(0, usage.reasoningTokens ?? 0)
         promptTokenCount = usage.promptTokens
-        candidatesTokenCount = max(0, usage.completionTokens - reasoning)
+        let (candidates, overflow) = usage.completionTokens.subtractingReportingOverflow(reasoning)
+        candidatesTokenCount = overflow ? 0 : max(0, candidates)
         totalTokenCount = usage.totalTokens
         cachedContentTokenCount = usage.cachedTokens.flatMap { $0 > 0 ? $0 : nil }
         thoughtsTokenCount = reasoning > 0 ? reasoning : nil

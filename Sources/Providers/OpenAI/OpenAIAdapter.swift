@@ -152,7 +152,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
-            method: .post, url: url(for: call), headers: headers, body: body,
+            method: .post, url: try url(for: call), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
@@ -169,7 +169,7 @@ public struct OpenAIAdapter: ProviderAdapter {
     }
 
     /// Where a call goes.
-    func url(for call: ProviderCall) -> String {
+    func url(for call: ProviderCall) throws(GatewayError) -> String {
         let provider = call.provider
         switch (dialect, call.request.operation) {
         case (.openai, .chat): return provider.url("chat/completions")
@@ -179,7 +179,7 @@ public struct OpenAIAdapter: ProviderAdapter {
             // Azure serves the Responses API on its v1 surface only; the body's model is the deployment.
             return provider.url("openai/v1/responses")
         case (.azure, let operation):
-            let deployment = call.target.model.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? call.target.model
+            let deployment = try UpstreamPathSegment.encode(call.target.model)
             let path = operation == .embeddings ? "embeddings" : "chat/completions"
             return provider.url("openai/deployments/\(deployment)/\(path)") + "?api-version=" + Self.apiVersion(provider)
         }
@@ -223,7 +223,9 @@ public struct OpenAIAdapter: ProviderAdapter {
                     }
                 }
                 if chat.maxTokens == nil, chat.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
-                    try rewriter.set("max_tokens", value: defaultMax)
+                    // Reasoning models on OpenAI's and Azure's APIs refuse max_tokens.
+                    let field = Self.wantsMaxCompletionTokens(call.provider) ? "max_completion_tokens" : "max_tokens"
+                    try rewriter.set(field, value: defaultMax)
                 }
                 for (key, value) in target.extraBody {
                     try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: chat))
@@ -234,13 +236,26 @@ public struct OpenAIAdapter: ProviderAdapter {
             outbound.model = target.model
             // What other styles carry for their own round trips (Anthropic thinking
             // blocks, reasoning text of earlier turns) is refused by OpenAI-style servers.
+            // Gemini's thought signatures ride on tool calls as `extra_content`; only
+            // Gemini's own OpenAI-compatible endpoint takes that member back.
+            let keepsSignatures = call.provider.baseURL.lowercased().contains("generativelanguage.googleapis.com")
             for i in outbound.messages.indices {
                 outbound.messages[i].reasoningContent = nil
                 outbound.messages[i].extra.removeValue(forKey: "thinking_blocks")
+                if !keepsSignatures, let calls = outbound.messages[i].toolCalls {
+                    outbound.messages[i].toolCalls = calls.map { call in
+                        var call = call
+                        call.extra.removeValue(forKey: "extra_content")
+                        return call
+                    }
+                }
+            }
+            if outbound.maxTokens == nil, outbound.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
+                outbound.maxTokens = defaultMax
             }
             // OpenAI's own API and Azure's want max_completion_tokens (their reasoning
             // models refuse max_tokens); compatible servers keep max_tokens, which they all know.
-            if Self.isOpenAIPlatform(call.provider.baseURL) || call.provider.type == .azure, outbound.maxCompletionTokens == nil,
+            if Self.wantsMaxCompletionTokens(call.provider), outbound.maxCompletionTokens == nil,
                 let maxTokens = outbound.maxTokens
             {
                 outbound.maxCompletionTokens = maxTokens
@@ -257,9 +272,6 @@ public struct OpenAIAdapter: ProviderAdapter {
                 outbound.streamOptions = options
             } else {
                 outbound.streamOptions = nil
-            }
-            if outbound.maxTokens == nil, outbound.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
-                outbound.maxTokens = defaultMax
             }
             var buffer = try JSONCoding.encode(outbound)
             if !target.extraBody.isEmpty {
@@ -281,6 +293,12 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// `max_completion_tokens`): Mistral's API answers them with 422.
     static func refusesOpenAIOnlyFields(_ baseURL: String) -> Bool {
         baseURL.lowercased().hasPrefix("https://api.mistral.ai")
+    }
+
+    /// Whether the upstream wants `max_completion_tokens` rather than `max_tokens`:
+    /// OpenAI's own API and Azure's (their reasoning models refuse `max_tokens`).
+    static func wantsMaxCompletionTokens(_ provider: ProviderConfig) -> Bool {
+        provider.type == .azure || isOpenAIPlatform(provider.baseURL)
     }
 
     /// Whether `baseURL` is OpenAI's own API (not a compatible server).
