@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs missing system packages, builds once (debug,
-# with tests), runs every Swift test suite against that build, then the end-to-end
+# with tests), starts a throwaway MariaDB on loopback for the MySQL tests, runs every
+# Swift test suite against that build, then the end-to-end
 # tests with the official openai, anthropic and google-genai Python clients against the built binary.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,7 +25,15 @@ if grep -E "^$PWD/(Sources|Tests)/[^:]+:[0-9]+:[0-9]+: warning:" .build/test-bui
     exit 1
 fi
 
-echo "==> swift test" >&2
+# The persistence and integration suites also run against a real MariaDB: started
+# here on loopback unless ORCH_TEST_MYSQL_URL already names a server.
+if [ -z "${ORCH_TEST_MYSQL_URL:-}" ]; then
+    eval "$(scripts/mariadb.sh start)"
+    trap 'scripts/mariadb.sh stop' EXIT
+fi
+export ORCH_TEST_MYSQL_URL
+
+echo "==> swift test (SQLite, and MySQL at ${ORCH_TEST_MYSQL_URL##*@})" >&2
 swift test --skip-build
 
 echo "==> end-to-end tests (openai, anthropic and google-genai Python clients)" >&2

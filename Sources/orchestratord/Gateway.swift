@@ -21,7 +21,7 @@ import UnixSignals
 final class Gateway: Sendable {
     let settings: GatewaySettings
     let logger: Logger
-    let store: SQLiteStore
+    let store: SQLStore
     let engine: GatewayEngine
     let logWriter: RequestLogWriter
     let healthPersister: HealthPersister
@@ -42,16 +42,16 @@ final class Gateway: Sendable {
         } catch {
             throw StartupError(description: "database.url: \(error)")
         }
-        guard case .sqlite(let path) = url else {
-            throw StartupError(
-                description:
-                    "database.url: the MySQL backend is not available in this build yet (client library \(MySQLClientLibrary.version) is linked); use sqlite://"
-            )
+        let store: SQLStore
+        do {
+            let (opened, keyOrigin) = try await SQLStore.open(url: url, secretKey: environment["ORCH_SECRET_KEY"], logger: logger)
+            store = opened
+            logger.info("database open", metadata: ["database.url": "\(url)", "key.source": "\(keyOrigin)"])
+        } catch let error as DatabaseURL.Invalid {
+            throw StartupError(description: error.description)
+        } catch {
+            throw StartupError(description: "database.url: \(url): \(error)")
         }
-        let secret = try SecretKeySource.resolve(environmentValue: environment["ORCH_SECRET_KEY"], databasePath: path)
-        logger.info("upstream secrets sealed at rest", metadata: ["key.source": "\(secret.origin)"])
-        let box = try SecretBox(keyData: secret.keyData)
-        let store = try await SQLiteStore.open(path: path, secretBox: box, logger: logger)
         let stored: StoredConfiguration
         do {
             stored = try await store.syncFromFile(settings)
@@ -98,7 +98,7 @@ final class Gateway: Sendable {
     }
 
     private init(
-        settings: GatewaySettings, logger: Logger, store: SQLiteStore, engine: GatewayEngine, logWriter: RequestLogWriter,
+        settings: GatewaySettings, logger: Logger, store: SQLStore, engine: GatewayEngine, logWriter: RequestLogWriter,
         healthPersister: HealthPersister, activeChecker: ActiveHealthChecker, transport: RoutingTransport,
         access: AccessPolicy
     ) {

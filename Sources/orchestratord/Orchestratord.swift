@@ -57,11 +57,18 @@ struct Migrate: AsyncParsableCommand {
         let logger = Bootstrap.logger(environment)
         let settings = try Bootstrap.settings(
             configPath: common.config, environment: environment, overrides: .init(databaseURL: databaseURL))
-        guard case .sqlite(let path)? = try? DatabaseURL(parsing: settings.database.url) else {
-            Bootstrap.fail("database.url: only sqlite:// databases are supported by this build")
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(parsing: settings.database.url)
+        } catch {
+            Bootstrap.fail("database.url: \(error)")
         }
-        let secret = try SecretKeySource.resolve(environmentValue: environment["ORCH_SECRET_KEY"], databasePath: path)
-        let store = try await SQLiteStore.open(path: path, secretBox: try SecretBox(keyData: secret.keyData), logger: logger)
+        let store: SQLStore
+        do {
+            store = try await SQLStore.open(url: url, secretKey: environment["ORCH_SECRET_KEY"], logger: logger).0
+        } catch {
+            Bootstrap.fail("database.url: \(url): \(error)")
+        }
         let versions = try await store.appliedMigrations()
         await store.close()
         print("ok: schema at version \(versions.last ?? 0) (\(versions.count) migration(s) applied)")

@@ -249,7 +249,7 @@ struct GatewayIntegrationTests {
         }
         // Reopen the database after the gateway stopped: all 50 rows are there.
         let secret = try Persistence.SecretKeySource.resolve(environmentValue: nil, databasePath: directory + "/gw.db")
-        let store = try await Persistence.SQLiteStore.open(
+        let store = try await Persistence.SQLStore.open(
             path: directory + "/gw.db", secretBox: try SecretBox(keyData: secret.keyData), logger: Logger(label: "t"))
         #expect(try await store.countLogs() == 50)
         let stored = try await store.loadConfiguration()

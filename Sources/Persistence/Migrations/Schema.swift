@@ -20,6 +20,32 @@ enum SQLDialect: Sendable {
         }
     }
 
+    /// The table of applied migrations (created before any migration runs).
+    var migrationsTable: String {
+        switch self {
+        case .sqlite:
+            return "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        case .mysql:
+            return "CREATE TABLE IF NOT EXISTS schema_migrations (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, applied_at BIGINT NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+        }
+    }
+
+    /// `INSERT … VALUES (?, …)` that updates the other columns when a row with the same
+    /// `key` exists: SQLite's `ON CONFLICT … DO UPDATE`, MySQL's `ON DUPLICATE KEY UPDATE`.
+    func upsert(into table: String, columns: [String], key: [String]) -> String {
+        let placeholders = Array(repeating: "?", count: columns.count).joined(separator: ", ")
+        let insert = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES (\(placeholders))"
+        let others = columns.filter { !key.contains($0) }
+        switch self {
+        case .sqlite:
+            let set = others.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            return insert + " ON CONFLICT (\(key.joined(separator: ", "))) DO UPDATE SET " + set
+        case .mysql:
+            let set = others.map { "\($0) = VALUES(\($0))" }.joined(separator: ", ")
+            return insert + " ON DUPLICATE KEY UPDATE " + set
+        }
+    }
+
     /// The statements creating `table` and its indexes, idempotently.
     func create(_ table: TableDefinition) -> [String] {
         var parts: [String] = table.columns.map { column in

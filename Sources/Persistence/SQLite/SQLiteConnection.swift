@@ -41,12 +41,13 @@ struct DatabaseError: Error, CustomStringConvertible, Sendable {
     var message: String
     var description: String { "database error \(code): \(message)" }
 
-    /// Whether a UNIQUE constraint was violated.
-    var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT || message.contains("UNIQUE") }
+    /// Whether a UNIQUE constraint was violated (SQLite's constraint error, MySQL's 1062).
+    var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT || code == 1062 || message.contains("UNIQUE") }
 }
 
 /// One SQLite connection. Not thread-safe: ``SQLiteDatabase`` confines it to one thread.
-final class SQLiteConnection {
+final class SQLiteConnection: SQLConnection {
+    let dialect: SQLDialect = .sqlite
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
 
@@ -89,7 +90,7 @@ final class SQLiteConnection {
 
     /// Runs a prepared statement with bound parameters; returns the rows it produced.
     @discardableResult
-    func query(_ sql: String, _ parameters: [SQLValue] = []) throws -> [[SQLValue]] {
+    func query(_ sql: String, _ parameters: [SQLValue]) throws -> [[SQLValue]] {
         let statement = try prepared(sql)
         defer {
             sqlite3_reset(statement)
@@ -134,15 +135,7 @@ final class SQLiteConnection {
 
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE`: takes the write lock up front).
     func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            try? execute("ROLLBACK")
-            throw error
-        }
+        try committing(after: "BEGIN IMMEDIATE", body)
     }
 
     var changes: Int { Int(sqlite3_changes(handle)) }

@@ -7,7 +7,8 @@ import OrchestratorCore
 /// Every `sqlite3_*` call blocks, so none may run on an event loop or the Swift
 /// concurrency pool (two threads here). All work is sent to a one-thread pool that owns
 /// the single writer connection and bridged back with a continuation.
-final class SQLiteDatabase: Sendable {
+final class SQLiteDatabase: SQLDatabase {
+    let dialect: SQLDialect = .sqlite
     private let pool: NIOThreadPool
     private let box: ConnectionBox
 
@@ -36,7 +37,7 @@ final class SQLiteDatabase: Sendable {
     }
 
     /// Runs `body` with the connection on the database thread.
-    func run<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+    func run<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
         let box = self.box
         return try await pool.runIfActive {
             guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }

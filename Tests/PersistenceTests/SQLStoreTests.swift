@@ -6,8 +6,8 @@ import Testing
 
 @testable import Persistence
 
-func openStore(path: String = ":memory:", box: SecretBox? = nil) async throws -> SQLiteStore {
-    try await SQLiteStore.open(
+func openStore(path: String = ":memory:", box: SecretBox? = nil) async throws -> SQLStore {
+    try await SQLStore.open(
         path: path, secretBox: try box ?? SecretBox(keyData: SecretBox.generateKeyData()), logger: Logger(label: "test"))
 }
 
@@ -48,14 +48,20 @@ func sampleSettings() -> GatewaySettings {
     return settings
 }
 
-struct SQLiteStoreTests {
-    @Test func migrationsCreateTheWholeSchemaOnceAndAreIdempotent() async throws {
+/// Every repository test, on SQLite and (when configured) MySQL: the same results on both.
+struct SQLStoreTests {
+    @Test(arguments: TestBackend.all) func migrationsCreateTheWholeSchemaOnceAndAreIdempotent(_ backend: TestBackend) async throws {
         let dir = try temporaryDirectory()
         let box = try SecretBox(keyData: SecretBox.generateKeyData())
-        let store = try await openStore(path: dir + "/db/x.db", box: box)
+        let database = try await backend.open(path: dir + "/db/x.db", box: box)
+        let store = database.store
         #expect(try await store.appliedMigrations() == [1])
         let tables = try await store.database.run { db in
-            try db.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").compactMap { $0[0].text }
+            let sql =
+                db.dialect == .sqlite
+                ? "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+                : "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY table_name"
+            return try db.query(sql).compactMap { $0[0].text }
         }
         for table in [
             "schema_migrations", "providers", "provider_keys", "model_configs", "model_providers", "api_keys", "request_logs",
@@ -64,15 +70,22 @@ struct SQLiteStoreTests {
             #expect(tables.contains(table), "missing table \(table)")
         }
         #expect(try await store.migrate() == [])
-        await store.close()
-        let reopened = try await openStore(path: dir + "/db/x.db", box: box)
+        let reopened: SQLStore
+        if backend == .sqlite {
+            await store.close()
+            reopened = try await openStore(path: dir + "/db/x.db", box: box)
+        } else {
+            reopened = try await database.reopen()
+        }
         #expect(try await reopened.migrate() == [])
         #expect(try await reopened.appliedMigrations() == [1])
         await reopened.close()
+        await database.drop()
     }
 
-    @Test func syncStoresTheFileAndLoadsItBack() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func syncStoresTheFileAndLoadsItBack(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         let settings = sampleSettings()
         let loaded = try await store.syncFromFile(settings)
         #expect(loaded.providers.map(\.config.name) == ["demo", "openai"])
@@ -90,11 +103,12 @@ struct SQLiteStoreTests {
         #expect(key.config.key == "", "the client secret is never loaded back")
         #expect(key.config.models == ["fast"] && key.config.rpm == 600 && key.config.budgetUSD == 12.5)
         #expect(key.config.metadata == ["team": "a"] && key.config.expiresAt == settings.keys[0].expiresAt)
-        await store.close()
+        await database.drop()
     }
 
-    @Test func secretsAreEncryptedAtRest() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func secretsAreEncryptedAtRest(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         _ = try await store.syncFromFile(sampleSettings())
         let dump = try await store.database.run { db in
             var text = ""
@@ -113,11 +127,12 @@ struct SQLiteStoreTests {
         #expect(!dump.contains("sk-second-secret"))
         #expect(!dump.contains("sk-client-team-a"))
         #expect(dump.contains("v1:"))
-        await store.close()
+        await database.drop()
     }
 
-    @Test func resyncUpdatesRemovesAndKeepsApiEntities() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func resyncUpdatesRemovesAndKeepsApiEntities(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         _ = try await store.syncFromFile(sampleSettings())
         // An entity created through the admin API.
         _ = try await store.database.run { db in
@@ -135,11 +150,12 @@ struct SQLiteStoreTests {
         #expect(loaded.providers.first { $0.config.name == "openai" }?.keys.map(\.last4).sorted() == ["2222", "3333"])
         #expect(loaded.models.first?.config.targets.count == 1)
         #expect(loaded.keys.isEmpty)
-        await store.close()
+        await database.drop()
     }
 
-    @Test func providerStillUsedByAnApiModelIsKept() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func providerStillUsedByAnApiModelIsKept(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         _ = try await store.syncFromFile(sampleSettings())
         try await store.database.run { db in
             let providerID = try db.query("SELECT id FROM providers WHERE name = 'demo'")[0][0]
@@ -154,11 +170,12 @@ struct SQLiteStoreTests {
         let loaded = try await store.syncFromFile(settings)
         #expect(loaded.providers.contains { $0.config.name == "demo" })
         #expect(loaded.models.map(\.config.name).sorted() == ["api-model", "fast"])
-        await store.close()
+        await database.drop()
     }
 
-    @Test func logsPageNewestFirstByCursor() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func logsPageNewestFirstByCursor(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         let entries = (0..<25).map { i in
             RequestLogEntry(
                 id: String(format: "id-%03d", i), requestID: "r\(i)", timestampMillis: 1_000 + Int64(i / 2), keyID: "k", keyName: "k",
@@ -183,16 +200,17 @@ struct SQLiteStoreTests {
         #expect(try await store.logs(filtered).map(\.id) == ["id-020", "id-010", "id-000"])
         let one = try #require(try await store.logs(RequestLogQuery()).first)
         #expect(one == entries.last)
-        await store.close()
+        await database.drop()
     }
 
-    @Test func healthRecordsUpsert() async throws {
-        let store = try await openStore()
+    @Test(arguments: TestBackend.all) func healthRecordsUpsert(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
         try await store.saveHealth(HealthRecord(provider: "p", upstreamModel: "m", state: "open", consecutiveFailures: 3, lastError: "boom", updatedAtMillis: 1))
         try await store.saveHealth(HealthRecord(provider: "p", upstreamModel: "m", state: "closed", consecutiveFailures: 0, lastError: nil, updatedAtMillis: 2))
         #expect(try await store.loadHealth() == [HealthRecord(provider: "p", upstreamModel: "m", state: "closed", consecutiveFailures: 0, lastError: nil, updatedAtMillis: 2)])
         #expect(await store.isReady())
-        await store.close()
+        await database.drop()
         #expect(await store.isReady() == false)
     }
 }
@@ -228,5 +246,98 @@ struct DatabaseURLTests {
 
     @Test func mysqlClientLibraryIsLinked() {
         #expect(!MySQLClientLibrary.version.isEmpty)
+    }
+}
+
+/// What a client/server database adds: long and non-ASCII values, concurrent writers on
+/// the pool, constraint errors, lost connections.
+struct SQLBackendBehaviourTests {
+    @Test(arguments: TestBackend.all) func longAndUnicodeValuesRoundTrip(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let body = String(repeating: "héllo wörld 🚀 ", count: 12_000)
+        var entry = RequestLogEntry(
+            id: "long-1", requestID: "r", timestampMillis: 9, keyID: "k", keyName: "ключ", apiStyle: "openai", model: "m",
+            provider: "p", stream: true, status: 200, attempts: 1, latencyMillis: 3, promptTokens: Int(Int32.max) + 5,
+            completionTokens: 1)
+        entry.requestBody = body
+        entry.costMicros = 9_000_000_000_123
+        try await database.store.insertLogs([entry])
+        let loaded = try #require(try await database.store.logs(RequestLogQuery()).first)
+        #expect(loaded.requestBody == body)
+        #expect(loaded.keyName == "ключ")
+        #expect(loaded.promptTokens == Int(Int32.max) + 5)
+        #expect(loaded.costMicros == 9_000_000_000_123)
+        #expect(loaded == entry)
+        await database.drop()
+    }
+
+    @Test(arguments: TestBackend.all) func concurrentWritersAllLand(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for batch in 0..<20 {
+                group.addTask {
+                    let entries = (0..<10).map { i in
+                        RequestLogEntry(
+                            id: "b\(batch)-\(i)", requestID: "r", timestampMillis: Int64(batch), keyID: "k", keyName: "k",
+                            apiStyle: "openai", model: "m", stream: false, status: 200, attempts: 1, latencyMillis: 1)
+                    }
+                    try await store.insertLogs(entries)
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.countLogs() == 200)
+        await database.drop()
+    }
+
+    @Test(arguments: TestBackend.all) func uniqueViolationsAreRecognised(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let insert = "INSERT INTO providers (id, name, type, base_url, settings, enabled, source, created_at, updated_at) VALUES (?, 'same', 'openai', 'http://x', '{}', 1, 'api', 0, 0)"
+        try await database.store.database.run { db in _ = try db.query(insert, [.text("p1")]) }
+        do {
+            try await database.store.database.run { db in _ = try db.query(insert, [.text("p2")]) }
+            Issue.record("a duplicate name must fail")
+        } catch let error as DatabaseError {
+            #expect(error.isUniqueViolation, "\(error)")
+        }
+        // A failed statement inside a transaction rolls the whole transaction back.
+        do {
+            try await database.store.database.run { db in
+                try db.transaction {
+                    _ = try db.query(insert.replacingOccurrences(of: "'same'", with: "'other'"), [.text("p3")])
+                    _ = try db.query(insert, [.text("p4")])
+                }
+            }
+        } catch {}
+        let names = try await database.store.database.run { db in try db.query("SELECT name FROM providers ORDER BY name").compactMap { $0[0].text } }
+        #expect(names == ["same"])
+        await database.drop()
+    }
+
+    @Test func aLostMySQLConnectionIsReplaced() async throws {
+        guard TestBackend.all.contains(.mysql) else { return }
+        let database = try await TestBackend.mysql.open()
+        let store = database.store
+        let id = try await store.database.run { db in try db.query("SELECT CONNECTION_ID()")[0][0].int ?? 0 }
+        let admin = try MySQLConnection(try #require(database.location))
+        try admin.execute("KILL CONNECTION \(id)")
+        // The next use finds the connection gone, reconnects and succeeds.
+        #expect(try await store.countLogs() == 0)
+        #expect(await store.isReady())
+        await database.drop()
+    }
+
+    @Test func aWrongMySQLPasswordFailsClearly() async throws {
+        guard let text = TestBackend.mysqlURL, case .mysql(var location) = try DatabaseURL(parsing: text) else { return }
+        location.password = "definitely-wrong"
+        do {
+            _ = try await SQLStore.open(
+                mysql: location, secretBox: try SecretBox(keyData: SecretBox.generateKeyData()), logger: Logger(label: "t"))
+            Issue.record("expected a failure")
+        } catch let error as DatabaseError {
+            #expect(error.message.contains("cannot connect"))
+            #expect(!error.message.contains("definitely-wrong"))
+        }
     }
 }

@@ -2,20 +2,22 @@ import Foundation
 public import Logging
 public import OrchestratorCore
 
-/// The SQLite backend: configuration, request logs and health on one database file.
+/// The stores on SQL: configuration, request logs and health, on SQLite (one file) or
+/// MySQL/MariaDB (a pool of connections). The same statements run on both; the
+/// differences are rendered by ``SQLDialect``.
 ///
 /// All SQL is prepared with bound parameters; none is built from values.
-public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter {
-    let database: SQLiteDatabase
+public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter {
+    let database: any SQLDatabase
     private let box: SecretBox
     private let logger: Logger
 
-    /// Opens the database at `path` and brings its schema up to date.
+    /// Opens the SQLite database at `path` and brings its schema up to date.
     ///
     /// - Parameters:
     ///   - path: a file path, or `:memory:` for a private in-memory database.
     ///   - secretBox: seals upstream secrets at rest.
-    public static func open(path: String, secretBox: SecretBox, logger: Logger) async throws -> SQLiteStore {
+    public static func open(path: String, secretBox: SecretBox, logger: Logger) async throws -> SQLStore {
         if path != ":memory:" {
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty {
@@ -23,12 +25,48 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
             }
         }
         let database = try await SQLiteDatabase.open(path: path)
-        let store = SQLiteStore(database: database, box: secretBox, logger: logger)
-        try await store.migrate()
+        return try await open(database, secretBox: secretBox, logger: logger)
+    }
+
+    /// Connects to the MySQL (or MariaDB) database at `location` and brings its schema up
+    /// to date. Fails when the server cannot be reached.
+    public static func open(mysql location: DatabaseURL.MySQLLocation, secretBox: SecretBox, logger: Logger) async throws
+        -> SQLStore
+    {
+        let database = try await MySQLDatabase.open(location, logger: logger)
+        return try await open(database, secretBox: secretBox, logger: logger)
+    }
+
+    /// Opens the store `url` names, sealing secrets with `ORCH_SECRET_KEY` (`secretKey`)
+    /// or, for SQLite only, a key file beside the database. Returns where the key came
+    /// from, for the start-up log line.
+    public static func open(url: DatabaseURL, secretKey: String?, logger: Logger) async throws -> (SQLStore, keyOrigin: String) {
+        switch url {
+        case .sqlite(let path):
+            let secret = try SecretKeySource.resolve(environmentValue: secretKey, databasePath: path)
+            return (try await open(path: path, secretBox: try SecretBox(keyData: secret.keyData), logger: logger), secret.origin)
+        case .mysql(let location):
+            guard let secretKey, !secretKey.isEmpty else {
+                throw DatabaseURL.Invalid(
+                    description: "ORCH_SECRET_KEY is required with a MySQL database (every instance must seal upstream secrets with the same key)")
+            }
+            let secret = try SecretKeySource.resolve(environmentValue: secretKey, databasePath: nil)
+            return (try await open(mysql: location, secretBox: try SecretBox(keyData: secret.keyData), logger: logger), secret.origin)
+        }
+    }
+
+    private static func open(_ database: any SQLDatabase, secretBox: SecretBox, logger: Logger) async throws -> SQLStore {
+        let store = SQLStore(database: database, box: secretBox, logger: logger)
+        do {
+            try await store.migrate()
+        } catch {
+            await database.close()
+            throw error
+        }
         return store
     }
 
-    private init(database: SQLiteDatabase, box: SecretBox, logger: Logger) {
+    private init(database: any SQLDatabase, box: SecretBox, logger: Logger) {
         self.database = database
         self.box = box
         self.logger = logger
@@ -43,26 +81,32 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
 
     /// Applies pending migrations; returns the versions applied now.
     ///
-    /// Runs inside one `BEGIN IMMEDIATE` transaction: SQLite DDL is transactional, and
-    /// the write lock serializes concurrent migrators (other processes wait on the
-    /// busy timeout, then find the work done).
+    /// Concurrent migrators (several instances starting at once) are serialized: on
+    /// SQLite by one `BEGIN IMMEDIATE` transaction (its DDL is transactional, and the
+    /// others wait on the busy timeout, then find the work done); on MySQL, where DDL
+    /// commits implicitly, by the named lock `GET_LOCK('orchestrator_migrations')`, each
+    /// migration recorded as soon as it is applied.
     @discardableResult
     public func migrate() async throws -> [Int] {
         let applied = try await database.run { db -> [Int] in
-            try db.transaction {
-                try db.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-                )
+            func pending() throws -> [Int] {
+                try db.execute(db.dialect.migrationsTable)
                 let done = Set(try db.query("SELECT version FROM schema_migrations").compactMap { $0[0].int })
                 var now: [Int] = []
                 for migration in Migrations.all where !done.contains(Int64(migration.version)) {
-                    for statement in migration.statements(for: .sqlite) { try db.execute(statement) }
+                    for statement in migration.statements(for: db.dialect) { try db.execute(statement) }
                     try db.query(
                         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                         [.int(Int64(migration.version)), .text(migration.name), .int(Clock.millis())])
                     now.append(migration.version)
                 }
                 return now
+            }
+            switch db.dialect {
+            case .sqlite:
+                return try db.transaction { try pending() }
+            case .mysql:
+                return try db.withNamedLock("orchestrator_migrations") { try pending() }
             }
         }
         if !applied.isEmpty { logger.info("applied migrations", metadata: ["versions": "\(applied)"]) }
@@ -81,7 +125,10 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
     public func syncFromFile(_ settings: GatewaySettings) async throws -> StoredConfiguration {
         let box = self.box
         let warnings = try await database.run { db -> [String] in
-            try db.transaction { try ConfigSync(db: db, box: box, now: Clock.millis()).run(settings) }
+            // Instances starting together sync one at a time (the later ones find the rows).
+            try db.withNamedLock("orchestrator_config_sync") {
+                try db.transaction { try ConfigSync(db: db, box: box, now: Clock.millis()).run(settings) }
+            }
         }
         for warning in warnings { logger.warning("\(warning)") }
         return try await loadConfiguration()
@@ -125,13 +172,10 @@ public final class SQLiteStore: ConfigStore, RequestLogStore, HealthStore, Readi
     public func saveHealth(_ record: HealthRecord) async throws {
         try await database.run { db in
             _ = try db.query(
-                """
-                INSERT INTO provider_health (provider, upstream_model, state, consecutive_failures, last_error, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (provider, upstream_model) DO UPDATE SET state = excluded.state,
-                  consecutive_failures = excluded.consecutive_failures, last_error = excluded.last_error,
-                  updated_at = excluded.updated_at
-                """,
+                db.dialect.upsert(
+                    into: "provider_health",
+                    columns: ["provider", "upstream_model", "state", "consecutive_failures", "last_error", "updated_at"],
+                    key: ["provider", "upstream_model"]),
                 [
                     .text(record.provider), .text(record.upstreamModel), .text(record.state),
                     .int(Int64(record.consecutiveFailures)), SQLValue(record.lastError), .int(record.updatedAtMillis),

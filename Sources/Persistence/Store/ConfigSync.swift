@@ -4,7 +4,7 @@ import OrchestratorCore
 /// Upserts the config file's providers, models and keys (`source: file`) and loads the
 /// merged configuration. Runs on the database thread, inside one transaction.
 struct ConfigSync {
-    let db: SQLiteConnection
+    let db: any SQLConnection
     let box: SecretBox
     let now: Int64
 
