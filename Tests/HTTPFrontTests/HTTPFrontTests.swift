@@ -43,6 +43,9 @@ struct AlwaysReady: ReadinessProbe {
 
 struct EmptyConfigStore: ConfigStore {
     func syncFromFile(_ settings: GatewaySettings) async throws -> StoredConfiguration { StoredConfiguration() }
+    func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult {
+        throw ConfigChangeError(.invalid, "read-only test store")
+    }
     func loadConfiguration() async throws -> StoredConfiguration {
         StoredConfiguration(providers: [
             StoredProvider(

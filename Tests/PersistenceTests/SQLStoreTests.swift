@@ -22,12 +22,18 @@ func sampleSettings() -> GatewaySettings {
     var openai = ProviderConfig(name: "openai", type: .openai, baseURL: "https://api.openai.com/v1")
     openai.apiKeys = ["sk-first-secret-1111", "sk-second-secret-2222"]
     openai.headers = ["OpenAI-Organization": "org-1"]
+    var azure = ProviderConfig(name: "az", type: .azure, baseURL: "https://r.openai.azure.com")
+    azure.apiVersion = "2024-10-21"
+    azure.azureAuth = .entra
+    azure.apiKeys = ["entra-token-aaaa"]
+    var gemini = ProviderConfig(name: "gem", type: .gemini, baseURL: ProviderConfig.defaultBaseURL(for: .gemini))
+    gemini.fetchImageURLs = true
     var mock = ProviderConfig(name: "demo", type: .mock)
     var mockSettings = MockSettings()
     mockSettings.reply = "hi"
     mockSettings.latencyMs = 5
     mock.mock = mockSettings
-    settings.providers = [openai, mock]
+    settings.providers = [openai, azure, gemini, mock]
     var target = TargetConfig(provider: "openai", model: "gpt-4o-mini", weight: 3, priority: 0)
     target.capabilities = [.tools, .json]
     target.extraBody = ["top_k": 40]
@@ -88,7 +94,11 @@ struct SQLStoreTests {
         let store = database.store
         let settings = sampleSettings()
         let loaded = try await store.syncFromFile(settings)
-        #expect(loaded.providers.map(\.config.name) == ["demo", "openai"])
+        #expect(loaded.providers.map(\.config.name) == ["az", "demo", "gem", "openai"])
+        // Every provider setting survives the database, not only the common ones.
+        for provider in settings.providers {
+            #expect(loaded.providers.first { $0.config.name == provider.name }?.config == provider, "\(provider.name)")
+        }
         let openai = try #require(loaded.providers.first { $0.config.name == "openai" })
         #expect(openai.config.apiKeys == ["sk-first-secret-1111", "sk-second-secret-2222"])
         #expect(openai.config.headers == ["OpenAI-Organization": "org-1"])
@@ -146,7 +156,7 @@ struct SQLStoreTests {
         settings.providers.removeLast()
         settings.keys = []
         let loaded = try await store.syncFromFile(settings)
-        #expect(loaded.providers.map(\.config.name) == ["api-provider", "openai"])
+        #expect(loaded.providers.map(\.config.name) == ["api-provider", "az", "gem", "openai"])
         #expect(loaded.providers.first { $0.config.name == "openai" }?.keys.map(\.last4).sorted() == ["2222", "3333"])
         #expect(loaded.models.first?.config.targets.count == 1)
         #expect(loaded.keys.isEmpty)

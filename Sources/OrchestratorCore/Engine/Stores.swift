@@ -7,6 +7,69 @@ public protocol ConfigStore: Sendable {
     func syncFromFile(_ settings: GatewaySettings) async throws -> StoredConfiguration
     /// Loads the current configuration.
     func loadConfiguration() async throws -> StoredConfiguration
+    /// Applies admin changes all or nothing (one transaction) and returns the new
+    /// configuration, with the ids of what the changes created.
+    /// - Throws: ``ConfigChangeError`` for a missing entity, a name conflict, an entity
+    ///   still in use, or a stale version; other errors for the database.
+    func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult
+}
+
+/// One change to the stored configuration, made through the admin API (`source: api`).
+/// `ifVersion` is the `updated_at` the client saw (its `If-Match`): a newer one is a conflict.
+public enum ConfigChange: Sendable, Hashable {
+    case createProvider(ProviderConfig)
+    /// Replaces a provider; without `replaceKeys` its stored upstream keys stay.
+    case replaceProvider(ProviderConfig, replaceKeys: Bool, ifVersion: Int64?)
+    case deleteProvider(name: String, ifVersion: Int64?)
+    case addProviderKey(provider: String, secret: String)
+    case setProviderKeyEnabled(provider: String, keyID: String, enabled: Bool)
+    case removeProviderKey(provider: String, keyID: String)
+    case createModel(ModelConfig)
+    case replaceModel(ModelConfig, ifVersion: Int64?)
+    case deleteModel(name: String, ifVersion: Int64?)
+    /// Creates a client key; `config.key` is its secret (stored hashed).
+    case createKey(ClientKeyConfig)
+    /// Replaces a client key's settings; its secret stays.
+    case replaceKey(ClientKeyConfig, ifVersion: Int64?)
+    case deleteKey(name: String, ifVersion: Int64?)
+}
+
+/// What ``ConfigStore/apply(_:)`` returns.
+public struct ConfigChangeResult: Sendable {
+    public var configuration: StoredConfiguration
+    /// Ids of the upstream keys added, in change order.
+    public var addedKeyIDs: [String]
+
+    public init(configuration: StoredConfiguration, addedKeyIDs: [String] = []) {
+        self.configuration = configuration
+        self.addedKeyIDs = addedKeyIDs
+    }
+}
+
+/// Why a configuration change was refused.
+public struct ConfigChangeError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The entity does not exist (404).
+        case notFound
+        /// A name is taken, or the entity is still in use (409).
+        case conflict
+        /// The entity changed since the version the client saw (412).
+        case versionMismatch
+        /// The change is invalid (400), `param` naming the field.
+        case invalid
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var param: String?
+
+    public init(_ kind: Kind, _ message: String, param: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.param = param
+    }
+
+    public var description: String { message }
 }
 
 /// The durable configuration: what the routing snapshot is built from.
@@ -74,11 +137,15 @@ public struct StoredModel: Sendable, Hashable {
     public var id: String
     public var config: ModelConfig
     public var source: EntitySource
+    public var createdAtMillis: Int64
+    public var updatedAtMillis: Int64
 
-    public init(id: String, config: ModelConfig, source: EntitySource) {
+    public init(id: String, config: ModelConfig, source: EntitySource, createdAtMillis: Int64 = 0, updatedAtMillis: Int64 = 0) {
         self.id = id
         self.config = config
         self.source = source
+        self.createdAtMillis = createdAtMillis
+        self.updatedAtMillis = updatedAtMillis
     }
 }
 
@@ -92,6 +159,12 @@ public struct StoredClientKey: Sendable, Hashable {
     public var prefix: String
     public var config: ClientKeyConfig
     public var source: EntitySource
+    public var createdAtMillis: Int64 = 0
+    public var updatedAtMillis: Int64 = 0
+    /// Usage counted against the key's budgets, and when it was last used.
+    public var usedTokens: Int64 = 0
+    public var usedMicros: Int64 = 0
+    public var lastUsedAtMillis: Int64?
 
     public init(id: String, name: String, keyHash: String, prefix: String, config: ClientKeyConfig, source: EntitySource) {
         self.id = id

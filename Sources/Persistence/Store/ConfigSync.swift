@@ -10,29 +10,25 @@ struct ConfigSync {
 
     /// Applies `settings`; returns warnings to log.
     func run(_ settings: GatewaySettings) throws -> [String] {
+        let rows = ConfigRows(db: db, box: box, now: now)
         var warnings: [String] = []
         var providerIDs = try nameIndex("providers")
         var modelIDs = try nameIndex("model_configs")
         let existingKeys = try nameIndex("api_keys")
 
         for provider in settings.providers {
-            let settingsJSON = try JSONCoding.jsonText(ProviderSettingsRecord(provider, box: box))
             let id: String
             if let existing = providerIDs[provider.name] {
                 id = existing.id
                 if existing.source == .api { warnings.append("config file provider \(provider.name) replaces one created through the admin API") }
-                try db.query(
-                    "UPDATE providers SET type = ?, base_url = ?, settings = ?, enabled = ?, source = 'file', updated_at = ? WHERE id = ?",
-                    [.text(provider.type.rawValue), .text(provider.baseURL), .text(settingsJSON), SQLValue(provider.enabled), .int(now), .text(id)])
+                try rows.updateProvider(id: id, provider, source: .file, version: now)
             } else {
                 id = RequestID.generate()
-                try db.query(
-                    "INSERT INTO providers (id, name, type, base_url, settings, enabled, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'file', ?, ?)",
-                    [.text(id), .text(provider.name), .text(provider.type.rawValue), .text(provider.baseURL), .text(settingsJSON),
-                     SQLValue(provider.enabled), .int(now), .int(now)])
+                try rows.insertProvider(id: id, provider, source: .file)
                 providerIDs[provider.name] = (id, .file)
             }
-            try syncKeys(providerID: id, secrets: provider.apiKeys)
+            // Keys added through the admin API stay; the file's are made what it lists.
+            try rows.syncKeys(providerID: id, secrets: provider.apiKeys, source: .file, onlySource: .file)
         }
 
         let fileModels = Set(settings.models.map(\.name))
@@ -40,39 +36,16 @@ struct ConfigSync {
             try db.query("DELETE FROM model_configs WHERE id = ?", [.text(entry.id)])
             modelIDs[name] = nil
         }
+        let providerIDsByName = providerIDs.mapValues(\.id)
         for model in settings.models {
-            let id: String
-            let price = model.price
-            if let existing = modelIDs[model.name] {
-                id = existing.id
-                try db.query(
-                    "UPDATE model_configs SET strategy = ?, input_price_micros = ?, output_price_micros = ?, cached_input_price_micros = ?, source = 'file', updated_at = ? WHERE id = ?",
-                    [SQLValue(model.strategy?.rawValue), PriceColumns.micros(price?.inputPerMTok), PriceColumns.micros(price?.outputPerMTok),
-                     PriceColumns.micros(price?.cachedInputPerMTok), .int(now), .text(id)])
-                try db.query("DELETE FROM model_providers WHERE model_id = ?", [.text(id)])
-            } else {
-                id = RequestID.generate()
-                try db.query(
-                    "INSERT INTO model_configs (id, name, strategy, input_price_micros, output_price_micros, cached_input_price_micros, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'file', ?, ?)",
-                    [.text(id), .text(model.name), SQLValue(model.strategy?.rawValue), PriceColumns.micros(price?.inputPerMTok),
-                     PriceColumns.micros(price?.outputPerMTok), PriceColumns.micros(price?.cachedInputPerMTok), .int(now), .int(now)])
-            }
-            for (position, target) in model.targets.enumerated() {
-                guard let providerID = providerIDs[target.provider]?.id else {
-                    throw DatabaseError(code: -1, message: "model \(model.name) targets unknown provider \(target.provider)")
+            do {
+                if let existing = modelIDs[model.name] {
+                    try rows.updateModel(id: existing.id, model, source: .file, version: now, providerIDs: providerIDsByName)
+                } else {
+                    try rows.insertModel(id: RequestID.generate(), model, source: .file, providerIDs: providerIDsByName)
                 }
-                try db.query(
-                    """
-                    INSERT INTO model_providers (id, model_id, provider_id, upstream_model, weight, priority, position, capabilities,
-                      extra_body, max_tokens_default, input_price_micros, output_price_micros, cached_input_price_micros)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [.text(RequestID.generate()), .text(id), .text(providerID), .text(target.model), .int(Int64(target.weight)),
-                     .int(Int64(target.priority)), .int(Int64(position)),
-                     SQLValue(try target.capabilities.map { try JSONCoding.jsonText($0.map(\.rawValue).sorted()) }),
-                     SQLValue(target.extraBody.isEmpty ? nil : try JSONCoding.jsonText(target.extraBody)),
-                     SQLValue(target.maxTokensDefault), PriceColumns.micros(target.price?.inputPerMTok),
-                     PriceColumns.micros(target.price?.outputPerMTok), PriceColumns.micros(target.price?.cachedInputPerMTok)])
+            } catch let error as ConfigChangeError {
+                throw DatabaseError(code: -1, message: error.message)
             }
         }
 
@@ -91,55 +64,13 @@ struct ConfigSync {
             try db.query("DELETE FROM api_keys WHERE id = ?", [.text(entry.id)])
         }
         for key in settings.keys {
-            let hash = KeyHashing.sha256Hex(key.key)
-            let values: [SQLValue] = [
-                .text(hash), .text(KeyHashing.displayPrefix(key.key)), .text(try JSONCoding.jsonText(key.models)),
-                .int(Int64(key.rpm)), .int(Int64(key.tpm)), .int(Int64(key.maxConcurrency)),
-                .int(Int64((key.budgetUSD * 1_000_000).rounded())), .int(key.budgetTokens), .text(key.budgetPeriod.rawValue),
-                SQLValue(key.expiresAt.map { Int64($0.timeIntervalSince1970 * 1000) }), SQLValue(key.enabled),
-                SQLValue(key.logBodies), .text(try JSONCoding.jsonText(key.metadata)), .int(now),
-            ]
             if let existing = existingKeys[key.name] {
-                try db.query(
-                    "UPDATE api_keys SET key_hash = ?, prefix = ?, models = ?, rpm = ?, tpm = ?, max_concurrency = ?, budget_micros = ?, budget_tokens = ?, budget_period = ?, expires_at = ?, enabled = ?, log_bodies = ?, metadata = ?, updated_at = ?, source = 'file' WHERE id = ?",
-                    values + [.text(existing.id)])
+                try rows.updateClientKey(id: existing.id, key, source: .file, version: now)
             } else {
-                try db.query(
-                    "INSERT INTO api_keys (key_hash, prefix, models, rpm, tpm, max_concurrency, budget_micros, budget_tokens, budget_period, expires_at, enabled, log_bodies, metadata, updated_at, id, name, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'file', ?)",
-                    values + [.text("file:" + key.name), .text(key.name), .int(now)])
+                try rows.insertClientKey(id: "file:" + key.name, key, source: .file)
             }
         }
         return warnings
-    }
-
-    /// Upserts a provider's file keys by fingerprint; removes file keys no longer listed.
-    private func syncKeys(providerID: String, secrets: [String]) throws {
-        let existing = try db.query(
-            "SELECT id, fingerprint, source FROM provider_keys WHERE provider_id = ?", [.text(providerID)])
-        let wanted = Dictionary(secrets.map { (KeyHashing.sha256Hex($0), $0) }, uniquingKeysWith: { first, _ in first })
-        var present = Set<String>()
-        for row in existing {
-            let fingerprint = row[1].text ?? ""
-            present.insert(fingerprint)
-            if row[2].text == EntitySource.file.rawValue, wanted[fingerprint] == nil {
-                try db.query("DELETE FROM provider_keys WHERE id = ?", [row[0]])
-            }
-        }
-        // Keys keep the file's order (round robin starts with the first).
-        for (position, secret) in secrets.enumerated() {
-            let fingerprint = KeyHashing.sha256Hex(secret)
-            if present.contains(fingerprint) {
-                try db.query(
-                    "UPDATE provider_keys SET position = ? WHERE provider_id = ? AND fingerprint = ?",
-                    [.int(Int64(position)), .text(providerID), .text(fingerprint)])
-                continue
-            }
-            present.insert(fingerprint)
-            try db.query(
-                "INSERT INTO provider_keys (id, provider_id, secret_enc, fingerprint, last4, position, enabled, state, source, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, 'active', 'file', ?, ?)",
-                [.text(RequestID.generate()), .text(providerID), .text(try box.seal(secret)), .text(fingerprint),
-                 .text(String(secret.suffix(4))), .int(Int64(position)), .int(now), .int(now)])
-        }
     }
 
     private func nameIndex(_ table: String) throws -> [String: (id: String, source: EntitySource)] {
@@ -225,18 +156,21 @@ struct ConfigSync {
         }
         var models: [StoredModel] = []
         for row in try db.query(
-            "SELECT id, name, strategy, input_price_micros, output_price_micros, cached_input_price_micros, source FROM model_configs ORDER BY name"
+            "SELECT id, name, strategy, input_price_micros, output_price_micros, cached_input_price_micros, source, created_at, updated_at FROM model_configs ORDER BY name"
         ) {
             let id = row[0].text ?? ""
             let config = ModelConfig(
                 name: row[1].text ?? "", targets: targetsByModel[id] ?? [],
                 strategy: row[2].text.flatMap(RoutingStrategy.init(rawValue:)),
                 price: PriceColumns.price(input: row[3], output: row[4], cached: row[5]))
-            models.append(StoredModel(id: id, config: config, source: EntitySource(rawValue: row[6].text ?? "") ?? .api))
+            models.append(
+                StoredModel(
+                    id: id, config: config, source: EntitySource(rawValue: row[6].text ?? "") ?? .api,
+                    createdAtMillis: row[7].int ?? 0, updatedAtMillis: row[8].int ?? 0))
         }
         var keys: [StoredClientKey] = []
         for row in try db.query(
-            "SELECT id, name, key_hash, prefix, models, rpm, tpm, max_concurrency, budget_micros, budget_tokens, budget_period, expires_at, enabled, log_bodies, metadata, source FROM api_keys ORDER BY name"
+            "SELECT id, name, key_hash, prefix, models, rpm, tpm, max_concurrency, budget_micros, budget_tokens, budget_period, expires_at, enabled, log_bodies, metadata, source, created_at, updated_at, used_tokens, used_micros, last_used_at FROM api_keys ORDER BY name"
         ) {
             var config = ClientKeyConfig(name: row[1].text ?? "", key: "")
             config.models = JSONCoding.fromJSONText([String].self, row[4].text) ?? ["*"]
@@ -250,10 +184,15 @@ struct ConfigSync {
             config.enabled = row[12].bool
             config.logBodies = row[13].bool
             config.metadata = JSONCoding.fromJSONText([String: String].self, row[14].text) ?? [:]
-            keys.append(
-                StoredClientKey(
-                    id: row[0].text ?? "", name: config.name, keyHash: row[2].text ?? "", prefix: row[3].text ?? "",
-                    config: config, source: EntitySource(rawValue: row[15].text ?? "") ?? .api))
+            var key = StoredClientKey(
+                id: row[0].text ?? "", name: config.name, keyHash: row[2].text ?? "", prefix: row[3].text ?? "",
+                config: config, source: EntitySource(rawValue: row[15].text ?? "") ?? .api)
+            key.createdAtMillis = row[16].int ?? 0
+            key.updatedAtMillis = row[17].int ?? 0
+            key.usedTokens = row[18].int ?? 0
+            key.usedMicros = row[19].int ?? 0
+            key.lastUsedAtMillis = row[20].int
+            keys.append(key)
         }
         return StoredConfiguration(providers: providers, models: models, keys: keys)
     }

@@ -13,6 +13,9 @@ struct ProviderSettingsRecord: Codable, Sendable {
     var tpm: Int
     var tlsCAFile: String
     var apiVersion: String?
+    /// Optional in stored documents written before these settings existed.
+    var azureAuth: String?
+    var fetchImageURLs: Bool?
     var region: String?
     var accessKeyID: String?
     var secretAccessKeySealed: String?
@@ -31,6 +34,8 @@ struct ProviderSettingsRecord: Codable, Sendable {
         tpm = config.tpm
         tlsCAFile = config.tlsCAFile
         apiVersion = config.apiVersion
+        azureAuth = config.azureAuth == .apiKey ? nil : config.azureAuth.rawValue
+        fetchImageURLs = config.fetchImageURLs ? true : nil
         region = config.region
         accessKeyID = config.accessKeyID
         secretAccessKeySealed = try config.secretAccessKey.map { try box.seal($0) }
@@ -50,6 +55,8 @@ struct ProviderSettingsRecord: Codable, Sendable {
         config.tpm = tpm
         config.tlsCAFile = tlsCAFile
         config.apiVersion = apiVersion
+        config.azureAuth = azureAuth.flatMap(AzureAuth.init(rawValue:)) ?? .apiKey
+        config.fetchImageURLs = fetchImageURLs ?? false
         config.region = region
         config.accessKeyID = accessKeyID
         config.secretAccessKey = try secretAccessKeySealed.map { try box.open($0) }

@@ -139,6 +139,21 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
         return try await database.run { db in try ConfigSync(db: db, box: box, now: Clock.millis()).load() }
     }
 
+    public func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult {
+        let box = self.box
+        let added = try await database.run { db -> [String] in
+            // One writer at a time across instances, and all or nothing.
+            try db.withNamedLock("orchestrator_config_sync") {
+                try db.transaction {
+                    var writer = ConfigWriter(rows: ConfigRows(db: db, box: box, now: Clock.millis()))
+                    for change in changes { try writer.apply(change) }
+                    return writer.addedKeyIDs
+                }
+            }
+        }
+        return ConfigChangeResult(configuration: try await loadConfiguration(), addedKeyIDs: added)
+    }
+
     // MARK: Request logs
 
     public func insertLogs(_ entries: [RequestLogEntry]) async throws {
