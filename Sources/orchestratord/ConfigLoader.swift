@@ -46,10 +46,14 @@ struct ConfigLoader {
 /// Walks the YAML node tree, building settings and collecting problems.
 final class NodeReader {
     let environment: [String: String]
+    /// Whether `${VAR}` is expanded: in the config file, not in admin API documents
+    /// (where it would let a caller read the gateway's environment).
+    let expandsEnvironment: Bool
     private(set) var problems: [String] = []
 
-    init(environment: [String: String]) {
+    init(environment: [String: String], expandsEnvironment: Bool = true) {
         self.environment = environment
+        self.expandsEnvironment = expandsEnvironment
     }
 
     func problem(_ path: String, _ message: String) {
@@ -213,7 +217,7 @@ final class NodeReader {
 
     /// Expands `${VAR}` and `${VAR:-default}`.
     func expand(_ text: String, _ path: String) -> String? {
-        guard text.contains("${") else { return text }
+        guard expandsEnvironment, text.contains("${") else { return text }
         var out = ""
         var rest = Substring(text)
         while let start = rest.range(of: "${") {

@@ -113,6 +113,17 @@ final class Gateway: Sendable {
         self.access = access
     }
 
+    /// The admin API: every write swaps the routing snapshot and the key directory at once.
+    var admin: GatewayAdmin {
+        GatewayAdmin(
+            store: store,
+            onChange: { [engine, access, transport, logger] stored in
+                engine.replaceTable(Self.routingTable(stored, transport: transport, logger: logger))
+                access.replaceDirectory(Self.keyDirectory(stored.keys))
+                logger.info("configuration changed through the admin API; routing snapshot swapped")
+            }, logger: logger)
+    }
+
     static func routingTable(_ stored: StoredConfiguration, transport: any HTTPTransport, logger: Logger) -> RoutingTable {
         RoutingTable(
             providers: stored.providers.map(\.config),
@@ -142,7 +153,8 @@ final class Gateway: Sendable {
             settings: settings.server,
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
-                access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight),
+                access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
+                admin: admin),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")

@@ -62,7 +62,7 @@ extension NodeReader {
         return settings
     }
 
-    private func clientKey(_ node: Node, _ path: String) -> ClientKeyConfig? {
+    func clientKey(_ node: Node, _ path: String) -> ClientKeyConfig? {
         guard
             let m = mapping(
                 node, path,
@@ -100,7 +100,7 @@ extension NodeReader {
         return name == nil ? nil : key
     }
 
-    private func provider(_ node: Node, _ path: String) -> ProviderConfig? {
+    func provider(_ node: Node, _ path: String) -> ProviderConfig? {
         guard
             let m = mapping(
                 node, path,
@@ -191,7 +191,7 @@ extension NodeReader {
         return provider
     }
 
-    private func model(_ node: Node, _ path: String) -> ModelConfig? {
+    func model(_ node: Node, _ path: String) -> ModelConfig? {
         guard let m = mapping(node, path, allowed: ["name", "strategy", "targets", "price"]) else {
             problem(path, "expected a model entry")
             return nil

@@ -8,6 +8,8 @@ struct OpsRoutes {
     let configStore: any ConfigStore
     let health: any HealthReporting
     let access: AccessPolicy
+    /// Whether to serve the read-only `GET /admin/providers` (when no admin service does).
+    var listsProviders = true
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -24,6 +26,7 @@ struct OpsRoutes {
             try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))
             return try jsonResponse(health.healthReport())
         }
+        guard listsProviders else { return }
         router.get("/admin/providers") { request, _ in
             try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))
             let configuration = try await configStore.loadConfiguration()

@@ -20,14 +20,18 @@ public enum GatewayServer {
         public var clock: any GatewayClock
         /// The data plane's requests in progress (await them at shutdown).
         public var inFlight: InFlightRequests
+        /// The admin CRUD API; without it `/admin` offers only the read-only listings.
+        public var admin: (any AdminService)?
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec],
             operationCodecs: [APIOperation: any InboundCodec] = [:], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
-            clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests()
+            clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests(),
+            admin: (any AdminService)? = nil
         ) {
             self.inFlight = inFlight
+            self.admin = admin
             self.chat = chat
             self.codecs = codecs
             self.operationCodecs = operationCodecs
@@ -52,8 +56,11 @@ public enum GatewayServer {
         ChatRoutes(endpoints: endpoints(settings: settings, dependencies: dependencies)).register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
-            access: dependencies.access
+            access: dependencies.access, listsProviders: dependencies.admin == nil
         ).register(on: router)
+        if let admin = dependencies.admin {
+            AdminRoutes(admin: admin, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes).register(on: router)
+        }
         return router
     }
 

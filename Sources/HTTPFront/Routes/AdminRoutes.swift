@@ -1,0 +1,147 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OrchestratorCore
+
+/// The `/admin` CRUD routes over an ``AdminService``: admin key required (a client
+/// key is 403), JSON documents in the config file's field names, `ETag` on every
+/// entity, `If-Match` (412 when stale), merge-patch, `{data,next_cursor}` lists, 201
+/// on creation and 204 on deletion.
+struct AdminRoutes {
+    let admin: any AdminService
+    let access: AccessPolicy
+    let maxBodyBytes: Int
+
+    func register(on router: Router<GatewayRequestContext>) {
+        let admin = self.admin
+        let access = self.access
+        let limit = maxBodyBytes
+        @Sendable func authorize(_ request: Request) throws(GatewayError) {
+            try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))
+        }
+        for resource in AdminResource.allCases {
+            let collection = RouterPath("/admin/\(resource.rawValue)")
+            let item = RouterPath("/admin/\(resource.rawValue)/{name}")
+            router.get(collection) { request, _ in
+                try authorize(request)
+                let query = request.uri.queryParameters
+                let limitText = query.get("limit").map { String($0) }
+                let page = try await admin.list(
+                    resource, limit: limitText.flatMap { Int($0) } ?? 50, cursor: query.get("cursor").map { String($0) })
+                return try jsonResponse(AdminPageBody(page))
+            }
+            router.post(collection) { request, _ in
+                try authorize(request)
+                let entity = try await admin.create(resource, try await Self.body(request, limit: limit))
+                var response = try Self.entityResponse(entity, status: .created)
+                if let name = entity.body[resource == .keys ? "id" : "name"]?.stringValue {
+                    response.headers[.location] = "/admin/\(resource.rawValue)/\(name)"
+                }
+                return response
+            }
+            router.get(item) { request, context in
+                try authorize(request)
+                return try Self.entityResponse(try await admin.get(resource, try Self.name(context)))
+            }
+            router.put(item) { request, context in
+                try authorize(request)
+                let entity = try await admin.replace(
+                    resource, try Self.name(context), try await Self.body(request, limit: limit), ifMatch: try Self.ifMatch(request))
+                return try Self.entityResponse(entity)
+            }
+            router.patch(item) { request, context in
+                try authorize(request)
+                let entity = try await admin.patch(
+                    resource, try Self.name(context), try await Self.body(request, limit: limit), ifMatch: try Self.ifMatch(request))
+                return try Self.entityResponse(entity)
+            }
+            router.delete(item) { request, context in
+                try authorize(request)
+                try await admin.delete(resource, try Self.name(context), ifMatch: try Self.ifMatch(request))
+                return Response(status: .noContent)
+            }
+        }
+        router.post("/admin/providers/batch") { request, _ in
+            try authorize(request)
+            return try jsonResponse(try await admin.batchProviders(try await Self.body(request, limit: limit)))
+        }
+        router.post("/admin/providers/{name}/keys") { request, context in
+            try authorize(request)
+            let entity = try await admin.addProviderKey(try Self.name(context), try await Self.body(request, limit: limit))
+            return try Self.entityResponse(entity, status: .created)
+        }
+        router.patch("/admin/providers/{name}/keys/{id}") { request, context in
+            try authorize(request)
+            let entity = try await admin.updateProviderKey(
+                try Self.name(context), keyID: context.parameters.get("id") ?? "", try await Self.body(request, limit: limit))
+            return try Self.entityResponse(entity)
+        }
+        router.delete("/admin/providers/{name}/keys/{id}") { request, context in
+            try authorize(request)
+            try await admin.removeProviderKey(try Self.name(context), keyID: context.parameters.get("id") ?? "")
+            return Response(status: .noContent)
+        }
+    }
+
+    static func name(_ context: GatewayRequestContext) throws(GatewayError) -> String {
+        guard let name = context.parameters.get("name"), !name.isEmpty else { throw .invalidRequest("The path names no entity.") }
+        return name.removingPercentEncoding ?? name
+    }
+
+    /// The JSON body (400 when it is not JSON, 413 past the limit).
+    static func body(_ request: Request, limit: Int) async throws -> JSONValue {
+        let bytes: ByteBuffer
+        do {
+            bytes = try await request.body.collect(upTo: limit)
+        } catch {
+            throw GatewayError.payloadTooLarge(limit: limit)
+        }
+        if bytes.readableBytes == 0 { throw GatewayError.invalidRequest("The request needs a JSON body.") }
+        return try JSONCoding.decodeRequest(JSONValue.self, from: bytes)
+    }
+
+    /// `If-Match: "<version>"` (weak or strong, `*` = any).
+    static func ifMatch(_ request: Request) throws(GatewayError) -> Int64? {
+        guard let value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value != "*" else {
+            return nil
+        }
+        var tag = Substring(value)
+        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
+        tag = tag.drop { $0 == "\"" }
+        while tag.last == "\"" { tag = tag.dropLast() }
+        guard let version = Int64(tag) else {
+            throw GatewayError(status: 412, type: "invalid_request_error", code: "precondition_failed", message: "If-Match names no version of this entity.")
+        }
+        return version
+    }
+
+    static func entityResponse(_ entity: AdminEntity, status: HTTPResponse.Status = .ok) throws -> Response {
+        var response = try jsonResponse(entity.body, status: status)
+        response.headers[.eTagHeader] = "\"\(entity.version)\""
+        return response
+    }
+}
+
+/// `{"data": [...], "next_cursor": ...}`.
+struct AdminPageBody: Encodable {
+    var page: AdminPage
+
+    init(_ page: AdminPage) { self.page = page }
+
+    enum CodingKeys: String, CodingKey {
+        case data
+        case nextCursor = "next_cursor"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(page.items, forKey: .data)
+        try c.encode(page.nextCursor, forKey: .nextCursor)
+    }
+}
+
+extension HTTPField.Name {
+    static let ifMatch = HTTPField.Name("If-Match")!
+    static let eTagHeader = HTTPField.Name("ETag")!
+}

@@ -1,0 +1,306 @@
+import Foundation
+import Logging
+import OrchestratorCore
+import Persistence
+
+/// The admin API over the config store: validates documents with the config file's
+/// reader, writes through ``ConfigStore/apply(_:)`` (all or nothing, versioned), and
+/// swaps the live routing snapshot and key directory after every write.
+struct GatewayAdmin: AdminService {
+    let store: SQLStore
+    /// Called with the new configuration after every write.
+    let onChange: @Sendable (StoredConfiguration) -> Void
+    let logger: Logger
+
+    static let maxPageSize = 200
+
+    // MARK: Reading
+
+    func list(_ resource: AdminResource, limit: Int, cursor: String?) async throws(GatewayError) -> AdminPage {
+        let configuration = try await load()
+        let limit = min(max(1, limit), Self.maxPageSize)
+        // Names order the collection: a page continues after the last name seen, so rows
+        // inserted meanwhile never shift it.
+        var entries: [(name: String, doc: JSONValue)]
+        switch resource {
+        case .providers: entries = configuration.providers.map { ($0.config.name, AdminDocuments.provider($0)) }
+        case .models: entries = configuration.models.map { ($0.config.name, AdminDocuments.model($0)) }
+        case .keys: entries = configuration.keys.map { ($0.name, AdminDocuments.key($0)) }
+        }
+        entries.sort { $0.name < $1.name }
+        if let cursor {
+            guard let after = Self.decodeCursor(cursor) else { throw .invalidRequest("The cursor is not valid.", param: "cursor") }
+            entries = entries.filter { $0.name > after }
+        }
+        let page = entries.prefix(limit)
+        let next = entries.count > limit ? page.last.map { Self.encodeCursor($0.name) } : nil
+        return AdminPage(items: page.map(\.doc), nextCursor: next)
+    }
+
+    func get(_ resource: AdminResource, _ name: String) async throws(GatewayError) -> AdminEntity {
+        try Self.entity(resource, name, in: try await load())
+    }
+
+    static func entity(_ resource: AdminResource, _ name: String, in configuration: StoredConfiguration) throws(GatewayError)
+        -> AdminEntity
+    {
+        switch resource {
+        case .providers:
+            if let p = configuration.providers.first(where: { $0.config.name == name }) {
+                return AdminEntity(body: AdminDocuments.provider(p), version: p.updatedAtMillis)
+            }
+        case .models:
+            if let m = configuration.models.first(where: { $0.config.name == name }) {
+                return AdminEntity(body: AdminDocuments.model(m), version: m.updatedAtMillis)
+            }
+        case .keys:
+            // Keys are addressed by id (DESIGN.md §5) or by name.
+            if let k = configuration.keys.first(where: { $0.id == name }) ?? configuration.keys.first(where: { $0.name == name }) {
+                return AdminEntity(body: AdminDocuments.key(k), version: k.updatedAtMillis)
+            }
+        }
+        throw .notFound("No \(resource.singular) named \(name).", code: "\(resource.singular)_not_found")
+    }
+
+    // MARK: Writing
+
+    func create(_ resource: AdminResource, _ body: JSONValue) async throws(GatewayError) -> AdminEntity {
+        switch resource {
+        case .providers:
+            let provider = try AdminDocuments.provider(Self.withoutMaskedKeys(body))
+            let result = try await apply([.createProvider(provider)])
+            return try Self.entity(.providers, provider.name, in: result.configuration)
+        case .models:
+            let model = try AdminDocuments.model(body)
+            let result = try await apply([.createModel(model)])
+            return try Self.entity(.models, model.name, in: result.configuration)
+        case .keys:
+            var document = body
+            if document["key"] == nil { document = document.mergePatched(with: .object(["key": .string(Self.newClientSecret())])) }
+            let key = try AdminDocuments.key(document)
+            if key.key.count < 16 { throw .invalidRequest("key must be at least 16 characters long", param: "key") }
+            let result = try await apply([.createKey(key)])
+            var entity = try Self.entity(.keys, key.name, in: result.configuration)
+            // The secret, once: it is stored only as a hash.
+            entity.body = entity.body.mergePatched(with: .object(["key": .string(key.key)]))
+            return entity
+        }
+    }
+
+    func replace(_ resource: AdminResource, _ name: String, _ body: JSONValue, ifMatch: Int64?) async throws(GatewayError)
+        -> AdminEntity
+    {
+        let current = try await load()
+        _ = try Self.entity(resource, name, in: current)
+        var document = body
+        if document["name"] == nil { document = document.mergePatched(with: .object(["name": .string(Self.storedName(resource, name, current))])) }
+        switch resource {
+        case .providers:
+            let stored = current.providers.first { $0.config.name == name }
+            let replaceKeys = Self.hasNewKeys(document)
+            var provider = try AdminDocuments.provider(Self.withoutMaskedKeys(document))
+            try Self.sameName(provider.name, name)
+            if let stored { Self.keepMaskedSecrets(&provider, stored: stored.config) }
+            let result = try await apply([.replaceProvider(provider, replaceKeys: replaceKeys, ifVersion: ifMatch)])
+            return try Self.entity(.providers, name, in: result.configuration)
+        case .models:
+            let model = try AdminDocuments.model(document)
+            try Self.sameName(model.name, name)
+            let result = try await apply([.replaceModel(model, ifVersion: ifMatch)])
+            return try Self.entity(.models, name, in: result.configuration)
+        case .keys:
+            if document["key"] != nil {
+                throw .invalidRequest("A key's secret cannot be changed; create a new key instead.", param: "key")
+            }
+            // The reader wants a secret; the store keeps the stored one.
+            let key = try AdminDocuments.key(document.mergePatched(with: .object(["key": .string("unchanged")])))
+            let storedName = Self.storedName(.keys, name, current)
+            try Self.sameName(key.name, storedName)
+            let result = try await apply([.replaceKey(key, ifVersion: ifMatch)])
+            return try Self.entity(.keys, storedName, in: result.configuration)
+        }
+    }
+
+    func patch(_ resource: AdminResource, _ name: String, _ patch: JSONValue, ifMatch: Int64?) async throws(GatewayError)
+        -> AdminEntity
+    {
+        guard case .object = patch else { throw .invalidRequest("A merge patch must be a JSON object.") }
+        let current = try await load()
+        let entity = try Self.entity(resource, name, in: current)
+        var document = entity.body
+        if case .object(var members) = document {
+            // Stored upstream keys are not part of the editable document.
+            members.removeValue(forKey: "api_keys")
+            document = .object(members)
+        }
+        let merged = document.mergePatched(with: patch)
+        // Unconditional patches still apply to what was read here.
+        return try await replace(resource, name, merged, ifMatch: ifMatch ?? entity.version)
+    }
+
+    func delete(_ resource: AdminResource, _ name: String, ifMatch: Int64?) async throws(GatewayError) {
+        let current = try await load()
+        _ = try Self.entity(resource, name, in: current)
+        switch resource {
+        case .providers: _ = try await apply([.deleteProvider(name: name, ifVersion: ifMatch)])
+        case .models: _ = try await apply([.deleteModel(name: name, ifVersion: ifMatch)])
+        case .keys: _ = try await apply([.deleteKey(name: Self.storedName(.keys, name, current), ifVersion: ifMatch)])
+        }
+    }
+
+    func addProviderKey(_ provider: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity {
+        guard let secret = body["key"]?.stringValue, !secret.isEmpty else {
+            throw .invalidRequest("Send the upstream key as {\"key\": \"…\"}.", param: "key")
+        }
+        let result = try await apply([.addProviderKey(provider: provider, secret: secret)])
+        return try Self.entity(.providers, provider, in: result.configuration)
+    }
+
+    func updateProviderKey(_ provider: String, keyID: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity {
+        guard let enabled = body["enabled"]?.boolValue else {
+            throw .invalidRequest("Send {\"enabled\": true} or {\"enabled\": false}.", param: "enabled")
+        }
+        let result = try await apply([.setProviderKeyEnabled(provider: provider, keyID: keyID, enabled: enabled)])
+        return try Self.entity(.providers, provider, in: result.configuration)
+    }
+
+    func removeProviderKey(_ provider: String, keyID: String) async throws(GatewayError) {
+        _ = try await apply([.removeProviderKey(provider: provider, keyID: keyID)])
+    }
+
+    func batchProviders(_ body: JSONValue) async throws(GatewayError) -> JSONValue {
+        guard let operations = body["operations"]?.arrayValue, !operations.isEmpty else {
+            throw .invalidRequest("Send {\"operations\": [ … ]}.", param: "operations")
+        }
+        let current = try await load()
+        var changes: [ConfigChange] = []
+        var results: [JSONValue] = []
+        for (i, operation) in operations.enumerated() {
+            let op = operation["op"]?.stringValue ?? ""
+            let name = operation["name"]?.stringValue ?? operation["provider"]?["name"]?.stringValue ?? ""
+            func stored() throws(GatewayError) -> StoredProvider {
+                guard let p = current.providers.first(where: { $0.config.name == name }) else {
+                    throw .notFound("operations[\(i)]: no provider named \(name).", code: "provider_not_found")
+                }
+                return p
+            }
+            switch op {
+            case "upsert":
+                guard let document = operation["provider"] else {
+                    throw .invalidRequest("operations[\(i)]: upsert needs a provider document.", param: "operations[\(i)].provider")
+                }
+                var provider: ProviderConfig
+                do {
+                    provider = try AdminDocuments.provider(Self.withoutMaskedKeys(document))
+                } catch {
+                    var located = error
+                    located.param = "operations[\(i)].provider" + (error.param.map { ".\($0)" } ?? "")
+                    throw located
+                }
+                if let existing = current.providers.first(where: { $0.config.name == provider.name }) {
+                    Self.keepMaskedSecrets(&provider, stored: existing.config)
+                    changes.append(.replaceProvider(provider, replaceKeys: Self.hasNewKeys(document), ifVersion: nil))
+                } else {
+                    changes.append(.createProvider(provider))
+                }
+                results.append(.object(["op": .string(op), "name": .string(provider.name)]))
+            case "enable", "disable":
+                var provider = try stored().config
+                provider.enabled = op == "enable"
+                changes.append(.replaceProvider(provider, replaceKeys: false, ifVersion: nil))
+                results.append(.object(["op": .string(op), "name": .string(name)]))
+            case "delete":
+                _ = try stored()
+                changes.append(.deleteProvider(name: name, ifVersion: nil))
+                results.append(.object(["op": .string(op), "name": .string(name)]))
+            default:
+                throw .invalidRequest(
+                    "operations[\(i)].op must be upsert, enable, disable or delete.", param: "operations[\(i)].op")
+            }
+        }
+        _ = try await apply(changes)
+        return .object(["results": .array(results)])
+    }
+
+    // MARK: Helpers
+
+    private func load() async throws(GatewayError) -> StoredConfiguration {
+        do {
+            return try await store.loadConfiguration()
+        } catch {
+            logger.error("admin: cannot load the configuration", metadata: ["error": "\(error)"])
+            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+        }
+    }
+
+    /// Applies changes, then swaps the live snapshot.
+    private func apply(_ changes: [ConfigChange]) async throws(GatewayError) -> ConfigChangeResult {
+        let result: ConfigChangeResult
+        do {
+            result = try await store.apply(changes)
+        } catch let error as ConfigChangeError {
+            throw Self.gatewayError(error)
+        } catch {
+            logger.error("admin: write failed", metadata: ["error": "\(Redaction.scrub(String(describing: error)))"])
+            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+        }
+        onChange(result.configuration)
+        return result
+    }
+
+    static func gatewayError(_ error: ConfigChangeError) -> GatewayError {
+        switch error.kind {
+        case .notFound: return .notFound(error.message)
+        case .conflict: return GatewayError(status: 409, type: "invalid_request_error", code: "conflict", message: error.message, param: error.param)
+        case .versionMismatch:
+            return GatewayError(status: 412, type: "invalid_request_error", code: "precondition_failed", message: error.message)
+        case .invalid: return .invalidRequest(error.message, param: error.param)
+        }
+    }
+
+    private static func sameName(_ bodyName: String, _ pathName: String) throws(GatewayError) {
+        if bodyName != pathName {
+            throw .invalidRequest("The name cannot change (create a new entry and delete this one).", param: "name")
+        }
+    }
+
+    private static func storedName(_ resource: AdminResource, _ name: String, _ configuration: StoredConfiguration) -> String {
+        guard resource == .keys else { return name }
+        return configuration.keys.first { $0.id == name }?.name ?? name
+    }
+
+    /// Whether a document brings a new key list (strings), not the masked one it was read with.
+    private static func hasNewKeys(_ document: JSONValue) -> Bool {
+        guard let keys = document["api_keys"]?.arrayValue else { return false }
+        return keys.allSatisfy { $0.stringValue != nil }
+    }
+
+    /// The document without a masked key list (`[{"id","last4",…}]`), which only shows the stored keys.
+    private static func withoutMaskedKeys(_ document: JSONValue) -> JSONValue {
+        guard case .object(var members) = document, !hasNewKeys(document) else { return document }
+        members.removeValue(forKey: "api_keys")
+        return .object(members)
+    }
+
+    /// Values sent back masked (header secrets, the proxy password) keep the stored ones.
+    private static func keepMaskedSecrets(_ provider: inout ProviderConfig, stored: ProviderConfig) {
+        for (name, value) in provider.headers {
+            if let old = stored.headers[name], value == AdminDocuments.masked(old) { provider.headers[name] = old }
+        }
+        if provider.httpProxy == AdminDocuments.maskedProxy(stored.httpProxy) { provider.httpProxy = stored.httpProxy }
+        if provider.secretAccessKey == nil { provider.secretAccessKey = stored.secretAccessKey }
+        if provider.sessionToken == nil { provider.sessionToken = stored.sessionToken }
+    }
+
+    static func newClientSecret() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return "sk-orch-" + String((0..<40).map { _ in alphabet[Int(generator.next() % UInt64(alphabet.count))] })
+    }
+
+    static func encodeCursor(_ name: String) -> String { Data(name.utf8).base64EncodedString() }
+
+    static func decodeCursor(_ cursor: String) -> String? {
+        Data(base64Encoded: cursor).flatMap { String(data: $0, encoding: .utf8) }
+    }
+}

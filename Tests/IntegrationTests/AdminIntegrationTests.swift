@@ -1,0 +1,244 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OrchestratorCore
+import OrchestratorTesting
+import Testing
+
+@testable import orchestratord
+
+/// The `/admin` CRUD API through the real server: payload rules of DESIGN.md §5,
+/// validation, conflicts, versions, pagination, live routing changes, and no secret in
+/// any answer or log line.
+@Suite(.serialized)
+struct AdminIntegrationTests {
+    static let adminKey = "admin-key-for-tests-0123456789"
+    static let admin = [("Authorization", "Bearer \(adminKey)")]
+
+    static func config(upstream: String) -> String {
+        """
+        admin: { key: "\(adminKey)" }
+        keys:
+          - { name: tester, key: "sk-test-client-000111" }
+        providers:
+          - { name: file-up, type: openai, base_url: "\(upstream)/v1", api_keys: ["sk-upstream-file-secret-1111"] }
+          - { name: demo, type: mock, mock: { reply: "mock says hi" } }
+        models:
+          - name: chat
+            targets: [{ provider: demo, model: mock-1 }]
+        routing: { max_attempts: 2, backoff_initial_ms: 1, backoff_max_ms: 5, timeout_s: 20 }
+        """
+    }
+
+    /// Sends any method with a JSON body.
+    static func send(
+        _ method: HTTPMethod, _ url: String, _ body: String? = nil, headers: [(String, String)] = admin
+    ) async throws -> Client.Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await Client.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        return Client.Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
+    static let secrets = ["sk-upstream-file-secret-1111", "sk-upstream-api-secret-2222", "sk-upstream-api-secret-3333", adminKey,
+        "header-secret-value-4444", "proxy-password-5555"]
+
+    @Test func providerLifecycleWithKeyPoolsVersionsAndMasking() async throws {
+        let capture = LogCapture()
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "from api upstream")) }) { upstream in
+            try await withGateway(Self.config(upstream: upstream.baseURL), capture: capture) { _, url in
+                var answers: [String] = []
+                // Create: 201, ETag, Location, keys masked, header secret masked.
+                let create = try await Self.send(
+                    .POST, url + "/admin/providers",
+                    #"{"name":"api-up","type":"openai","base_url":"\#(upstream.baseURL)/v1","api_keys":["sk-upstream-api-secret-2222"],"headers":{"X-Api-Token":"header-secret-value-4444","X-Team":"blue"},"http_proxy":""}"#)
+                answers.append(create.body)
+                #expect(create.status == 201)
+                #expect(create.headers.first(name: "location") == "/admin/providers/api-up")
+                let etag1 = try #require(create.headers.first(name: "etag"))
+                let doc = try #require(create.json)
+                #expect(doc["source"] == .string("api"))
+                #expect(doc["api_keys"]?.arrayValue?.first?["last4"] == .string("2222"))
+                #expect(doc["headers"]?["X-Api-Token"] == .string("****4444"))
+                #expect(doc["headers"]?["X-Team"] == .string("blue"))
+
+                // Conflict on the name; validation names the field.
+                #expect(try await Self.send(.POST, url + "/admin/providers", #"{"name":"api-up","type":"openai"}"#).status == 409)
+                let invalid = try await Self.send(.POST, url + "/admin/providers", #"{"name":"x","type":"opena1"}"#)
+                #expect(invalid.status == 400)
+                #expect(invalid.json?["error"]?["param"] == .string("type"))
+                let unknownField = try await Self.send(.POST, url + "/admin/providers", #"{"name":"x","type":"openai","colour":"red"}"#)
+                #expect(unknownField.json?["error"]?["param"] == .string("colour"))
+                let notJSON = try await Self.send(.POST, url + "/admin/providers", "{nope")
+                #expect(notJSON.status == 400)
+                // No environment expansion in admin documents.
+                let expanded = try await Self.send(
+                    .POST, url + "/admin/providers", #"{"name":"env","type":"openai","base_url":"https://x.test/${HOME}"}"#)
+                #expect(expanded.json?["base_url"] == .string("https://x.test/${HOME}"))
+
+                // PUT the document back as read (masked keys and headers): stored secrets stay.
+                var edited = doc.mergePatched(with: .object(["timeout_s": .int(33)]))
+                let put = try await Self.send(.PUT, url + "/admin/providers/api-up", try JSONCoding.encodeString(edited), headers: Self.admin + [("If-Match", etag1)])
+                answers.append(put.body)
+                #expect(put.status == 200)
+                let etag2 = try #require(put.headers.first(name: "etag"))
+                #expect(etag2 != etag1)
+                #expect(put.json?["timeout_s"] == .int(33) || put.json?["timeout_s"] == .double(33))
+                #expect(put.json?["api_keys"]?.arrayValue?.count == 1)
+                // A stale If-Match: 412.
+                edited = doc.mergePatched(with: .object(["timeout_s": .int(44)]))
+                let stale = try await Self.send(.PUT, url + "/admin/providers/api-up", try JSONCoding.encodeString(edited), headers: Self.admin + [("If-Match", etag1)])
+                #expect(stale.status == 412)
+                // Merge-patch; renaming is refused.
+                let patched = try await Self.send(.PATCH, url + "/admin/providers/api-up", #"{"headers":{"X-Team":null},"rpm":5}"#)
+                answers.append(patched.body)
+                #expect(patched.status == 200)
+                #expect(patched.json?["headers"]?["X-Team"] == nil)
+                #expect(patched.json?["headers"]?["X-Api-Token"] == .string("****4444"))
+                #expect(patched.json?["rpm"] == .int(5))
+                #expect(try await Self.send(.PATCH, url + "/admin/providers/api-up", #"{"name":"renamed"}"#).status == 400)
+
+                // The key pool, one key at a time.
+                let added = try await Self.send(.POST, url + "/admin/providers/api-up/keys", #"{"key":"sk-upstream-api-secret-3333"}"#)
+                answers.append(added.body)
+                #expect(added.status == 201)
+                let keys = try #require(added.json?["api_keys"]?.arrayValue)
+                #expect(keys.map { $0["last4"]?.stringValue } == ["2222", "3333"])
+                let secondID = try #require(keys.last?["id"]?.stringValue)
+                let disabled = try await Self.send(.PATCH, url + "/admin/providers/api-up/keys/\(secondID)", #"{"enabled":false}"#)
+                #expect(disabled.json?["api_keys"]?.arrayValue?.last?["state"] == .string("disabled"))
+                #expect(try await Self.send(.DELETE, url + "/admin/providers/api-up/keys/\(secondID)").status == 204)
+                #expect(try await Self.send(.DELETE, url + "/admin/providers/api-up/keys/\(secondID)").status == 404)
+
+                // A model routes to it at once; then the provider cannot go while used.
+                let model = try await Self.send(.POST, url + "/admin/models", #"{"name":"api-model","targets":[{"provider":"api-up","model":"gpt-api"}]}"#)
+                #expect(model.status == 201)
+                let chat = try await Client.post(url + "/v1/chat/completions", #"{"model":"api-model","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(chat.status == 200)
+                #expect(chat.body.contains("from api upstream"))
+                #expect(upstream.requests.last?.header("authorization") == "Bearer sk-upstream-api-secret-2222")
+                #expect(try await Self.send(.DELETE, url + "/admin/providers/api-up").status == 409)
+                #expect(try await Self.send(.DELETE, url + "/admin/models/api-model").status == 204)
+                #expect(try await Client.post(url + "/v1/chat/completions", #"{"model":"api-model","messages":[{"role":"user","content":"hi"}]}"#).status == 404)
+                #expect(try await Self.send(.DELETE, url + "/admin/providers/api-up").status == 204)
+                #expect(try await Self.send(.GET, url + "/admin/providers/api-up").status == 404)
+
+                // Nothing the admin API answered, and no log line, holds a secret.
+                let listed = try await Self.send(.GET, url + "/admin/providers")
+                answers.append(listed.body)
+                for secret in Self.secrets {
+                    for answer in answers { #expect(!answer.contains(secret), "an answer shows \(secret)") }
+                }
+                for line in capture.all {
+                    for secret in Self.secrets { #expect(!line.contains(secret), "a log line shows \(secret): \(line)") }
+                }
+            }
+        }
+    }
+
+    @Test func editingAModelRoutesTheNextRequestDifferently() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "from the file upstream")) }) { upstream in
+            try await withGateway(Self.config(upstream: upstream.baseURL)) { _, url in
+                let before = try await Client.post(url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(before.body.contains("mock says hi"))
+                let current = try await Self.send(.GET, url + "/admin/models/chat")
+                let etag = try #require(current.headers.first(name: "etag"))
+                let put = try await Self.send(
+                    .PUT, url + "/admin/models/chat", #"{"targets":[{"provider":"file-up","model":"gpt-file"}]}"#,
+                    headers: Self.admin + [("If-Match", etag)])
+                #expect(put.status == 200)
+                #expect(put.json?["source"] == .string("api"))
+                let after = try await Client.post(url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
+                #expect(after.body.contains("from the file upstream"))
+                #expect(after.headers.first(name: "x-orchestrator-provider") == "file-up")
+            }
+        }
+    }
+
+    @Test func clientKeysAreShownOnceAndTakeEffectAtOnce() async throws {
+        let capture = LogCapture()
+        try await withGateway(Self.config(upstream: "http://127.0.0.1:9"), capture: capture) { _, url in
+            let created = try await Self.send(.POST, url + "/admin/keys", #"{"name":"team-b","models":["chat"],"rpm":60}"#)
+            #expect(created.status == 201)
+            let secret = try #require(created.json?["key"]?.stringValue)
+            #expect(secret.hasPrefix("sk-orch-") && secret.count == 48)
+            let id = try #require(created.json?["id"]?.stringValue)
+            #expect(created.json?["prefix"]?.stringValue.map { secret.hasPrefix($0) } == true)
+            // Usable at once; never shown again.
+            let chat = try await Client.post(
+                url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#,
+                headers: [("Authorization", "Bearer \(secret)")])
+            #expect(chat.status == 200)
+            let fetched = try await Self.send(.GET, url + "/admin/keys/\(id)")
+            #expect(fetched.status == 200)
+            #expect(!fetched.body.contains(secret))
+            #expect(fetched.json?["rpm"] == .int(60))
+            let byName = try await Self.send(.GET, url + "/admin/keys/team-b")
+            #expect(byName.json?["id"] == .string(id))
+            // Its secret cannot be changed; disabling it shuts it out.
+            #expect(try await Self.send(.PATCH, url + "/admin/keys/\(id)", #"{"key":"sk-new-secret-value-000000"}"#).status == 400)
+            let disabled = try await Self.send(.PATCH, url + "/admin/keys/\(id)", #"{"enabled":false}"#)
+            #expect(disabled.status == 200)
+            let refused = try await Client.post(
+                url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#,
+                headers: [("Authorization", "Bearer \(secret)")])
+            #expect(refused.status == 401)
+            #expect(try await Self.send(.POST, url + "/admin/keys", #"{"name":"team-b"}"#).status == 409)
+            #expect(try await Self.send(.POST, url + "/admin/keys", #"{"name":"short","key":"abc"}"#).status == 400)
+            #expect(try await Self.send(.DELETE, url + "/admin/keys/\(id)").status == 204)
+            for line in capture.all { #expect(!line.contains(secret)) }
+        }
+    }
+
+    @Test func listsPageStablyWhileRowsAreInserted() async throws {
+        try await withGateway(Self.config(upstream: "http://127.0.0.1:9")) { _, url in
+            for i in 0..<7 {
+                _ = try await Self.send(.POST, url + "/admin/models", #"{"name":"m-\#(i)","targets":[{"provider":"demo","model":"x"}]}"#)
+            }
+            var names: [String] = []
+            var cursor: String?
+            var inserted = false
+            repeat {
+                let page = try await Self.send(.GET, url + "/admin/models?limit=3" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                #expect(page.status == 200)
+                names += page.json?["data"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+                cursor = page.json?["next_cursor"]?.stringValue
+                if !inserted {
+                    // A row sorting before the cursor appears mid-listing: the pages do not shift.
+                    _ = try await Self.send(.POST, url + "/admin/models", #"{"name":"a-late","targets":[{"provider":"demo","model":"x"}]}"#)
+                    inserted = true
+                }
+            } while cursor != nil
+            #expect(names == ["chat", "m-0", "m-1", "m-2", "m-3", "m-4", "m-5", "m-6"])
+            #expect(try await Self.send(.GET, url + "/admin/models?cursor=%%%").status == 400)
+        }
+    }
+
+    @Test func batchIsAllOrNothingAndAuthIsEnforced() async throws {
+        try await withGateway(Self.config(upstream: "http://127.0.0.1:9")) { _, url in
+            let failed = try await Self.send(
+                .POST, url + "/admin/providers/batch",
+                #"{"operations":[{"op":"upsert","provider":{"name":"b1","type":"openai"}},{"op":"disable","name":"ghost"}]}"#)
+            #expect(failed.status == 404)
+            #expect(try await Self.send(.GET, url + "/admin/providers/b1").status == 404)
+            let ok = try await Self.send(
+                .POST, url + "/admin/providers/batch",
+                #"{"operations":[{"op":"upsert","provider":{"name":"b1","type":"openai"}},{"op":"disable","name":"demo"}]}"#)
+            #expect(ok.status == 200)
+            #expect(try await Self.send(.GET, url + "/admin/providers/demo").json?["enabled"] == .bool(false))
+            let badOp = try await Self.send(.POST, url + "/admin/providers/batch", #"{"operations":[{"op":"explode","name":"b1"}]}"#)
+            #expect(badOp.json?["error"]?["param"] == .string("operations[0].op"))
+            // No key: 401; a client key: 403.
+            #expect(try await Self.send(.GET, url + "/admin/models", headers: []).status == 401)
+            #expect(try await Self.send(.GET, url + "/admin/models", headers: [("Authorization", "Bearer sk-test-client-000111")]).status == 403)
+            #expect(try await Self.send(.DELETE, url + "/admin/keys/tester", headers: [("Authorization", "Bearer sk-test-client-000111")]).status == 403)
+        }
+    }
+}
