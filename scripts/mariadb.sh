@@ -8,9 +8,20 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DIR="$PWD/.build/mariadb"
-PORT="${ORCH_TEST_MYSQL_PORT:-33061}"
 SOCKET="$DIR/mysqld.sock"
 USER_NAME="$(id -un)"
+
+# The port: ORCH_TEST_MYSQL_PORT, the one this checkout's server already uses, or the
+# first free one from 33061 (another checkout's server may hold 33061).
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ -n "${ORCH_TEST_MYSQL_PORT:-}" ]; then
+    PORT="$ORCH_TEST_MYSQL_PORT"
+elif [ -S "$SOCKET" ] && ALIVE_PORT="$(mariadb --no-defaults --socket="$SOCKET" -u root -N -e 'SELECT @@port' 2>/dev/null)"; then
+    PORT="$ALIVE_PORT"
+else
+    PORT=33061
+    while port_in_use "$PORT"; do PORT=$((PORT + 1)); done
+fi
 URL="mysql://orch:orch-test@127.0.0.1:$PORT/orch_test"
 
 client() { mariadb --no-defaults --socket="$SOCKET" -u root "$@"; }

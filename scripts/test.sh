@@ -28,7 +28,8 @@ fi
 # The persistence and integration suites also run against a real MariaDB: started
 # here on loopback unless ORCH_TEST_MYSQL_URL already names a server.
 if [ -z "${ORCH_TEST_MYSQL_URL:-}" ]; then
-    eval "$(scripts/mariadb.sh start)"
+    mariadb_env="$(scripts/mariadb.sh start)" || { echo "could not start MariaDB for the MySQL tests" >&2; exit 1; }
+    eval "$mariadb_env"
     trap 'scripts/mariadb.sh stop' EXIT
 fi
 export ORCH_TEST_MYSQL_URL

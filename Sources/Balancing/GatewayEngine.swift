@@ -28,7 +28,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     private let table: Mutex<RoutingTable>
     private let configuration: Configuration
-    let health: HealthMonitor
+    public let health: HealthMonitor
     private let logSink: any RequestLogSink
     private let clock: any GatewayClock
     private let random: any RandomSource

@@ -44,8 +44,9 @@ public enum DatabaseURL: Sendable, Hashable, CustomStringConvertible {
             let pool = components.queryItems?.first(where: { $0.name == "pool" })?.value.flatMap(Int.init) ?? 10
             self = .mysql(
                 MySQLLocation(
-                    user: components.user?.removingPercentEncoding ?? "root",
-                    password: components.password?.removingPercentEncoding ?? "", host: host,
+                    // URLComponents decodes these already (decoding again would turn "%25…" into garbage).
+                    user: components.user ?? "root",
+                    password: components.password ?? "", host: host,
                     port: components.port ?? 3306, database: database, poolSize: max(1, pool)))
             return
         }

@@ -86,6 +86,18 @@ enum AdminDocuments {
         return String(proxy[..<proxy.index(after: colon)]) + "****" + String(proxy[at...])
     }
 
+    /// A proxy URL sent back with its password masked gets the stored password, even if
+    /// its host changed (a `****` password is never a real one).
+    static func unmaskedProxy(_ proxy: String, stored: String) -> String {
+        guard let at = proxy.lastIndex(of: "@"), let scheme = proxy.range(of: "://"),
+            let colon = proxy[scheme.upperBound..<at].firstIndex(of: ":"),
+            proxy[proxy.index(after: colon)..<at] == "****",
+            let storedAt = stored.lastIndex(of: "@"), let storedScheme = stored.range(of: "://"),
+            let storedColon = stored[storedScheme.upperBound..<storedAt].firstIndex(of: ":")
+        else { return proxy }
+        return String(proxy[...colon]) + String(stored[stored.index(after: storedColon)..<storedAt]) + String(proxy[at...])
+    }
+
     static func provider(_ stored: StoredProvider) -> JSONValue {
         let c = stored.config
         var doc: [String: JSONValue] = [

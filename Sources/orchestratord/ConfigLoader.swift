@@ -56,6 +56,19 @@ final class NodeReader {
         self.expandsEnvironment = expandsEnvironment
     }
 
+    /// Admin documents come from JSON, whose values carry their type (see
+    /// `AdminDocuments.node`): there `"rpm": "60"` or `"name": 7` is a type error, where
+    /// YAML would read the text.
+    var jsonTyped: Bool { !expandsEnvironment }
+
+    /// Whether a JSON-typed scalar has one of `tags` (always true for YAML).
+    private func hasType(_ node: Node?, _ path: String, _ tags: [Tag.Name], _ what: String) -> Bool {
+        guard jsonTyped, let node, !isNull(node), case .scalar(let s) = node else { return true }
+        if tags.contains(where: { $0.rawValue == s.tag.rawValue }) { return true }
+        problem(path, "expected \(what)")
+        return false
+    }
+
     func problem(_ path: String, _ message: String) {
         problems.append("\(path.isEmpty ? "(root)" : path): \(message)")
     }
@@ -113,10 +126,14 @@ final class NodeReader {
         return expand(s.string, path)
     }
 
-    func string(_ node: Node?, _ path: String) -> String? { scalar(node, path) }
+    func string(_ node: Node?, _ path: String) -> String? {
+        guard hasType(node, path, [.str], "a string") else { return nil }
+        return scalar(node, path)
+    }
 
-    func int(_ node: Node?, _ path: String, min: Int = 0, max: Int = Int.max) -> Int? {
-        guard let text = scalar(node, path) else { return nil }
+    /// An integer; by default at most 2,147,483,647 (what an INT column holds on MySQL).
+    func int(_ node: Node?, _ path: String, min: Int = 0, max: Int = Int(Int32.max)) -> Int? {
+        guard hasType(node, path, [.int], "an integer"), let text = scalar(node, path) else { return nil }
         guard let value = Int(text.replacingOccurrences(of: "_", with: "")) else {
             problem(path, "expected an integer, got \"\(text)\"")
             return nil
@@ -128,8 +145,10 @@ final class NodeReader {
         return value
     }
 
-    func double(_ node: Node?, _ path: String, min: Double = 0, max: Double = .greatestFiniteMagnitude) -> Double? {
-        guard let text = scalar(node, path) else { return nil }
+    /// A number; by default at most 1e9, so every conversion to an integer count of
+    /// milliseconds or micro-dollars fits.
+    func double(_ node: Node?, _ path: String, min: Double = 0, max: Double = 1e9) -> Double? {
+        guard hasType(node, path, [.int, .float], "a number"), let text = scalar(node, path) else { return nil }
         guard let value = Double(text), value.isFinite else {
             problem(path, "expected a number, got \"\(text)\"")
             return nil
@@ -142,7 +161,7 @@ final class NodeReader {
     }
 
     func bool(_ node: Node?, _ path: String) -> Bool? {
-        guard let text = scalar(node, path) else { return nil }
+        guard hasType(node, path, [.bool], "true or false"), let text = scalar(node, path) else { return nil }
         switch text.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
@@ -154,7 +173,7 @@ final class NodeReader {
 
     func enumValue<E: RawRepresentable & CaseIterable>(_ node: Node?, _ path: String, _ type: E.Type, what: String) -> E?
     where E.RawValue == String {
-        guard let text = scalar(node, path) else { return nil }
+        guard let text = string(node, path) else { return nil }
         guard let value = E(rawValue: text) else {
             let options = E.allCases.map(\.rawValue).joined(separator: ", ")
             problem(path, "unknown \(what) \"\(text)\" (expected one of: \(options))")
@@ -166,7 +185,7 @@ final class NodeReader {
     func strings(_ node: Node?, _ path: String) -> [String]? {
         guard let items = sequence(node, path) else { return nil }
         return items.enumerated().compactMap { i, item in
-            let value = scalar(item, "\(path)[\(i)]")
+            let value = string(item, "\(path)[\(i)]")
             if value == nil, isNull(item) { problem("\(path)[\(i)]", "must not be empty") }
             return value
         }
@@ -181,7 +200,7 @@ final class NodeReader {
         var out: [String: String] = [:]
         for (k, v) in mapping {
             guard case .scalar(let key) = k else { continue }
-            out[key.string] = scalar(v, "\(path).\(key.string)") ?? ""
+            out[key.string] = string(v, "\(path).\(key.string)") ?? ""
         }
         return out
     }

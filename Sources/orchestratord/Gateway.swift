@@ -117,9 +117,14 @@ final class Gateway: Sendable {
     var admin: GatewayAdmin {
         GatewayAdmin(
             store: store,
-            onChange: { [engine, access, transport, logger] stored in
+            onChange: { [engine, access, transport, logger] result in
+                let stored = result.configuration
                 engine.replaceTable(Self.routingTable(stored, transport: transport, logger: logger))
                 access.replaceDirectory(Self.keyDirectory(stored.keys))
+                // An operator vouching for a key again clears its refusal at once.
+                for key in result.enabledKeys {
+                    engine.health.enableKey(UpstreamKeyRef(provider: key.provider, keyID: key.keyID), now: .now)
+                }
                 logger.info("configuration changed through the admin API; routing snapshot swapped")
             }, logger: logger)
     }
@@ -154,7 +159,7 @@ final class Gateway: Sendable {
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
                 access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
-                admin: admin),
+                admin: admin, logs: store),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")
@@ -172,6 +177,7 @@ final class Gateway: Sendable {
                 .init(service: logWriter),
                 .init(service: healthPersister),
                 .init(service: activeChecker),
+                .init(service: LogRetention(store: store, retentionDays: settings.database.logRetentionDays, logger: logger)),
                 .init(
                     service: DrainingServer(server: app, inFlight: inFlight, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup),

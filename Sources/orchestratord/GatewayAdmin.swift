@@ -8,8 +8,8 @@ import Persistence
 /// swaps the live routing snapshot and key directory after every write.
 struct GatewayAdmin: AdminService {
     let store: SQLStore
-    /// Called with the new configuration after every write.
-    let onChange: @Sendable (StoredConfiguration) -> Void
+    /// Called with the result of every write.
+    let onChange: @Sendable (ConfigChangeResult) -> Void
     let logger: Logger
 
     static let maxPageSize = 200
@@ -68,6 +68,9 @@ struct GatewayAdmin: AdminService {
         switch resource {
         case .providers:
             let provider = try AdminDocuments.provider(Self.withoutMaskedKeys(body))
+            if provider.name == "batch" {
+                throw .invalidRequest("\"batch\" is reserved (POST /admin/providers/batch); choose another name.", param: "name")
+            }
             let result = try await apply([.createProvider(provider)])
             return try Self.entity(.providers, provider.name, in: result.configuration)
         case .models:
@@ -101,7 +104,11 @@ struct GatewayAdmin: AdminService {
             var provider = try AdminDocuments.provider(Self.withoutMaskedKeys(document))
             try Self.sameName(provider.name, name)
             if let stored { Self.keepMaskedSecrets(&provider, stored: stored.config) }
-            let result = try await apply([.replaceProvider(provider, replaceKeys: replaceKeys, ifVersion: ifMatch)])
+            // Masked values were resolved against the version read here: a change since
+            // then must not slip in under them (412 instead).
+            let result = try await apply([
+                .replaceProvider(provider, replaceKeys: replaceKeys, ifVersion: ifMatch ?? stored?.updatedAtMillis)
+            ])
             return try Self.entity(.providers, name, in: result.configuration)
         case .models:
             let model = try AdminDocuments.model(document)
@@ -199,15 +206,18 @@ struct GatewayAdmin: AdminService {
                 }
                 if let existing = current.providers.first(where: { $0.config.name == provider.name }) {
                     Self.keepMaskedSecrets(&provider, stored: existing.config)
-                    changes.append(.replaceProvider(provider, replaceKeys: Self.hasNewKeys(document), ifVersion: nil))
+                    changes.append(
+                        .replaceProvider(provider, replaceKeys: Self.hasNewKeys(document), ifVersion: existing.updatedAtMillis))
                 } else {
                     changes.append(.createProvider(provider))
                 }
                 results.append(.object(["op": .string(op), "name": .string(provider.name)]))
             case "enable", "disable":
-                var provider = try stored().config
-                provider.enabled = op == "enable"
-                changes.append(.replaceProvider(provider, replaceKeys: false, ifVersion: nil))
+                // Resolved when applied, so an upsert earlier in the batch is not undone.
+                if !changes.contains(where: { if case .createProvider(let p) = $0 { return p.name == name } else { return false } }) {
+                    _ = try stored()
+                }
+                changes.append(.setProviderEnabled(name: name, enabled: op == "enable"))
                 results.append(.object(["op": .string(op), "name": .string(name)]))
             case "delete":
                 _ = try stored()
@@ -244,7 +254,7 @@ struct GatewayAdmin: AdminService {
             logger.error("admin: write failed", metadata: ["error": "\(Redaction.scrub(String(describing: error)))"])
             throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
         }
-        onChange(result.configuration)
+        onChange(result)
         return result
     }
 
@@ -285,9 +295,14 @@ struct GatewayAdmin: AdminService {
     /// Values sent back masked (header secrets, the proxy password) keep the stored ones.
     private static func keepMaskedSecrets(_ provider: inout ProviderConfig, stored: ProviderConfig) {
         for (name, value) in provider.headers {
-            if let old = stored.headers[name], value == AdminDocuments.masked(old) { provider.headers[name] = old }
+            // Header names are case-insensitive.
+            if let old = stored.headers.first(where: { $0.key.lowercased() == name.lowercased() })?.value,
+                value == AdminDocuments.masked(old)
+            {
+                provider.headers[name] = old
+            }
         }
-        if provider.httpProxy == AdminDocuments.maskedProxy(stored.httpProxy) { provider.httpProxy = stored.httpProxy }
+        provider.httpProxy = AdminDocuments.unmaskedProxy(provider.httpProxy, stored: stored.httpProxy)
         if provider.secretAccessKey == nil { provider.secretAccessKey = stored.secretAccessKey }
         if provider.sessionToken == nil { provider.sessionToken = stored.sessionToken }
     }

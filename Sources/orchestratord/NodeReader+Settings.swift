@@ -74,7 +74,7 @@ extension NodeReader {
             problem(path, "expected a key entry")
             return nil
         }
-        let name = required(string(m["name"], "\(path).name"), "\(path).name")
+        let name = entityName(m["name"], "\(path).name", allowSlash: true)
         let secret = string(m["key"], "\(path).key")
         if secret == nil || secret?.isEmpty == true { problem("\(path).key", "must not be empty") }
         var key = ClientKeyConfig(name: name ?? "", key: secret ?? "")
@@ -83,7 +83,7 @@ extension NodeReader {
         if let v = int(m["tpm"], "\(path).tpm") { key.tpm = v }
         if let v = int(m["max_concurrency"], "\(path).max_concurrency") { key.maxConcurrency = v }
         if let v = double(m["budget_usd"], "\(path).budget_usd") { key.budgetUSD = v }
-        if let v = int(m["budget_tokens"], "\(path).budget_tokens") { key.budgetTokens = Int64(v) }
+        if let v = int(m["budget_tokens"], "\(path).budget_tokens", max: 1_000_000_000_000_000) { key.budgetTokens = Int64(v) }
         if let v = enumValue(m["budget_period"], "\(path).budget_period", BudgetPeriod.self, what: "budget period") {
             key.budgetPeriod = v
         }
@@ -113,7 +113,7 @@ extension NodeReader {
             problem(path, "expected a provider entry")
             return nil
         }
-        let name = required(string(m["name"], "\(path).name"), "\(path).name")
+        let name = entityName(m["name"], "\(path).name", allowSlash: false)
         let typeText = required(string(m["type"], "\(path).type"), "\(path).type")
         var type: ProviderType?
         if let typeText {
@@ -196,7 +196,7 @@ extension NodeReader {
             problem(path, "expected a model entry")
             return nil
         }
-        let name = required(string(m["name"], "\(path).name"), "\(path).name")
+        let name = entityName(m["name"], "\(path).name", allowSlash: true)
         let strategy = enumValue(m["strategy"], "\(path).strategy", RoutingStrategy.self, what: "strategy")
         let targetNodes = sequence(m["targets"], "\(path).targets") ?? []
         if targetNodes.isEmpty { problem("\(path).targets", "needs at least one target") }
@@ -269,6 +269,24 @@ extension NodeReader {
             return nil
         }
         return value
+    }
+
+    /// A provider, model or key name: required, 1–200 characters, no surrounding spaces or
+    /// control characters; a provider's also without `/` (it separates `provider/model`).
+    func entityName(_ node: Node?, _ path: String, allowSlash: Bool) -> String? {
+        guard let name = required(string(node, path), path) else { return nil }
+        if name.count > 200 {
+            problem(path, "must be at most 200 characters")
+        } else if name != name.trimmingCharacters(in: .whitespaces) {
+            problem(path, "must not start or end with spaces")
+        } else if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            problem(path, "must not contain control characters")
+        } else if !allowSlash, name.contains("/") {
+            problem(path, "must not contain \"/\" (it separates provider/model)")
+        } else {
+            return name
+        }
+        return nil
     }
 
     /// Checks across sections: unique names, targets naming known providers, unique key secrets.

@@ -242,3 +242,98 @@ struct AdminIntegrationTests {
         }
     }
 }
+
+/// `GET /admin/logs` and `GET /admin/logs/{id}` through the real server.
+@Suite(.serialized)
+struct AdminLogsIntegrationTests {
+    @Test func logsFilterPageAndShowOne() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { gateway, url in
+            for i in 0..<5 {
+                _ = try await Client.post(url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi \#(i)"}]}"#)
+            }
+            _ = try await Client.post(url + "/v1/chat/completions", #"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#)
+            try await waitForLogRows(gateway, 6)
+            var ids: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await AdminIntegrationTests.send(
+                    .GET, url + "/admin/logs?model=chat&limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                #expect(page.status == 200)
+                let rows = page.json?["data"]?.arrayValue ?? []
+                #expect(rows.allSatisfy { $0["model"] == .string("chat") && $0["status"] == .int(200) })
+                ids += rows.compactMap { $0["id"]?.stringValue }
+                cursor = page.json?["next_cursor"]?.stringValue
+            } while cursor != nil
+            #expect(ids.count == 5 && Set(ids).count == 5)
+            let failed = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?status=404")
+            #expect(failed.json?["data"]?.arrayValue?.first?["model"] == .string("nope"))
+            let since = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?since=2099-01-01T00:00:00Z")
+            #expect(since.json?["data"]?.arrayValue?.isEmpty == true)
+            let one = try await AdminIntegrationTests.send(.GET, url + "/admin/logs/\(ids[0])")
+            #expect(one.status == 200)
+            #expect(one.json?["attempts_detail"]?.arrayValue?.count == 1)
+            #expect(one.json?["request_body"] == .null, "the key does not log bodies")
+            #expect(try await AdminIntegrationTests.send(.GET, url + "/admin/logs/unknown-id").status == 404)
+            for bad in ["status=abc", "limit=0", "since=yesterday", "cursor=%%%"] {
+                let reply = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?\(bad)")
+                #expect(reply.status == 400, "\(bad)")
+            }
+            #expect(try await AdminIntegrationTests.send(.GET, url + "/admin/logs", headers: []).status == 401)
+        }
+    }
+}
+
+/// Bad admin input is a precise 4xx, never a crash or a 5xx.
+@Suite(.serialized)
+struct AdminValidationTests {
+    @Test func outOfRangeNamesAndConflictsAreRefused() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
+            func post(_ path: String, _ body: String) async throws -> Client.Reply {
+                try await AdminIntegrationTests.send(.POST, url + path, body)
+            }
+            let cases: [(String, String, Int, String?)] = [
+                ("/admin/keys", #"{"name":"big","budget_usd":1e13}"#, 400, "budget_usd"),
+                ("/admin/keys", #"{"name":"big","rpm":3000000000}"#, 400, "rpm"),
+                ("/admin/providers", #"{"name":"p","type":"openai","stream_idle_timeout_s":1e16}"#, 400, "stream_idle_timeout_s"),
+                ("/admin/providers", #"{"name":"a/b","type":"openai"}"#, 400, "name"),
+                ("/admin/providers", #"{"name":" padded","type":"openai"}"#, 400, "name"),
+                ("/admin/providers", #"{"name":"batch","type":"openai"}"#, 400, "name"),
+                ("/admin/providers", #"{"name":"\#(String(repeating: "n", count: 201))","type":"openai"}"#, 400, "name"),
+                ("/admin/providers", #"{"name":7,"type":"openai"}"#, 400, nil),
+                ("/admin/providers", #"[1,2]"#, 400, nil),
+                ("/admin/models", #"{"name":"m","targets":"nope"}"#, 400, "targets"),
+                ("/admin/keys", #"{"name":"dup","key":"sk-test-client-000111"}"#, 409, nil),
+            ]
+            for (path, body, status, param) in cases {
+                let reply = try await post(path, body)
+                #expect(reply.status == status, "\(path) \(body): \(reply.body)")
+                if let param { #expect(reply.json?["error"]?["param"] == .string(param), "\(body): \(reply.body)") }
+            }
+            // A batch that upserts and then disables keeps the upsert.
+            let batch = try await AdminIntegrationTests.send(
+                .POST, url + "/admin/providers/batch",
+                #"{"operations":[{"op":"upsert","provider":{"name":"fresh","type":"openai","base_url":"https://new.test/v1"}},{"op":"disable","name":"fresh"}]}"#)
+            #expect(batch.status == 200, "\(batch.body)")
+            let fresh = try await AdminIntegrationTests.send(.GET, url + "/admin/providers/fresh")
+            #expect(fresh.json?["base_url"] == .string("https://new.test/v1"))
+            #expect(fresh.json?["enabled"] == .bool(false))
+            // If-Match compares strongly: a weak tag is 412; a list containing the current one matches.
+            let etag = try #require(fresh.headers.first(name: "etag"))
+            let weak = try await AdminIntegrationTests.send(
+                .PATCH, url + "/admin/providers/fresh", #"{"rpm":1}"#, headers: AdminIntegrationTests.admin + [("If-Match", "W/\(etag)")])
+            #expect(weak.status == 412)
+            let listed = try await AdminIntegrationTests.send(
+                .PATCH, url + "/admin/providers/fresh", #"{"rpm":1}"#, headers: AdminIntegrationTests.admin + [("If-Match", "\"1\", \(etag)")])
+            #expect(listed.status == 200)
+        }
+    }
+
+    @Test func maskedProxyPasswordsSurviveAHostChange() {
+        #expect(AdminDocuments.maskedProxy("http://user:s3cret@proxy.test:8080") == "http://user:****@proxy.test:8080")
+        #expect(
+            AdminDocuments.unmaskedProxy("http://user:****@other.test:9090", stored: "http://user:s3cret@proxy.test:8080")
+                == "http://user:s3cret@other.test:9090")
+        #expect(AdminDocuments.unmaskedProxy("http://user:new@other.test", stored: "http://user:s3cret@proxy.test") == "http://user:new@other.test")
+        #expect(AdminDocuments.unmaskedProxy("socks5://p.test:1080", stored: "") == "socks5://p.test:1080")
+    }
+}

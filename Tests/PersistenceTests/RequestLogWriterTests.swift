@@ -63,7 +63,9 @@ struct RequestLogWriterTests {
     @Test func aTrickleOfRowsIsGatheredIntoFewTransactions() async throws {
         let inserter = ControlledInserter()
         var configuration = RequestLogWriter.Configuration()
-        configuration.linger = .milliseconds(200)
+        // Long enough that a loaded machine still sends the 20 rows (40 ms of sleeps)
+        // within one period.
+        configuration.linger = .seconds(1)
         let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await writer.run() }

@@ -351,3 +351,68 @@ struct SQLBackendBehaviourTests {
         }
     }
 }
+
+/// Reading one log row, and retention deleting old rows in batches.
+struct LogRetentionTests {
+    struct FixedClock: GatewayClock {
+        var epochMillis: Int64
+        var now: ContinuousClock.Instant { .now }
+        func sleep(until deadline: ContinuousClock.Instant) async throws { try await Task.sleep(until: deadline) }
+    }
+
+    static func entry(_ i: Int, at millis: Int64) -> RequestLogEntry {
+        RequestLogEntry(
+            id: String(format: "r-%04d", i), requestID: "q\(i)", timestampMillis: millis, keyID: "k", keyName: "k", apiStyle: "openai",
+            model: "m", stream: false, status: 200, attempts: 1, latencyMillis: 1)
+    }
+
+    @Test(arguments: TestBackend.all) func oldRowsGoInBatchesAndNewOnesStay(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
+        let day: Int64 = 86_400_000
+        let now: Int64 = 100 * day
+        // 1,203 rows from 40 days ago, 5 from yesterday.
+        try await store.insertLogs((0..<1203).map { Self.entry($0, at: now - 40 * day + Int64($0)) })
+        try await store.insertLogs((0..<5).map { Self.entry(5000 + $0, at: now - day) })
+        var one = try #require(try await store.log(id: "r-5001"))
+        #expect(one.requestID == "q5001")
+        one.id = "none"
+        #expect(try await store.log(id: "none") == nil)
+        let retention = LogRetention(
+            store: store, retentionDays: 30, logger: Logger(label: "t"), batchSize: 500, pause: .zero,
+            clock: FixedClock(epochMillis: now))
+        #expect(await retention.sweep() == 1203)
+        #expect(try await store.countLogs() == 5)
+        #expect(await retention.sweep() == 0)
+        await database.drop()
+    }
+}
+
+struct LogRowLimitTests {
+    @Test(arguments: TestBackend.all) func oversizedClientValuesAreCutNotRefused(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        var entry = RequestLogEntry(
+            id: "big-1", requestID: "r", timestampMillis: 1, keyID: "k", keyName: "k", apiStyle: "openai",
+            model: String(repeating: "m", count: 300) + "é", stream: false, status: 404, attempts: 0, latencyMillis: 1)
+        entry.errorMessage = String(repeating: "é", count: 70_000)
+        entry.attemptDetails = (0..<400).map { _ in
+            AttemptRecord(provider: "p", model: "m", keyID: nil, status: 500, error: String(repeating: "x", count: 5_000), latencyMs: 1)
+        }
+        try await database.store.insertLogs([entry])
+        let stored = try #require(try await database.store.log(id: "big-1"))
+        #expect(stored.model.count == 255)
+        #expect((stored.errorMessage?.utf8.count ?? 0) <= 60_000 && stored.errorMessage?.hasPrefix("éé") == true)
+        #expect(!stored.attemptDetails.isEmpty && stored.attemptDetails.count < 400)
+        await database.drop()
+    }
+}
+
+struct DatabaseURLPasswordTests {
+    @Test func percentEncodedPasswordsDecodeOnce() throws {
+        guard case .mysql(let m) = try DatabaseURL(parsing: "mysql://orch:100%25%40sure@db:3306/x") else {
+            Issue.record("expected mysql")
+            return
+        }
+        #expect(m.password == "100%@sure")
+    }
+}

@@ -10,6 +10,7 @@ import OrchestratorCore
 /// on creation and 204 on deletion.
 struct AdminRoutes {
     let admin: any AdminService
+    let logs: (any RequestLogStore)?
     let access: AccessPolicy
     let maxBodyBytes: Int
 
@@ -36,7 +37,8 @@ struct AdminRoutes {
                 let entity = try await admin.create(resource, try await Self.body(request, limit: limit))
                 var response = try Self.entityResponse(entity, status: .created)
                 if let name = entity.body[resource == .keys ? "id" : "name"]?.stringValue {
-                    response.headers[.location] = "/admin/\(resource.rawValue)/\(name)"
+                    let segment = name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? name
+                    response.headers[.location] = "/admin/\(resource.rawValue)/\(segment)"
                 }
                 return response
             }
@@ -62,6 +64,23 @@ struct AdminRoutes {
                 return Response(status: .noContent)
             }
         }
+        if let logs {
+            router.get("/admin/logs") { request, _ in
+                try authorize(request)
+                let query = try LogQueryParser.parse(request.uri.queryParameters)
+                let page = try await Self.loading { try await logs.logs(query) }
+                let next = page.count == query.limit ? page.last.map { LogQueryParser.cursor(after: $0) } : nil
+                return try jsonResponse(AdminPageBody(AdminPage(items: page.map { LogDocuments.summary($0) }, nextCursor: next)))
+            }
+            router.get("/admin/logs/{id}") { request, context in
+                try authorize(request)
+                let id = context.parameters.get("id") ?? ""
+                guard let entry = try await Self.loading({ try await logs.log(id: id) }) else {
+                    throw GatewayError.notFound("No request log \(id).", code: "log_not_found")
+                }
+                return try jsonResponse(LogDocuments.detail(entry))
+            }
+        }
         router.post("/admin/providers/batch") { request, _ in
             try authorize(request)
             return try jsonResponse(try await admin.batchProviders(try await Self.body(request, limit: limit)))
@@ -84,6 +103,15 @@ struct AdminRoutes {
         }
     }
 
+    /// A store read, its failure a 503 (the database is the problem, not the request).
+    static func loading<T>(_ body: () async throws -> T) async throws(GatewayError) -> T {
+        do {
+            return try await body()
+        } catch {
+            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+        }
+    }
+
     static func name(_ context: GatewayRequestContext) throws(GatewayError) -> String {
         guard let name = context.parameters.get("name"), !name.isEmpty else { throw .invalidRequest("The path names no entity.") }
         return name.removingPercentEncoding ?? name
@@ -101,17 +129,21 @@ struct AdminRoutes {
         return try JSONCoding.decodeRequest(JSONValue.self, from: bytes)
     }
 
-    /// `If-Match: "<version>"` (weak or strong, `*` = any).
+    /// `If-Match: "<version>"`, compared strongly (RFC 9110: a weak tag never matches);
+    /// `*` means any version. Of a list, the highest version is the one that can match.
     static func ifMatch(_ request: Request) throws(GatewayError) -> Int64? {
         guard let value = request.headers[.ifMatch]?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value != "*" else {
             return nil
         }
-        var tag = Substring(value)
-        if tag.hasPrefix("W/") { tag = tag.dropFirst(2) }
-        tag = tag.drop { $0 == "\"" }
-        while tag.last == "\"" { tag = tag.dropLast() }
-        guard let version = Int64(tag) else {
-            throw GatewayError(status: 412, type: "invalid_request_error", code: "precondition_failed", message: "If-Match names no version of this entity.")
+        let versions = value.split(separator: ",").compactMap { item -> Int64? in
+            let tag = item.trimmingCharacters(in: .whitespaces)
+            guard tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 2 else { return nil }
+            return Int64(tag.dropFirst().dropLast())
+        }
+        guard let version = versions.max() else {
+            throw GatewayError(
+                status: 412, type: "invalid_request_error", code: "precondition_failed",
+                message: "If-Match names no current version of this entity (send the ETag as read).")
         }
         return version
     }

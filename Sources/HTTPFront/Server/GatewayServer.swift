@@ -22,16 +22,19 @@ public enum GatewayServer {
         public var inFlight: InFlightRequests
         /// The admin CRUD API; without it `/admin` offers only the read-only listings.
         public var admin: (any AdminService)?
+        /// The request logs `GET /admin/logs` reads.
+        public var logs: (any RequestLogStore)?
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec],
             operationCodecs: [APIOperation: any InboundCodec] = [:], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
             clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests(),
-            admin: (any AdminService)? = nil
+            admin: (any AdminService)? = nil, logs: (any RequestLogStore)? = nil
         ) {
             self.inFlight = inFlight
             self.admin = admin
+            self.logs = logs
             self.chat = chat
             self.codecs = codecs
             self.operationCodecs = operationCodecs
@@ -59,7 +62,9 @@ public enum GatewayServer {
             access: dependencies.access, listsProviders: dependencies.admin == nil
         ).register(on: router)
         if let admin = dependencies.admin {
-            AdminRoutes(admin: admin, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes).register(on: router)
+            AdminRoutes(
+                admin: admin, logs: dependencies.logs, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes
+            ).register(on: router)
         }
         return router
     }

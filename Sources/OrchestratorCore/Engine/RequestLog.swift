@@ -156,4 +156,8 @@ public struct RequestLogCursor: Sendable, Hashable {
 public protocol RequestLogStore: Sendable {
     func logs(_ query: RequestLogQuery) async throws -> [RequestLogEntry]
     func countLogs() async throws -> Int
+    /// One log row, with its attempts and (for keys with `log_bodies`) its bodies.
+    func log(id: String) async throws -> RequestLogEntry?
+    /// Deletes at most `limit` of the oldest rows written before `millis`; returns how many.
+    func deleteLogs(before millis: Int64, limit: Int) async throws -> Int
 }

@@ -21,6 +21,8 @@ public enum ConfigChange: Sendable, Hashable {
     /// Replaces a provider; without `replaceKeys` its stored upstream keys stay.
     case replaceProvider(ProviderConfig, replaceKeys: Bool, ifVersion: Int64?)
     case deleteProvider(name: String, ifVersion: Int64?)
+    /// Switches a provider on or off, leaving the rest of it as it is when applied.
+    case setProviderEnabled(name: String, enabled: Bool)
     case addProviderKey(provider: String, secret: String)
     case setProviderKeyEnabled(provider: String, keyID: String, enabled: Bool)
     case removeProviderKey(provider: String, keyID: String)
@@ -39,10 +41,13 @@ public struct ConfigChangeResult: Sendable {
     public var configuration: StoredConfiguration
     /// Ids of the upstream keys added, in change order.
     public var addedKeyIDs: [String]
+    /// Upstream keys an operator enabled (any refusal of theirs is cleared): (provider, key id).
+    public var enabledKeys: [(provider: String, keyID: String)]
 
-    public init(configuration: StoredConfiguration, addedKeyIDs: [String] = []) {
+    public init(configuration: StoredConfiguration, addedKeyIDs: [String] = [], enabledKeys: [(provider: String, keyID: String)] = []) {
         self.configuration = configuration
         self.addedKeyIDs = addedKeyIDs
+        self.enabledKeys = enabledKeys
     }
 }
 

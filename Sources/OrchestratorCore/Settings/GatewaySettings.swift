@@ -200,8 +200,9 @@ public struct Price: Sendable, Hashable, Codable {
         let micros =
             Double(uncached) * inputPerMTok + Double(cached) * (cachedInputPerMTok ?? inputPerMTok)
             + Double(usage.completionTokens) * outputPerMTok
-        // USD per 1M tokens × tokens = micro-dollars.
-        return Int64(micros.rounded())
+        // USD per 1M tokens × tokens = micro-dollars (clamped: counts come from upstreams).
+        guard micros.isFinite else { return 0 }
+        return Int64(exactly: micros.rounded()) ?? (micros > 0 ? .max : 0)
     }
 }
 

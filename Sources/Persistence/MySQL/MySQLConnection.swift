@@ -13,6 +13,8 @@ final class MySQLConnection: SQLConnection {
     private var statements: [String: UnsafeMutablePointer<MYSQL_STMT>] = [:]
     private let location: DatabaseURL.MySQLLocation
     private var inTransaction = false
+    /// Named locks held: a reconnect would silently drop them, so none happens meanwhile.
+    private var locksHeld = 0
     /// When the connection was last used, for the health check before reuse.
     var lastUsed = ContinuousClock.now
 
@@ -93,12 +95,33 @@ final class MySQLConnection: SQLConnection {
         return try committing(after: "START TRANSACTION", body)
     }
 
+    /// `GET_LOCK`, asked in waits shorter than the read timeout, so a long wait is never
+    /// mistaken for a lost connection.
+    func withNamedLock<T>(_ name: String, timeout: Int, _ body: () throws -> T) throws -> T {
+        let deadline = ContinuousClock.now.advanced(by: .seconds(timeout))
+        while true {
+            let wait = max(1, min(10, Int(ContinuousClock.now.duration(to: deadline).components.seconds)))
+            if try query("SELECT GET_LOCK(?, ?)", [.text(name), .int(Int64(wait))]).first?.first?.int == 1 { break }
+            if ContinuousClock.now >= deadline {
+                throw DatabaseError(code: -1, message: "another instance held the lock \(name) for \(timeout) s")
+            }
+        }
+        locksHeld += 1
+        defer {
+            locksHeld -= 1
+            _ = try? query("SELECT RELEASE_LOCK(?)", [.text(name)])
+        }
+        return try body()
+    }
+
     /// Runs `body`; when the connection turns out to be lost outside a transaction (a
     /// server restart, an idle timeout), reconnects and runs it once more.
     private func retryingLostConnection<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as DatabaseError where !inTransaction && Self.connectionLost.contains(UInt32(bitPattern: error.code)) {
+        } catch let error as DatabaseError
+            where !inTransaction && locksHeld == 0 && Self.connectionLost.contains(UInt32(bitPattern: error.code))
+        {
             try reconnect()
             return try body()
         }

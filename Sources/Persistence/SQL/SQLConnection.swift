@@ -14,6 +14,11 @@ protocol SQLConnection: AnyObject {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     func transaction<T>(_ body: () throws -> T) throws -> T
+
+    /// Runs `body` holding a lock named `name` across every instance on this database,
+    /// waiting up to `timeout` seconds for it. SQLite needs none (its `BEGIN IMMEDIATE`
+    /// transactions already serialize writers): there it just runs `body`.
+    func withNamedLock<T>(_ name: String, timeout: Int, _ body: () throws -> T) throws -> T
 }
 
 extension SQLConnection {
@@ -35,17 +40,9 @@ extension SQLConnection {
         }
     }
 
-    /// Runs `body` holding a lock named `name` across every instance on this database:
-    /// MySQL's `GET_LOCK` (waiting up to `timeout` seconds). SQLite needs none: its
-    /// `BEGIN IMMEDIATE` transactions already serialize writers.
-    func withNamedLock<T>(_ name: String, timeout: Int = 60, _ body: () throws -> T) throws -> T {
-        guard dialect == .mysql else { return try body() }
-        let locked = try query("SELECT GET_LOCK(?, ?)", [.text(name), .int(Int64(timeout))])
-        guard locked.first?.first?.int == 1 else {
-            throw DatabaseError(code: -1, message: "another instance held the lock \(name) for \(timeout) s")
-        }
-        defer { _ = try? query("SELECT RELEASE_LOCK(?)", [.text(name)]) }
-        return try body()
+    /// ``withNamedLock(_:timeout:_:)`` waiting up to a minute.
+    func withNamedLock<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try withNamedLock(name, timeout: 60, body)
     }
 }
 

@@ -41,6 +41,9 @@ struct DatabaseError: Error, CustomStringConvertible, Sendable {
     var message: String
     var description: String { "database error \(code): \(message)" }
 
+    /// Whether a value did not fit its column (MySQL: too long, out of range, not valid).
+    var isDataError: Bool { [1406, 1264, 1366, 1292].contains(code) || code == SQLITE_TOOBIG }
+
     /// Whether a UNIQUE constraint was violated (SQLite's constraint error, MySQL's 1062).
     var isUniqueViolation: Bool { code == SQLITE_CONSTRAINT || code == 1062 || message.contains("UNIQUE") }
 }
@@ -136,6 +139,10 @@ final class SQLiteConnection: SQLConnection {
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE`: takes the write lock up front).
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try committing(after: "BEGIN IMMEDIATE", body)
+    }
+
+    func withNamedLock<T>(_ name: String, timeout: Int, _ body: () throws -> T) throws -> T {
+        try body()
     }
 
     var changes: Int { Int(sqlite3_changes(handle)) }

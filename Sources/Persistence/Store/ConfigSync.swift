@@ -21,11 +21,11 @@ struct ConfigSync {
             if let existing = providerIDs[provider.name] {
                 id = existing.id
                 if existing.source == .api { warnings.append("config file provider \(provider.name) replaces one created through the admin API") }
-                try rows.updateProvider(id: id, provider, source: .file, version: now)
+                try rows.updateProvider(id: id, provider, source: .file, version: rows.nextVersion(after: existing.updatedAt))
             } else {
                 id = RequestID.generate()
                 try rows.insertProvider(id: id, provider, source: .file)
-                providerIDs[provider.name] = (id, .file)
+                providerIDs[provider.name] = (id, .file, now)
             }
             // Keys added through the admin API stay; the file's are made what it lists.
             try rows.syncKeys(providerID: id, secrets: provider.apiKeys, source: .file, onlySource: .file)
@@ -40,7 +40,9 @@ struct ConfigSync {
         for model in settings.models {
             do {
                 if let existing = modelIDs[model.name] {
-                    try rows.updateModel(id: existing.id, model, source: .file, version: now, providerIDs: providerIDsByName)
+                    try rows.updateModel(
+                        id: existing.id, model, source: .file, version: rows.nextVersion(after: existing.updatedAt),
+                        providerIDs: providerIDsByName)
                 } else {
                     try rows.insertModel(id: RequestID.generate(), model, source: .file, providerIDs: providerIDsByName)
                 }
@@ -65,24 +67,26 @@ struct ConfigSync {
         }
         for key in settings.keys {
             if let existing = existingKeys[key.name] {
-                try rows.updateClientKey(id: existing.id, key, source: .file, version: now)
+                try rows.updateClientKey(id: existing.id, key, source: .file, version: rows.nextVersion(after: existing.updatedAt))
             } else {
-                try rows.insertClientKey(id: "file:" + key.name, key, source: .file)
+                // Short names keep their readable id; long ones get one that fits the column.
+                let id = key.name.utf8.count <= 59 ? "file:" + key.name : "file:" + String(KeyHashing.sha256Hex(key.name).prefix(40))
+                try rows.insertClientKey(id: id, key, source: .file)
             }
         }
         return warnings
     }
 
-    private func nameIndex(_ table: String) throws -> [String: (id: String, source: EntitySource)] {
+    private func nameIndex(_ table: String) throws -> [String: (id: String, source: EntitySource, updatedAt: Int64)] {
         let sql: String
         switch table {
-        case "providers": sql = "SELECT name, id, source FROM providers"
-        case "model_configs": sql = "SELECT name, id, source FROM model_configs"
-        default: sql = "SELECT name, id, source FROM api_keys"
+        case "providers": sql = "SELECT name, id, source, updated_at FROM providers"
+        case "model_configs": sql = "SELECT name, id, source, updated_at FROM model_configs"
+        default: sql = "SELECT name, id, source, updated_at FROM api_keys"
         }
-        var out: [String: (id: String, source: EntitySource)] = [:]
+        var out: [String: (id: String, source: EntitySource, updatedAt: Int64)] = [:]
         for row in try db.query(sql) {
-            out[row[0].text ?? ""] = (row[1].text ?? "", EntitySource(rawValue: row[2].text ?? "") ?? .api)
+            out[row[0].text ?? ""] = (row[1].text ?? "", EntitySource(rawValue: row[2].text ?? "") ?? .api, row[3].int ?? 0)
         }
         return out
     }

@@ -5,6 +5,7 @@ import OrchestratorCore
 struct ConfigWriter {
     let rows: ConfigRows
     private(set) var addedKeyIDs: [String] = []
+    private(set) var enabledKeys: [(provider: String, keyID: String)] = []
 
     init(rows: ConfigRows) {
         self.rows = rows
@@ -37,6 +38,11 @@ struct ConfigWriter {
             }
             try db.query("DELETE FROM provider_keys WHERE provider_id = ?", [.text(row.id)])
             try db.query("DELETE FROM providers WHERE id = ?", [.text(row.id)])
+        case .setProviderEnabled(let name, let enabled):
+            let row = try existing(rows.provider(named: name), "provider", name, ifVersion: nil)
+            try db.query(
+                "UPDATE providers SET enabled = ?, source = 'api', updated_at = ? WHERE id = ?",
+                [SQLValue(enabled), .int(rows.nextVersion(after: row.updatedAt)), .text(row.id)])
         case .addProviderKey(let provider, let secret):
             let row = try existing(rows.provider(named: provider), "provider", provider, ifVersion: nil)
             let fingerprint = KeyHashing.sha256Hex(secret)
@@ -56,6 +62,7 @@ struct ConfigWriter {
                     ? "UPDATE provider_keys SET enabled = 1, state = 'active', last_error = NULL, updated_at = ? WHERE id = ?"
                     : "UPDATE provider_keys SET enabled = 0, updated_at = ? WHERE id = ?",
                 [.int(rows.now), .text(keyID)])
+            if enabled { enabledKeys.append((provider, keyID)) }
             try rows.touchProvider(row)
         case .removeProviderKey(let provider, let keyID):
             let row = try existing(rows.provider(named: provider), "provider", provider, ifVersion: nil)

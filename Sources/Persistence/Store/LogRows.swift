@@ -6,16 +6,62 @@ enum LogRows {
     static let columns =
         "id, request_id, ts, key_id, key_name, api_style, model, provider, upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body, attempts_detail"
 
+    /// A row's values, every text cut to its column's size: a value a client chose (a
+    /// 300-character model name) must never make a whole batch fail on MySQL's strict
+    /// columns and stall the log writer behind it.
     static func values(_ e: RequestLogEntry) -> [SQLValue] {
         [
-            .text(e.id), .text(e.requestID), .int(e.timestampMillis), .text(e.keyID), .text(e.keyName),
-            .text(e.apiStyle), .text(e.model), SQLValue(e.provider), SQLValue(e.upstreamModel), SQLValue(e.stream),
+            .text(fit(e.id, name)), .text(fit(e.requestID, name)), .int(e.timestampMillis), .text(fit(e.keyID, name)),
+            .text(fit(e.keyName, name)), .text(fit(e.apiStyle, name)), .text(fit(e.model, name)),
+            SQLValue(e.provider.map { fit($0, name) }), SQLValue(e.upstreamModel.map { fit($0, name) }), SQLValue(e.stream),
             .int(Int64(e.status)), .int(Int64(e.attempts)), .int(e.latencyMillis), SQLValue(e.timeToFirstTokenMillis),
             .int(Int64(e.promptTokens)), .int(Int64(e.completionTokens)), .int(Int64(e.cachedTokens)),
-            SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage), SQLValue(e.upstreamRequestID),
-            SQLValue(e.requestBody), SQLValue(e.responseBody),
-            SQLValue(e.attemptDetails.isEmpty ? nil : AttemptRecord.jsonArray(e.attemptDetails)),
+            SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage.map { fit($0, text) }),
+            SQLValue(e.upstreamRequestID.map { fit($0, name) }), SQLValue(e.requestBody.map { fit($0, longText) }),
+            SQLValue(e.responseBody.map { fit($0, longText) }),
+            SQLValue(e.attemptDetails.isEmpty ? nil : fittedAttempts(e.attemptDetails)),
         ]
+    }
+
+    /// Column sizes (MySQL's, the stricter): VARCHAR(255) characters, TEXT and
+    /// MEDIUMTEXT bytes (with room to spare).
+    static let name = Limit.characters(255)
+    static let text = Limit.bytes(60_000)
+    static let longText = Limit.bytes(16_000_000)
+
+    enum Limit {
+        case characters(Int)
+        case bytes(Int)
+    }
+
+    /// `value` cut to `limit`, never inside a character.
+    static func fit(_ value: String, _ limit: Limit) -> String {
+        switch limit {
+        case .characters(let count):
+            return value.count <= count ? value : String(value.prefix(count))
+        case .bytes(let count):
+            if value.utf8.count <= count { return value }
+            let bytes = Array(value.utf8)
+            var cut = count
+            // Back off continuation bytes (10xxxxxx) to the start of a character.
+            while cut > 0, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+            return String(decoding: bytes[..<cut], as: UTF8.self)
+        }
+    }
+
+    /// The attempts as JSON within a TEXT column: the last ones are dropped if needed.
+    static func fittedAttempts(_ attempts: [AttemptRecord]) -> String {
+        var kept = attempts.map { attempt -> AttemptRecord in
+            var attempt = attempt
+            attempt.error = attempt.error.map { fit($0, .bytes(2_000)) }
+            return attempt
+        }
+        var json = AttemptRecord.jsonArray(kept)
+        while json.utf8.count > 60_000, kept.count > 1 {
+            kept.removeLast()
+            json = AttemptRecord.jsonArray(kept)
+        }
+        return json
     }
 
     static func entry(_ row: [SQLValue]) -> RequestLogEntry {

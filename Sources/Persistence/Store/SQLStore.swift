@@ -141,17 +141,26 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
 
     public func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult {
         let box = self.box
-        let added = try await database.run { db -> [String] in
-            // One writer at a time across instances, and all or nothing.
-            try db.withNamedLock("orchestrator_config_sync") {
-                try db.transaction {
-                    var writer = ConfigWriter(rows: ConfigRows(db: db, box: box, now: Clock.millis()))
-                    for change in changes { try writer.apply(change) }
-                    return writer.addedKeyIDs
+        let outcome: WriteOutcome
+        do {
+            outcome = try await database.run { db -> WriteOutcome in
+                // One writer at a time across instances, and all or nothing.
+                try db.withNamedLock("orchestrator_config_sync") {
+                    try db.transaction {
+                        var writer = ConfigWriter(rows: ConfigRows(db: db, box: box, now: Clock.millis()))
+                        for change in changes { try writer.apply(change) }
+                        return WriteOutcome(added: writer.addedKeyIDs, enabled: writer.enabledKeys.map { [$0.provider, $0.keyID] })
+                    }
                 }
             }
+        } catch let error as DatabaseError where error.isUniqueViolation {
+            throw ConfigChangeError(.conflict, "A value that must be unique is already taken (a name, or a key's secret).")
+        } catch let error as DatabaseError where error.isDataError {
+            throw ConfigChangeError(.invalid, "A value is too long or out of range for the database.")
         }
-        return ConfigChangeResult(configuration: try await loadConfiguration(), addedKeyIDs: added)
+        return ConfigChangeResult(
+            configuration: try await loadConfiguration(), addedKeyIDs: outcome.added,
+            enabledKeys: outcome.enabled.map { (provider: $0[0], keyID: $0[1]) })
     }
 
     // MARK: Request logs
@@ -176,6 +185,31 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
     public func logs(_ query: RequestLogQuery) async throws -> [RequestLogEntry] {
         let (sql, parameters) = LogRows.select(query)
         return try await database.run { db in try db.query(sql, parameters).map(LogRows.entry) }
+    }
+
+    public func log(id: String) async throws -> RequestLogEntry? {
+        try await database.run { db in
+            try db.query("SELECT \(LogRows.columns) FROM request_logs WHERE id = ?", [.text(id)]).first.map(LogRows.entry)
+        }
+    }
+
+    /// Deletes in one small transaction, so the log writer is never held up for long.
+    public func deleteLogs(before millis: Int64, limit: Int) async throws -> Int {
+        try await database.run { db in
+            try db.transaction {
+                let parameters: [SQLValue] = [.int(millis), .int(Int64(max(1, limit)))]
+                switch db.dialect {
+                case .sqlite:
+                    try db.query(
+                        "DELETE FROM request_logs WHERE id IN (SELECT id FROM request_logs WHERE ts < ? ORDER BY ts LIMIT ?)",
+                        parameters)
+                    return Int(try db.query("SELECT changes()").first?.first?.int ?? 0)
+                case .mysql:
+                    try db.query("DELETE FROM request_logs WHERE ts < ? ORDER BY ts LIMIT ?", parameters)
+                    return Int(try db.query("SELECT ROW_COUNT()").first?.first?.int ?? 0)
+                }
+            }
+        }
     }
 
     public func countLogs() async throws -> Int {
@@ -227,4 +261,10 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
 
 enum Clock {
     static func millis() -> Int64 { SystemClock().epochMillis }
+}
+
+/// What one write batch did (Sendable across the database thread).
+private struct WriteOutcome: Sendable {
+    var added: [String]
+    var enabled: [[String]]
 }
