@@ -28,6 +28,8 @@ final class Gateway: Sendable {
     let activeChecker: ActiveHealthChecker
     let transport: RoutingTransport
     let access: AccessPolicy
+    /// The running configuration, swapped on changes from any instance.
+    let live: LiveConfiguration
     private let listening = Mutex<(port: Int?, waiters: [CheckedContinuation<Int, Never>])>((nil, []))
     private let groupBox = Mutex<ServiceGroup?>(nil)
 
@@ -53,8 +55,11 @@ final class Gateway: Sendable {
             throw StartupError(description: "database.url: \(url): \(error)")
         }
         let stored: StoredConfiguration
+        let version: Int64
         do {
-            stored = try await store.syncFromFile(settings)
+            _ = try await store.syncFromFile(settings)
+            // Read with its version, so the watcher knows what is already running.
+            (version, stored) = try await store.loadVersionedConfiguration()
         } catch {
             await store.close()
             throw error
@@ -92,16 +97,18 @@ final class Gateway: Sendable {
         if access.admitsAnonymous {
             logger.warning("no client keys configured: /v1 accepts any caller as anonymous while bound to loopback")
         }
+        let live = LiveConfiguration(engine: engine, access: access, transport: transport, version: version, logger: logger)
         return Gateway(
             settings: settings, logger: logger, store: store, engine: engine, logWriter: logWriter,
-            healthPersister: healthPersister, activeChecker: activeChecker, transport: transport, access: access)
+            healthPersister: healthPersister, activeChecker: activeChecker, transport: transport, access: access, live: live)
     }
 
     private init(
         settings: GatewaySettings, logger: Logger, store: SQLStore, engine: GatewayEngine, logWriter: RequestLogWriter,
         healthPersister: HealthPersister, activeChecker: ActiveHealthChecker, transport: RoutingTransport,
-        access: AccessPolicy
+        access: AccessPolicy, live: LiveConfiguration
     ) {
+        self.live = live
         self.settings = settings
         self.logger = logger
         self.store = store
@@ -115,18 +122,7 @@ final class Gateway: Sendable {
 
     /// The admin API: every write swaps the routing snapshot and the key directory at once.
     var admin: GatewayAdmin {
-        GatewayAdmin(
-            store: store,
-            onChange: { [engine, access, transport, logger] result in
-                let stored = result.configuration
-                engine.replaceTable(Self.routingTable(stored, transport: transport, logger: logger))
-                access.replaceDirectory(Self.keyDirectory(stored.keys))
-                // An operator vouching for a key again clears its refusal at once.
-                for key in result.enabledKeys {
-                    engine.health.enableKey(UpstreamKeyRef(provider: key.provider, keyID: key.keyID), now: .now)
-                }
-                logger.info("configuration changed through the admin API; routing snapshot swapped")
-            }, logger: logger)
+        GatewayAdmin(store: store, onChange: { [live] result in live.installed(result) }, logger: logger)
     }
 
     static func routingTable(_ stored: StoredConfiguration, transport: any HTTPTransport, logger: Logger) -> RoutingTable {
@@ -178,6 +174,7 @@ final class Gateway: Sendable {
                 .init(service: healthPersister),
                 .init(service: activeChecker),
                 .init(service: LogRetention(store: store, retentionDays: settings.database.logRetentionDays, logger: logger)),
+                .init(service: ConfigWatcher(store: store, live: live, interval: .seconds(1), logger: logger)),
                 .init(
                     service: DrainingServer(server: app, inFlight: inFlight, logger: logger),
                     successTerminationBehavior: .gracefullyShutdownGroup),

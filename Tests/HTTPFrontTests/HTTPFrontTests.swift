@@ -46,6 +46,10 @@ struct EmptyConfigStore: ConfigStore {
     func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult {
         throw ConfigChangeError(.invalid, "read-only test store")
     }
+    func loadVersionedConfiguration() async throws -> (version: Int64, configuration: StoredConfiguration) {
+        (0, try await loadConfiguration())
+    }
+    func configurationVersion() async throws -> Int64 { 0 }
     func loadConfiguration() async throws -> StoredConfiguration {
         StoredConfiguration(providers: [
             StoredProvider(

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
 import OrchestratorCore
 import OrchestratorTesting
 import Testing
@@ -66,7 +67,7 @@ struct MySQLIntegrationTests {
             // Reopened after both stopped: one schema, one synced provider, every row.
             let (store, _) = try await SQLStore.open(
                 url: try DatabaseURL(parsing: url), secretKey: Self.secretKey, logger: Logger(label: "t"))
-            #expect(try await store.appliedMigrations() == [1])
+            #expect(try await store.appliedMigrations() == [1, 2])
             #expect(try await store.countLogs() == 10)
             let stored = try await store.loadConfiguration()
             #expect(stored.providers.map(\.config.name) == ["demo"])
@@ -74,6 +75,43 @@ struct MySQLIntegrationTests {
             let raw = try await store.database.run { db in try db.query("SELECT secret_enc FROM provider_keys").compactMap { $0[0].text } }
             #expect(raw.count == 1 && !raw[0].contains("sk-upstream-secret"))
             await store.close()
+        }
+    }
+
+    @Test func anAdminChangeOnOneInstanceReachesTheOther() async throws {
+        try await Self.withDatabase { url in
+            let environment = ["ORCH_SECRET_KEY": Self.secretKey]
+            let config = Self.config(url) + "\nadmin: { key: \"admin-key-for-mysql-tests-01\" }\n"
+            try await withGateway(config, environment: environment) { _, first in
+                try await withGateway(config, environment: environment) { _, second in
+                    let admin = [("Authorization", "Bearer admin-key-for-mysql-tests-01")]
+                    // A model created on the first instance…
+                    let created = try await AdminIntegrationTests.send(
+                        .POST, first + "/admin/models", #"{"name":"shared-model","targets":[{"provider":"demo","model":"m"}]}"#,
+                        headers: admin)
+                    #expect(created.status == 201)
+                    // …routes on the second within about a second (its watcher polls the version).
+                    var served = false
+                    for _ in 0..<60 where !served {
+                        let reply = try await Client.post(
+                            second + "/v1/chat/completions", #"{"model":"shared-model","messages":[{"role":"user","content":"hi"}]}"#)
+                        served = reply.status == 200
+                        if !served { try await Task.sleep(for: .milliseconds(100)) }
+                    }
+                    #expect(served, "the second instance never saw the new model")
+                    // A key disabled on the second instance is refused by the first too.
+                    let disabled = try await AdminIntegrationTests.send(.PATCH, second + "/admin/keys/tester", #"{"enabled":false}"#, headers: admin)
+                    #expect(disabled.status == 200)
+                    var refused = false
+                    for _ in 0..<60 where !refused {
+                        let reply = try await Client.post(
+                            first + "/v1/chat/completions", #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#)
+                        refused = reply.status == 401
+                        if !refused { try await Task.sleep(for: .milliseconds(100)) }
+                    }
+                    #expect(refused, "the first instance still admits the disabled key")
+                }
+            }
         }
     }
 

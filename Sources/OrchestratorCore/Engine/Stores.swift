@@ -12,6 +12,10 @@ public protocol ConfigStore: Sendable {
     /// - Throws: ``ConfigChangeError`` for a missing entity, a name conflict, an entity
     ///   still in use, or a stale version; other errors for the database.
     func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult
+    /// The configuration with the change counter it was read at (one consistent read).
+    func loadVersionedConfiguration() async throws -> (version: Int64, configuration: StoredConfiguration)
+    /// The change counter alone: cheap enough to poll every second.
+    func configurationVersion() async throws -> Int64
 }
 
 /// One change to the stored configuration, made through the admin API (`source: api`).
@@ -43,11 +47,17 @@ public struct ConfigChangeResult: Sendable {
     public var addedKeyIDs: [String]
     /// Upstream keys an operator enabled (any refusal of theirs is cleared): (provider, key id).
     public var enabledKeys: [(provider: String, keyID: String)]
+    /// The change counter ``configuration`` was read at.
+    public var version: Int64
 
-    public init(configuration: StoredConfiguration, addedKeyIDs: [String] = [], enabledKeys: [(provider: String, keyID: String)] = []) {
+    public init(
+        configuration: StoredConfiguration, addedKeyIDs: [String] = [], enabledKeys: [(provider: String, keyID: String)] = [],
+        version: Int64 = 0
+    ) {
         self.configuration = configuration
         self.addedKeyIDs = addedKeyIDs
         self.enabledKeys = enabledKeys
+        self.version = version
     }
 }
 

@@ -4,15 +4,26 @@ struct Migration: Sendable {
     var version: Int
     var name: String
     var tables: [TableDefinition]
+    /// Rows the migration starts its tables with (portable SQL).
+    var seed: [String] = []
 
     func statements(for dialect: SQLDialect) -> [String] {
-        tables.flatMap { dialect.create($0) }
+        tables.flatMap { dialect.create($0) } + seed
     }
 }
 
 /// Every migration, in order.
 enum Migrations {
-    static let all: [Migration] = [initialSchema]
+    static let all: [Migration] = [initialSchema, configVersion]
+
+    /// 2: one row counting configuration changes. Every write bumps it, and every
+    /// instance polls it, so a change made on one instance reaches the others.
+    static let configVersion = Migration(
+        version: 2, name: "config_version",
+        tables: [
+            TableDefinition(name: "config_state", columns: [column("id", .int), column("version", .bigint)])
+        ],
+        seed: ["INSERT INTO config_state (id, version) VALUES (1, 0)"])
 
     /// 1: the whole schema of DESIGN.md §6. Times are epoch milliseconds; money is
     /// integer micro-dollars (prices: micro-dollars per million tokens).

@@ -127,7 +127,11 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
         let warnings = try await database.run { db -> [String] in
             // Instances starting together sync one at a time (the later ones find the rows).
             try db.withNamedLock("orchestrator_config_sync") {
-                try db.transaction { try ConfigSync(db: db, box: box, now: Clock.millis()).run(settings) }
+                try db.transaction {
+                    let warnings = try ConfigSync(db: db, box: box, now: Clock.millis()).run(settings)
+                    try db.query("UPDATE config_state SET version = version + 1 WHERE id = 1")
+                    return warnings
+                }
             }
         }
         for warning in warnings { logger.warning("\(warning)") }
@@ -135,8 +139,25 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
     }
 
     public func loadConfiguration() async throws -> StoredConfiguration {
+        try await loadVersionedConfiguration().configuration
+    }
+
+    /// Read in one transaction on MySQL, so the tables come from one snapshot even while
+    /// another instance writes.
+    public func loadVersionedConfiguration() async throws -> (version: Int64, configuration: StoredConfiguration) {
         let box = self.box
-        return try await database.run { db in try ConfigSync(db: db, box: box, now: Clock.millis()).load() }
+        let loaded = try await database.run { db -> VersionedConfiguration in
+            func read() throws -> VersionedConfiguration {
+                let version = try db.query("SELECT version FROM config_state WHERE id = 1").first?.first?.int ?? 0
+                return VersionedConfiguration(version: version, configuration: try ConfigSync(db: db, box: box, now: Clock.millis()).load())
+            }
+            return db.dialect == .mysql ? try db.transaction(read) : try read()
+        }
+        return (loaded.version, loaded.configuration)
+    }
+
+    public func configurationVersion() async throws -> Int64 {
+        try await database.run { db in try db.query("SELECT version FROM config_state WHERE id = 1").first?.first?.int ?? 0 }
     }
 
     public func apply(_ changes: [ConfigChange]) async throws -> ConfigChangeResult {
@@ -149,6 +170,7 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
                     try db.transaction {
                         var writer = ConfigWriter(rows: ConfigRows(db: db, box: box, now: Clock.millis()))
                         for change in changes { try writer.apply(change) }
+                        try db.query("UPDATE config_state SET version = version + 1 WHERE id = 1")
                         return WriteOutcome(added: writer.addedKeyIDs, enabled: writer.enabledKeys.map { [$0.provider, $0.keyID] })
                     }
                 }
@@ -158,9 +180,10 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
         } catch let error as DatabaseError where error.isDataError {
             throw ConfigChangeError(.invalid, "A value is too long or out of range for the database.")
         }
+        let (version, configuration) = try await loadVersionedConfiguration()
         return ConfigChangeResult(
-            configuration: try await loadConfiguration(), addedKeyIDs: outcome.added,
-            enabledKeys: outcome.enabled.map { (provider: $0[0], keyID: $0[1]) })
+            configuration: configuration, addedKeyIDs: outcome.added,
+            enabledKeys: outcome.enabled.map { (provider: $0[0], keyID: $0[1]) }, version: version)
     }
 
     // MARK: Request logs
@@ -267,4 +290,9 @@ enum Clock {
 private struct WriteOutcome: Sendable {
     var added: [String]
     var enabled: [[String]]
+}
+
+private struct VersionedConfiguration: Sendable {
+    var version: Int64
+    var configuration: StoredConfiguration
 }
