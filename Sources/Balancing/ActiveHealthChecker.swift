@@ -52,6 +52,22 @@ public final class ActiveHealthChecker: Service {
     }
 }
 
+/// The outcome of checking one provider now.
+public struct ProviderCheck: Sendable {
+    public struct Key: Sendable {
+        public var keyID: String?
+        public var last4: String?
+        public var ok: Bool
+        public var latency: Duration?
+        public var error: String?
+    }
+
+    public var provider: String
+    public var ok: Bool
+    public var latency: Duration?
+    public var keys: [Key]
+}
+
 extension GatewayEngine {
     /// Probes every enabled, routable provider once, concurrently, with each of its keys
     /// that is not resting after a 429, and records the outcomes.
@@ -65,19 +81,32 @@ extension GatewayEngine {
         }
     }
 
-    private func probe(_ provider: RoutingTable.Provider, table: RoutingTable, logger: Logger) async {
+    /// Probes one provider now, with each of its keys (`POST /admin/providers/{name}/check`),
+    /// records the outcome like a scheduled check, and reports it; nil when the provider is
+    /// not in the routing table (unknown, or of a type this build cannot route).
+    public func checkProvider(_ name: String, logger: Logger) async -> ProviderCheck? {
+        let table = currentTable
+        guard let provider = table.providers[name] else { return nil }
+        return await probe(provider, table: table, logger: logger, includeCooling: true)
+    }
+
+    @discardableResult
+    private func probe(_ provider: RoutingTable.Provider, table: RoutingTable, logger: Logger, includeCooling: Bool = false)
+        async -> ProviderCheck
+    {
         let name = provider.config.name
+        var report = ProviderCheck(provider: name, ok: false, latency: nil, keys: [])
         var targets = table.configuredTargets.filter { $0.provider == name }
         for extra in health.knownTargets(of: name) where !targets.contains(extra) { targets.append(extra) }
         let timeout = Duration.milliseconds(Int64(min(provider.config.timeoutSeconds, 30) * 1000))
         // Keys configured but all switched off: nothing may be sent, not even a probe.
-        if provider.keys.isEmpty && provider.keys.hasConfiguredKeys { return }
+        if provider.keys.isEmpty && provider.keys.hasConfiguredKeys { return report }
         let keys: [StoredUpstreamKey?] = provider.keys.isEmpty ? [nil] : provider.keys.keys.map { $0 }
         var succeeded: Duration?
         var lastFailure: GatewayError?
         for key in keys {
             let ref = key.map { UpstreamKeyRef(provider: name, keyID: $0.id) }
-            if let ref, health.keySnapshot(ref, now: now).state == "cooling" { continue }
+            if !includeCooling, let ref, health.keySnapshot(ref, now: now).state == "cooling" { continue }
             let started = now
             do {
                 try await provider.adapter.probe(
@@ -85,13 +114,18 @@ extension GatewayEngine {
                 let latency = started.duration(to: now)
                 succeeded = succeeded ?? latency
                 if let ref { health.enableKey(ref, now: now) }
+                report.keys.append(.init(keyID: key?.id, last4: key?.last4, ok: true, latency: latency, error: nil))
             } catch {
                 lastFailure = error
                 if let ref, error.upstreamStatus == 401 || error.upstreamStatus == 403 {
                     health.disableKey(ref, reason: error.message, now: now)
                 }
+                report.keys.append(
+                    .init(keyID: key?.id, last4: key?.last4, ok: false, latency: started.duration(to: now), error: Redaction.scrub(error.message)))
             }
         }
+        report.ok = succeeded != nil
+        report.latency = succeeded
         if let succeeded {
             health.recordProbe(provider: name, targets: targets, outcome: .success(succeeded), now: now)
         } else if let lastFailure {
@@ -101,6 +135,7 @@ extension GatewayEngine {
                 health.recordProbe(provider: name, targets: targets, outcome: .failure(lastFailure), now: now)
             }
         }
+        return report
     }
 
     var now: ContinuousClock.Instant { clockNow() }

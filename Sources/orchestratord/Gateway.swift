@@ -122,7 +122,9 @@ final class Gateway: Sendable {
 
     /// The admin API: every write swaps the routing snapshot and the key directory at once.
     var admin: GatewayAdmin {
-        GatewayAdmin(store: store, onChange: { [live] result in live.installed(result) }, logger: logger)
+        GatewayAdmin(
+            store: store, onChange: { [live] result in live.installed(result) },
+            check: { [engine, logger] name in await engine.checkProvider(name, logger: logger) }, logger: logger)
     }
 
     static func routingTable(_ stored: StoredConfiguration, transport: any HTTPTransport, logger: Logger) -> RoutingTable {

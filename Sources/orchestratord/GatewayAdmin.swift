@@ -1,3 +1,4 @@
+import Balancing
 import Foundation
 import Logging
 import OrchestratorCore
@@ -10,6 +11,8 @@ struct GatewayAdmin: AdminService {
     let store: SQLStore
     /// Called with the result of every write.
     let onChange: @Sendable (ConfigChangeResult) -> Void
+    /// Probes a provider now (nil: not routable).
+    let check: @Sendable (String) async -> ProviderCheck?
     let logger: Logger
 
     static let maxPageSize = 200
@@ -173,6 +176,34 @@ struct GatewayAdmin: AdminService {
 
     func removeProviderKey(_ provider: String, keyID: String) async throws(GatewayError) {
         _ = try await apply([.removeProviderKey(provider: provider, keyID: keyID)])
+    }
+
+    func checkProvider(_ name: String) async throws(GatewayError) -> JSONValue {
+        let current = try await load()
+        guard current.providers.contains(where: { $0.config.name == name }) else {
+            throw .notFound("No provider named \(name).", code: "provider_not_found")
+        }
+        guard let report = await check(name) else {
+            throw .invalidRequest(
+                "Provider \(name) is disabled or of a type this build cannot route; nothing was checked.", param: "name")
+        }
+        func millis(_ d: Duration?) -> JSONValue {
+            d.map { .double(Double($0.components.seconds * 1000) + Double($0.components.attoseconds) / 1e15) } ?? .null
+        }
+        func optional(_ text: String?) -> JSONValue { text.map { .string($0) } ?? .null }
+        var keys: [JSONValue] = []
+        for key in report.keys {
+            let fields: [String: JSONValue] = [
+                "id": optional(key.keyID), "last4": optional(key.last4), "ok": .bool(key.ok),
+                "latency_ms": millis(key.latency), "error": optional(key.error),
+            ]
+            keys.append(.object(fields))
+        }
+        let fields: [String: JSONValue] = [
+            "provider": .string(report.provider), "ok": .bool(report.ok), "latency_ms": millis(report.latency),
+            "checked_at": AdminDocuments.rfc3339(SystemClock().epochMillis), "keys": .array(keys),
+        ]
+        return .object(fields)
     }
 
     func batchProviders(_ body: JSONValue) async throws(GatewayError) -> JSONValue {

@@ -337,3 +337,31 @@ struct AdminValidationTests {
         #expect(AdminDocuments.unmaskedProxy("socks5://p.test:1080", stored: "") == "socks5://p.test:1080")
     }
 }
+
+@Suite(.serialized)
+struct AdminCheckTests {
+    @Test func checkProbesEveryKeyNow() async throws {
+        try await MockUpstream.withServer({ request in
+            request.header("authorization") == "Bearer sk-upstream-file-secret-1111"
+                ? .json(200, #"{"object":"list","data":[]}"#)
+                : .json(401, #"{"error":{"message":"Incorrect API key provided: sk-upstr***","type":"invalid_request_error"}}"#)
+        }) { upstream in
+            try await withGateway(AdminIntegrationTests.config(upstream: upstream.baseURL)) { _, url in
+                let added = try await AdminIntegrationTests.send(
+                    .POST, url + "/admin/providers/file-up/keys", #"{"key":"sk-upstream-wrong-key-0000"}"#)
+                #expect(added.status == 201)
+                let check = try await AdminIntegrationTests.send(.POST, url + "/admin/providers/file-up/check")
+                #expect(check.status == 200, "\(check.body)")
+                #expect(check.json?["ok"] == .bool(true))
+                let keys = check.json?["keys"]?.arrayValue ?? []
+                #expect(keys.map { $0["ok"] } == [.bool(true), .bool(false)])
+                #expect(keys.last?["last4"] == .string("0000"))
+                #expect(!check.body.contains("sk-upstream-wrong-key-0000") && !check.body.contains("sk-upstream-file-secret-1111"))
+                // The refused key shows as disabled in the health report at once.
+                let health = try await AdminIntegrationTests.send(.GET, url + "/admin/health")
+                #expect(health.body.contains("\"disabled\""))
+                #expect(try await AdminIntegrationTests.send(.POST, url + "/admin/providers/ghost/check").status == 404)
+            }
+        }
+    }
+}

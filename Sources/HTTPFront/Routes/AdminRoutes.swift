@@ -85,6 +85,10 @@ struct AdminRoutes {
             try authorize(request)
             return try jsonResponse(try await admin.batchProviders(try await Self.body(request, limit: limit)))
         }
+        router.post("/admin/providers/{name}/check") { request, context in
+            try authorize(request)
+            return try jsonResponse(try await admin.checkProvider(try Self.name(context)))
+        }
         router.post("/admin/providers/{name}/keys") { request, context in
             try authorize(request)
             let entity = try await admin.addProviderKey(try Self.name(context), try await Self.body(request, limit: limit))
