@@ -123,7 +123,8 @@ final class Gateway: Sendable {
     /// The admin API: every write swaps the routing snapshot and the key directory at once.
     var admin: GatewayAdmin {
         GatewayAdmin(
-            store: store, onChange: { [live] result in live.installed(result) },
+            store: store, actor: "admin:" + String(KeyHashing.sha256Hex(settings.admin.key ?? "").prefix(8)),
+            onChange: { [live] result in live.installed(result) },
             check: { [engine, logger] name in await engine.checkProvider(name, logger: logger) }, logger: logger)
     }
 

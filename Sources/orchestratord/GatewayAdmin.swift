@@ -9,6 +9,8 @@ import Persistence
 /// swaps the live routing snapshot and key directory after every write.
 struct GatewayAdmin: AdminService {
     let store: SQLStore
+    /// Who writes: the admin key, named by the start of its hash (never the key).
+    let actor: String
     /// Called with the result of every write.
     let onChange: @Sendable (ConfigChangeResult) -> Void
     /// Probes a provider now (nil: not routable).
@@ -75,11 +77,15 @@ struct GatewayAdmin: AdminService {
                 throw .invalidRequest("\"batch\" is reserved (POST /admin/providers/batch); choose another name.", param: "name")
             }
             let result = try await apply([.createProvider(provider)])
-            return try Self.entity(.providers, provider.name, in: result.configuration)
+            let entity = try Self.entity(.providers, provider.name, in: result.configuration)
+            await record("create", .providers, provider.name, before: nil, after: entity.body)
+            return entity
         case .models:
             let model = try AdminDocuments.model(body)
             let result = try await apply([.createModel(model)])
-            return try Self.entity(.models, model.name, in: result.configuration)
+            let entity = try Self.entity(.models, model.name, in: result.configuration)
+            await record("create", .models, model.name, before: nil, after: entity.body)
+            return entity
         case .keys:
             var document = body
             if document["key"] == nil { document = document.mergePatched(with: .object(["key": .string(Self.newClientSecret())])) }
@@ -87,6 +93,7 @@ struct GatewayAdmin: AdminService {
             if key.key.count < 16 { throw .invalidRequest("key must be at least 16 characters long", param: "key") }
             let result = try await apply([.createKey(key)])
             var entity = try Self.entity(.keys, key.name, in: result.configuration)
+            await record("create", .keys, key.name, before: nil, after: entity.body)
             // The secret, once: it is stored only as a hash.
             entity.body = entity.body.mergePatched(with: .object(["key": .string(key.key)]))
             return entity
@@ -96,7 +103,22 @@ struct GatewayAdmin: AdminService {
     func replace(_ resource: AdminResource, _ name: String, _ body: JSONValue, ifMatch: Int64?) async throws(GatewayError)
         -> AdminEntity
     {
+        try await replace(resource, name, body, ifMatch: ifMatch, action: "replace")
+    }
+
+    private func replace(_ resource: AdminResource, _ name: String, _ body: JSONValue, ifMatch: Int64?, action: String)
+        async throws(GatewayError) -> AdminEntity
+    {
         let current = try await load()
+        let before = try Self.entity(resource, name, in: current).body
+        let entity = try await replaceLoaded(resource, name, body, ifMatch: ifMatch, current: current)
+        await record(action, resource, Self.storedName(resource, name, current), before: before, after: entity.body)
+        return entity
+    }
+
+    private func replaceLoaded(
+        _ resource: AdminResource, _ name: String, _ body: JSONValue, ifMatch: Int64?, current: StoredConfiguration
+    ) async throws(GatewayError) -> AdminEntity {
         _ = try Self.entity(resource, name, in: current)
         var document = body
         if document["name"] == nil { document = document.mergePatched(with: .object(["name": .string(Self.storedName(resource, name, current))])) }
@@ -145,37 +167,47 @@ struct GatewayAdmin: AdminService {
         }
         let merged = document.mergePatched(with: patch)
         // Unconditional patches still apply to what was read here.
-        return try await replace(resource, name, merged, ifMatch: ifMatch ?? entity.version)
+        return try await replace(resource, name, merged, ifMatch: ifMatch ?? entity.version, action: "patch")
     }
 
     func delete(_ resource: AdminResource, _ name: String, ifMatch: Int64?) async throws(GatewayError) {
         let current = try await load()
-        _ = try Self.entity(resource, name, in: current)
+        let before = try Self.entity(resource, name, in: current).body
         switch resource {
         case .providers: _ = try await apply([.deleteProvider(name: name, ifVersion: ifMatch)])
         case .models: _ = try await apply([.deleteModel(name: name, ifVersion: ifMatch)])
         case .keys: _ = try await apply([.deleteKey(name: Self.storedName(.keys, name, current), ifVersion: ifMatch)])
         }
+        await record("delete", resource, Self.storedName(resource, name, current), before: before, after: nil)
     }
 
     func addProviderKey(_ provider: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity {
         guard let secret = body["key"]?.stringValue, !secret.isEmpty else {
             throw .invalidRequest("Send the upstream key as {\"key\": \"…\"}.", param: "key")
         }
+        let before = try? Self.entity(.providers, provider, in: try await load()).body
         let result = try await apply([.addProviderKey(provider: provider, secret: secret)])
-        return try Self.entity(.providers, provider, in: result.configuration)
+        let entity = try Self.entity(.providers, provider, in: result.configuration)
+        await record("add_key", .providers, provider, before: before, after: entity.body)
+        return entity
     }
 
     func updateProviderKey(_ provider: String, keyID: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity {
         guard let enabled = body["enabled"]?.boolValue else {
             throw .invalidRequest("Send {\"enabled\": true} or {\"enabled\": false}.", param: "enabled")
         }
+        let before = try? Self.entity(.providers, provider, in: try await load()).body
         let result = try await apply([.setProviderKeyEnabled(provider: provider, keyID: keyID, enabled: enabled)])
-        return try Self.entity(.providers, provider, in: result.configuration)
+        let entity = try Self.entity(.providers, provider, in: result.configuration)
+        await record(enabled ? "enable_key" : "disable_key", .providers, provider, before: before, after: entity.body)
+        return entity
     }
 
     func removeProviderKey(_ provider: String, keyID: String) async throws(GatewayError) {
-        _ = try await apply([.removeProviderKey(provider: provider, keyID: keyID)])
+        let before = try? Self.entity(.providers, provider, in: try await load()).body
+        let result = try await apply([.removeProviderKey(provider: provider, keyID: keyID)])
+        let after = try? Self.entity(.providers, provider, in: result.configuration).body
+        await record("remove_key", .providers, provider, before: before, after: after)
     }
 
     func checkProvider(_ name: String) async throws(GatewayError) -> JSONValue {
@@ -259,11 +291,61 @@ struct GatewayAdmin: AdminService {
                     "operations[\(i)].op must be upsert, enable, disable or delete.", param: "operations[\(i)].op")
             }
         }
-        _ = try await apply(changes)
+        let result = try await apply(changes)
+        // One audit entry per provider the batch touched.
+        for name in Set(results.compactMap { $0["name"]?.stringValue }).sorted() {
+            await record(
+                "batch", .providers, name, before: try? Self.entity(.providers, name, in: current).body,
+                after: try? Self.entity(.providers, name, in: result.configuration).body)
+        }
         return .object(["results": .array(results)])
     }
 
+    func audit(limit: Int, cursor: String?, resource: String?, entity: String?) async throws(GatewayError) -> AdminPage {
+        let limit = min(max(1, limit), Self.maxPageSize)
+        var after: (timestampMillis: Int64, id: String)?
+        if let cursor {
+            guard let text = Self.decodeCursor(cursor), let colon = text.firstIndex(of: ":"), let ts = Int64(text[..<colon]) else {
+                throw .invalidRequest("The cursor is not valid.", param: "cursor")
+            }
+            after = (ts, String(text[text.index(after: colon)...]))
+        }
+        let entries: [AuditEntry]
+        do {
+            entries = try await store.audit(limit: limit, after: after, resource: resource, entity: entity)
+        } catch {
+            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+        }
+        let items = entries.map { e -> JSONValue in
+            .object([
+                "id": .string(e.id), "time": AdminDocuments.rfc3339(e.timestampMillis), "actor": .string(e.actor),
+                "action": .string(e.action), "resource": .string(e.resource), "entity": .string(e.entity),
+                "before": e.before ?? .null, "after": e.after ?? .null,
+            ])
+        }
+        let next = entries.count == limit ? entries.last.map { Self.encodeCursor("\($0.timestampMillis):\($0.id)") } : nil
+        return AdminPage(items: items, nextCursor: next)
+    }
+
     // MARK: Helpers
+
+    /// Records a write in the audit log (after it; a failure to record is logged, the
+    /// write stands). Documents never hold secrets; a new client key's is removed here.
+    private func record(_ action: String, _ resource: AdminResource, _ entity: String, before: JSONValue?, after: JSONValue?) async {
+        var after = after
+        if case .object(var members)? = after, resource == .keys {
+            members.removeValue(forKey: "key")
+            after = .object(members)
+        }
+        let entry = AuditEntry(
+            timestampMillis: SystemClock().epochMillis, actor: actor, action: action, resource: resource.rawValue, entity: entity,
+            before: before, after: after)
+        do {
+            try await store.appendAudit([entry])
+        } catch {
+            logger.error("admin: could not record an audit entry", metadata: ["action": "\(action)", "entity": "\(entity)", "error": "\(error)"])
+        }
+    }
 
     private func load() async throws(GatewayError) -> StoredConfiguration {
         do {

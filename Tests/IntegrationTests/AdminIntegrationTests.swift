@@ -365,3 +365,37 @@ struct AdminCheckTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct AdminAuditTests {
+    @Test func everyWriteIsAuditedWithoutSecrets() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
+            func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> Client.Reply {
+                try await AdminIntegrationTests.send(method, url + path, body)
+            }
+            _ = try await send(.POST, "/admin/providers", #"{"name":"aud","type":"openai","api_keys":["sk-audit-upstream-secret-7777"]}"#)
+            _ = try await send(.PATCH, "/admin/providers/aud", #"{"rpm":9}"#)
+            let key = try await send(.POST, "/admin/keys", #"{"name":"aud-key"}"#)
+            let secret = try #require(key.json?["key"]?.stringValue)
+            _ = try await send(.DELETE, "/admin/providers/aud")
+            #expect(try await send(.POST, "/admin/providers", #"{"name":"aud","type":"nope"}"#).status == 400)
+            let page = try await send(.GET, "/admin/audit?limit=10")
+            #expect(page.status == 200)
+            let entries = try #require(page.json?["data"]?.arrayValue)
+            #expect(entries.map { $0["action"]?.stringValue ?? "" } == ["delete", "create", "patch", "create"], "a refused write is not a change")
+            #expect(entries.allSatisfy { $0["actor"]?.stringValue?.hasPrefix("admin:") == true })
+            let patch = entries[2]
+            #expect(patch["before"]?["rpm"] == .int(0) && patch["after"]?["rpm"] == .int(9))
+            #expect(entries[0]["after"] == .null && entries[0]["before"]?["name"] == .string("aud"))
+            #expect(!page.body.contains("sk-audit-upstream-secret-7777") && !page.body.contains(secret))
+            #expect(!page.body.contains(AdminIntegrationTests.adminKey))
+            let filtered = try await send(.GET, "/admin/audit?resource=keys")
+            #expect(filtered.json?["data"]?.arrayValue?.map { $0["entity"] } == [.string("aud-key")])
+            let first = try await send(.GET, "/admin/audit?limit=2")
+            let cursor = try #require(first.json?["next_cursor"]?.stringValue)
+            let second = try await send(.GET, "/admin/audit?limit=2&cursor=\(cursor)")
+            #expect(second.json?["data"]?.arrayValue?.map { $0["action"] } == [.string("patch"), .string("create")])
+            #expect(try await AdminIntegrationTests.send(.GET, url + "/admin/audit", headers: []).status == 401)
+        }
+    }
+}

@@ -85,6 +85,15 @@ struct AdminRoutes {
             try authorize(request)
             return try jsonResponse(try await admin.batchProviders(try await Self.body(request, limit: limit)))
         }
+        router.get("/admin/audit") { request, _ in
+            try authorize(request)
+            let query = request.uri.queryParameters
+            func value(_ name: String) -> String? { query.get(name).map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } }
+            let page = try await admin.audit(
+                limit: value("limit").flatMap { Int($0) } ?? 50, cursor: value("cursor"), resource: value("resource"),
+                entity: value("entity"))
+            return try jsonResponse(AdminPageBody(page))
+        }
         router.post("/admin/providers/{name}/check") { request, context in
             try authorize(request)
             return try jsonResponse(try await admin.checkProvider(try Self.name(context)))

@@ -54,6 +54,8 @@ public protocol AdminService: Sendable {
     /// Enables or disables one upstream key (`{"enabled": bool}`); returns the provider.
     func updateProviderKey(_ provider: String, keyID: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity
     func removeProviderKey(_ provider: String, keyID: String) async throws(GatewayError)
+    /// `GET /admin/audit`: the admin writes, newest first.
+    func audit(limit: Int, cursor: String?, resource: String?, entity: String?) async throws(GatewayError) -> AdminPage
     /// `POST /admin/providers/{name}/check`: probes the provider now, with each key.
     func checkProvider(_ name: String) async throws(GatewayError) -> JSONValue
     /// `POST /admin/providers/batch`: `{"operations": [{"op": "upsert"|"enable"|"disable"|"delete", …}]}`, all or nothing.

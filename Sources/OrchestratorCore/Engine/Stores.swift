@@ -18,6 +18,43 @@ public protocol ConfigStore: Sendable {
     func configurationVersion() async throws -> Int64
 }
 
+/// One admin API write, as the audit log keeps it.
+public struct AuditEntry: Sendable, Hashable {
+    public var id: String
+    public var timestampMillis: Int64
+    /// Who: the admin key's name (`admin:` and the first characters of its hash).
+    public var actor: String
+    /// What: `create`, `replace`, `patch`, `delete`, `add_key`, `enable_key`, `disable_key`, `remove_key`, `batch`.
+    public var action: String
+    public var resource: String
+    public var entity: String
+    /// The entity's admin document before and after (secret-free); nil when it did not exist.
+    public var before: JSONValue?
+    public var after: JSONValue?
+
+    public init(
+        id: String = RequestID.generate(), timestampMillis: Int64, actor: String, action: String, resource: String, entity: String,
+        before: JSONValue?, after: JSONValue?
+    ) {
+        self.id = id
+        self.timestampMillis = timestampMillis
+        self.actor = actor
+        self.action = action
+        self.resource = resource
+        self.entity = entity
+        self.before = before
+        self.after = after
+    }
+}
+
+/// Where admin writes are recorded.
+public protocol AuditStore: Sendable {
+    func appendAudit(_ entries: [AuditEntry]) async throws
+    /// Newest first; `cursor` continues after an entry (its time and id).
+    func audit(limit: Int, after cursor: (timestampMillis: Int64, id: String)?, resource: String?, entity: String?) async throws
+        -> [AuditEntry]
+}
+
 /// One change to the stored configuration, made through the admin API (`source: api`).
 /// `ifVersion` is the `updated_at` the client saw (its `If-Match`): a newer one is a conflict.
 public enum ConfigChange: Sendable, Hashable {

@@ -14,7 +14,22 @@ struct Migration: Sendable {
 
 /// Every migration, in order.
 enum Migrations {
-    static let all: [Migration] = [initialSchema, configVersion]
+    static let all: [Migration] = [initialSchema, configVersion, auditLog]
+
+    /// 3: who changed what through the admin API, with the documents before and after
+    /// (which never hold a secret).
+    static let auditLog = Migration(
+        version: 3, name: "audit_log",
+        tables: [
+            TableDefinition(
+                name: "audit_log",
+                columns: [
+                    column("id", .id), column("ts", .bigint), column("actor", .name), column("action", .name),
+                    column("resource", .name), column("entity", .name), column("before_doc", .longText, null: true),
+                    column("after_doc", .longText, null: true),
+                ],
+                indexes: [.init(name: "ts", columns: ["ts", "id"]), .init(name: "entity", columns: ["resource", "entity", "ts"])])
+        ])
 
     /// 2: one row counting configuration changes. Every write bumps it, and every
     /// instance polls it, so a change made on one instance reaches the others.

@@ -7,7 +7,7 @@ public import OrchestratorCore
 /// differences are rendered by ``SQLDialect``.
 ///
 /// All SQL is prepared with bound parameters; none is built from values.
-public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter {
+public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter, AuditStore {
     let database: any SQLDatabase
     private let box: SecretBox
     private let logger: Logger
@@ -184,6 +184,57 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
         return ConfigChangeResult(
             configuration: configuration, addedKeyIDs: outcome.added,
             enabledKeys: outcome.enabled.map { (provider: $0[0], keyID: $0[1]) }, version: version)
+    }
+
+    // MARK: Audit
+
+    public func appendAudit(_ entries: [AuditEntry]) async throws {
+        try await database.run { db in
+            try db.transaction {
+                for e in entries {
+                    try db.query(
+                        "INSERT INTO audit_log (id, ts, actor, action, resource, entity, before_doc, after_doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [.text(e.id), .int(e.timestampMillis), .text(LogRows.fit(e.actor, LogRows.name)), .text(e.action),
+                         .text(e.resource), .text(LogRows.fit(e.entity, LogRows.name)),
+                         SQLValue(try e.before.map { try JSONCoding.encodeString($0) }),
+                         SQLValue(try e.after.map { try JSONCoding.encodeString($0) })])
+                }
+            }
+        }
+    }
+
+    public func audit(limit: Int, after cursor: (timestampMillis: Int64, id: String)?, resource: String?, entity: String?)
+        async throws -> [AuditEntry]
+    {
+        var conditions: [String] = []
+        var parameters: [SQLValue] = []
+        if let resource {
+            conditions.append("resource = ?")
+            parameters.append(.text(resource))
+        }
+        if let entity {
+            conditions.append("entity = ?")
+            parameters.append(.text(entity))
+        }
+        if let cursor {
+            conditions.append("(ts < ? OR (ts = ? AND id < ?))")
+            parameters += [.int(cursor.timestampMillis), .int(cursor.timestampMillis), .text(cursor.id)]
+        }
+        var sql = "SELECT id, ts, actor, action, resource, entity, before_doc, after_doc FROM audit_log"
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        parameters.append(.int(Int64(max(1, min(limit, 500)))))
+        let query = sql
+        let values = parameters
+        return try await database.run { db in
+            try db.query(query, values).map { row in
+                AuditEntry(
+                    id: row[0].text ?? "", timestampMillis: row[1].int ?? 0, actor: row[2].text ?? "", action: row[3].text ?? "",
+                    resource: row[4].text ?? "", entity: row[5].text ?? "",
+                    before: row[6].text.flatMap { try? JSONCoding.decode(JSONValue.self, from: $0) },
+                    after: row[7].text.flatMap { try? JSONCoding.decode(JSONValue.self, from: $0) })
+            }
+        }
     }
 
     // MARK: Request logs
