@@ -1,6 +1,8 @@
 import Balancing
 import Foundation
 import Logging
+import NIOCore
+import Yams
 import OrchestratorCore
 import Persistence
 
@@ -331,7 +333,7 @@ struct GatewayAdmin: AdminService {
 
     /// Records a write in the audit log (after it; a failure to record is logged, the
     /// write stands). Documents never hold secrets; a new client key's is removed here.
-    private func record(_ action: String, _ resource: AdminResource, _ entity: String, before: JSONValue?, after: JSONValue?) async {
+    func record(_ action: String, _ resource: AdminResource, _ entity: String, before: JSONValue?, after: JSONValue?) async {
         var after = after
         if case .object(var members)? = after, resource == .keys {
             members.removeValue(forKey: "key")
@@ -347,7 +349,7 @@ struct GatewayAdmin: AdminService {
         }
     }
 
-    private func load() async throws(GatewayError) -> StoredConfiguration {
+    func load() async throws(GatewayError) -> StoredConfiguration {
         do {
             return try await store.loadConfiguration()
         } catch {
@@ -357,7 +359,7 @@ struct GatewayAdmin: AdminService {
     }
 
     /// Applies changes, then swaps the live snapshot.
-    private func apply(_ changes: [ConfigChange]) async throws(GatewayError) -> ConfigChangeResult {
+    func apply(_ changes: [ConfigChange]) async throws(GatewayError) -> ConfigChangeResult {
         let result: ConfigChangeResult
         do {
             result = try await store.apply(changes)
@@ -393,20 +395,20 @@ struct GatewayAdmin: AdminService {
     }
 
     /// Whether a document brings a new key list (strings), not the masked one it was read with.
-    private static func hasNewKeys(_ document: JSONValue) -> Bool {
+    static func hasNewKeys(_ document: JSONValue) -> Bool {
         guard let keys = document["api_keys"]?.arrayValue else { return false }
         return keys.allSatisfy { $0.stringValue != nil }
     }
 
     /// The document without a masked key list (`[{"id","last4",…}]`), which only shows the stored keys.
-    private static func withoutMaskedKeys(_ document: JSONValue) -> JSONValue {
+    static func withoutMaskedKeys(_ document: JSONValue) -> JSONValue {
         guard case .object(var members) = document, !hasNewKeys(document) else { return document }
         members.removeValue(forKey: "api_keys")
         return .object(members)
     }
 
     /// Values sent back masked (header secrets, the proxy password) keep the stored ones.
-    private static func keepMaskedSecrets(_ provider: inout ProviderConfig, stored: ProviderConfig) {
+    static func keepMaskedSecrets(_ provider: inout ProviderConfig, stored: ProviderConfig) {
         for (name, value) in provider.headers {
             // Header names are case-insensitive.
             if let old = stored.headers.first(where: { $0.key.lowercased() == name.lowercased() })?.value,
@@ -430,5 +432,172 @@ struct GatewayAdmin: AdminService {
 
     static func decodeCursor(_ cursor: String) -> String? {
         Data(base64Encoded: cursor).flatMap { String(data: $0, encoding: .utf8) }
+    }
+}
+
+// MARK: Config export and import
+
+extension GatewayAdmin {
+    /// An entity's document as the file would hold it: no ids, times or key list.
+    static func portable(_ document: JSONValue) -> JSONValue {
+        guard case .object(var members) = document else { return document }
+        for field in AdminDocuments.readOnly.union(["api_keys"]) { members.removeValue(forKey: field) }
+        return .object(members)
+    }
+
+    func exportConfiguration(yaml: Bool) async throws(GatewayError) -> (contentType: String, body: String) {
+        let current = try await load()
+        let document: JSONValue = .object([
+            "providers": .array(current.providers.map { Self.portable(AdminDocuments.provider($0)) }),
+            "models": .array(current.models.map { Self.portable(AdminDocuments.model($0)) }),
+            "keys": .array(current.keys.map { Self.portable(AdminDocuments.key($0)) }),
+        ])
+        do {
+            if yaml {
+                let text = try Yams.serialize(node: Self.yamlNode(document), sortKeys: true)
+                return ("application/yaml", "# Orchestrator configuration, exported without secrets.\n" + text)
+            }
+            return ("application/json", try JSONCoding.encodeString(document))
+        } catch {
+            throw .internalError("Could not render the configuration.")
+        }
+    }
+
+    func importConfiguration(_ text: String, dryRun: Bool) async throws(GatewayError) -> JSONValue {
+        let document = try Self.parseDocument(text)
+        guard case .object(let sections) = document else {
+            throw .invalidRequest("The document must be a mapping with providers, models and keys.")
+        }
+        if let unknown = sections.keys.first(where: { !["providers", "models", "keys"].contains($0) }) {
+            throw .invalidRequest("\(unknown): unknown section (expected providers, models, keys)", param: unknown)
+        }
+        let current = try await load()
+        var changes: [ConfigChange] = []
+        var report: [JSONValue] = []
+        var createdKeys: [JSONValue] = []
+        func section(_ name: String) throws(GatewayError) -> [JSONValue] {
+            guard let value = sections[name] else { return [] }
+            guard let items = value.arrayValue else { throw .invalidRequest("\(name) must be a list", param: name) }
+            return items
+        }
+        func located<T>(_ prefix: String, _ body: () throws(GatewayError) -> T) throws(GatewayError) -> T {
+            do {
+                return try body()
+            } catch {
+                var error = error
+                error.param = prefix + (error.param.map { ".\($0)" } ?? "")
+                error.message = "\(prefix): \(error.message)"
+                throw error
+            }
+        }
+        func note(_ resource: AdminResource, _ name: String, _ action: String) {
+            report.append(.object(["resource": .string(resource.rawValue), "name": .string(name), "action": .string(action)]))
+        }
+        for (i, doc) in try section("providers").enumerated() {
+            var provider = try located("providers[\(i)]") { () throws(GatewayError) in
+                try AdminDocuments.provider(Self.withoutMaskedKeys(doc))
+            }
+            if let existing = current.providers.first(where: { $0.config.name == provider.name }) {
+                Self.keepMaskedSecrets(&provider, stored: existing.config)
+                let replaceKeys = Self.hasNewKeys(doc)
+                var compared = provider
+                if !replaceKeys { compared.apiKeys = existing.config.apiKeys }
+                if compared == existing.config {
+                    note(.providers, provider.name, "unchanged")
+                } else {
+                    changes.append(.replaceProvider(provider, replaceKeys: replaceKeys, ifVersion: existing.updatedAtMillis))
+                    note(.providers, provider.name, "update")
+                }
+            } else {
+                changes.append(.createProvider(provider))
+                note(.providers, provider.name, "create")
+            }
+        }
+        for (i, doc) in try section("models").enumerated() {
+            let model = try located("models[\(i)]") { () throws(GatewayError) in try AdminDocuments.model(doc) }
+            if let existing = current.models.first(where: { $0.config.name == model.name }) {
+                if model == existing.config {
+                    note(.models, model.name, "unchanged")
+                } else {
+                    changes.append(.replaceModel(model, ifVersion: existing.updatedAtMillis))
+                    note(.models, model.name, "update")
+                }
+            } else {
+                changes.append(.createModel(model))
+                note(.models, model.name, "create")
+            }
+        }
+        for (i, doc) in try section("keys").enumerated() {
+            let name = doc["name"]?.stringValue ?? ""
+            if let existing = current.keys.first(where: { $0.name == name }) {
+                if doc["key"] != nil {
+                    throw .invalidRequest(
+                        "keys[\(i)].key: a key's secret cannot be changed by an import", param: "keys[\(i)].key")
+                }
+                var key = try located("keys[\(i)]") { () throws(GatewayError) in
+                    try AdminDocuments.key(doc.mergePatched(with: .object(["key": .string("unchanged")])))
+                }
+                key.key = ""
+                if key == existing.config {
+                    note(.keys, name, "unchanged")
+                } else {
+                    changes.append(.replaceKey(key, ifVersion: existing.updatedAtMillis))
+                    note(.keys, name, "update")
+                }
+            } else {
+                var withSecret = doc
+                if doc["key"] == nil { withSecret = doc.mergePatched(with: .object(["key": .string(Self.newClientSecret())])) }
+                let key = try located("keys[\(i)]") { () throws(GatewayError) in try AdminDocuments.key(withSecret) }
+                if key.key.count < 16 {
+                    throw .invalidRequest("keys[\(i)].key: must be at least 16 characters long", param: "keys[\(i)].key")
+                }
+                changes.append(.createKey(key))
+                note(.keys, key.name, "create")
+                createdKeys.append(.object(["name": .string(key.name), "key": .string(key.key)]))
+            }
+        }
+        if dryRun || changes.isEmpty {
+            return .object(["dry_run": .bool(dryRun), "changes": .array(report)])
+        }
+        let result = try await apply(changes)
+        for entry in report where entry["action"]?.stringValue != "unchanged" {
+            guard let resourceName = entry["resource"]?.stringValue, let resource = AdminResource(rawValue: resourceName),
+                let name = entry["name"]?.stringValue
+            else { continue }
+            await record(
+                "import", resource, name, before: try? Self.entity(resource, name, in: current).body,
+                after: try? Self.entity(resource, name, in: result.configuration).body)
+        }
+        // New keys' secrets, once (they are stored only as hashes).
+        return .object(["dry_run": .bool(false), "changes": .array(report), "created_keys": .array(createdKeys)])
+    }
+
+    /// A document as readable YAML: plain keys; strings left to the emitter, which quotes
+    /// those that would otherwise read as another type (`"true"`, `"0"`, `"null"`).
+    static func yamlNode(_ value: JSONValue) -> Node {
+        switch value {
+        case .string(let s): return Node(s, Tag(.str), .any)
+        case .array(let items): return Node(items.map(yamlNode))
+        case .object(let members):
+            return Node(members.sorted { $0.key < $1.key }.map { (Node($0.key, Tag(.str), .plain), yamlNode($0.value)) })
+        default: return AdminDocuments.node(value)
+        }
+    }
+
+    /// A JSON document, else YAML (read as the config file is, without `${VAR}` expansion).
+    static func parseDocument(_ text: String) throws(GatewayError) -> JSONValue {
+        let trimmed = text.drop { $0.isWhitespace }
+        if trimmed.first == "{" {
+            return try JSONCoding.decodeRequest(JSONValue.self, from: ByteBuffer(string: text))
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text, .basic)
+        } catch {
+            throw .invalidRequest("The document is neither JSON nor valid YAML.")
+        }
+        guard let root else { throw .invalidRequest("The document is empty.") }
+        let reader = NodeReader(environment: [:], expandsEnvironment: false)
+        return reader.json(root, "")
     }
 }

@@ -399,3 +399,64 @@ struct AdminAuditTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct AdminConfigTransferTests {
+    @Test func exportImportRoundTripAndDryRun() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
+            func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil, headers: [(String, String)] = []) async throws -> Client.Reply {
+                try await AdminIntegrationTests.send(method, url + path, body, headers: AdminIntegrationTests.admin + headers)
+            }
+            _ = try await send(
+                .POST, "/admin/providers",
+                #"{"name":"exp","type":"openai","api_keys":["sk-export-secret-5555"],"headers":{"X-Api-Key":"hdr-secret-6666"}}"#)
+            let yaml = try await send(.GET, "/admin/config/export")
+            #expect(yaml.status == 200)
+            #expect(yaml.headers.first(name: "content-type") == "application/yaml")
+            #expect(yaml.body.contains("name: exp"))
+            let json = try await send(.GET, "/admin/config/export", headers: [("Accept", "application/json")])
+            let exported = try #require(json.json)
+            #expect(exported["providers"]?.arrayValue?.count == 3)
+            for secret in ["sk-export-secret-5555", "hdr-secret-6666", "sk-upstream-file-secret-1111", "sk-test-client-000111"] {
+                #expect(!yaml.body.contains(secret) && !json.body.contains(secret), "export shows \(secret)")
+            }
+            // What was exported imports as no change at all (masked values keep the stored ones).
+            for body in [yaml.body, json.body] {
+                let dry = try await send(.POST, "/admin/config/import?dry_run=true", body)
+                #expect(dry.status == 200, "\(dry.body)")
+                #expect(dry.json?["changes"]?.arrayValue?.allSatisfy { $0["action"] == .string("unchanged") } == true, "\(dry.body)")
+            }
+            // A document adding a model and a key and changing a provider.
+            let change = """
+                providers:
+                  - { name: exp, type: openai, timeout_s: 15, headers: { X-Api-Key: "****6666" } }
+                models:
+                  - { name: imported, targets: [{ provider: exp, model: gpt-imp }] }
+                keys:
+                  - { name: imported-key, models: [imported] }
+                """
+            let dry = try await send(.POST, "/admin/config/import?dry_run=true", change, headers: [("Content-Type", "application/yaml")])
+            #expect(dry.json?["changes"]?.arrayValue?.map { $0["action"]?.stringValue ?? "" } == ["update", "create", "create"])
+            #expect(try await send(.GET, "/admin/models/imported").status == 404, "a dry run changes nothing")
+            let applied = try await send(.POST, "/admin/config/import", change, headers: [("Content-Type", "application/yaml")])
+            #expect(applied.status == 200, "\(applied.body)")
+            let secret = try #require(applied.json?["created_keys"]?.arrayValue?.first?["key"]?.stringValue)
+            #expect(secret.hasPrefix("sk-orch-"))
+            let provider = try await send(.GET, "/admin/providers/exp")
+            #expect(provider.json?["timeout_s"] == .int(15) || provider.json?["timeout_s"] == .double(15))
+            #expect(provider.json?["headers"]?["X-Api-Key"] == .string("****6666"))
+            #expect(provider.json?["api_keys"]?.arrayValue?.count == 1, "keys the document omits are kept")
+            let chat = try await Client.post(
+                url + "/v1/chat/completions", #"{"model":"imported","messages":[{"role":"user","content":"hi"}]}"#,
+                headers: [("Authorization", "Bearer \(secret)")])
+            #expect(chat.status != 401)
+            // Invalid documents name the entry; nothing is applied.
+            let bad = try await send(.POST, "/admin/config/import", #"{"models":[{"name":"ok","targets":[{"provider":"demo","model":"x"}]},{"name":"bad","targets":"x"}]}"#)
+            #expect(bad.status == 400)
+            #expect(bad.json?["error"]?["param"] == .string("models[1].targets"))
+            #expect(try await send(.GET, "/admin/models/ok").status == 404)
+            #expect(try await send(.POST, "/admin/config/import", #"{"things":[]}"#).status == 400)
+            #expect(try await send(.POST, "/admin/config/import", "::: not yaml [").status == 400)
+        }
+    }
+}

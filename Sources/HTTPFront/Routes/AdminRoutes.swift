@@ -85,6 +85,25 @@ struct AdminRoutes {
             try authorize(request)
             return try jsonResponse(try await admin.batchProviders(try await Self.body(request, limit: limit)))
         }
+        router.get("/admin/config/export") { request, _ in
+            try authorize(request)
+            let accept = request.headers[.accept]?.lowercased() ?? ""
+            let wantsJSON = accept.contains("json") || request.uri.queryParameters.get("format").map { $0 == "json" } == true
+            let (contentType, text) = try await admin.exportConfiguration(yaml: !wantsJSON)
+            return Response(
+                status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.post("/admin/config/import") { request, _ in
+            try authorize(request)
+            let bytes: ByteBuffer
+            do {
+                bytes = try await request.body.collect(upTo: limit)
+            } catch {
+                throw GatewayError.payloadTooLarge(limit: limit)
+            }
+            let dryRun = request.uri.queryParameters.get("dry_run").map { $0 == "true" || $0 == "1" } ?? false
+            return try jsonResponse(try await admin.importConfiguration(String(buffer: bytes), dryRun: dryRun))
+        }
         router.get("/admin/audit") { request, _ in
             try authorize(request)
             let query = request.uri.queryParameters

@@ -54,6 +54,12 @@ public protocol AdminService: Sendable {
     /// Enables or disables one upstream key (`{"enabled": bool}`); returns the provider.
     func updateProviderKey(_ provider: String, keyID: String, _ body: JSONValue) async throws(GatewayError) -> AdminEntity
     func removeProviderKey(_ provider: String, keyID: String) async throws(GatewayError)
+    /// `GET /admin/config/export`: providers, models and keys as one document (YAML or
+    /// JSON), secrets excluded. Returns the content type and the text.
+    func exportConfiguration(yaml: Bool) async throws(GatewayError) -> (contentType: String, body: String)
+    /// `POST /admin/config/import`: merges a document of that shape by name (YAML or JSON);
+    /// with `dryRun` only reports what would change. Applied all or nothing.
+    func importConfiguration(_ text: String, dryRun: Bool) async throws(GatewayError) -> JSONValue
     /// `GET /admin/audit`: the admin writes, newest first.
     func audit(limit: Int, cursor: String?, resource: String?, entity: String?) async throws(GatewayError) -> AdminPage
     /// `POST /admin/providers/{name}/check`: probes the provider now, with each key.
