@@ -54,6 +54,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     func clockNow() -> ContinuousClock.Instant { clock.now }
 
+    /// Every request's row: counted in the metrics, then queued for the log.
+    private func record(_ entry: RequestLogEntry) async {
+        RequestMetrics.record(entry)
+        await logSink.record(entry)
+    }
+
     /// Swaps the routing snapshot; requests already running keep the old one.
     public func replaceTable(_ newTable: RoutingTable) {
         table.withLock { $0 = newTable }
@@ -67,7 +73,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     }
 
     public func recordRejected(_ rejection: RejectedRequest) async {
-        await logSink.record(
+        await record(
             RequestLogEntry(
                 requestID: rejection.requestID, timestampMillis: rejection.receivedAtMillis,
                 keyID: rejection.principal.keyID, keyName: rejection.principal.name, apiStyle: rejection.style.rawValue,
@@ -86,7 +92,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             let plan = try plan(request, principal: principal)
             return try await execute(request, plan: plan, log: &log, logger: logger)
         } catch {
-            await logSink.record(log.finish(status: error.status, error: error))
+            await record(log.finish(status: error.status, error: error))
             if error.status >= 500 {
                 logger.warning("request failed", metadata: ["status": "\(error.status)", "error": "\(error.message)"])
             }
@@ -283,7 +289,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.usage = completion.usage
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
-                    await logSink.record(log.finish(status: 200, error: nil))
+                    await record(log.finish(status: 200, error: nil))
                     route.overhead = overhead()
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
@@ -470,6 +476,10 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ) -> ChatStream {
         let logSink = self.logSink
         let clock = self.clock
+        @Sendable func record(_ entry: RequestLogEntry) async {
+            RequestMetrics.record(entry)
+            await logSink.record(entry)
+        }
         return ChatStream { emit in
             var log = log
             defer { releaseKey() }
@@ -514,16 +524,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 log.tokensEstimated = true
             }
             if let clientError {
-                await logSink.record(log.finish(status: 499, error: .clientClosedRequest))
+                await record(log.finish(status: 499, error: .clientClosedRequest))
                 throw clientError
             }
             if let failure {
                 // A stream that broke after it started still says something about the target.
                 onUpstreamFailure(failure)
-                await logSink.record(log.finish(status: failure.asFinalClientError.status, error: failure))
+                await record(log.finish(status: failure.asFinalClientError.status, error: failure))
                 throw failure
             }
-            await logSink.record(log.finish(status: 200, error: nil))
+            await record(log.finish(status: 200, error: nil))
         }
     }
 }

@@ -342,6 +342,9 @@ public final class HealthMonitor: HealthRegistry {
     }
 
     private func announce(_ change: HealthChange, _ message: Logger.Message, _ subject: String, error: String? = nil) {
+        if case .target(let record) = change, let state = CircuitState(rawValue: record.state) {
+            RequestMetrics.circuit(TargetID(provider: record.provider, upstreamModel: record.upstreamModel), state: state)
+        }
         var metadata: Logger.Metadata = ["subject": "\(subject)"]
         if let error { metadata["error"] = "\(error)" }
         logger.warning(message, metadata: metadata)

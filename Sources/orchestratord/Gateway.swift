@@ -38,6 +38,7 @@ final class Gateway: Sendable {
     }
 
     static func build(settings: GatewaySettings, environment: [String: String], logger: Logger) async throws -> Gateway {
+        _ = Telemetry.bootstrapped
         let url: DatabaseURL
         do {
             url = try DatabaseURL(parsing: settings.database.url)
@@ -158,7 +159,7 @@ final class Gateway: Sendable {
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
                 access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
-                admin: admin, logs: store),
+                admin: admin, logs: store, metrics: { Telemetry.render() }),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")

@@ -460,3 +460,55 @@ struct AdminConfigTransferTests {
         }
     }
 }
+
+@Suite(.serialized)
+struct MetricsTests {
+    /// The value of a sample line `name{labels} value` (labels in any order), 0 if absent.
+    static func value(_ text: String, _ name: String, _ labels: [String]) -> Double {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") || line.hasPrefix(name + " ") {
+            if labels.allSatisfy({ line.contains($0) }), let number = line.split(separator: " ").last.flatMap({ Double($0) }) {
+                return number
+            }
+        }
+        return 0
+    }
+
+    @Test func requestsTokensAttemptsAndCircuitsAreExported() async throws {
+        try await MockUpstream.withServer({ _ in .json(503, #"{"error":{"message":"down"}}"#) }) { broken in
+            try await withGateway(AdminIntegrationTests.config(upstream: broken.baseURL)) { _, url in
+                let before = try await Client.get(url + "/metrics", headers: [])
+                #expect(before.status == 200)
+                #expect(before.headers.first(name: "content-type")?.hasPrefix("text/plain") == true)
+                let okBefore = Self.value(
+                    before.body, "orchestrator_requests_total", [#"model="chat""#, #"provider="demo""#, #"status="200""#])
+                for _ in 0..<3 {
+                    _ = try await Client.post(url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hello there"}]}"#)
+                }
+                _ = try await Client.post(url + "/v1/chat/completions", #"{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}"#)
+                // An upstream of its own (the gauges are process-wide) answering 503:
+                // attempts fail and its circuit opens.
+                let created = try await AdminIntegrationTests.send(
+                    .POST, url + "/admin/providers", #"{"name":"metrics-broken","type":"openai","base_url":"\#(broken.baseURL)/v1"}"#)
+                #expect(created.status == 201)
+                for _ in 0..<4 {
+                    _ = try await Client.post(
+                        url + "/v1/chat/completions", #"{"model":"metrics-broken/gpt-x","messages":[{"role":"user","content":"x"}]}"#)
+                }
+                let after = try await Client.get(url + "/metrics", headers: [])
+                // Other suites running alongside may add to the same series: at least these three.
+                #expect(
+                    Self.value(after.body, "orchestrator_requests_total", [#"model="chat""#, #"provider="demo""#, #"status="200""#])
+                        >= okBefore + 3)
+                #expect(after.body.contains(#"model="(none)""#), "unknown models do not mint series")
+                #expect(!after.body.contains("no-such-model"))
+                #expect(Self.value(after.body, "orchestrator_tokens_total", [#"model="chat""#, #"type="prompt""#]) > 0)
+                #expect(Self.value(after.body, "orchestrator_upstream_attempts_total", [#"provider="metrics-broken""#, #"status="503""#]) >= 1)
+                #expect(after.body.contains("orchestrator_request_duration_seconds_bucket"))
+                #expect(Self.value(after.body, "orchestrator_circuit_state", [#"provider="metrics-broken""#]) == 2, "the circuit is open")
+                for secret in ["sk-upstream-file-secret-1111", "sk-test-client-000111", AdminIntegrationTests.adminKey] {
+                    #expect(!after.body.contains(secret))
+                }
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import OrchestratorCore
 
 /// Liveness, readiness and the minimal admin listing.
@@ -10,6 +11,8 @@ struct OpsRoutes {
     let access: AccessPolicy
     /// Whether to serve the read-only `GET /admin/providers` (when no admin service does).
     var listsProviders = true
+    /// The Prometheus text for `GET /metrics`.
+    var metrics: (@Sendable () -> String)?
 
     func register(on router: Router<GatewayRequestContext>) {
         router.get("/healthz") { _, _ in
@@ -21,6 +24,14 @@ struct OpsRoutes {
             }
             throw GatewayError(
                 status: 503, type: "service_unavailable", code: "not_ready", message: "The database is not reachable.")
+        }
+        if let metrics {
+            // Unauthenticated, as scrapers expect (DESIGN.md §5): labels hold no secret.
+            router.get("/metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                    body: ResponseBody(byteBuffer: ByteBuffer(string: metrics())))
+            }
         }
         router.get("/admin/health") { request, _ in
             try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))

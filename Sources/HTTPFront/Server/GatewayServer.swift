@@ -24,14 +24,17 @@ public enum GatewayServer {
         public var admin: (any AdminService)?
         /// The request logs `GET /admin/logs` reads.
         public var logs: (any RequestLogStore)?
+        /// Renders the metrics for `GET /metrics` (Prometheus text format); nil: no route.
+        public var metrics: (@Sendable () -> String)?
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec],
             operationCodecs: [APIOperation: any InboundCodec] = [:], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
             clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests(),
-            admin: (any AdminService)? = nil, logs: (any RequestLogStore)? = nil
+            admin: (any AdminService)? = nil, logs: (any RequestLogStore)? = nil, metrics: (@Sendable () -> String)? = nil
         ) {
+            self.metrics = metrics
             self.inFlight = inFlight
             self.admin = admin
             self.logs = logs
@@ -59,7 +62,7 @@ public enum GatewayServer {
         ChatRoutes(endpoints: endpoints(settings: settings, dependencies: dependencies)).register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
-            access: dependencies.access, listsProviders: dependencies.admin == nil
+            access: dependencies.access, listsProviders: dependencies.admin == nil, metrics: dependencies.metrics
         ).register(on: router)
         if let admin = dependencies.admin {
             AdminRoutes(
