@@ -63,6 +63,11 @@ enum AdminDocuments {
         try read(body, .keys) { $0.clientKey($1, "entry") }
     }
 
+    /// A stored key's new settings: everything but its secret, which stays (`key` is "").
+    static func keySettings(_ body: JSONValue) throws(GatewayError) -> ClientKeyConfig {
+        try read(body, .keys) { $0.clientKey($1, "entry", requireSecret: false) }
+    }
+
     // MARK: Writing
 
     static func rfc3339(_ millis: Int64) -> JSONValue {

@@ -146,8 +146,7 @@ struct GatewayAdmin: AdminService {
             if document["key"] != nil {
                 throw .invalidRequest("A key's secret cannot be changed; create a new key instead.", param: "key")
             }
-            // The reader wants a secret; the store keeps the stored one.
-            let key = try AdminDocuments.key(document.mergePatched(with: .object(["key": .string("unchanged")])))
+            let key = try AdminDocuments.keySettings(document)
             let storedName = Self.storedName(.keys, name, current)
             try Self.sameName(key.name, storedName)
             let result = try await apply([.replaceKey(key, ifVersion: ifMatch)])
@@ -316,7 +315,7 @@ struct GatewayAdmin: AdminService {
         do {
             entries = try await store.audit(limit: limit, after: after, resource: resource, entity: entity)
         } catch {
-            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+            throw GatewayError.databaseUnavailable
         }
         let items = entries.map { e -> JSONValue in
             .object([
@@ -354,7 +353,7 @@ struct GatewayAdmin: AdminService {
             return try await store.loadConfiguration()
         } catch {
             logger.error("admin: cannot load the configuration", metadata: ["error": "\(error)"])
-            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+            throw GatewayError.databaseUnavailable
         }
     }
 
@@ -367,7 +366,7 @@ struct GatewayAdmin: AdminService {
             throw Self.gatewayError(error)
         } catch {
             logger.error("admin: write failed", metadata: ["error": "\(Redaction.scrub(String(describing: error)))"])
-            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+            throw GatewayError.databaseUnavailable
         }
         onChange(result)
         return result
@@ -534,10 +533,7 @@ extension GatewayAdmin {
                     throw .invalidRequest(
                         "keys[\(i)].key: a key's secret cannot be changed by an import", param: "keys[\(i)].key")
                 }
-                var key = try located("keys[\(i)]") { () throws(GatewayError) in
-                    try AdminDocuments.key(doc.mergePatched(with: .object(["key": .string("unchanged")])))
-                }
-                key.key = ""
+                let key = try located("keys[\(i)]") { () throws(GatewayError) in try AdminDocuments.keySettings(doc) }
                 if key == existing.config {
                     note(.keys, name, "unchanged")
                 } else {

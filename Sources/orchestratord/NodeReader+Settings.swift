@@ -62,7 +62,9 @@ extension NodeReader {
         return settings
     }
 
-    func clientKey(_ node: Node, _ path: String) -> ClientKeyConfig? {
+    /// A client key entry; with `requireSecret: false` (an admin edit of a stored key,
+    /// whose secret stays) without its `key`.
+    func clientKey(_ node: Node, _ path: String, requireSecret: Bool = true) -> ClientKeyConfig? {
         guard
             let m = mapping(
                 node, path,
@@ -76,7 +78,7 @@ extension NodeReader {
         }
         let name = entityName(m["name"], "\(path).name", allowSlash: true)
         let secret = string(m["key"], "\(path).key")
-        if secret == nil || secret?.isEmpty == true { problem("\(path).key", "must not be empty") }
+        if requireSecret, secret == nil || secret?.isEmpty == true { problem("\(path).key", "must not be empty") }
         var key = ClientKeyConfig(name: name ?? "", key: secret ?? "")
         if let v = strings(m["models"], "\(path).models") { key.models = v }
         if let v = int(m["rpm"], "\(path).rpm") { key.rpm = v }

@@ -308,7 +308,7 @@ struct AnthropicRoundTripTests {
             default: object[key] = ["a": [1, 2.5, "x"], "b": .null]
             }
         }
-        return AnthropicTranslation.canonicalJSON(.object(object))
+        return JSONValueDecoding.compactJSON(.object(object))
     }
 
     static func request(seed: UInt64) -> ChatRequest {

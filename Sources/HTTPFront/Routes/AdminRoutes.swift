@@ -95,12 +95,7 @@ struct AdminRoutes {
         }
         router.post("/admin/config/import") { request, _ in
             try authorize(request)
-            let bytes: ByteBuffer
-            do {
-                bytes = try await request.body.collect(upTo: limit)
-            } catch {
-                throw GatewayError.payloadTooLarge(limit: limit)
-            }
+            let bytes = try await Self.collect(request, limit: limit)
             let dryRun = request.uri.queryParameters.get("dry_run").map { $0 == "true" || $0 == "1" } ?? false
             return try jsonResponse(try await admin.importConfiguration(String(buffer: bytes), dryRun: dryRun))
         }
@@ -140,7 +135,7 @@ struct AdminRoutes {
         do {
             return try await body()
         } catch {
-            throw GatewayError(status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+            throw GatewayError.databaseUnavailable
         }
     }
 
@@ -149,14 +144,18 @@ struct AdminRoutes {
         return name.removingPercentEncoding ?? name
     }
 
-    /// The JSON body (400 when it is not JSON, 413 past the limit).
-    static func body(_ request: Request, limit: Int) async throws -> JSONValue {
-        let bytes: ByteBuffer
+    /// The raw body (413 past the limit).
+    static func collect(_ request: Request, limit: Int) async throws -> ByteBuffer {
         do {
-            bytes = try await request.body.collect(upTo: limit)
+            return try await request.body.collect(upTo: limit)
         } catch {
             throw GatewayError.payloadTooLarge(limit: limit)
         }
+    }
+
+    /// The JSON body (400 when it is not JSON, 413 past the limit).
+    static func body(_ request: Request, limit: Int) async throws -> JSONValue {
+        let bytes = try await collect(request, limit: limit)
         if bytes.readableBytes == 0 { throw GatewayError.invalidRequest("The request needs a JSON body.") }
         return try JSONCoding.decodeRequest(JSONValue.self, from: bytes)
     }

@@ -56,6 +56,10 @@ extension GatewayError {
             "No target of model `\(model)` serves \(what).", param: "model", code: "unsupported_operation")
     }
 
+    /// 503: the database did not answer (admin reads and writes, `/readyz`'s cause).
+    public static let databaseUnavailable = GatewayError(
+        status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")
+
     /// 400: the request is malformed or a field is out of range.
     public static func invalidRequest(_ message: String, param: String? = nil, code: String? = nil) -> GatewayError {
         GatewayError(status: 400, type: "invalid_request_error", code: code, message: message, param: param)

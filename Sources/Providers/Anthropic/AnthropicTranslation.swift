@@ -446,7 +446,7 @@ enum AnthropicTranslation {
             case .redactedThinking:
                 if let value = try? JSONValueDecoding.encode(block) { thinkingBlocks.append(value) }
             case .toolUse(let id, let name, let input, _):
-                calls.append(ToolCall(id: id, function: FunctionCall(name: name, arguments: canonicalJSON(input))))
+                calls.append(ToolCall(id: id, function: FunctionCall(name: name, arguments: JSONValueDecoding.compactJSON(input))))
             default:
                 // Server-tool blocks mean nothing to another provider.
                 break
@@ -457,11 +457,6 @@ enum AnthropicTranslation {
         if !reasoning.isEmpty { message.reasoningContent = reasoning }
         if !thinkingBlocks.isEmpty { message.extra[thinkingBlocksKey] = .array(thinkingBlocks) }
         return message
-    }
-
-    /// A JSON value as compact text with sorted keys (tool-call arguments).
-    static func canonicalJSON(_ value: JSONValue) -> String {
-        (try? JSONCoding.encodeString(value)) ?? "{}"
     }
 
     // MARK: Responses
@@ -498,7 +493,7 @@ enum AnthropicTranslation {
             blocks = blocks.map { block in
                 if case .toolUse(_, let name, let input, _) = block, name == tool {
                     structured = true
-                    return .text(canonicalJSON(input), extra: [:])
+                    return .text(JSONValueDecoding.compactJSON(input), extra: [:])
                 }
                 return block
             }
@@ -537,16 +532,5 @@ enum AnthropicTranslation {
     /// Anthropic message ids start with `msg_`.
     static func messageID(_ id: String) -> String {
         id.hasPrefix("msg_") ? id : "msg_" + (id.isEmpty ? "gateway" : id)
-    }
-}
-
-/// Converting between Codable values and ``JSONValue`` trees.
-enum JSONValueDecoding {
-    static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONCoding.decode(T.self, from: try JSONCoding.encode(value))
-    }
-
-    static func encode(_ value: some Encodable) throws -> JSONValue {
-        try JSONCoding.decode(JSONValue.self, from: try JSONCoding.encode(value))
     }
 }

@@ -81,7 +81,7 @@ enum GeminiSchema {
                 switch value {
                 case .string: return value
                 case .null: return nil
-                default: return .string(AnthropicTranslation.canonicalJSON(value))
+                default: return .string(JSONValueDecoding.compactJSON(value))
                 }
             })
             if object["type"] == nil { object["type"] = .string("string") }

@@ -78,7 +78,7 @@ struct GeminiStreamTranslator: SSEEventTranslator, Sendable {
                 if let call = part.functionCall {
                     let next = toolIndex[index, default: 0]
                     toolIndex[index] = next + 1
-                    let arguments = GeminiTranslation.canonicalJSON(call.args)
+                    let arguments = JSONValueDecoding.compactJSON(call.args)
                     textCount += arguments.utf8.count
                     calls.append(
                         .init(

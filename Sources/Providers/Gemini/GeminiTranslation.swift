@@ -273,7 +273,7 @@ enum GeminiTranslation {
             if let call = part.functionCall {
                 calls.append(
                     ToolCall(
-                        id: call.id ?? ids.toolCallID(), function: FunctionCall(name: call.name, arguments: canonicalJSON(call.args)),
+                        id: call.id ?? ids.toolCallID(), function: FunctionCall(name: call.name, arguments: JSONValueDecoding.compactJSON(call.args)),
                         extra: signatureExtra(part.thoughtSignature)))
             } else if let piece = part.text {
                 if part.thought == true { reasoning += piece } else { text += piece }
@@ -302,12 +302,6 @@ enum GeminiTranslation {
         return ChatCompletion(
             id: response.responseId.map { "chatcmpl-" + $0 } ?? ids.completionID(), created: created,
             model: response.modelVersion ?? model, choices: choices, usage: response.usageMetadata?.canonical)
-    }
-
-    /// Arguments as compact JSON text (`{}` when absent).
-    static func canonicalJSON(_ value: JSONValue?) -> String {
-        guard let value else { return "{}" }
-        return (try? JSONCoding.encodeString(value)) ?? "{}"
     }
 
     // MARK: Gemini-native request → canonical
@@ -358,7 +352,7 @@ enum GeminiTranslation {
                         pending.append((id, call.name))
                         calls.append(
                             ToolCall(
-                                id: id, function: FunctionCall(name: call.name, arguments: canonicalJSON(call.args)),
+                                id: id, function: FunctionCall(name: call.name, arguments: JSONValueDecoding.compactJSON(call.args)),
                                 extra: signatureExtra(part.thoughtSignature)))
                     } else if let piece = part.text, part.thought != true {
                         text += piece
@@ -394,7 +388,7 @@ enum GeminiTranslation {
                         id = "\(generatedIDPrefix)gemini_\(counter)"
                     }
                     // No `name`: OpenAI-compatible servers such as Groq refuse it on tool messages.
-                    messages.append(ChatMessage(role: .tool, content: .text(canonicalJSON(response.response)), toolCallID: id))
+                    messages.append(ChatMessage(role: .tool, content: .text(JSONValueDecoding.compactJSON(response.response)), toolCallID: id))
                 } else if let text = part.text {
                     userParts.append(.text(text))
                 } else if let blob = part.inlineData {
