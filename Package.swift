@@ -162,7 +162,10 @@ let package = Package(
         ),
         .testTarget(
             name: "PersistenceTests",
-            dependencies: ["Persistence", "OrchestratorCore", "OrchestratorTesting"],
+            dependencies: [
+                "Persistence", "OrchestratorCore", "OrchestratorTesting",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -505,6 +505,9 @@ struct MetricsTests {
                 #expect(Self.value(after.body, "orchestrator_upstream_attempts_total", [#"provider="metrics-broken""#, #"status="503""#]) >= 1)
                 #expect(after.body.contains("orchestrator_request_duration_seconds_bucket"))
                 #expect(Self.value(after.body, "orchestrator_circuit_state", [#"provider="metrics-broken""#]) == 2, "the circuit is open")
+                #expect(
+                    after.body.split(separator: "\n").contains { $0.hasPrefix("orchestrator_log_queue_rows ") },
+                    "the log queue gauge is exported")
                 for secret in ["sk-upstream-file-secret-1111", "sk-test-client-000111", AdminIntegrationTests.adminKey] {
                     #expect(!after.body.contains(secret))
                 }

@@ -1,4 +1,5 @@
 import Logging
+import MetricsTestKit
 import OrchestratorCore
 import Synchronization
 import Testing
@@ -121,6 +122,46 @@ struct RequestLogWriterTests {
         task.cancel()
         try await task.value
         #expect(inserter.rows.count == 20)
+    }
+
+    @Test func theQueueGaugeCountsUnwrittenRowsAndClimbsWhileInsertsFail() async throws {
+        /// Fails its first two inserts, and a request completes during each failure.
+        final class OutageInserter: LogBatchInserter {
+            let inner = ControlledInserter(failures: 2)
+            let writer = Mutex<RequestLogWriter?>(nil)
+            let arrivals = Mutex(100)
+
+            func insertLogs(_ entries: [RequestLogEntry]) async throws {
+                do {
+                    try await inner.insertLogs(entries)
+                } catch {
+                    let next = arrivals.withLock { value -> Int in
+                        value += 1
+                        return value
+                    }
+                    if let writer = writer.withLock({ $0 }) { await writer.record(entry(next)) }
+                    throw error
+                }
+            }
+        }
+        let metrics = TestMetrics()
+        let inserter = OutageInserter()
+        var configuration = RequestLogWriter.Configuration()
+        configuration.batchSize = 5
+        let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"), metrics: metrics)
+        inserter.writer.withLock { $0 = writer }
+        // Eight rows queued before the writer starts, and asked to stop at once, so it
+        // writes in full batches without lingering: the gauge's values are exact.
+        for i in 0..<8 { await writer.record(entry(i)) }
+        writer.beginStopping()
+        try await writer.run()
+
+        let gauge = try metrics.expectGauge("orchestrator_log_queue_rows")
+        // 8 unwritten as the first batch of 5 is taken; one more arrives during each of
+        // the two failed inserts (9, 10); the second batch of 5 (5); then empty (0).
+        #expect(gauge.values == [8, 9, 10, 5, 0])
+        #expect(inserter.inner.rows.count == 10)
+        #expect(try metrics.expectCounter("orchestrator_log_rows_written_total").totalValue == 10)
     }
 
     @Test func rowsRecordedAfterStopAreStillWritten() async throws {

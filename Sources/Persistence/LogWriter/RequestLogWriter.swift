@@ -1,5 +1,5 @@
 public import Logging
-import Metrics
+public import Metrics
 public import OrchestratorCore
 public import ServiceLifecycle
 import Synchronization
@@ -16,7 +16,10 @@ public protocol LogBatchInserter: Sendable {
 /// ``Configuration/linger`` first). The queue is bounded: when it is full,
 /// ``record(_:)`` waits for room (time spent waiting is reported as the
 /// `orchestrator_log_queue_wait_seconds` timer) — rows are never dropped. A failed
-/// insert is retried with backoff, keeping its rows. On graceful shutdown the writer
+/// insert is retried with backoff, keeping its rows. The `orchestrator_log_queue_rows`
+/// gauge shows the rows not yet written, set by the writer (never by requests) each
+/// time it takes a batch and after each failed insert, so it climbs while the database
+/// is down. On graceful shutdown the writer
 /// flushes everything queued before it returns; run it as a service listed *before*
 /// the HTTP server so that it stops after the server has drained.
 public final class RequestLogWriter: RequestLogSink, Service {
@@ -45,13 +48,22 @@ public final class RequestLogWriter: RequestLogSink, Service {
     private let configuration: Configuration
     private let logger: Logger
     private let state = Mutex(State())
-    private let waitTimer = Timer(label: "orchestrator_log_queue_wait_seconds")
-    private let writtenCounter = Counter(label: "orchestrator_log_rows_written_total")
+    private let waitTimer: Timer
+    private let writtenCounter: Counter
+    private let depthGauge: Gauge
 
-    public init(inserter: any LogBatchInserter, configuration: Configuration = .init(), logger: Logger) {
+    /// - Parameter metrics: where the writer's metrics go (the process's bootstrapped
+    ///   factory unless a test gives its own).
+    public init(
+        inserter: any LogBatchInserter, configuration: Configuration = .init(), logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.inserter = inserter
         self.configuration = configuration
         self.logger = logger
+        self.waitTimer = Timer(label: "orchestrator_log_queue_wait_seconds", factory: metrics)
+        self.writtenCounter = Counter(label: "orchestrator_log_rows_written_total", factory: metrics)
+        self.depthGauge = Gauge(label: "orchestrator_log_queue_rows", factory: metrics)
     }
 
     /// Rows written so far (for tests and metrics).
@@ -129,6 +141,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 try? await Task.sleep(for: configuration.linger)
             }
             let (batch, resumed, done) = takeBatch()
+            reportDepth(inFlight: batch.count)
             for continuation in resumed { continuation.resume(returning: false) }
             if !batch.isEmpty {
                 await insertRetrying(batch)
@@ -168,6 +181,11 @@ public final class RequestLogWriter: RequestLogSink, Service {
         }
     }
 
+    /// Sets the queue gauge: rows queued or waiting, plus the batch being written.
+    private func reportDepth(inFlight: Int) {
+        depthGauge.record(pending + inFlight)
+    }
+
     private func insertRetrying(_ batch: [RequestLogEntry]) async {
         var delay = Duration.milliseconds(100)
         var triesAfterCancellation = 0
@@ -188,6 +206,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 }
                 logger.error(
                     "request log insert failed; retrying", metadata: ["rows": "\(batch.count)", "error": "\(error)"])
+                reportDepth(inFlight: batch.count)
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
