@@ -159,7 +159,7 @@ final class Gateway: Sendable {
             dependencies: .init(
                 chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
                 access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
-                admin: admin, logs: store, metrics: { Telemetry.render() }),
+                admin: admin, logs: store, metrics: { Telemetry.render() }, stats: store),
             logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")

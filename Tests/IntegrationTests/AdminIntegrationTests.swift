@@ -515,3 +515,113 @@ struct MetricsTests {
         }
     }
 }
+
+/// `GET /admin/stats` and `GET /admin/stats/timeline` through the real server, fed by
+/// real requests.
+@Suite(.serialized)
+struct AdminStatsIntegrationTests {
+    static let config = """
+        admin: { key: "\(AdminIntegrationTests.adminKey)" }
+        keys:
+          - { name: tester, key: "sk-test-client-000111" }
+          - { name: second, key: "sk-second-client-999888" }
+        providers:
+          - { name: demo, type: mock, mock: { reply: "mock says hi" } }
+          - { name: down, type: openai, base_url: "http://127.0.0.1:9/v1", api_keys: ["sk-down-0000"] }
+        models:
+          - name: chat
+            targets: [{ provider: demo, model: mock-1 }]
+            price: { input_per_mtok: 1000, output_per_mtok: 2000 }
+          - name: broken
+            targets: [{ provider: down, model: gpt-x }]
+        routing: { max_attempts: 1, backoff_initial_ms: 1, backoff_max_ms: 5, timeout_s: 20 }
+        """
+
+    @Test func statsCountWhatWasServed() async throws {
+        try await withGateway(Self.config) { gateway, url in
+            let chat = #"{"model":"chat","messages":[{"role":"user","content":"hello there"}]}"#
+            for _ in 0..<4 { #expect(try await Client.post(url + "/v1/chat/completions", chat).status == 200) }
+            let second = [("Authorization", "Bearer sk-second-client-999888")]
+            let stream = #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hello there"}]}"#
+            for _ in 0..<2 { #expect(try await Client.post(url + "/v1/chat/completions", stream, headers: second).status == 200) }
+            #expect(try await Client.post(url + "/v1/chat/completions", #"{"model":"broken","messages":[{"role":"user","content":"x"}]}"#).status == 502)
+            #expect(try await Client.post(url + "/v1/chat/completions", #"{"model":"nope","messages":[{"role":"user","content":"x"}]}"#).status == 404)
+            try await waitForLogRows(gateway, 8)
+
+            let byProvider = try await AdminIntegrationTests.send(.GET, url + "/admin/stats?window=24h")
+            #expect(byProvider.status == 200)
+            let doc = try #require(byProvider.json)
+            #expect(doc["group_by"] == .string("provider"))
+            #expect(doc["window"] == .string("24h"))
+            let totals = try #require(doc["totals"])
+            #expect(totals["requests"] == .int(8))
+            #expect(totals["errors"] == .int(2))
+            #expect(totals["errors_by_class"]?["upstream"] == .int(1))
+            #expect(totals["errors_by_class"]?["client"] == .int(1))
+            #expect(totals["success_rate"] == .double(0.75))
+            #expect((totals["tokens"]?["prompt"]?.intValue ?? 0) > 0)
+            #expect((totals["cost_micros"]?.intValue ?? 0) > 0, "priced model: \(byProvider.body)")
+            #expect(totals["latency_ms"]?["p50"]?.doubleValue != nil)
+            #expect(totals["latency_ms"]?["p99"]?.doubleValue != nil)
+            #expect(totals["ttft_ms"]?["count"] == .int(2))
+            #expect(totals["ttft_ms"]?["p95"]?.doubleValue != nil)
+            let rows = try #require(doc["data"]?.arrayValue)
+            let demo = try #require(rows.first { $0["provider"] == .string("demo") })
+            #expect(demo["requests"] == .int(6))
+            #expect(demo["errors"] == .int(0))
+            #expect(rows.first { $0["provider"] == .string("down") }?["errors_by_class"]?["upstream"] == .int(1))
+            #expect(rows.first { $0["provider"] == .string("") }?["errors_by_class"]?["client"] == .int(1), "no provider reached")
+
+            let byKey = try await AdminIntegrationTests.send(.GET, url + "/admin/stats?group_by=key&model=chat")
+            let keys = try #require(byKey.json?["data"]?.arrayValue)
+            #expect(Set(keys.compactMap { $0["key_name"]?.stringValue }) == ["tester", "second"])
+            #expect(keys.first { $0["key_name"] == .string("second") }?["requests"] == .int(2))
+            #expect(byKey.json?["totals"]?["requests"] == .int(6))
+
+            let byModel = try await AdminIntegrationTests.send(.GET, url + "/admin/stats?group_by=model&window=7d")
+            #expect(byModel.json?["data"]?.arrayValue?.compactMap { $0["model"]?.stringValue }.sorted() == ["broken", "chat", "nope"])
+
+            let timeline = try await AdminIntegrationTests.send(.GET, url + "/admin/stats/timeline?window=24h&bucket=1h")
+            #expect(timeline.status == 200)
+            let points = try #require(timeline.json?["data"]?.arrayValue)
+            #expect(points.count == 24)
+            #expect(points.reduce(0) { $0 + ($1["requests"]?.intValue ?? 0) } == 8)
+            let starts = points.compactMap { $0["start_ms"]?.intValue }
+            #expect(zip(starts, starts.dropFirst()).allSatisfy { $1 - $0 == 3_600_000 })
+            #expect(Int64(starts.last ?? 0) <= Int64(Date().timeIntervalSince1970 * 1000))
+            let days = try await AdminIntegrationTests.send(.GET, url + "/admin/stats/timeline?window=2d&bucket=1d&provider=demo")
+            let dayPoints = try #require(days.json?["data"]?.arrayValue)
+            #expect(dayPoints.count == 2)
+            #expect(dayPoints.reduce(0) { $0 + ($1["requests"]?.intValue ?? 0) } == 6)
+            #expect(dayPoints.compactMap { $0["start_ms"]?.intValue }.allSatisfy { $0 % 86_400_000 == 0 })
+        }
+    }
+
+    @Test func badParametersAndCallersAreRefused() async throws {
+        try await withGateway(Self.config) { _, url in
+            let cases: [(String, String)] = [
+                ("/admin/stats?window=0h", "window"), ("/admin/stats?window=5x", "window"),
+                ("/admin/stats?window=401d", "window"), ("/admin/stats?window=h", "window"),
+                ("/admin/stats?window=-2h", "window"), ("/admin/stats?group_by=hour", "group_by"),
+                ("/admin/stats?group_by=team", "group_by"), ("/admin/stats/timeline?bucket=0d", "bucket"),
+                ("/admin/stats/timeline?window=400d&bucket=1h", "bucket"),
+                ("/admin/stats/timeline?window=99999999999999999999h", "window"),
+            ]
+            for (path, param) in cases {
+                let reply = try await AdminIntegrationTests.send(.GET, url + path)
+                #expect(reply.status == 400, "\(path): \(reply.body)")
+                #expect(reply.json?["error"]?["param"] == .string(param), "\(path): \(reply.body)")
+            }
+            for path in ["/admin/stats", "/admin/stats/timeline"] {
+                #expect(try await AdminIntegrationTests.send(.GET, url + path, headers: []).status == 401)
+                let client = [("Authorization", "Bearer sk-test-client-000111")]
+                #expect(try await AdminIntegrationTests.send(.GET, url + path, headers: client).status == 403)
+            }
+            // A quiet gateway: zeros and nulls, not errors.
+            let quiet = try await AdminIntegrationTests.send(.GET, url + "/admin/stats")
+            #expect(quiet.json?["totals"]?["requests"] == .int(0))
+            #expect(quiet.json?["totals"]?["latency_ms"]?["p50"] == .null)
+            #expect(quiet.json?["data"]?.arrayValue?.isEmpty == true)
+        }
+    }
+}

@@ -26,15 +26,19 @@ public enum GatewayServer {
         public var logs: (any RequestLogStore)?
         /// Renders the metrics for `GET /metrics` (Prometheus text format); nil: no route.
         public var metrics: (@Sendable () -> String)?
+        /// The hourly rollups `GET /admin/stats` reads (served only with an admin service).
+        public var stats: (any StatsStore)?
 
         public init(
             chat: any ChatService, codecs: [APIStyle: any InboundCodec],
             operationCodecs: [APIOperation: any InboundCodec] = [:], access: AccessPolicy,
             readiness: any ReadinessProbe, configStore: any ConfigStore, health: any HealthReporting,
             clock: any GatewayClock = SystemClock(), inFlight: InFlightRequests = InFlightRequests(),
-            admin: (any AdminService)? = nil, logs: (any RequestLogStore)? = nil, metrics: (@Sendable () -> String)? = nil
+            admin: (any AdminService)? = nil, logs: (any RequestLogStore)? = nil, metrics: (@Sendable () -> String)? = nil,
+            stats: (any StatsStore)? = nil
         ) {
             self.metrics = metrics
+            self.stats = stats
             self.inFlight = inFlight
             self.admin = admin
             self.logs = logs
@@ -68,6 +72,15 @@ public enum GatewayServer {
             AdminRoutes(
                 admin: admin, logs: dependencies.logs, access: dependencies.access, maxBodyBytes: settings.maxBodyBytes
             ).register(on: router)
+            if let stats = dependencies.stats {
+                let access = dependencies.access
+                StatsRoutes(
+                    stats: stats, configStore: dependencies.configStore, clock: dependencies.clock,
+                    authorize: { request throws(GatewayError) in
+                        try access.authenticateAdmin(ClientCredential.extract(headers: request.headers, query: nil))
+                    }
+                ).register(on: router)
+            }
         }
         return router
     }

@@ -6,15 +6,29 @@ struct Migration: Sendable {
     var tables: [TableDefinition]
     /// Rows the migration starts its tables with (portable SQL).
     var seed: [String] = []
+    /// Statements run before the tables are created (portable SQL).
+    var prelude: [String] = []
+    /// Statements run last, written per dialect.
+    var finish: @Sendable (SQLDialect) -> [String] = { _ in [] }
 
     func statements(for dialect: SQLDialect) -> [String] {
-        tables.flatMap { dialect.create($0) } + seed
+        prelude + tables.flatMap { dialect.create($0) } + seed + finish(dialect)
     }
 }
 
 /// Every migration, in order.
 enum Migrations {
-    static let all: [Migration] = [initialSchema, configVersion, auditLog]
+    static let all: [Migration] = [initialSchema, configVersion, auditLog, statsHistograms]
+
+    /// 4: `provider_stats` as the log writer maintains it — errors by class, maximums,
+    /// and latency and time-to-first-token histograms for percentiles — rebuilt from the
+    /// request logs already stored. Nothing wrote the table of migration 1, so it is
+    /// replaced rather than altered.
+    static let statsHistograms = Migration(
+        version: 4, name: "stats_histograms",
+        tables: [StatsRows.table],
+        prelude: ["DROP TABLE IF EXISTS provider_stats"],
+        finish: { [StatsRows.backfill($0)] })
 
     /// 3: who changed what through the admin API, with the documents before and after
     /// (which never hold a secret).

@@ -7,7 +7,7 @@ public import OrchestratorCore
 /// differences are rendered by ``SQLDialect``.
 ///
 /// All SQL is prepared with bound parameters; none is built from values.
-public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter, AuditStore {
+public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, ReadinessProbe, LogBatchInserter, AuditStore, StatsStore {
     let database: any SQLDatabase
     private let box: SecretBox
     private let logger: Logger
@@ -252,7 +252,22 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """, LogRows.values(e))
                 }
+                // The hourly rollups move with the rows, in the same transaction: the
+                // statistics never disagree with the logs, and the current hour is live.
+                let upsert = StatsRows.upsert(db.dialect)
+                for (key, aggregate) in StatsRows.rollup(entries) {
+                    try db.query(upsert, StatsRows.parameters(key, aggregate))
+                }
             }
+        }
+    }
+
+    // MARK: Statistics
+
+    public func stats(_ query: StatsQuery) async throws -> [StatsGroup] {
+        let (sql, parameters, groups) = StatsRows.select(query)
+        return try await database.run { db in
+            try db.query(sql, parameters).compactMap { StatsRows.group($0, groups: groups) }
         }
     }
 
