@@ -184,6 +184,7 @@ let package = Package(
                 "orchestratord", "OrchestratorCore", "OrchestratorTesting", "Persistence",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
         ),

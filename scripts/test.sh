@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs missing system packages, builds once (debug,
-# with tests), starts a throwaway MariaDB on loopback for the MySQL tests, runs every
-# Swift test suite against that build, then the end-to-end
-# tests with the official openai, anthropic and google-genai Python clients against the built binary.
+# Runs the whole test suite: installs missing system packages, checks that the OpenAPI
+# document is what its generator writes, builds once (debug, with tests), starts a
+# throwaway MariaDB on loopback for the MySQL tests, runs every Swift test suite against
+# that build, then the end-to-end tests with the official openai, anthropic and
+# google-genai Python clients and a schemathesis run over /admin against the built binary.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-deps.sh python3-venv python3-pip
+
+echo "==> OpenAPI document up to date with scripts/openapi/generate.py" >&2
+python3 scripts/openapi/generate.py --check
 
 echo "==> swift build --build-tests" >&2
 mkdir -p .build
@@ -39,3 +43,6 @@ swift test --skip-build
 
 echo "==> end-to-end tests (openai, anthropic and google-genai Python clients)" >&2
 ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/e2e/run.sh
+
+echo "==> schemathesis: every /admin operation fuzzed against /openapi.json" >&2
+ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/schemathesis/run.sh

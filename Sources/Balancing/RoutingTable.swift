@@ -31,10 +31,13 @@ public struct RoutingTable: Sendable {
     /// Builds a table from configured providers and models.
     ///
     /// Providers whose adapter cannot be made (a type this build lacks) are left out and
-    /// reported in ``unavailableProviders``; targets pointing at them are skipped.
+    /// reported in ``unavailableProviders``; targets pointing at them are skipped. Each is
+    /// logged as a warning unless `previous` (the table this one replaces) already had it
+    /// for the same reason, so live changes do not repeat the warning for every provider.
     public init(
         providers: [ProviderConfig], upstreamKeys: [String: [StoredUpstreamKey]] = [:], models: [ModelConfig],
-        factory: any ProviderFactory, random: any RandomSource = FastRandomSource(), logger: Logger
+        factory: any ProviderFactory, random: any RandomSource = FastRandomSource(), previous: RoutingTable? = nil,
+        logger: Logger
     ) {
         configuredProviders = providers.sorted { $0.name < $1.name }
         for provider in providers {
@@ -48,8 +51,10 @@ public struct RoutingTable: Sendable {
                     keys: KeyPool(keys: keys, strategy: provider.keyStrategy, random: random))
             } catch {
                 unavailableProviders[provider.name] = error.message
-                logger.warning(
-                    "provider not routable", metadata: ["provider": "\(provider.name)", "reason": "\(error.message)"])
+                if previous?.unavailableProviders[provider.name] != error.message {
+                    logger.warning(
+                        "provider not routable", metadata: ["provider": "\(provider.name)", "reason": "\(error.message)"])
+                }
             }
         }
         for model in models {

@@ -129,11 +129,14 @@ final class Gateway: Sendable {
             check: { [engine, logger] name in await engine.checkProvider(name, logger: logger) }, logger: logger)
     }
 
-    static func routingTable(_ stored: StoredConfiguration, transport: any HTTPTransport, logger: Logger) -> RoutingTable {
+    static func routingTable(
+        _ stored: StoredConfiguration, transport: any HTTPTransport, previous: RoutingTable? = nil, logger: Logger
+    ) -> RoutingTable {
         RoutingTable(
             providers: stored.providers.map(\.config),
             upstreamKeys: Dictionary(stored.providers.map { ($0.config.name, $0.keys) }, uniquingKeysWith: { a, _ in a }),
-            models: stored.models.map(\.config), factory: ProviderRegistry(transport: transport), logger: logger)
+            models: stored.models.map(\.config), factory: ProviderRegistry(transport: transport), previous: previous,
+            logger: logger)
     }
 
     static func keyDirectory(_ keys: [StoredClientKey]) -> ClientKeyDirectory {
@@ -151,16 +154,19 @@ final class Gateway: Sendable {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
+    /// What the HTTP front serves: every layer of this gateway.
+    func serverDependencies(inFlight: InFlightRequests = InFlightRequests()) -> GatewayServer.Dependencies {
+        .init(
+            chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
+            access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
+            admin: admin, logs: store, metrics: { Telemetry.render() }, stats: store)
+    }
+
     /// Serves until shutdown. With `handleSignals`, SIGINT and SIGTERM start a graceful shutdown.
     func run(handleSignals: Bool = true) async throws {
         let inFlight = InFlightRequests()
         let app = GatewayServer.application(
-            settings: settings.server,
-            dependencies: .init(
-                chat: engine, codecs: ProviderRegistry.inboundCodecs, operationCodecs: ProviderRegistry.operationCodecs,
-                access: access, readiness: store, configStore: store, health: engine, inFlight: inFlight,
-                admin: admin, logs: store, metrics: { Telemetry.render() }, stats: store),
-            logger: logger,
+            settings: settings.server, dependencies: serverDependencies(inFlight: inFlight), logger: logger,
             onListening: { [self] port in
                 logger.info("listening on http://\(settings.server.host):\(port)")
                 let waiters = listening.withLock { state -> [CheckedContinuation<Int, Never>] in

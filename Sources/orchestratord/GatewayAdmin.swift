@@ -568,16 +568,24 @@ extension GatewayAdmin {
         return .object(["dry_run": .bool(false), "changes": .array(report), "created_keys": .array(createdKeys)])
     }
 
-    /// A document as readable YAML: plain keys; strings left to the emitter, which quotes
-    /// those that would otherwise read as another type (`"true"`, `"0"`, `"null"`).
+    /// A document as readable YAML: strings plain where a YAML reader would read them back
+    /// as strings, double-quoted where it would not (`"0"`, `"yes"`, `"null"`,
+    /// `"2001-01-01"`: the emitter itself only quotes for syntax, not for type).
     static func yamlNode(_ value: JSONValue) -> Node {
         switch value {
-        case .string(let s): return Node(s, Tag(.str), .any)
+        case .string(let s): return yamlString(s)
         case .array(let items): return Node(items.map(yamlNode))
         case .object(let members):
-            return Node(members.sorted { $0.key < $1.key }.map { (Node($0.key, Tag(.str), .plain), yamlNode($0.value)) })
+            return Node(members.sorted { $0.key < $1.key }.map { (yamlString($0.key), yamlNode($0.value)) })
         default: return AdminDocuments.node(value)
         }
+    }
+
+    static func yamlString(_ s: String) -> Node {
+        // An untagged plain scalar is resolved by YAML 1.1's rules (bool, int, float,
+        // null, timestamp, merge, value): anything but a string must be quoted.
+        let readsAsString = Resolver.default.resolveTag(of: Node(s)) == .str
+        return Node(s, Tag(.str), readsAsString ? .any : .doubleQuoted)
     }
 
     /// A JSON document, else YAML (read as the config file is, without `${VAR}` expansion).

@@ -35,7 +35,8 @@ final class LiveConfiguration: Sendable {
         applied.withLock { current -> Bool in
             guard version > current else { return false }
             current = version
-            engine.replaceTable(Gateway.routingTable(configuration, transport: transport, logger: logger))
+            engine.replaceTable(
+                Gateway.routingTable(configuration, transport: transport, previous: engine.currentTable, logger: logger))
             access.replaceDirectory(Gateway.keyDirectory(configuration.keys))
             return true
         }

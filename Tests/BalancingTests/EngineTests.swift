@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import OrchestratorCore
+import OrchestratorTesting
 import Synchronization
 import Testing
 
@@ -326,6 +327,31 @@ struct EngineTests {
                 factory: FakeFactory(adapters: ["a": a]), logger: logger))
         _ = try await e.chat(request("m"), principal: .anonymous, logger: logger)
         #expect(a.callCount == 1)
+    }
+
+    /// A provider this build cannot route is warned about when it appears, not again at
+    /// every live change that keeps it.
+    @Test func unroutableProvidersAreWarnedAboutOnce() {
+        let capture = LogCapture()
+        let logger = capture.logger()
+        let configs = [
+            ProviderConfig(name: "a", type: .openai, baseURL: "http://a"),
+            ProviderConfig(name: "b", type: .openai, baseURL: "http://b"),
+        ]
+        let factory = FakeFactory(adapters: ["a": FakeAdapter()])
+        func warnings() -> [String] { capture.all.filter { $0.contains("provider not routable") } }
+        let first = RoutingTable(providers: configs, models: [], factory: factory, logger: logger)
+        #expect(warnings().count == 1 && warnings()[0].contains("provider=b"))
+        let second = RoutingTable(providers: configs, models: [], factory: factory, previous: first, logger: logger)
+        #expect(warnings().count == 1, "unchanged: no new warning")
+        #expect(second.unavailableProviders["b"] != nil)
+        let third = RoutingTable(
+            providers: configs + [ProviderConfig(name: "c", type: .openai, baseURL: "http://c")], models: [], factory: factory,
+            previous: second, logger: logger)
+        #expect(warnings().count == 2 && warnings()[1].contains("provider=c"))
+        _ = RoutingTable(providers: configs, models: [], factory: factory, logger: logger)
+        #expect(warnings().count == 3, "without a previous table every one is reported")
+        _ = third
     }
 
     @Test func disabledProvidersAreSkipped() async throws {

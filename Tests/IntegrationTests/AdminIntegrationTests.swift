@@ -5,6 +5,7 @@ import NIOHTTP1
 import OrchestratorCore
 import OrchestratorTesting
 import Testing
+import Yams
 
 @testable import orchestratord
 
@@ -457,6 +458,30 @@ struct AdminConfigTransferTests {
             #expect(try await send(.GET, "/admin/models/ok").status == 404)
             #expect(try await send(.POST, "/admin/config/import", #"{"things":[]}"#).status == 400)
             #expect(try await send(.POST, "/admin/config/import", "::: not yaml [").status == 400)
+        }
+    }
+
+    /// Strings that a YAML reader would take for numbers, booleans, nulls or times are
+    /// quoted in the export, so any YAML tool reads them back as the strings they are.
+    @Test func exportedYAMLKeepsStringsStrings() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
+            let tricky = ["0", "yes", "null", "2001-01-01", "1e3", "~", "0x1F", "true"]
+            for name in tricky {
+                let created = try await AdminIntegrationTests.send(.POST, url + "/admin/keys", #"{"name":"\#(name)","metadata":{"\#(name)":"\#(name)"}}"#)
+                #expect(created.status == 201, "\(name): \(created.body)")
+            }
+            let yaml = try await AdminIntegrationTests.send(.GET, url + "/admin/config/export")
+            let document = try #require(try Yams.load(yaml: yaml.body) as? [String: Any])
+            let keys = try #require(document["keys"] as? [[String: Any]])
+            let names = keys.compactMap { $0["name"] as? String }
+            #expect(Set(tricky).isSubset(of: Set(names)), "\(yaml.body)")
+            for key in keys where tricky.contains(key["name"] as? String ?? "") {
+                let metadata = try #require(key["metadata"] as? [String: Any])
+                #expect(metadata.count == 1 && metadata.first?.value is String, "\(metadata)")
+            }
+            // And the gateway reads its own export as no change.
+            let dry = try await AdminIntegrationTests.send(.POST, url + "/admin/config/import?dry_run=true", yaml.body)
+            #expect(dry.json?["changes"]?.arrayValue?.allSatisfy { $0["action"] == .string("unchanged") } == true, "\(dry.body)")
         }
     }
 }

@@ -64,6 +64,7 @@ public enum GatewayServer {
                 codec: openAI, anthropicCodec: dependencies.codecs[.anthropic], geminiCodec: dependencies.codecs[.gemini],
                 maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
         ChatRoutes(endpoints: endpoints(settings: settings, dependencies: dependencies)).register(on: router)
+        DocsRoutes().register(on: router)
         OpsRoutes(
             readiness: dependencies.readiness, configStore: dependencies.configStore, health: dependencies.health,
             access: dependencies.access, listsProviders: dependencies.admin == nil, metrics: dependencies.metrics
