@@ -28,6 +28,9 @@ struct ConfigLoader {
         } catch {
             throw ConfigProblems(problems: ["(file): invalid YAML: \(error)"])
         }
+        if let root, root.expands(beyond: Node.maxExpandedNodes) {
+            throw ConfigProblems(problems: ["(file): the document expands to more than \(Node.maxExpandedNodes) values (aliases)"])
+        }
         let reader = NodeReader(environment: environment)
         let settings = reader.settings(root)
         if !reader.problems.isEmpty { throw ConfigProblems(problems: reader.problems) }
@@ -266,5 +269,32 @@ final class NodeReader {
         }
         out += rest
         return out
+    }
+}
+
+extension Node {
+    /// The most values a document may hold once its aliases are expanded: an alias
+    /// shares its anchor's node, so a few hundred bytes of nested aliases ("billion
+    /// laughs") would otherwise make the reader walk billions of values.
+    static let maxExpandedNodes = 200_000
+
+    /// Whether the document holds more than `limit` values, aliases expanded (the count
+    /// stops at the limit, so this is cheap on any input).
+    func expands(beyond limit: Int) -> Bool {
+        var remaining = limit
+        func exceeds(_ node: Node) -> Bool {
+            remaining -= 1
+            if remaining < 0 { return true }
+            switch node {
+            case .mapping(let mapping):
+                for (key, value) in mapping where exceeds(key) || exceeds(value) { return true }
+            case .sequence(let sequence):
+                for item in sequence where exceeds(item) { return true }
+            default:
+                break
+            }
+            return false
+        }
+        return exceeds(self)
     }
 }

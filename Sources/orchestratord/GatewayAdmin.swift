@@ -75,9 +75,6 @@ struct GatewayAdmin: AdminService {
         switch resource {
         case .providers:
             let provider = try AdminDocuments.provider(Self.withoutMaskedKeys(body))
-            if provider.name == "batch" {
-                throw .invalidRequest("\"batch\" is reserved (POST /admin/providers/batch); choose another name.", param: "name")
-            }
             let result = try await apply([.createProvider(provider)])
             let entity = try Self.entity(.providers, provider.name, in: result.configuration)
             await record("create", .providers, provider.name, before: nil, after: entity.body)
@@ -92,9 +89,19 @@ struct GatewayAdmin: AdminService {
             var document = body
             if document["key"] == nil { document = document.mergePatched(with: .object(["key": .string(Self.newClientSecret())])) }
             let key = try AdminDocuments.key(document)
-            if key.key.count < 16 { throw .invalidRequest("key must be at least 16 characters long", param: "key") }
+            if key.key.unicodeScalars.count < 16 { throw .invalidRequest("key must be at least 16 characters long", param: "key") }
+            // Keys are addressed by id or name, ids first: a name that is another key's id
+            // would make this key unreachable by name.
+            if try await load().keys.contains(where: { $0.id == key.name }) {
+                throw GatewayError(
+                    status: 409, type: "invalid_request_error", code: "conflict",
+                    message: "The name \(key.name) is another key's id; choose another name.", param: "name")
+            }
             let result = try await apply([.createKey(key)])
-            var entity = try Self.entity(.keys, key.name, in: result.configuration)
+            guard let created = result.configuration.keys.first(where: { $0.name == key.name }) else {
+                throw .internalError("The key was stored but could not be read back.")
+            }
+            var entity = AdminEntity(body: AdminDocuments.key(created), version: created.updatedAtMillis)
             await record("create", .keys, key.name, before: nil, after: entity.body)
             // The secret, once: it is stored only as a hash.
             entity.body = entity.body.mergePatched(with: .object(["key": .string(key.key)]))
@@ -582,10 +589,18 @@ extension GatewayAdmin {
     }
 
     static func yamlString(_ s: String) -> Node {
-        // An untagged plain scalar is resolved by YAML 1.1's rules (bool, int, float,
-        // null, timestamp, merge, value): anything but a string must be quoted.
-        let readsAsString = Resolver.default.resolveTag(of: Node(s)) == .str
-        return Node(s, Tag(.str), readsAsString ? .any : .doubleQuoted)
+        Node(s, Tag(.str), plainReadsAsString(s) ? .any : .doubleQuoted)
+    }
+
+    /// Whether YAML 1.1 readers would take `s`, written plain, for a string: not when it
+    /// could resolve as a number, time, sexagesimal, `.inf`/`.nan`, merge or value key
+    /// (all start with a digit, sign, dot, `<` or `=`), null (`~`, empty, `null`) or a
+    /// boolean word. Erring towards quoting costs nothing, so the test is by first
+    /// character and case-insensitive word, without Yams' resolver (its regular
+    /// expressions would keep ICU resident for the life of the process).
+    static func plainReadsAsString(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, !"0123456789+-.~<=".unicodeScalars.contains(first) else { return false }
+        return !["y", "n", "yes", "no", "true", "false", "on", "off", "null"].contains(s.lowercased())
     }
 
     /// A JSON document, else YAML (read as the config file is, without `${VAR}` expansion).
@@ -601,6 +616,9 @@ extension GatewayAdmin {
             throw .invalidRequest("The document is neither JSON nor valid YAML.")
         }
         guard let root else { throw .invalidRequest("The document is empty.") }
+        guard !root.expands(beyond: Node.maxExpandedNodes) else {
+            throw .invalidRequest("The document expands to more than \(Node.maxExpandedNodes) values (YAML aliases).")
+        }
         let reader = NodeReader(environment: [:], expandsEnvironment: false)
         return reader.json(root, "")
     }

@@ -115,7 +115,7 @@ extension NodeReader {
             problem(path, "expected a provider entry")
             return nil
         }
-        let name = entityName(m["name"], "\(path).name", allowSlash: false)
+        let name = entityName(m["name"], "\(path).name", allowSlash: false, reserved: ["batch"])
         let typeText = required(string(m["type"], "\(path).type"), "\(path).type")
         var type: ProviderType?
         if let typeText {
@@ -274,8 +274,9 @@ extension NodeReader {
     }
 
     /// A provider, model or key name: required, 1–200 characters, no surrounding spaces or
-    /// control characters; a provider's also without `/` (it separates `provider/model`).
-    func entityName(_ node: Node?, _ path: String, allowSlash: Bool) -> String? {
+    /// control characters; a provider's also without `/` (it separates `provider/model`)
+    /// and not `batch` (the path `/admin/providers/batch` is taken).
+    func entityName(_ node: Node?, _ path: String, allowSlash: Bool, reserved: Set<String> = []) -> String? {
         guard let name = required(string(node, path), path) else { return nil }
         if name.count > 200 {
             problem(path, "must be at most 200 characters")
@@ -285,6 +286,8 @@ extension NodeReader {
             problem(path, "must not contain control characters")
         } else if !allowSlash, name.contains("/") {
             problem(path, "must not contain \"/\" (it separates provider/model)")
+        } else if reserved.contains(name) {
+            problem(path, "\"\(name)\" is reserved; choose another name")
         } else {
             return name
         }

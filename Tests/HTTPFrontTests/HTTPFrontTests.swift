@@ -345,6 +345,12 @@ struct ChatRouteTests {
             try await client.execute(uri: "/v1/models/b-model", method: .get, headers: authorized) { response in
                 #expect(response.status == .notFound)
             }
+            // Percent-encoded ids are decoded before the lookup.
+            try await client.execute(uri: "/v1/models/a%2Dmodel", method: .get, headers: authorized) { response in
+                #expect(response.status == .ok)
+                let decoded = try json(response.body)
+                #expect(decoded["id"] == "a-model")
+            }
         }
     }
 }

@@ -329,6 +329,39 @@ struct AdminValidationTests {
         }
     }
 
+    /// Found by the schemathesis run: names that collide with routes or ids, and list
+    /// limits that were silently clamped.
+    @Test func reservedNamesIdNamesAndLimitsAreRefused() async throws {
+        try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
+            func send(_ method: HTTPMethod, _ path: String, _ body: String? = nil) async throws -> Client.Reply {
+                try await AdminIntegrationTests.send(method, url + path, body)
+            }
+            // "batch" is reserved on every path that creates providers, not only POST.
+            let imported = try await send(.POST, "/admin/config/import", #"{"providers":[{"name":"batch","type":"mock"}]}"#)
+            #expect(imported.status == 400 && imported.json?["error"]?["param"] == .string("providers[0].name"), "\(imported.body)")
+            let upserted = try await send(
+                .POST, "/admin/providers/batch", #"{"operations":[{"op":"upsert","provider":{"name":"batch","type":"mock"}}]}"#)
+            #expect(upserted.status == 400, "\(upserted.body)")
+
+            // A key named after another key's id would be shadowed by it.
+            let first = try await send(.POST, "/admin/keys", #"{"name":"first-key"}"#)
+            let firstID = try #require(first.json?["id"]?.stringValue)
+            let shadow = try await send(.POST, "/admin/keys", #"{"name":"\#(firstID)"}"#)
+            #expect(shadow.status == 409 && shadow.json?["error"]?["param"] == .string("name"), "\(shadow.body)")
+            #expect(try await send(.GET, "/admin/keys/first-key").json?["id"]?.stringValue == firstID)
+
+            for path in ["/admin/providers", "/admin/models", "/admin/keys", "/admin/audit"] {
+                for bad in ["0", "201", "abc", "-1", "1.5"] {
+                    let reply = try await send(.GET, path + "?limit=" + bad)
+                    #expect(reply.status == 400 && reply.json?["error"]?["param"] == .string("limit"), "\(path) limit=\(bad)")
+                }
+                #expect(try await send(.GET, path + "?limit=200").status == 200)
+            }
+            #expect(try await send(.GET, "/admin/logs?limit=1000").status == 200)
+            #expect(try await send(.GET, "/admin/logs?limit=1001").status == 400)
+        }
+    }
+
     @Test func maskedProxyPasswordsSurviveAHostChange() {
         #expect(AdminDocuments.maskedProxy("http://user:s3cret@proxy.test:8080") == "http://user:****@proxy.test:8080")
         #expect(
@@ -458,6 +491,8 @@ struct AdminConfigTransferTests {
             #expect(try await send(.GET, "/admin/models/ok").status == 404)
             #expect(try await send(.POST, "/admin/config/import", #"{"things":[]}"#).status == 400)
             #expect(try await send(.POST, "/admin/config/import", "::: not yaml [").status == 400)
+            let bomb = try await send(.POST, "/admin/config/import?dry_run=true", ConfigLoaderTests.aliasBomb)
+            #expect(bomb.status == 400 && bomb.body.contains("aliases"), "\(bomb.body)")
         }
     }
 
@@ -465,7 +500,7 @@ struct AdminConfigTransferTests {
     /// quoted in the export, so any YAML tool reads them back as the strings they are.
     @Test func exportedYAMLKeepsStringsStrings() async throws {
         try await withGateway(AdminIntegrationTests.config(upstream: "http://127.0.0.1:9")) { _, url in
-            let tricky = ["0", "yes", "null", "2001-01-01", "1e3", "~", "0x1F", "true"]
+            let tricky = ["0", "yes", "null", "2001-01-01", "1e3", "~", "0x1F", "true", "Off", ".inf", "-12", "+1", "1:20", "<<", "=", "NULL"]
             for name in tricky {
                 let created = try await AdminIntegrationTests.send(.POST, url + "/admin/keys", #"{"name":"\#(name)","metadata":{"\#(name)":"\#(name)"}}"#)
                 #expect(created.status == 201, "\(name): \(created.body)")

@@ -14,6 +14,34 @@ struct ConfigLoaderTests {
         }
     }
 
+    /// Nested aliases ("billion laughs"): a few hundred bytes that would expand to 10⁹
+    /// values are refused at once, not walked.
+    static let aliasBomb = """
+        a: &a [x, x, x, x, x, x, x, x, x, x]
+        b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+        c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+        d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+        e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+        f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+        g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+        h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+        providers: [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
+        """
+
+    @Test func aliasBombsAreRefused() throws {
+        let found = problems(Self.aliasBomb)
+        #expect(found.count == 1 && found.first?.contains("aliases") == true, "\(found)")
+        // Aliases within reason still work.
+        let shared = """
+            providers: [{ name: a, type: mock }]
+            models:
+              - { name: m1, targets: &targets [{ provider: a, model: x }] }
+              - { name: m2, targets: *targets }
+            """
+        #expect(problems(shared) == [])
+        #expect(try ConfigLoader(environment: [:]).load(yaml: shared).models.map(\.targets.count) == [1, 1])
+    }
+
     @Test func emptyConfigIsValid() throws {
         let settings = try ConfigLoader(environment: [:]).load(yaml: "")
         #expect(settings == GatewaySettings())

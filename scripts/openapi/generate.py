@@ -1072,7 +1072,7 @@ def query(name, description, schema, required=False):
 ETAG = {"ETag": HDR("ETag")}
 LOC = {"Location": HDR("Location")}
 LIST_PARAMS = [
-    query("limit", "Page size, 1–200 (default 50; other values are clamped, non-numbers ignored).",
+    query("limit", "Page size, 1–200 (default 50; anything else is a 400).",
           integer(minimum=1, maximum=200, default=50)),
     query("cursor", "`next_cursor` of the previous page.", string()),
 ]

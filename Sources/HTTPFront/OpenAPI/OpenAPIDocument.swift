@@ -555,7 +555,7 @@ enum OpenAPIDocument {
                 "name": "limit",
                 "in": "query",
                 "required": false,
-                "description": "Page size, 1–200 (default 50; other values are clamped, non-numbers ignored).",
+                "description": "Page size, 1–200 (default 50; anything else is a 400).",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
               },
               {
@@ -767,7 +767,7 @@ enum OpenAPIDocument {
                 "name": "limit",
                 "in": "query",
                 "required": false,
-                "description": "Page size, 1–200 (default 50; other values are clamped, non-numbers ignored).",
+                "description": "Page size, 1–200 (default 50; anything else is a 400).",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
               },
               {
@@ -978,7 +978,7 @@ enum OpenAPIDocument {
                 "name": "limit",
                 "in": "query",
                 "required": false,
-                "description": "Page size, 1–200 (default 50; other values are clamped, non-numbers ignored).",
+                "description": "Page size, 1–200 (default 50; anything else is a 400).",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
               },
               {
@@ -1632,7 +1632,7 @@ enum OpenAPIDocument {
                 "name": "limit",
                 "in": "query",
                 "required": false,
-                "description": "Page size, 1–200 (default 50; other values are clamped, non-numbers ignored).",
+                "description": "Page size, 1–200 (default 50; anything else is a 400).",
                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
               },
               {

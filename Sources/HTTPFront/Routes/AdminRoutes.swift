@@ -27,9 +27,9 @@ struct AdminRoutes {
             router.get(collection) { request, _ in
                 try authorize(request)
                 let query = request.uri.queryParameters
-                let limitText = query.get("limit").map { String($0) }
                 let page = try await admin.list(
-                    resource, limit: limitText.flatMap { Int($0) } ?? 50, cursor: query.get("cursor").map { String($0) })
+                    resource, limit: try Self.pageLimit(query.get("limit").map { String($0) }),
+                    cursor: query.get("cursor").map { String($0) })
                 return try jsonResponse(AdminPageBody(page))
             }
             router.post(collection) { request, _ in
@@ -104,7 +104,7 @@ struct AdminRoutes {
             let query = request.uri.queryParameters
             func value(_ name: String) -> String? { query.get(name).map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } }
             let page = try await admin.audit(
-                limit: value("limit").flatMap { Int($0) } ?? 50, cursor: value("cursor"), resource: value("resource"),
+                limit: try Self.pageLimit(value("limit")), cursor: value("cursor"), resource: value("resource"),
                 entity: value("entity"))
             return try jsonResponse(AdminPageBody(page))
         }
@@ -128,6 +128,15 @@ struct AdminRoutes {
             try await admin.removeProviderKey(try Self.name(context), keyID: context.parameters.get("id") ?? "")
             return Response(status: .noContent)
         }
+    }
+
+    /// The `limit` of a list: 1…`maximum`, 50 when absent, else a 400 naming `limit`.
+    static func pageLimit(_ text: String?, maximum: Int = 200) throws(GatewayError) -> Int {
+        guard let text, !text.isEmpty else { return 50 }
+        guard let limit = Int(text), (1...maximum).contains(limit) else {
+            throw .invalidRequest("limit must be a whole number from 1 to \(maximum)", param: "limit")
+        }
+        return limit
     }
 
     /// A store read, its failure a 503 (the database is the problem, not the request).

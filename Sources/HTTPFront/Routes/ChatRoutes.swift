@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -39,7 +40,9 @@ struct ChatRoutes {
         }
         router.get("/v1/models/{id}") { request, context in
             let principal = try endpoint.authenticate(request.headers, query: request.uri.query)
-            let id = context.parameters.get("id") ?? ""
+            let raw = context.parameters.get("id") ?? ""
+            // Percent-decoded, as clients encode aliases with spaces, `:` or non-ASCII.
+            let id = raw.removingPercentEncoding ?? raw
             guard let model = endpoint.service.models(for: principal).first(where: { $0.id == id }) else {
                 throw GatewayError.modelNotFound(id)
             }

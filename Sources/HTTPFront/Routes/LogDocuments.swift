@@ -21,12 +21,7 @@ enum LogQueryParser {
         }
         query.sinceMillis = try value("since").map { text throws(GatewayError) in try time(text, "since") }
         query.untilMillis = try value("until").map { text throws(GatewayError) in try time(text, "until") }
-        if let limit = value("limit") {
-            guard let n = Int(limit), (1...1000).contains(n) else {
-                throw .invalidRequest("limit must be between 1 and 1000", param: "limit")
-            }
-            query.limit = n
-        }
+        if let limit = value("limit") { query.limit = try AdminRoutes.pageLimit(limit, maximum: 1000) }
         if let cursor = value("cursor") {
             guard let decoded = Data(base64Encoded: cursor).flatMap({ String(data: $0, encoding: .utf8) }),
                 let colon = decoded.firstIndex(of: ":"), let ts = Int64(decoded[..<colon])
