@@ -29,11 +29,11 @@ WORKDIR /build
 # The whole package (Tests/ included: the manifest declares the test targets, and SwiftPM
 # checks that their folders exist). .dockerignore keeps build outputs and data out.
 COPY . .
-# The Swift libraries (stdlib, Concurrency, Foundation with its ICU data, Dispatch) are
-# linked into the binary: the runtime image needs no Swift runtime, and the process
-# keeps fewer code pages resident (see docs/performance.md).
-RUN swift build -c release --product orchestratord --static-swift-stdlib \
- && install -D -m 0755 "$(swift build -c release --show-bin-path)/orchestratord" /staging/orchestratord
+# scripts/build-release.sh: the Swift libraries (stdlib, Concurrency, Foundation with its
+# ICU data, Dispatch) linked into the binary, so the runtime image needs no Swift
+# runtime, and relative relocations packed (DT_RELR, glibc ≥ 2.36 as in bookworm), so
+# the process keeps fewer pages resident (see docs/performance.md).
+RUN bin="$(scripts/build-release.sh)" && install -D -m 0755 "$bin" /staging/orchestratord
 
 # ---------------------------------------------------------------- runtime stage
 FROM debian:bookworm-slim

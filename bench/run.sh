@@ -173,9 +173,8 @@ elif [[ "$SKIP_BUILD" == 1 ]]; then
     ORCH_BIN="$REPO_DIR/.build/release/orchestratord"
     log "--skip-build: using $ORCH_BIN"
 else
-    log "building: swift build -c release --product orchestratord --static-swift-stdlib"
-    (cd "$REPO_DIR" && swift build -c release --product orchestratord --static-swift-stdlib)
-    ORCH_BIN="$(cd "$REPO_DIR" && swift build -c release --show-bin-path)/orchestratord"
+    log "building: scripts/build-release.sh"
+    ORCH_BIN="$("$REPO_DIR/scripts/build-release.sh")"
 fi
 [[ -x "$ORCH_BIN" ]] || die "orchestratord binary not found or not executable: $ORCH_BIN"
 ORCH_BIN="$(cd "$(dirname "$ORCH_BIN")" && pwd)/$(basename "$ORCH_BIN")"

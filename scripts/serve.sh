@@ -7,5 +7,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/install-deps.sh
 echo "==> building orchestratord (release, Swift libraries linked statically)" >&2
-swift build -c release --product orchestratord --static-swift-stdlib
-exec .build/release/orchestratord serve --config orchestrator.yaml "$@"
+binary="$(scripts/build-release.sh)"
+exec "$binary" serve --config orchestrator.yaml "$@"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds the release binary the way it is deployed and benchmarked, and prints its path.
+#
+# - `--static-swift-stdlib`: the Swift libraries (stdlib, Concurrency, Foundation with
+#   its ICU data, Dispatch) are linked in, so the binary needs no Swift runtime and only
+#   the code the gateway uses is mapped.
+# - The toolchain's lld with `-z pack-relative-relocs` (DT_RELR): the position-independent
+#   binary's ≈ 135,000 relative relocations take 26 KB instead of 3.1 MB, which the
+#   dynamic loader read at every start, keeping ≈ 3.5 MiB resident for nothing
+#   (docs/performance.md). Needs glibc ≥ 2.36 where the binary runs (Debian 12, Ubuntu
+#   22.10 and later); an older loader refuses it with a clear "GLIBC_ABI_DT_RELR" error.
+#   Set ORCH_PLAIN_LINK=1 to link without it.
+# Extra arguments go to `swift build`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+flags=(-c release --product orchestratord --static-swift-stdlib)
+if [ "${ORCH_PLAIN_LINK:-0}" != 1 ]; then
+    flags+=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
+fi
+swift build "${flags[@]}" "$@" >&2
+echo "$(swift build -c release --show-bin-path "$@")/orchestratord"
