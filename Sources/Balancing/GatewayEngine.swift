@@ -33,6 +33,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
     private let clock: any GatewayClock
     private let random: any RandomSource
     private let overheadTimer = Timer(label: "orchestrator_overhead_seconds")
+    /// Client keys' rate limits, concurrency and budgets.
+    public let limiter: KeyLimiter
 
     /// - Parameters:
     ///   - table: the initial routing snapshot.
@@ -40,10 +42,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ///   - logSink: where request-log rows go.
     ///   - clock: time for deadlines, backoff and latency (inject a manual one in tests).
     ///   - random: randomness for balancing and backoff jitter (inject a seeded one in tests).
+    ///   - limiter: client keys' limits (one is made on `clock` when not given).
     public init(
         table: RoutingTable, configuration: Configuration, health: HealthMonitor, logSink: any RequestLogSink,
-        clock: any GatewayClock = SystemClock(), random: any RandomSource = FastRandomSource()
+        clock: any GatewayClock = SystemClock(), random: any RandomSource = FastRandomSource(), limiter: KeyLimiter? = nil
     ) {
+        self.limiter = limiter ?? KeyLimiter(clock: clock)
         self.table = Mutex(table)
         self.configuration = configuration
         self.health = health
@@ -54,10 +58,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     func clockNow() -> ContinuousClock.Instant { clock.now }
 
-    /// Every request's row: counted in the metrics, then queued for the log.
-    private func record(_ entry: RequestLogEntry) async {
-        RequestMetrics.record(entry)
+    /// Every request's row: counted in the metrics and against the key's limits (which
+    /// frees its concurrency slot), then queued for the log.
+    private func record(_ entry: RequestLogEntry, settling admission: KeyAdmission?) async {
+        Self.account(entry, settling: admission)
         await logSink.record(entry)
+    }
+
+    private static func account(_ entry: RequestLogEntry, settling admission: KeyAdmission?) {
+        RequestMetrics.record(entry)
+        admission?.settle(tokens: entry.promptTokens + entry.completionTokens, costMicros: entry.costMicros)
     }
 
     /// Swaps the routing snapshot; requests already running keep the old one.
@@ -79,7 +89,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 keyID: rejection.principal.keyID, keyName: rejection.principal.name, apiStyle: rejection.style.rawValue,
                 model: rejection.model ?? "", stream: rejection.stream, status: rejection.error.status, attempts: 0,
                 latencyMillis: rejection.receivedAt.duration(to: clock.now).totalMilliseconds,
-                errorMessage: Redaction.scrub(rejection.error.message)))
+                errorMessage: Redaction.scrub(rejection.error.message)), settling: nil)
     }
 
     // MARK: Chat
@@ -90,9 +100,11 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var log = LogBuilder(request: request, principal: principal, clock: clock, maxBodyBytes: configuration.maxLoggedBodyBytes)
         do {
             let plan = try plan(request, principal: principal)
+            // After the plan, so an unknown model or a refused one costs the key nothing.
+            log.admission = try limiter.admit(principal) { TokenEstimator.promptTokens(request.chat) }
             return try await execute(request, plan: plan, log: &log, logger: logger)
         } catch {
-            await record(log.finish(status: error.status, error: error))
+            await record(log.finish(status: error.status, error: error), settling: log.admission)
             if error.status >= 500 {
                 logger.warning("request failed", metadata: ["status": "\(error.status)", "error": "\(error.message)"])
             }
@@ -261,6 +273,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             let release: @Sendable () -> Void = { if let lease { candidate.provider.keys.release(lease) } }
             do {
                 var route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
+                route.rateLimit = log.admission?.status
                 if request.chat.isStreaming {
                     let stream = try await candidate.provider.adapter.stream(call)
                     let opened = try await StreamOpening.open(stream)
@@ -289,7 +302,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.usage = completion.usage
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
-                    await record(log.finish(status: 200, error: nil))
+                    await record(log.finish(status: 200, error: nil), settling: log.admission)
                     route.overhead = overhead()
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
@@ -477,7 +490,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let logSink = self.logSink
         let clock = self.clock
         @Sendable func record(_ entry: RequestLogEntry) async {
-            RequestMetrics.record(entry)
+            Self.account(entry, settling: log.admission)
             await logSink.record(entry)
         }
         return ChatStream { emit in

@@ -23,6 +23,8 @@ struct LogBuilder: Sendable {
     var upstreamRequestID: String?
     var responseBody: String?
     var attemptDetails: [AttemptRecord] = []
+    /// The client key's admission, settled with the row (limits and budget).
+    var admission: KeyAdmission?
 
     init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
         self.chat = request.chat

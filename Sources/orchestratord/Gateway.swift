@@ -88,8 +88,11 @@ final class Gateway: Sendable {
         }
         health.restore(targets: persisted, disabledKeys: refusedKeys, now: .now)
         let logWriter = RequestLogWriter(inserter: store, logger: logger)
+        let limiter = KeyLimiter()
+        await Self.seedBudgets(limiter, keys: stored.keys, stats: store, logger: logger)
         let engine = GatewayEngine(
-            table: table, configuration: .init(routing: settings.routing), health: health, logSink: logWriter)
+            table: table, configuration: .init(routing: settings.routing), health: health, logSink: logWriter,
+            limiter: limiter)
         let activeChecker = ActiveHealthChecker(
             engine: engine, interval: .milliseconds(Int64(settings.health.checkIntervalSeconds * 1000)), logger: logger)
         let loopback = Self.isLoopback(settings.server.host)
@@ -139,13 +142,38 @@ final class Gateway: Sendable {
             logger: logger)
     }
 
+    /// Starts each budgeted key from what it already spent in its current period, read
+    /// from the hourly rollups (periods start at UTC midnight, so whole hours cover them).
+    static func seedBudgets(_ limiter: KeyLimiter, keys: [StoredClientKey], stats: any StatsStore, logger: Logger) async {
+        let now = SystemClock().epochMillis
+        let budgeted = keys.filter { $0.config.budgetUSD > 0 || $0.config.budgetTokens > 0 }
+        for period in BudgetPeriod.allCases {
+            let ids = Set(budgeted.filter { $0.config.budgetPeriod == period }.map(\.id))
+            if ids.isEmpty { continue }
+            let start = period.start(containing: now)
+            let query = StatsQuery(
+                sinceHourMillis: start.hourFloor, untilHourMillis: now.hourFloor + 3_600_000, groupBy: [.key])
+            do {
+                for group in try await stats.stats(query) {
+                    guard let id = group.keyID, ids.contains(id) else { continue }
+                    let a = group.aggregate
+                    limiter.seed(keyID: id, periodStart: start, micros: a.costMicros, tokens: a.promptTokens + a.completionTokens)
+                }
+            } catch {
+                logger.error(
+                    "could not read stored usage; budgets start from zero", metadata: ["period": "\(period)", "error": "\(error)"])
+            }
+        }
+    }
+
     static func keyDirectory(_ keys: [StoredClientKey]) -> ClientKeyDirectory {
         ClientKeyDirectory(
             entries: keys.map {
                 ClientKeyDirectory.Entry(
                     keyHash: $0.keyHash,
                     principal: Principal(
-                        keyID: $0.id, name: $0.name, allowedModels: $0.config.models, logBodies: $0.config.logBodies),
+                        keyID: $0.id, name: $0.name, allowedModels: $0.config.models, logBodies: $0.config.logBodies,
+                        limits: KeyLimits($0.config)),
                     enabled: $0.config.enabled, expiresAt: $0.config.expiresAt)
             })
     }

@@ -99,6 +99,23 @@ struct StatsStoreTests {
         await database.drop()
     }
 
+    /// The log writer's batches also move each stored key's lifetime usage and last use.
+    @Test(arguments: TestBackend.all) func keysUsageFollowsTheLogs(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
+        let keyID = try #require(try await store.syncFromFile(sampleSettings()).keys.first?.id)
+        func entry(_ ts: Int64, _ prompt: Int, _ completion: Int, _ cost: Int64, key: String = keyID) -> RequestLogEntry {
+            RequestLogEntry(
+                requestID: "r", timestampMillis: ts, keyID: key, keyName: "k", apiStyle: "openai", model: "m", stream: false,
+                status: 200, attempts: 1, latencyMillis: 5, promptTokens: prompt, completionTokens: completion, costMicros: cost)
+        }
+        try await store.insertLogs([entry(5_000, 10, 5, 100), entry(9_000, 1, 1, 7), entry(1, 1, 1, 1, key: "not-stored")])
+        try await store.insertLogs([entry(7_000, 2, 2, 3)])  // older than the last use: it stays
+        let key = try #require(try await store.loadConfiguration().keys.first { $0.id == keyID })
+        #expect(key.usedTokens == 21 && key.usedMicros == 110 && key.lastUsedAtMillis == 9_000)
+        await database.drop()
+    }
+
     /// Migration 4 rebuilds the rollups of logs written before it with SQL; that SQL
     /// must bucket and class exactly as the writer's Swift does.
     @Test(arguments: TestBackend.all) func backfillMatchesTheWriter(_ backend: TestBackend) async throws {

@@ -209,6 +209,20 @@ headers["XOrchestratorOverheadMs"] = {
     "schema": string(),
 }
 
+for _kind, _what in (("Requests", "requests"), ("Tokens", "tokens")):
+    headers[f"RateLimitLimit{_kind}"] = {
+        "description": f"The client key's {_what} per minute (only for keys with `{'rpm' if _what == 'requests' else 'tpm'}`).",
+        "required": False, "schema": string(pattern=r"^[0-9]+$")}
+    headers[f"RateLimitRemaining{_kind}"] = {
+        "description": f"The {_what} the key may still use now.", "required": False, "schema": string(pattern=r"^[0-9]+$")}
+    headers[f"RateLimitReset{_kind}"] = {
+        "description": f"Until the key's {_what} allowance is full again, as OpenAI writes it (`20ms`, `6.5s`, `1m30s`).",
+        "required": False, "schema": string()}
+RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{part}-{what}": HDR(f"RateLimit{part.capitalize()}{what.capitalize()}")
+    for what in ("requests", "tokens") for part in ("limit", "remaining", "reset")
+}
+
 RID = {"x-request-id": HDR("XRequestId")}
 
 
@@ -228,7 +242,11 @@ responses["Conflict"] = err("A name or secret is already taken, or the provider 
 responses["PreconditionFailed"] = err("`If-Match` names no current version of the entity (it changed since it was read, or the tag is weak or malformed).")
 responses["PayloadTooLarge"] = err("The body is larger than `server.max_body_bytes`.")
 responses["UnprocessableEntity"] = err("The upstream refused the request as unprocessable (passed through).")
-responses["RateLimited"] = err("Rate limited: every upstream attempt answered 429 (the smallest `Retry-After` is sent).", retry_after=True)
+responses["RateLimited"] = err(
+    "Rate limited: the client key's limit (`rate_limit_exceeded` for `rpm`/`tpm`, `tokens_limit_exceeded` for a request "
+    "larger than `tpm`, `concurrency_limit_exceeded`), its budget (`insufficient_quota`, type `insufficient_quota`), or "
+    "every upstream attempt answered 429 (the smallest `Retry-After` is sent).", retry_after=True)
+responses["RateLimited"]["headers"].update(RATE_LIMIT_HEADERS)
 responses["InternalError"] = err("An unexpected gateway error.")
 responses["BadGateway"] = err("Every attempt failed, or an upstream answered with something unreadable.")
 responses["ServiceUnavailable"] = err("No healthy upstream (`no_available_target`), or the database is unreachable (`database_unavailable`).", retry_after=True)
@@ -1091,7 +1109,7 @@ def style_errors(component):
 
 
 ROUTE_HEADERS = {"x-orchestrator-provider": HDR("XOrchestratorProvider"), "x-orchestrator-attempts": HDR("XOrchestratorAttempts"),
-                 "x-orchestrator-overhead-ms": HDR("XOrchestratorOverheadMs")}
+                 "x-orchestrator-overhead-ms": HDR("XOrchestratorOverheadMs"), **RATE_LIMIT_HEADERS}
 ROUTING_NOTE = ("The model is an alias from `models` (an exact alias wins) or `provider/upstream-model`. Candidates are tried by "
                 "priority tier and weight, with retries and failover on retryable failures before the first byte. "
                 "With no client key configured and the gateway bound to loopback, any caller is admitted as `anonymous`.")

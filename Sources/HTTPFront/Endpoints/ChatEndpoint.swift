@@ -82,6 +82,7 @@ struct ChatEndpoint: Sendable {
         response.headers[.xOrchestratorProvider] = result.route.provider
         response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
         response.headers[.xOrchestratorOverheadMs] = result.route.overheadMillisecondsText
+        response.headers.add(result.route.rateLimit)
         return response
     }
 

@@ -53,6 +53,7 @@ enum FrontDoor {
         if let retryAfter = error.retryAfterSeconds, error.status == 429 || error.status == 503 {
             headers[.retryAfter] = String(retryAfter)
         }
+        headers.add(error.rateLimit)
         return FrontResponse(
             status: HTTPResponse.Status(code: error.status == 499 ? 400 : error.status), headers: headers,
             body: .bytes(codec.encodeError(error)))
@@ -73,5 +74,15 @@ enum FrontDoor {
                 "http.method": "\(method.rawValue)", "http.path": "\(path)", "http.status": "\(status)",
                 "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
             ])
+    }
+}
+
+extension HTTPFields {
+    /// The client key's `x-ratelimit-*` headers, when it has per-minute limits.
+    mutating func add(_ status: RateLimitStatus?) {
+        guard let status else { return }
+        for (name, value) in status.headerFields {
+            if let name = HTTPField.Name(name) { self[name] = value }
+        }
     }
 }

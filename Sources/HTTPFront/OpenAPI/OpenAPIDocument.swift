@@ -45,7 +45,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/ChatCompletion"}},
@@ -91,7 +97,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmbeddingList"}}}
               },
@@ -129,7 +141,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/Response"}},
@@ -191,7 +209,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {
                   "application/json": {"schema": {"$ref": "#/components/schemas/Message"}},
@@ -303,7 +327,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/GenerateContentResponse"}}}
               },
@@ -357,7 +387,13 @@ enum OpenAPIDocument {
                   "x-request-id": {"$ref": "#/components/headers/XRequestId"},
                   "x-orchestrator-provider": {"$ref": "#/components/headers/XOrchestratorProvider"},
                   "x-orchestrator-attempts": {"$ref": "#/components/headers/XOrchestratorAttempts"},
-                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"}
+                  "x-orchestrator-overhead-ms": {"$ref": "#/components/headers/XOrchestratorOverheadMs"},
+                  "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+                  "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+                  "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+                  "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+                  "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+                  "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
                 },
                 "content": {
                   "text/event-stream": {
@@ -4358,10 +4394,16 @@ enum OpenAPIDocument {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
           },
           "RateLimited": {
-            "description": "Rate limited: every upstream attempt answered 429 (the smallest `Retry-After` is sent).",
+            "description": "Rate limited: the client key's limit (`rate_limit_exceeded` for `rpm`/`tpm`, `tokens_limit_exceeded` for a request larger than `tpm`, `concurrency_limit_exceeded`), its budget (`insufficient_quota`, type `insufficient_quota`), or every upstream attempt answered 429 (the smallest `Retry-After` is sent).",
             "headers": {
               "x-request-id": {"$ref": "#/components/headers/XRequestId"},
-              "Retry-After": {"$ref": "#/components/headers/RetryAfter"}
+              "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+              "x-ratelimit-limit-requests": {"$ref": "#/components/headers/RateLimitLimitRequests"},
+              "x-ratelimit-remaining-requests": {"$ref": "#/components/headers/RateLimitRemainingRequests"},
+              "x-ratelimit-reset-requests": {"$ref": "#/components/headers/RateLimitResetRequests"},
+              "x-ratelimit-limit-tokens": {"$ref": "#/components/headers/RateLimitLimitTokens"},
+              "x-ratelimit-remaining-tokens": {"$ref": "#/components/headers/RateLimitRemainingTokens"},
+              "x-ratelimit-reset-tokens": {"$ref": "#/components/headers/RateLimitResetTokens"}
             },
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
           },
@@ -4467,6 +4509,36 @@ enum OpenAPIDocument {
           },
           "XOrchestratorOverheadMs": {
             "description": "Time the gateway itself spent on the request, in milliseconds.",
+            "required": false,
+            "schema": {"type": "string"}
+          },
+          "RateLimitLimitRequests": {
+            "description": "The client key's requests per minute (only for keys with `rpm`).",
+            "required": false,
+            "schema": {"type": "string", "pattern": "^[0-9]+$"}
+          },
+          "RateLimitRemainingRequests": {
+            "description": "The requests the key may still use now.",
+            "required": false,
+            "schema": {"type": "string", "pattern": "^[0-9]+$"}
+          },
+          "RateLimitResetRequests": {
+            "description": "Until the key's requests allowance is full again, as OpenAI writes it (`20ms`, `6.5s`, `1m30s`).",
+            "required": false,
+            "schema": {"type": "string"}
+          },
+          "RateLimitLimitTokens": {
+            "description": "The client key's tokens per minute (only for keys with `tpm`).",
+            "required": false,
+            "schema": {"type": "string", "pattern": "^[0-9]+$"}
+          },
+          "RateLimitRemainingTokens": {
+            "description": "The tokens the key may still use now.",
+            "required": false,
+            "schema": {"type": "string", "pattern": "^[0-9]+$"}
+          },
+          "RateLimitResetTokens": {
+            "description": "Until the key's tokens allowance is full again, as OpenAI writes it (`20ms`, `6.5s`, `1m30s`).",
             "required": false,
             "schema": {"type": "string"}
           }

@@ -126,6 +126,8 @@ public struct RouteInfo: Sendable, Hashable {
     /// Time spent in the gateway until the result was ready, excluding the time spent
     /// waiting for upstreams (for streams: until the first event).
     public var overhead: Duration
+    /// The client key's rate-limit standing after this request was admitted.
+    public var rateLimit: RateLimitStatus?
 
     public init(provider: String, upstreamModel: String, attempts: Int, overhead: Duration = .zero) {
         self.provider = provider

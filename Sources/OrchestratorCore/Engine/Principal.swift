@@ -8,12 +8,17 @@ public struct Principal: Sendable, Hashable {
     public var allowedModels: [String]
     /// Whether request and response bodies are logged for this key.
     public var logBodies: Bool
+    /// Rate limits, concurrency and budget (enforced by the engine's ``KeyLimits`` checks).
+    public var limits: KeyLimits
 
-    public init(keyID: String, name: String, allowedModels: [String] = ["*"], logBodies: Bool = false) {
+    public init(
+        keyID: String, name: String, allowedModels: [String] = ["*"], logBodies: Bool = false, limits: KeyLimits = .none
+    ) {
         self.keyID = keyID
         self.name = name
         self.allowedModels = allowedModels
         self.logBodies = logBodies
+        self.limits = limits
     }
 
     /// The caller when no client key is configured and the gateway listens on loopback only.

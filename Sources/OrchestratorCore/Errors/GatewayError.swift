@@ -22,6 +22,8 @@ public struct GatewayError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isRetryable: Bool
     /// The upstream HTTP status when the failure came from an upstream.
     public var upstreamStatus: Int?
+    /// The client key's rate-limit standing, sent as `x-ratelimit-*` headers.
+    public var rateLimit: RateLimitStatus?
 
     public init(
         status: Int, type: String, code: String? = nil, message: String, param: String? = nil,

@@ -258,6 +258,17 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
                 for (key, aggregate) in StatsRows.rollup(entries) {
                     try db.query(upsert, StatsRows.parameters(key, aggregate))
                 }
+                // The client keys' lifetime usage and last use, once per key per batch
+                // (a key that is not stored, such as `anonymous`, matches no row).
+                for usage in StatsRows.keyUsage(entries) {
+                    try db.query(
+                        """
+                        UPDATE api_keys SET used_tokens = used_tokens + ?, used_micros = used_micros + ?,
+                          last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END
+                        WHERE id = ?
+                        """,
+                        [.int(usage.tokens), .int(usage.micros), .int(usage.lastUsed), .int(usage.lastUsed), .text(usage.keyID)])
+                }
             }
         }
     }

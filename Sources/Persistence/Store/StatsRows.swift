@@ -59,6 +59,19 @@ enum StatsRows {
         return rows.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
+    /// Per client key: tokens and cost of a batch, and its latest request (key order).
+    static func keyUsage(_ entries: [RequestLogEntry]) -> [(keyID: String, tokens: Int64, micros: Int64, lastUsed: Int64)] {
+        var usage: [String: (tokens: Int64, micros: Int64, lastUsed: Int64)] = [:]
+        for entry in entries where !entry.keyID.isEmpty {
+            var row = usage[entry.keyID] ?? (0, 0, .min)
+            row.tokens += Int64(max(0, entry.promptTokens) + max(0, entry.completionTokens))
+            row.micros += max(0, entry.costMicros)
+            row.lastUsed = max(row.lastUsed, entry.timestampMillis)
+            usage[entry.keyID] = row
+        }
+        return usage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.tokens, $0.value.micros, $0.value.lastUsed) }
+    }
+
     static func values(_ a: StatsAggregate) -> [Int64] {
         [a.requests, a.errors] + a.errorsByClass
             + [a.promptTokens, a.completionTokens, a.cachedTokens, a.costMicros, a.latencySumMillis, a.ttftCount, a.ttftSumMillis]

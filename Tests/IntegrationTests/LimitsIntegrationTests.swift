@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OrchestratorCore
+import Testing
+
+@testable import orchestratord
+
+/// Client keys' limits through the real server: requests per minute, concurrency and
+/// budgets, with OpenAI's 429 shape and `x-ratelimit-*` headers.
+@Suite(.serialized)
+struct LimitsIntegrationTests {
+    static let config = """
+        admin: { key: "\(AdminIntegrationTests.adminKey)" }
+        keys:
+          - { name: limited, key: "sk-limited-rpm-000111", rpm: 60 }
+          - { name: budget, key: "sk-budget-key-000222", budget_usd: 0.000001, budget_period: daily }
+          - { name: narrow, key: "sk-narrow-conc-000333", max_concurrency: 2 }
+          - { name: free, key: "sk-free-key-000444" }
+        providers:
+          - { name: demo, type: mock, mock: { reply: "mock says hi" } }
+          - { name: slow, type: mock, mock: { reply: "slowly", latency_ms: 400 } }
+        models:
+          - name: chat
+            targets: [{ provider: demo, model: mock-1 }]
+            price: { input_per_mtok: 1000, output_per_mtok: 2000 }
+          - name: slow
+            targets: [{ provider: slow, model: mock-1 }]
+        routing: { max_attempts: 1, timeout_s: 20 }
+        """
+
+    static let chat = #"{"model":"chat","messages":[{"role":"user","content":"hello there"}]}"#
+
+    static func post(_ url: String, key: String, body: String = chat) async throws -> Client.Reply {
+        try await Client.post(url + "/v1/chat/completions", body, headers: [("Authorization", "Bearer \(key)")])
+    }
+
+    @Test func aBurstOf100Gets60AndProper429s() async throws {
+        try await withGateway(Self.config) { gateway, url in
+            let replies = try await withThrowingTaskGroup(of: Client.Reply.self) { group in
+                for _ in 0..<100 { group.addTask { try await Self.post(url, key: "sk-limited-rpm-000111") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let ok = replies.filter { $0.status == 200 }
+            let limited = replies.filter { $0.status == 429 }
+            #expect(ok.count == 60 && limited.count == 40, "\(replies.map(\.status))")
+            #expect(ok.allSatisfy { $0.headers.first(name: "x-ratelimit-limit-requests") == "60" })
+            let remaining = ok.compactMap { $0.headers.first(name: "x-ratelimit-remaining-requests").flatMap(Int.init) }
+            #expect(Set(remaining) == Set(0..<60), "each admitted request saw one less left")
+            let refusal = try #require(limited.first)
+            #expect(refusal.headers.first(name: "retry-after") == "1")
+            #expect(refusal.headers.first(name: "x-ratelimit-remaining-requests") == "0")
+            // A full minute's worth is owed, less the moments since the burst.
+            let reset = try #require(refusal.headers.first(name: "x-ratelimit-reset-requests"))
+            #expect(reset == "1m0s" || reset.hasPrefix("59."), "\(reset)")
+            #expect(refusal.json?["error"]?["type"] == .string("rate_limit_error"))
+            #expect(refusal.json?["error"]?["code"] == .string("rate_limit_exceeded"))
+            // Another key is not affected, and a key without limits gets no such headers.
+            let free = try await Self.post(url, key: "sk-free-key-000444")
+            #expect(free.status == 200 && free.headers.first(name: "x-ratelimit-limit-requests") == nil)
+            // Every refusal is in the request log.
+            try await waitForLogRows(gateway, 101)
+            let stats = try await AdminIntegrationTests.send(.GET, url + "/admin/stats?group_by=key")
+            let row = stats.json?["data"]?.arrayValue?.first { $0["key_name"] == .string("limited") }
+            #expect(row?["errors_by_class"]?["rate_limited"] == .int(40))
+        }
+    }
+
+    @Test func aBudgetThatRunsOutStopsTheKey() async throws {
+        try await withGateway(Self.config) { gateway, url in
+            #expect(try await Self.post(url, key: "sk-budget-key-000222").status == 200)
+            // The key's document shows what it used (written with the log batch).
+            try await waitForLogRows(gateway, 1)
+            let doc = try await AdminIntegrationTests.send(.GET, url + "/admin/keys/budget")
+            #expect((doc.json?["usage"]?["tokens"]?.intValue ?? 0) > 0, "\(doc.body)")
+            #expect((doc.json?["usage"]?["cost_usd"]?.doubleValue ?? 0) > 0)
+            #expect(doc.json?["last_used_at"]?.stringValue != nil)
+            let out = try await Self.post(url, key: "sk-budget-key-000222")
+            #expect(out.status == 429, "\(out.body)")
+            #expect(out.json?["error"]?["code"] == .string("insufficient_quota"))
+            #expect(out.json?["error"]?["type"] == .string("insufficient_quota"))
+            let retry = try #require(out.headers.first(name: "retry-after").flatMap(Int.init))
+            #expect(retry > 0 && retry <= 86_400, "until the next UTC day")
+            #expect(try await Self.post(url, key: "sk-free-key-000444").status == 200)
+        }
+    }
+
+    /// The spending of a budgeted key survives a restart: it is read back from the rollups.
+    @Test func spendingIsRememberedAcrossARestart() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("orch-limits-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = Self.config + "\ndatabase: { url: \"sqlite://\(directory.path)/gateway.db\" }\n"
+        try await withGateway(config) { _, url in
+            let first = try await Self.post(url, key: "sk-budget-key-000222")
+            #expect(first.status == 200)
+        }
+        try await withGateway(config) { _, url in
+            let out = try await Self.post(url, key: "sk-budget-key-000222")
+            #expect(out.status == 429 && out.json?["error"]?["code"] == .string("insufficient_quota"), "\(out.body)")
+        }
+    }
+
+    @Test func concurrencyIsCappedAndEverySlotComesBack() async throws {
+        try await withGateway(Self.config) { _, url in
+            let slow = #"{"model":"slow","messages":[{"role":"user","content":"hi"}]}"#
+            let replies = try await withThrowingTaskGroup(of: Client.Reply.self) { group in
+                for _ in 0..<5 { group.addTask { try await Self.post(url, key: "sk-narrow-conc-000333", body: slow) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(replies.filter { $0.status == 200 }.count == 2, "\(replies.map(\.status))")
+            let refused = replies.filter { $0.status == 429 }
+            #expect(refused.count == 3)
+            #expect(refused.allSatisfy { $0.json?["error"]?["code"] == .string("concurrency_limit_exceeded") })
+            // Slots come back after completions, errors and streams alike.
+            let stream = #"{"model":"slow","stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+            #expect(try await Self.post(url, key: "sk-narrow-conc-000333", body: stream).status == 200)
+            let unknown = #"{"model":"nope","messages":[{"role":"user","content":"hi"}]}"#
+            #expect(try await Self.post(url, key: "sk-narrow-conc-000333", body: unknown).status == 404)
+            let again = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<2 { group.addTask { try await Self.post(url, key: "sk-narrow-conc-000333", body: slow).status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(again == [200, 200])
+        }
+    }
+}
