@@ -151,7 +151,10 @@ import Testing
 
     @Test func aKeptAliveConnectionLostBeforeTheResponseIsRetriedOnce() async throws {
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        // A wide window: on a loaded machine the drop may take longer than 250 ms to arrive.
+        var configuration = NIOHTTPTransport.Configuration()
+        configuration.staleConnectionWindow = .seconds(5)
+        let transport = NIOHTTPTransport(configuration: configuration, eventLoopGroup: loop)
         let calls = Mutex(0)
         try await MockUpstream.withServer({ _ in
             // The second request finds its pooled connection closed without an answer.
@@ -171,7 +174,9 @@ import Testing
     @Test func aKeptAliveConnectionLostLateIsNotResent() async throws {
         // The upstream may have acted on the request: no silent second POST.
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        var configuration = NIOHTTPTransport.Configuration()
+        configuration.staleConnectionWindow = .milliseconds(100)  // the upstream drops after 400 ms
+        let transport = NIOHTTPTransport(configuration: configuration, eventLoopGroup: loop)
         let calls = Mutex(0)
         try await MockUpstream.withServer({ _ in
             guard calls.withLock({ $0 += 1; return $0 }) == 2 else { return .json(200, "{}") }

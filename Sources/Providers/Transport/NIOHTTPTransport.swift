@@ -35,6 +35,10 @@ public final class NIOHTTPTransport: HTTPTransport {
         public var idleConnectionTimeout: Duration = .seconds(60)
         /// Idle connections kept per upstream and event loop; more are closed on return.
         public var maxIdleConnectionsPerLoop = 512
+        /// A pooled connection that closes within this long of a request going out,
+        /// before any response byte, was already closing: the request is sent once more
+        /// on a new connection. Later, the upstream may have acted on it: no resend.
+        public var staleConnectionWindow: Duration = .milliseconds(250)
 
         public init() {}
     }
@@ -59,7 +63,8 @@ public final class NIOHTTPTransport: HTTPTransport {
             pools[ObjectIdentifier(loop)] = .makeBoxSendingValue(
                 ConnectionPool(
                     eventLoop: loop, maxIdle: configuration.maxIdleConnectionsPerLoop,
-                    idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.totalNanoseconds)),
+                    idleTimeout: .nanoseconds(configuration.idleConnectionTimeout.totalNanoseconds),
+                    staleWindow: .nanoseconds(configuration.staleConnectionWindow.totalNanoseconds)),
                 eventLoop: loop)
         }
         self.pools = pools
@@ -207,11 +212,15 @@ final class ConnectionPool {
     private var sweeper: RepeatedTask?
     private var closed = false
 
-    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount) {
+    init(eventLoop: any EventLoop, maxIdle: Int, idleTimeout: TimeAmount, staleWindow: TimeAmount) {
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle
         self.idleTimeout = idleTimeout
+        self.staleWindow = staleWindow
     }
+
+    /// Given to every connection's handler (see `Configuration.staleConnectionWindow`).
+    let staleWindow: TimeAmount
 
     /// The most recently used idle connection to `key` that is still open.
     func checkout(_ key: NIOHTTPTransport.PoolKey) -> UpstreamConnectionHandler? {
@@ -243,6 +252,7 @@ final class ConnectionPool {
         let loop = eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         let serverName = url.hostIsIPLiteral ? nil : url.host
+        let staleWindow = self.staleWindow
         return ClientBootstrap(group: loop)
             .connectTimeout(max(timeout, .milliseconds(1)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -257,7 +267,7 @@ final class ConnectionPool {
                     // header comes from `HTTPFields`, which already refuses invalid ones.
                     try sync.addHandler(HTTPRequestEncoder())
                     try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
-                    let handler = UpstreamConnectionHandler()
+                    let handler = UpstreamConnectionHandler(staleWindow: staleWindow)
                     handler.onReusable = { handler in bound.value.checkin(handler, key: key) }
                     try sync.addHandler(handler)
                     return channel.eventLoop.makeSucceededVoidFuture()

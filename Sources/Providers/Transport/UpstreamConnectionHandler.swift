@@ -11,7 +11,7 @@ struct UpstreamResponseStart: Sendable {
 }
 
 /// A kept-alive connection that turned out to be closed as the request went out: it
-/// closed or reset within ``UpstreamConnectionHandler/staleWindow`` of the request,
+/// closed or reset within the transport's `staleConnectionWindow` of the request,
 /// before a response head (a garbled head is a parse error, never retried). The transport retries once on a new connection. A
 /// later failure, or one after response bytes, is never retried here: the upstream may
 /// have acted on the request (the engine's own retry policy decides).
@@ -40,7 +40,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     /// How soon after the request a closed kept-alive connection counts as stale.
-    static let staleWindow = TimeAmount.milliseconds(250)
+    /// See ``NIOHTTPTransport/Configuration/staleConnectionWindow``.
+    private let staleWindow: TimeAmount
 
     private enum State {
         case idle
@@ -59,6 +60,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var idleCheck: Scheduled<Void>?
     /// Called on the event loop when an exchange completed and the connection may be reused.
     var onReusable: ((UpstreamConnectionHandler) -> Void)?
+
+    init(staleWindow: TimeAmount) {
+        self.staleWindow = staleWindow
+    }
 
     var isIdle: Bool {
         if case .idle = state { return context?.channel.isActive ?? false }
@@ -263,7 +268,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             exchange.deadlineTask?.cancel()
             state = .closed
             let stale =
-                connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < Self.staleWindow
+                connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < staleWindow
             exchange.promise.fail(stale ? ReusedConnectionLost() : error)
         case .streaming(_, let source, _):
             state = .closed
