@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Fuzzes every /admin operation of a live orchestratord with schemathesis, against the
-# server's own /openapi.json: any 5xx, any status code, content type, header or body
-# that the document does not describe fails the run. The server must still be healthy
-# afterwards.
+# Fuzzes a live orchestratord with schemathesis, against the server's own /openapi.json:
+# 1. every /admin operation (positive and negative data): any 5xx, or any status code,
+#    content type, header or body the document does not describe, fails the run;
+# 2. the API routes (/v1, /v1beta) with malformed requests only (wrong types, missing
+#    fields, out-of-range values, bad paths and headers; at least 500 of them): any 5xx or
+#    undocumented status or content type fails the run.
+# The server must still be healthy and alive afterwards.
 # Usage: bash tests/schemathesis/run.sh   (ORCH_BIN overrides the binary;
 #        ST_MAX_EXAMPLES the examples per operation, default 40; ST_SEED the seed)
 set -euo pipefail
@@ -50,14 +53,29 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
+common=(--seed "${ST_SEED:-20261129}" --workers 1 --generation-database none --request-timeout 30 --no-color --warnings off)
 set +e
+echo "==> schemathesis: /admin" >&2
 "$VENV/bin/schemathesis" run "$base/openapi.json" \
     --include-path-regex '^/admin' \
     -H "Authorization: Bearer $admin_key" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-    --max-examples "${ST_MAX_EXAMPLES:-40}" --seed "${ST_SEED:-20261129}" --workers 1 \
-    --generation-database none --request-timeout 30 --no-color --warnings off
+    --max-examples "${ST_MAX_EXAMPLES:-40}" "${common[@]}"
 code=$?
+echo "==> schemathesis: /v1 and /v1beta, malformed requests only" >&2
+"$VENV/bin/schemathesis" run "$base/openapi.json" \
+    --include-path-regex '^/v1' \
+    -H "Authorization: Bearer sk-client-schemathesis-0123456789" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance \
+    --mode negative --phases coverage,fuzzing --suppress-health-check filter_too_much \
+    --max-examples "${ST_MAX_EXAMPLES_V1:-25}" "${common[@]}" | tee "$work/v1.out"
+v1=${PIPESTATUS[0]}
+[ "$v1" -ne 0 ] && code=$v1
+generated="$(sed -n 's/^ *\([0-9][0-9]*\) generated.*/\1/p' "$work/v1.out" | tail -1)"
+if [ "${generated:-0}" -lt 500 ]; then
+    echo "only ${generated:-0} malformed API requests were generated (at least 500 are required)" >&2
+    code=1
+fi
 set -e
 
 if ! curl -fsS "$base/healthz" > /dev/null; then
