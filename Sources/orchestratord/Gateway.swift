@@ -192,7 +192,7 @@ final class Gateway: Sendable {
 
     /// Serves until shutdown. With `handleSignals`, SIGINT and SIGTERM start a graceful shutdown.
     func run(handleSignals: Bool = true) async throws {
-        let inFlight = InFlightRequests()
+        let inFlight = InFlightRequests(limit: settings.server.maxInFlight)
         let app = GatewayServer.application(
             settings: settings.server, dependencies: serverDependencies(inFlight: inFlight), logger: logger,
             onListening: { [self] port in

@@ -15,7 +15,9 @@ extension NodeReader {
 
         if let server = mapping(
             top["server"], "server",
-            allowed: ["host", "port", "max_body_bytes", "cors_origins", "idle_timeout_s", "shutdown_grace_s"])
+            allowed: [
+                "host", "port", "max_body_bytes", "cors_origins", "idle_timeout_s", "shutdown_grace_s", "max_in_flight",
+            ])
         {
             if let v = string(server["host"], "server.host") { settings.server.host = v }
             if let v = int(server["port"], "server.port", max: 65535) { settings.server.port = v }
@@ -23,6 +25,7 @@ extension NodeReader {
             if let v = strings(server["cors_origins"], "server.cors_origins") { settings.server.corsOrigins = v }
             if let v = double(server["idle_timeout_s"], "server.idle_timeout_s", min: 1) { settings.server.idleTimeoutSeconds = v }
             if let v = double(server["shutdown_grace_s"], "server.shutdown_grace_s") { settings.server.shutdownGraceSeconds = v }
+            if let v = int(server["max_in_flight"], "server.max_in_flight", min: 1) { settings.server.maxInFlight = v }
         }
         if let admin = mapping(top["admin"], "admin", allowed: ["key"]) {
             if let v = string(admin["key"], "admin.key"), !v.isEmpty { settings.admin.key = v }

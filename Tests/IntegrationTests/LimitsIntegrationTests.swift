@@ -126,3 +126,78 @@ struct LimitsIntegrationTests {
         }
     }
 }
+
+/// `server.max_in_flight`: the excess of a flood is refused at once, the admitted
+/// requests finish, and the gateway serves normally afterwards.
+@Suite(.serialized)
+struct OverloadIntegrationTests {
+    static let config = """
+        server: { max_in_flight: 4 }
+        keys: [{ name: tester, key: "sk-test-client-000111" }]
+        providers: [{ name: slow, type: mock, mock: { reply: "slowly", latency_ms: 1500 } }]
+        models: [{ name: slow, targets: [{ provider: slow, model: mock-1 }] }]
+        routing: { max_attempts: 1, timeout_s: 20 }
+        """
+
+    @Test func aFloodBeyondTheCapIsShedQuickly() async throws {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        do {
+            try await flood(client)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    func flood(_ client: HTTPClient) async throws {
+        try await withGateway(Self.config) { _, url in
+            struct Outcome: Sendable {
+                var status: Int
+                var code: String?
+                var retryAfter: String?
+                var seconds: Double
+            }
+            let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: url + "/v1/chat/completions")
+                        request.method = .POST
+                        request.headers.add(name: "Authorization", value: "Bearer sk-test-client-000111")
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.body = .bytes(ByteBuffer(string: #"{"model":"slow","messages":[{"role":"user","content":"hi"}]}"#))
+                        let start = ContinuousClock.now
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        let body = try await response.body.collect(upTo: 1 << 20)
+                        let json = try? JSONDecoder().decode(JSONValue.self, from: Data(body.readableBytesView))
+                        return Outcome(
+                            status: Int(response.status.code), code: json?["error"]?["code"]?.stringValue,
+                            retryAfter: response.headers.first(name: "retry-after"),
+                            seconds: Double(start.duration(to: .now).totalMilliseconds) / 1000)
+                    }
+                }
+                return try await group.reduce(into: [Outcome]()) { $0.append($1) }
+            }
+            let served = outcomes.filter { $0.status == 200 }
+            let shed = outcomes.filter { $0.status == 503 }
+            #expect(served.count + shed.count == 40, "\(outcomes.map(\.status))")
+            #expect(served.count >= 4 && shed.count >= 20, "served \(served.count), shed \(shed.count)")
+            #expect(shed.allSatisfy { $0.code == "overloaded" && $0.retryAfter == "1" })
+            // Refused without waiting for the upstream's 1.5 s.
+            #expect(shed.allSatisfy { $0.seconds < 1.0 }, "\(shed.map(\.seconds))")
+            // Every slot came back: with a leak of even one of the four, four more at
+            // once could not all be served.
+            let after = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await Client.post(url + "/v1/chat/completions", #"{"model":"slow","messages":[{"role":"user","content":"again"}]}"#).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(after == [200, 200, 200, 200])
+        }
+    }
+}

@@ -249,7 +249,9 @@ responses["RateLimited"] = err(
 responses["RateLimited"]["headers"].update(RATE_LIMIT_HEADERS)
 responses["InternalError"] = err("An unexpected gateway error.")
 responses["BadGateway"] = err("Every attempt failed, or an upstream answered with something unreadable.")
-responses["ServiceUnavailable"] = err("No healthy upstream (`no_available_target`), or the database is unreachable (`database_unavailable`).", retry_after=True)
+responses["ServiceUnavailable"] = err(
+    "No healthy upstream (`no_available_target`), the gateway is serving `server.max_in_flight` requests already "
+    "(`overloaded`), or the database is unreachable (`database_unavailable`).", retry_after=True)
 responses["DatabaseUnavailable"] = err("The database did not answer (`database_unavailable`).", retry_after=True)
 responses["GatewayTimeout"] = err("The request deadline (`routing.timeout_s`) passed or every attempt timed out.")
 responses["UpstreamClientError"] = err("Another client error status an upstream answered with, passed through as is.")

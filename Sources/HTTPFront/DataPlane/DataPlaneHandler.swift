@@ -1,5 +1,6 @@
 import HTTPTypes
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTPTypes
 import OrchestratorCore
@@ -252,10 +253,31 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Serving a hot request
 
     private func serve(_ hot: HotRequest, context: ChannelHandlerContext) {
+        guard shared.inFlight.tryEnter() else {
+            shed(hot)
+            return
+        }
         let sink = ResponseSink(handler: NIOLoopBound(self, eventLoop: context.eventLoop))
-        shared.inFlight.enter()
         inFlight = Self.startTask(hot, shared: shared, sink: sink, executor: executor)
     }
+
+    /// Over `server.max_in_flight`: a 503 with `Retry-After` at once, before any work (no
+    /// authentication, no log row: the point is to spend nothing), counted in the metrics.
+    private func shed(_ hot: HotRequest) {
+        Self.shedCounter.increment()
+        var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
+        response.headers[.xRequestID] = hot.requestID
+        if hot.closeAfter { response.headers[.connection] = "close" }
+        let path = hot.head.path.map { target in target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target } ?? "/"
+        FrontDoor.logAccess(
+            method: hot.head.method, path: path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
+            logger: shared.logger)
+        let (head, body) = Self.head(of: response)
+        let written = writeResponse(head: head, body: body, end: true)
+        responseFinished(completed: written != nil, close: hot.closeAfter)
+    }
+
+    private static let shedCounter = Counter(label: "orchestrator_requests_shed_total")
 
     private static func startTask(
         _ hot: HotRequest, shared: Shared, sink: ResponseSink, executor: EventLoopTaskExecutor?

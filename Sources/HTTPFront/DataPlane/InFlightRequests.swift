@@ -4,13 +4,24 @@ import Synchronization
 /// them (their log rows and key releases) before the log writer and the store stop.
 public final class InFlightRequests: Sendable {
     private let state = Mutex(0)
+    /// The most requests served at once; one more is refused (503) instead of queued.
+    public let limit: Int
 
-    public init() {}
+    public init(limit: Int = .max) {
+        self.limit = max(1, limit)
+    }
 
     /// Requests being served now.
     public var count: Int { state.withLock { $0 } }
 
-    func enter() { state.withLock { $0 += 1 } }
+    /// Counts a request in, unless ``limit`` requests are already being served.
+    func tryEnter() -> Bool {
+        state.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
 
     func leave() { state.withLock { $0 -= 1 } }
 

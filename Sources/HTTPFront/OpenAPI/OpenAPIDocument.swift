@@ -4418,7 +4418,7 @@ enum OpenAPIDocument {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
           },
           "ServiceUnavailable": {
-            "description": "No healthy upstream (`no_available_target`), or the database is unreachable (`database_unavailable`).",
+            "description": "No healthy upstream (`no_available_target`), the gateway is serving `server.max_in_flight` requests already (`overloaded`), or the database is unreachable (`database_unavailable`).",
             "headers": {
               "x-request-id": {"$ref": "#/components/headers/XRequestId"},
               "Retry-After": {"$ref": "#/components/headers/RetryAfter"}

@@ -58,6 +58,13 @@ extension GatewayError {
             "No target of model `\(model)` serves \(what).", param: "model", code: "unsupported_operation")
     }
 
+    /// 503: the gateway is serving as many requests as it is allowed to (`server.max_in_flight`).
+    public static func overloaded(limit: Int) -> GatewayError {
+        GatewayError(
+            status: 503, type: "service_unavailable", code: "overloaded",
+            message: "The gateway is serving its limit of \(limit) requests; retry shortly.", retryAfterSeconds: 1)
+    }
+
     /// 503: the database did not answer (admin reads and writes, `/readyz`'s cause).
     public static let databaseUnavailable = GatewayError(
         status: 503, type: "service_unavailable", code: "database_unavailable", message: "The database is not reachable.")

@@ -27,6 +27,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var idleTimeoutSeconds: Double = 75
     /// Seconds in-flight requests get to finish after a shutdown signal.
     public var shutdownGraceSeconds: Double = 30
+    /// API requests served at once; beyond it a request is answered 503 at once.
+    public var maxInFlight = 1024
     public init() {}
 }
 
