@@ -35,6 +35,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
     private let overheadTimer = Timer(label: "orchestrator_overhead_seconds")
     /// Client keys' rate limits, concurrency and budgets.
     public let limiter: KeyLimiter
+    /// Providers' own `rpm`/`tpm` caps (upstream account limits).
+    let providerLimiter: KeyLimiter
 
     /// - Parameters:
     ///   - table: the initial routing snapshot.
@@ -48,6 +50,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         clock: any GatewayClock = SystemClock(), random: any RandomSource = FastRandomSource(), limiter: KeyLimiter? = nil
     ) {
         self.limiter = limiter ?? KeyLimiter(clock: clock)
+        self.providerLimiter = KeyLimiter(clock: clock)
         self.table = Mutex(table)
         self.configuration = configuration
         self.health = health
@@ -60,14 +63,19 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     /// Every request's row: counted in the metrics and against the key's limits (which
     /// frees its concurrency slot), then queued for the log.
-    private func record(_ entry: RequestLogEntry, settling admission: KeyAdmission?) async {
-        Self.account(entry, settling: admission)
+    private func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
+        let entry = log.finish(status: status, error: error)
+        Self.account(entry, log: log)
         await logSink.record(entry)
     }
 
-    private static func account(_ entry: RequestLogEntry, settling admission: KeyAdmission?) {
+    /// Counts a finished request in the metrics and against the key's and the
+    /// provider's limits (which frees the key's concurrency slot).
+    private static func account(_ entry: RequestLogEntry, log: LogBuilder) {
         RequestMetrics.record(entry)
-        admission?.settle(tokens: entry.promptTokens + entry.completionTokens, costMicros: entry.costMicros)
+        let tokens = entry.promptTokens + entry.completionTokens
+        log.admission?.settle(tokens: tokens, costMicros: entry.costMicros)
+        log.providerAdmission?.settle(tokens: tokens, costMicros: entry.costMicros)
     }
 
     /// Swaps the routing snapshot; requests already running keep the old one.
@@ -83,13 +91,15 @@ public final class GatewayEngine: ChatService, HealthReporting {
     }
 
     public func recordRejected(_ rejection: RejectedRequest) async {
-        await record(
+        let entry =
             RequestLogEntry(
                 requestID: rejection.requestID, timestampMillis: rejection.receivedAtMillis,
                 keyID: rejection.principal.keyID, keyName: rejection.principal.name, apiStyle: rejection.style.rawValue,
                 model: rejection.model ?? "", stream: rejection.stream, status: rejection.error.status, attempts: 0,
                 latencyMillis: rejection.receivedAt.duration(to: clock.now).totalMilliseconds,
-                errorMessage: Redaction.scrub(rejection.error.message)), settling: nil)
+                errorMessage: Redaction.scrub(rejection.error.message))
+        RequestMetrics.record(entry)
+        await logSink.record(entry)
     }
 
     // MARK: Chat
@@ -104,7 +114,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             log.admission = try limiter.admit(principal) { TokenEstimator.promptTokens(request.chat) }
             return try await execute(request, plan: plan, log: &log, logger: logger)
         } catch {
-            await record(log.finish(status: error.status, error: error), settling: log.admission)
+            await record(log, status: error.status, error: error)
             if error.status >= 500 {
                 logger.warning("request failed", metadata: ["status": "\(error.status)", "error": "\(error.message)"])
             }
@@ -228,15 +238,17 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var lastTried: Int?
         var lastKeyID: String?
         var panicked = false
+        /// Candidates whose provider is at its own rpm/tpm cap: skipped for this request.
+        var capped = Set<Int>()
         var upstreamWait = Duration.zero
         let overhead = { [clock] () -> Duration in max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait) }
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline { break }
             // With every circuit open, still try the likeliest target ("panic" routing,
             // as load balancers do) rather than fail unseen; if that fails too, 503.
-            var next = nextCandidate(candidates, from: cursor, avoiding: lastTried)
+            var next = nextCandidate(candidates, from: cursor, avoiding: lastTried, excluding: capped)
             if next == nil {
-                next = panicCandidate(candidates)
+                next = panicCandidate(candidates, excluding: capped)
                 if next != nil { panicked = true }
             }
             guard let (index, lease) = next else { break }
@@ -245,6 +257,20 @@ public final class GatewayEngine: ChatService, HealthReporting {
             lastTried = index
             lastKeyID = lease?.id
             let candidate = candidates[index]
+            // The provider's own caps (its account's limits upstream): at one, try
+            // another target; a refusal costs nothing and is not an attempt.
+            if let caps = candidate.provider.caps {
+                do {
+                    log.providerAdmission = try providerLimiter.admit(caps) { TokenEstimator.promptTokens(request.chat) }
+                } catch {
+                    if let lease { candidate.provider.keys.release(lease) }
+                    capped.insert(index)
+                    failures.append(Self.atProviderCap(error, provider: candidate.target.provider))
+                    continue
+                }
+            } else {
+                log.providerAdmission = nil
+            }
             if attempt > 0 {
                 // An upstream's Retry-After speaks for the target and key that got it: it
                 // is honoured when retrying with both, not when failing over (a 429's key
@@ -302,13 +328,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.usage = completion.usage
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
-                    await record(log.finish(status: 200, error: nil), settling: log.admission)
+                    await record(log, status: 200, error: nil)
                     route.overhead = overhead()
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
                 }
             } catch {
                 release()
+                // The attempt's share of its provider's caps: the estimate is given back.
+                log.providerAdmission?.settle(tokens: 0, costMicros: 0)
+                log.providerAdmission = nil
                 upstreamWait += started.duration(to: clock.now)
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
                 log.recordAttempt(
@@ -333,9 +362,11 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     /// The next candidate to try: from `cursor` on in plan order, admitted by its
     /// circuit and with a usable key, and not the one just tried while another qualifies.
-    private func nextCandidate(_ candidates: [Candidate], from cursor: Int, avoiding last: Int?) -> (Int, KeyPool.Lease?)? {
+    private func nextCandidate(
+        _ candidates: [Candidate], from cursor: Int, avoiding last: Int?, excluding skipped: Set<Int>
+    ) -> (Int, KeyPool.Lease?)? {
         let count = candidates.count
-        let order = (0..<count).map { (cursor + $0) % count }
+        let order = (0..<count).map { (cursor + $0) % count }.filter { !skipped.contains($0) }
         let preferred = count > 1 ? order.filter { $0 != last } + order.filter { $0 == last } : order
         for index in preferred {
             let candidate = candidates[index]
@@ -349,8 +380,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     /// With no circuit admitting a request: the candidate with a usable key whose recent
     /// success rate is highest (plan order breaks ties), ignoring its circuit.
-    private func panicCandidate(_ candidates: [Candidate]) -> (Int, KeyPool.Lease?)? {
-        let ranked = candidates.indices.sorted { a, b in
+    private func panicCandidate(_ candidates: [Candidate], excluding skipped: Set<Int>) -> (Int, KeyPool.Lease?)? {
+        let ranked = candidates.indices.filter { !skipped.contains($0) }.sorted { a, b in
             let ra = health.snapshot(candidates[a].id).successRate ?? 0
             let rb = health.snapshot(candidates[b].id).successRate ?? 0
             return ra != rb ? ra > rb : a < b
@@ -360,6 +391,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
             if let lease = lease(candidate, usable: keyUsable(for: candidate)) { return (index, lease) }
         }
         return nil
+    }
+
+    /// A provider's own cap refused an attempt: a retryable 429 naming the provider (the
+    /// client's request is fine; another target, or a later retry, may serve it).
+    static func atProviderCap(_ refusal: GatewayError, provider: String) -> GatewayError {
+        let which = refusal.code == "tokens_limit_exceeded" ? "tokens-per-minute cap (the request alone exceeds it)" : "configured rpm/tpm cap"
+        return GatewayError(
+            status: 429, type: "rate_limit_error", code: "upstream_rate_limited",
+            message: "Provider \(provider) is at its \(which).", retryAfterSeconds: refusal.retryAfterSeconds,
+            isRetryable: true)
     }
 
     /// Whether a key of `candidate`'s provider may be used now (not resting, not refused).
@@ -489,8 +530,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ) -> ChatStream {
         let logSink = self.logSink
         let clock = self.clock
-        @Sendable func record(_ entry: RequestLogEntry) async {
-            Self.account(entry, settling: log.admission)
+        @Sendable func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
+            let entry = log.finish(status: status, error: error)
+            Self.account(entry, log: log)
             await logSink.record(entry)
         }
         return ChatStream { emit in
@@ -537,16 +579,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 log.tokensEstimated = true
             }
             if let clientError {
-                await record(log.finish(status: 499, error: .clientClosedRequest))
+                await record(log, status: 499, error: .clientClosedRequest)
                 throw clientError
             }
             if let failure {
                 // A stream that broke after it started still says something about the target.
                 onUpstreamFailure(failure)
-                await record(log.finish(status: failure.asFinalClientError.status, error: failure))
+                await record(log, status: failure.asFinalClientError.status, error: failure)
                 throw failure
             }
-            await record(log.finish(status: 200, error: nil))
+            await record(log, status: 200, error: nil)
         }
     }
 }

@@ -25,6 +25,9 @@ struct LogBuilder: Sendable {
     var attemptDetails: [AttemptRecord] = []
     /// The client key's admission, settled with the row (limits and budget).
     var admission: KeyAdmission?
+    /// The admission of the attempt that answered under its provider's caps, settled
+    /// with the row too.
+    var providerAdmission: KeyAdmission?
 
     init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
         self.chat = request.chat

@@ -10,6 +10,11 @@ public struct RoutingTable: Sendable {
         public var config: ProviderConfig
         public var adapter: any ProviderAdapter
         public var keys: KeyPool
+        /// The provider's own `rpm`/`tpm` caps as a limiter principal (nil: uncapped).
+        var caps: Principal? {
+            guard config.rpm > 0 || config.tpm > 0 else { return nil }
+            return Principal(keyID: config.name, name: config.name, limits: KeyLimits(rpm: config.rpm, tpm: config.tpm))
+        }
     }
 
     public struct Model: Sendable {

@@ -1,3 +1,4 @@
+import Logging
 import OrchestratorCore
 import Synchronization
 import Testing
@@ -202,6 +203,38 @@ struct KeyLimiterTests {
             "x-ratelimit-limit-requests: 60", "x-ratelimit-remaining-requests: 59", "x-ratelimit-reset-requests: 1s",
             "x-ratelimit-limit-tokens: 1000", "x-ratelimit-remaining-tokens: 0", "x-ratelimit-reset-tokens: 0ms",
         ])
+    }
+}
+
+/// Providers' own rpm/tpm caps keep the gateway under each upstream account's limits.
+struct ProviderCapTests {
+    let logger = Logger(label: "test")
+
+    @Test func aCappedProviderFailsOverThenAnswers429() async throws {
+        let a = FakeAdapter()
+        let b = FakeAdapter()
+        let model = ModelConfig(
+            name: "m", targets: [.init(provider: "a", model: "x", priority: 0), .init(provider: "b", model: "y", priority: 1)])
+        let clock = ManualClock()
+        let e = engine(providers: [("a", a), ("b", b)], models: [model], clock: clock, caps: ["a": (rpm: 2, tpm: 0)])
+        for _ in 0..<3 { _ = try await e.chat(request("m"), principal: .anonymous, logger: logger) }
+        #expect(a.callCount == 2 && b.callCount == 1, "the third request fails over to b")
+
+        let only = engine(providers: [("a", FakeAdapter())], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])],
+            clock: clock, caps: ["a": (rpm: 2, tpm: 0)])
+        for _ in 0..<2 { _ = try await only.chat(request("m"), principal: .anonymous, logger: logger) }
+        do {
+            _ = try await only.chat(request("m"), principal: .anonymous, logger: logger)
+            Issue.record("expected 429")
+        } catch {
+            #expect(error.status == 429 && error.code == "upstream_rate_limited")
+            #expect(error.retryAfterSeconds == 30, "one request every 30 s at 2 rpm")
+            #expect(error.message.contains("Provider a"))
+        }
+        // A request larger than a provider's whole minute of tokens skips it too.
+        let tokens = engine(providers: [("a", FakeAdapter()), ("b", FakeAdapter())], models: [model], caps: ["a": (rpm: 0, tpm: 1)])
+        let result = try await tokens.chat(request("m"), principal: .anonymous, logger: logger)
+        #expect(result.route.provider == "b")
     }
 }
 

@@ -100,11 +100,14 @@ func request(_ model: String, stream: Bool = false, tools: Bool = false, image: 
 func engine(
     providers: [(String, any ProviderAdapter)], models: [ModelConfig], routing: RoutingSettings = RoutingSettings(),
     clock: ManualClock = ManualClock(), sink: MemoryLogSink = MemoryLogSink(),
-    health: HealthMonitor? = nil, keys: [String: [String]] = [:], random: any RandomSource = SeededRandom(seed: 1)
+    health: HealthMonitor? = nil, keys: [String: [String]] = [:], random: any RandomSource = SeededRandom(seed: 1),
+    caps: [String: (rpm: Int, tpm: Int)] = [:]
 ) -> GatewayEngine {
     let configs = providers.map { name, _ -> ProviderConfig in
         var config = ProviderConfig(name: name, type: .openai, baseURL: "http://\(name)")
         config.apiKeys = keys[name] ?? []
+        config.rpm = caps[name]?.rpm ?? 0
+        config.tpm = caps[name]?.tpm ?? 0
         return config
     }
     let table = RoutingTable(
