@@ -163,6 +163,12 @@ public struct ChatRequest: Sendable, Hashable, Codable {
 extension ChatRequest {
     /// Checks value ranges the upstream APIs define, so the client gets a precise 400
     /// instead of an upstream error (or a bill).
+    /// Bounds no real model comes near (the largest take about a million output tokens
+    /// and a few hundred tools): beyond them a request is a mistake or an attack.
+    public static let maxOutputTokens = 16_777_216
+    public static let maxMessages = 100_000
+    public static let maxTools = 1_024
+
     public func validate() throws(GatewayError) {
         if model.isEmpty { throw .invalidRequest("model must not be empty", param: "model") }
         if messages.isEmpty { throw .invalidRequest("messages must contain at least one message", param: "messages") }
@@ -180,9 +186,18 @@ extension ChatRequest {
         if let p = topP, !(0...1).contains(p) {
             throw .invalidRequest("top_p must be between 0 and 1", param: "top_p")
         }
-        if let m = maxTokens, m < 1 { throw .invalidRequest("max_tokens must be at least 1", param: "max_tokens") }
-        if let m = maxCompletionTokens, m < 1 {
-            throw .invalidRequest("max_completion_tokens must be at least 1", param: "max_completion_tokens")
+        if let m = maxTokens, !(1...Self.maxOutputTokens).contains(m) {
+            throw .invalidRequest("max_tokens must be between 1 and \(Self.maxOutputTokens)", param: "max_tokens")
+        }
+        if let m = maxCompletionTokens, !(1...Self.maxOutputTokens).contains(m) {
+            throw .invalidRequest(
+                "max_completion_tokens must be between 1 and \(Self.maxOutputTokens)", param: "max_completion_tokens")
+        }
+        if messages.count > Self.maxMessages {
+            throw .invalidRequest("messages may hold at most \(Self.maxMessages) messages", param: "messages")
+        }
+        if let tools, tools.count > Self.maxTools {
+            throw .invalidRequest("tools may hold at most \(Self.maxTools) tools", param: "tools")
         }
         if let n, !(1...128).contains(n) { throw .invalidRequest("n must be between 1 and 128", param: "n") }
         if let stop, stop.values.count > 4 {
