@@ -188,6 +188,43 @@ struct DataPlaneTests {
         }
     }
 
+    /// A silent stream gets `: ping` comments, between whole events, and none once
+    /// events flow or after the end; the events themselves arrive unchanged.
+    @Test func aSilentStreamIsKeptAliveWithComments() async throws {
+        let events = OpenAIFixtures.chunks(["first-piece", "second-piece"], usage: false)
+        try await MockUpstream.withServer({ _ in
+            MockUpstream.Response(
+                status: 200, headers: [("Content-Type", "text/event-stream")],
+                pieces: [
+                    .bytes(ByteBuffer(string: "data: \(events[0])\n\ndata: \(events[1])\n\n")), .delay(.milliseconds(1_300)),
+                    .bytes(ByteBuffer(string: events[2...].map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n")),
+                ])
+        }) { upstream in
+            let config = gatewayConfig(
+                primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { stream_keepalive_s: 0.25 }")
+            try await withGateway(config) { _, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(streamRequest))
+                    let text = try await connection.readText(until: "data: [DONE]")
+                    let pings = text.components(separatedBy: ": ping\n\n").count - 1
+                    #expect(pings >= 2 && pings <= 6, "\(pings) pings in 1.3 s of silence at 0.25 s")
+                    // Pings sit between events, never inside one, and not after the last.
+                    let firstAt = try #require(text.range(of: "first-piece"))
+                    let secondAt = try #require(text.range(of: "second-piece"))
+                    let between = text[firstAt.upperBound..<secondAt.lowerBound]
+                    #expect(between.components(separatedBy: ": ping\n\n").count - 1 == pings)
+                    #expect(!text[secondAt.lowerBound...].contains(": ping"))
+                }
+                // A stream that never goes silent gets none.
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(#"{"model":"demo-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#))
+                    let text = try await connection.readText(until: "data: [DONE]")
+                    #expect(!text.contains(": ping"))
+                }
+            }
+        }
+    }
+
     /// A client that reads slowly still gets every byte of a long stream: the gateway
     /// waits while the connection is not writable instead of dropping or buffering all.
     @Test func aSlowReaderGetsTheWholeStream() async throws {

@@ -35,6 +35,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var writeStallTimeout: TimeAmount = .seconds(60)
         /// Counts the requests being served, so shutdown can wait for them.
         var inFlight = InFlightRequests()
+        /// How long a stream may stay silent before its keep-alive comment goes out.
+        var streamKeepAlive: TimeAmount = .seconds(15)
     }
 
     private struct HotRequest: Sendable {
@@ -73,6 +75,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
+    /// When a part of the hot response last went out (for the stream keep-alive).
+    private var lastWriteAt = NIODeadline.now()
+    private var keepAliveTask: RepeatedTask?
 
     init(shared: Shared) {
         self.shared = shared
@@ -100,6 +105,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         inFlight?.cancel()
+        stopKeepAlive()
         self.context = nil
     }
 
@@ -341,6 +347,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     ) -> (written: EventLoopFuture<Void>, mustWait: Bool)? {
         precondition(head != nil || body != nil || end, "nothing to write")
         guard let context, context.channel.isActive else { return nil }
+        lastWriteAt = .now()
         // The promise rides on the last part written.
         let promise = context.eventLoop.makePromise(of: Void.self)
         if let head { context.write(wrapOutboundOut(.head(head)), promise: body == nil && !end ? promise : nil) }
@@ -365,6 +372,27 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let mustWait = flushNow || waitForSocket || heldInputClosed || !context.channel.isWritable
         if mustWait { watchForStall(promise.futureResult, context: context) }
         return (promise.futureResult, mustWait)
+    }
+
+    /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
+    /// go out (on the event loop, so between whole parts, never inside one).
+    fileprivate func startKeepAlive(_ bytes: ByteBuffer) {
+        guard let context else { return }
+        let interval = shared.streamKeepAlive
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            let handler = handler.value
+            guard handler.keepAliveTask != nil, let context = handler.context, context.channel.isActive else { return }
+            // A little slack: a part that went out just under an interval ago still counts.
+            guard NIODeadline.now() - handler.lastWriteAt >= interval - .milliseconds(10) else { return }
+            handler.lastWriteAt = .now()
+            context.writeAndFlush(handler.wrapOutboundOut(.body(bytes)), promise: nil)
+        }
+    }
+
+    fileprivate func stopKeepAlive() {
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
     }
 
     /// Closes the connection when `written` (a write the response task waits for) has
@@ -417,12 +445,14 @@ private struct ResponseSink: Sendable {
             // only while the client is behind (a failed write closes the channel, which
             // the next part notices); the end is flushed at once and awaited.
             let headWritten = await write(head: head, flushNow: false)
+            if headWritten, let keepAlive = response.keepAlive { _ = await onLoop { $0.startKeepAlive(keepAlive) } }
             var first = true
             let finished = await produce { bytes in
                 let written = await write(body: bytes, flushNow: false, waitForSocket: first)
                 first = false
                 guard headWritten, written else { throw CancellationError() }
             }
+            _ = await onLoop { $0.stopKeepAlive() }
             completed = finished && headWritten ? await write(end: true) : false
         }
         let done = completed

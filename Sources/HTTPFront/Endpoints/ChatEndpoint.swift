@@ -77,7 +77,8 @@ struct ChatEndpoint: Sendable {
             response = FrontResponse(
                 status: .ok,
                 headers: [.contentType: encoder.contentType, .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                body: .stream(streamWriter(stream, encoder: encoder, logger: logger)))
+                body: .stream(streamWriter(stream, encoder: encoder, logger: logger)),
+                keepAlive: encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil)
         }
         response.headers[.xOrchestratorProvider] = result.route.provider
         response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
@@ -85,6 +86,9 @@ struct ChatEndpoint: Sendable {
         response.headers.add(result.route.rateLimit)
         return response
     }
+
+    /// An SSE comment: every SSE reader skips it.
+    static let ping = ByteBuffer(string: ": ping\n\n")
 
     private func streamWriter(_ stream: ChatStream, encoder: any InboundStreamEncoder, logger: Logger)
         -> @Sendable ((ByteBuffer) async throws -> Void) async -> Bool

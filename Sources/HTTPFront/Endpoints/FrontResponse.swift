@@ -9,11 +9,15 @@ public struct FrontResponse: Sendable {
     public var status: HTTPResponse.Status
     public var headers: HTTPFields
     public var body: FrontBody
+    /// For a stream: what to send while it is silent, so clients and proxies do not
+    /// take it for dead (an SSE comment); nil: nothing.
+    public var keepAlive: ByteBuffer?
 
-    public init(status: HTTPResponse.Status, headers: HTTPFields, body: FrontBody) {
+    public init(status: HTTPResponse.Status, headers: HTTPFields, body: FrontBody, keepAlive: ByteBuffer? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.keepAlive = keepAlive
     }
 }
 

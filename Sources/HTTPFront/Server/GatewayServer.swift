@@ -114,7 +114,8 @@ public enum GatewayServer {
         let idleTimeout = Duration.milliseconds(Int64(settings.idleTimeoutSeconds * 1000))
         let dataPlane = DataPlaneHandler.Shared(
             endpoints: endpoints(settings: settings, dependencies: dependencies), clock: dependencies.clock,
-            logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight)
+            logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight,
+            streamKeepAlive: .nanoseconds(Int64(settings.streamKeepAliveSeconds * 1_000_000_000)))
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in

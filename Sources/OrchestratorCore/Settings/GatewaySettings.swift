@@ -29,6 +29,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGraceSeconds: Double = 30
     /// API requests served at once; beyond it a request is answered 503 at once.
     public var maxInFlight = 1024
+    /// Seconds a stream to a client may stay silent before a `: ping` comment is sent.
+    public var streamKeepAliveSeconds: Double = 15
     public init() {}
 }
 
