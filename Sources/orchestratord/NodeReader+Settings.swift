@@ -17,7 +17,7 @@ extension NodeReader {
             top["server"], "server",
             allowed: [
                 "host", "port", "max_body_bytes", "cors_origins", "idle_timeout_s", "shutdown_grace_s", "max_in_flight",
-                "stream_keepalive_s",
+                "stream_keepalive_s", "header_timeout_s", "read_timeout_s",
             ])
         {
             if let v = string(server["host"], "server.host") { settings.server.host = v }
@@ -29,6 +29,12 @@ extension NodeReader {
             if let v = int(server["max_in_flight"], "server.max_in_flight", min: 1) { settings.server.maxInFlight = v }
             if let v = double(server["stream_keepalive_s"], "server.stream_keepalive_s", min: 0.05) {
                 settings.server.streamKeepAliveSeconds = v
+            }
+            if let v = double(server["header_timeout_s"], "server.header_timeout_s", min: 0.05) {
+                settings.server.headerTimeoutSeconds = v
+            }
+            if let v = double(server["read_timeout_s"], "server.read_timeout_s", min: 0.05) {
+                settings.server.requestReadTimeoutSeconds = v
             }
         }
         if let admin = mapping(top["admin"], "admin", allowed: ["key"]) {

@@ -225,6 +225,56 @@ struct DataPlaneTests {
         }
     }
 
+    /// Slowloris: a client trickling its request head or body is cut off at the
+    /// deadlines, while other clients are served meanwhile.
+    @Test func slowClientsAreCutOffWhileOthersAreServed() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "hi")) }) { upstream in
+            let config = gatewayConfig(
+                primary: upstream.baseURL, secondary: upstream.baseURL,
+                extra: "server: { header_timeout_s: 0.5, read_timeout_s: 1.5 }")
+            try await withGateway(config) { _, url in
+                /// Sends `prefix`, then one byte every 100 ms; the seconds until the gateway
+                /// closed the connection (nil: still open after 4 s).
+                @Sendable func trickle(_ prefix: String) async throws -> Double? {
+                    var closedAfter: Double?
+                    try await RawConnection.with(url) { connection in
+                        let start = ContinuousClock.now
+                        try await connection.send(prefix)
+                        for _ in 0..<40 {
+                            try? await connection.send("a")
+                            try await Task.sleep(for: .milliseconds(100))
+                            if !connection.channel.isActive {
+                                closedAfter = Double(start.duration(to: .now).totalMilliseconds) / 1000
+                                return
+                            }
+                        }
+                    }
+                    return closedAfter
+                }
+                async let slowHead = trickle("POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nX-Slow: ")
+                async let slowBody = trickle(
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\(Self.auth)Content-Type: application/json\r\nContent-Length: 400\r\n\r\n")
+                // Normal clients meanwhile.
+                for _ in 0..<5 {
+                    #expect(try await Client.post(url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#).status == 200)
+                }
+                let head = try #require(try await slowHead, "a trickled head must be cut off")
+                let body = try #require(try await slowBody, "a trickled body must be cut off")
+                #expect(head >= 0.4 && head < 3, "head cut after \(head) s (header_timeout_s 0.5)")
+                #expect(body >= 1.4 && body < 4, "body cut after \(body) s (read_timeout_s 1.5)")
+                // A client that is merely a little slow, within the deadlines, is served.
+                try await RawConnection.with(url) { connection in
+                    let request = Self.post(#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
+                    let split = request.index(request.startIndex, offsetBy: 30)
+                    try await connection.send(String(request[..<split]))
+                    try await Task.sleep(for: .milliseconds(200))
+                    try await connection.send(String(request[split...]))
+                    #expect(try await connection.read(1).first?.status == 200)
+                }
+            }
+        }
+    }
+
     /// A client that reads slowly still gets every byte of a long stream: the gateway
     /// waits while the connection is not writable instead of dropping or buffering all.
     @Test func aSlowReaderGetsTheWholeStream() async throws {

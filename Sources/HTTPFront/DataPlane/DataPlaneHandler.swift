@@ -79,8 +79,12 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var lastWriteAt = NIODeadline.now()
     private var keepAliveTask: RepeatedTask?
 
-    init(shared: Shared) {
+    /// Told when a request's head and end arrive (slow-client deadlines); nil: none.
+    private let readDeadlines: ReadDeadlineHandler?
+
+    init(shared: Shared, readDeadlines: ReadDeadlineHandler? = nil) {
         self.shared = shared
+        self.readDeadlines = readDeadlines
     }
 
     /// The endpoint serving a request on this data plane (and what its path says), or
@@ -129,6 +133,13 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if let readDeadlines {
+            switch part {
+            case .head: readDeadlines.headReceived()
+            case .end: readDeadlines.requestEnded()
+            case .body: break
+            }
+        }
         if backlog.isEmpty, canProcess(part) {
             process(part, context: context)
         } else {

@@ -17,16 +17,21 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let idleTimeout: Duration?
     let dataPlane: DataPlaneHandler.Shared
+    /// From a request's first byte: how long its head, and the whole request, may take.
+    var headTimeout: TimeAmount = .seconds(10)
+    var requestTimeout: TimeAmount = .seconds(60)
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
+            let readDeadlines = ReadDeadlineHandler(headTimeout: headTimeout, requestTimeout: requestTimeout, logger: logger)
+            try sync.addHandler(readDeadlines)
             try sync.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
             try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
-            try sync.addHandler(DataPlaneHandler(shared: dataPlane))
+            try sync.addHandler(DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines))
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }

@@ -119,7 +119,10 @@ public enum GatewayServer {
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in
-                GatewayHTTP1Channel(responder: responder, idleTimeout: idleTimeout, dataPlane: dataPlane)
+                GatewayHTTP1Channel(
+                    responder: responder, idleTimeout: idleTimeout, dataPlane: dataPlane,
+                    headTimeout: .nanoseconds(Int64(settings.headerTimeoutSeconds * 1_000_000_000)),
+                    requestTimeout: .nanoseconds(Int64(settings.requestReadTimeoutSeconds * 1_000_000_000)))
             },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { channel in

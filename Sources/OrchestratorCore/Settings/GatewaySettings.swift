@@ -29,6 +29,10 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGraceSeconds: Double = 30
     /// API requests served at once; beyond it a request is answered 503 at once.
     public var maxInFlight = 1024
+    /// From a request's first byte, seconds its head may take to arrive (slow clients).
+    public var headerTimeoutSeconds: Double = 10
+    /// From a request's first byte, seconds the whole request may take to arrive.
+    public var requestReadTimeoutSeconds: Double = 60
     /// Seconds a stream to a client may stay silent before a `: ping` comment is sent.
     public var streamKeepAliveSeconds: Double = 15
     public init() {}
