@@ -24,8 +24,10 @@ final class ReadDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler 
     private let requestTimeout: TimeAmount
     private let logger: Logger
     private var phase = Phase.betweenRequests
-    private var headDeadline: Scheduled<Void>?
-    private var requestDeadline: Scheduled<Void>?
+    /// When the current request's first byte was read.
+    private var startedAt = NIODeadline.now()
+    /// The one check scheduled for the current request, only while it spans reads.
+    private var check: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
     init(headTimeout: TimeAmount, requestTimeout: TimeAmount, logger: Logger) {
@@ -39,53 +41,66 @@ final class ReadDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        cancelDeadlines()
+        cancelCheck()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        cancelDeadlines()
+        cancelCheck()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .betweenRequests = phase, unwrapInboundIn(data).readableBytes > 0 {
             phase = .readingHead
-            headDeadline = schedule(in: headTimeout, "request head")
-            requestDeadline = schedule(in: requestTimeout, "request")
+            startedAt = .now()
         }
+        // The decoder behind runs now: a request that arrived whole in this read has
+        // already ended when this returns, and needs no timer at all.
         context.fireChannelRead(data)
+        if check == nil { scheduleCheck() }
     }
 
     /// A request's head was parsed.
     func headReceived() {
         guard case .readingHead = phase else { return }
         phase = .readingBody
-        headDeadline?.cancel()
-        headDeadline = nil
     }
 
     /// A request was read to its end: the next one starts its own clock.
     func requestEnded() {
         phase = .betweenRequests
-        cancelDeadlines()
+        cancelCheck()
     }
 
-    private func cancelDeadlines() {
-        headDeadline?.cancel()
-        headDeadline = nil
-        requestDeadline?.cancel()
-        requestDeadline = nil
+    /// The deadline the current phase must meet.
+    private var deadline: NIODeadline? {
+        switch phase {
+        case .betweenRequests: return nil
+        case .readingHead: return min(startedAt + headTimeout, startedAt + requestTimeout)
+        case .readingBody: return startedAt + requestTimeout
+        }
     }
 
-    private func schedule(in timeout: TimeAmount, _ what: String) -> Scheduled<Void>? {
-        guard let context else { return nil }
+    private func cancelCheck() {
+        check?.cancel()
+        check = nil
+    }
+
+    private func scheduleCheck() {
+        guard let context, let deadline else { return }
         let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        return context.eventLoop.scheduleTask(in: timeout) {
+        check = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = handler.value
-            guard let context = handler.context else { return }
+            handler.check = nil
+            guard let context = handler.context, let deadline = handler.deadline else { return }
+            // The head may have arrived since: then the whole request's deadline applies.
+            if NIODeadline.now() < deadline {
+                handler.scheduleCheck()
+                return
+            }
+            let what = if case .readingHead = handler.phase { "request head" } else { "request" }
             handler.logger.info("closing a connection whose client sent its \(what) too slowly")
-            handler.cancelDeadlines()
             context.close(promise: nil)
         }
     }
