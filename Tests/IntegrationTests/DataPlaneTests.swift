@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Balancing
 import Foundation
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import OrchestratorCore
 import OrchestratorTesting
@@ -459,5 +461,83 @@ struct RawConnection {
         }
         buffer.moveReaderIndex(forwardBy: index)
         return Reply(status: status, headers: headers, body: String(decoding: body, as: UTF8.self))
+    }
+}
+
+/// CORS exactly as `server.cors_origins` says, on the data plane and the router alike.
+@Suite(.serialized)
+struct CORSTests {
+    static let chat = #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#
+
+    static func config(_ origins: String) -> String {
+        gatewayConfig(primary: "http://127.0.0.1:9", secondary: "http://127.0.0.1:9", extra: "server: { cors_origins: \(origins) }")
+    }
+
+    static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: String? = nil) async throws -> Client.Reply {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        let response = try await Client.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        return Client.Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+    }
+
+    @Test func listedOriginsAreEchoedOthersGetNothing() async throws {
+        try await withGateway(Self.config(#"["https://app.example"]"#)) { _, url in
+            let auth = ("Authorization", "Bearer sk-test-client-000111")
+            let allowed = try await Self.send(
+                .POST, url + "/v1/chat/completions", headers: [auth, ("Origin", "https://app.example")], body: Self.chat)
+            #expect(allowed.status == 200)
+            #expect(allowed.headers.first(name: "access-control-allow-origin") == "https://app.example")
+            #expect(allowed.headers.first(name: "vary") == "Origin")
+            #expect(allowed.headers.first(name: "access-control-expose-headers")?.contains("x-request-id") == true)
+            #expect(allowed.headers.first(name: "access-control-allow-credentials") == nil, "never with credentials")
+            let other = try await Self.send(
+                .POST, url + "/v1/chat/completions", headers: [auth, ("Origin", "https://evil.example")], body: Self.chat)
+            #expect(other.status == 200 && other.headers.first(name: "access-control-allow-origin") == nil)
+            // Preflight, on an API route and an admin route.
+            for path in ["/v1/chat/completions", "/admin/providers"] {
+                let preflight = try await Self.send(
+                    .OPTIONS, url + path,
+                    headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"),
+                        ("Access-Control-Request-Headers", "authorization, content-type")])
+                #expect(preflight.status == 204, "\(path)")
+                #expect(preflight.headers.first(name: "access-control-allow-origin") == "https://app.example")
+                #expect(preflight.headers.first(name: "access-control-allow-methods")?.contains("POST") == true)
+                #expect(preflight.headers.first(name: "access-control-allow-headers")?.contains("authorization") == true)
+                #expect(preflight.headers.first(name: "x-request-id") != nil)
+            }
+            let refused = try await Self.send(
+                .OPTIONS, url + "/v1/chat/completions",
+                headers: [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")])
+            #expect(refused.status == 204 && refused.headers.first(name: "access-control-allow-origin") == nil)
+            // Errors carry the grant too, so a page can read them.
+            let error = try await Self.send(.GET, url + "/v1/models", headers: [("Origin", "https://app.example")])
+            #expect(error.status == 401 && error.headers.first(name: "access-control-allow-origin") == "https://app.example")
+        }
+    }
+
+    @Test func wildcardAndDisabled() async throws {
+        try await withGateway(Self.config(#"["*"]"#)) { _, url in
+            let reply = try await Self.send(
+                .POST, url + "/v1/chat/completions",
+                headers: [("Authorization", "Bearer sk-test-client-000111"), ("Origin", "https://any.example")], body: Self.chat)
+            #expect(reply.headers.first(name: "access-control-allow-origin") == "*")
+            #expect(reply.headers.first(name: "vary") == nil)
+            // Not a browser (no Origin): no CORS header at all.
+            let plain = try await Client.post(url + "/v1/chat/completions", Self.chat)
+            #expect(plain.headers.first(name: "access-control-allow-origin") == nil)
+        }
+        try await withGateway(Self.config("[]")) { _, url in
+            let reply = try await Self.send(
+                .POST, url + "/v1/chat/completions",
+                headers: [("Authorization", "Bearer sk-test-client-000111"), ("Origin", "https://any.example")], body: Self.chat)
+            #expect(reply.status == 200 && reply.headers.first(name: "access-control-allow-origin") == nil)
+            let preflight = try await Self.send(
+                .OPTIONS, url + "/v1/chat/completions",
+                headers: [("Origin", "https://any.example"), ("Access-Control-Request-Method", "POST")])
+            #expect(preflight.headers.first(name: "access-control-allow-origin") == nil)
+        }
     }
 }

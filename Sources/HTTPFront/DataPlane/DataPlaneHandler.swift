@@ -37,6 +37,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var inFlight = InFlightRequests()
         /// How long a stream may stay silent before its keep-alive comment goes out.
         var streamKeepAlive: TimeAmount = .seconds(15)
+        /// Cross-origin access for browsers (`server.cors_origins`).
+        var cors = CORSPolicy(origins: [])
     }
 
     private struct HotRequest: Sendable {
@@ -284,6 +286,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Self.shedCounter.increment()
         var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
         response.headers[.xRequestID] = hot.requestID
+        shared.cors.decorate(&response.headers, origin: hot.head.headerFields[.origin])
         if hot.closeAfter { response.headers[.connection] = "close" }
         let path = hot.head.path.map { target in target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target } ?? "/"
         FrontDoor.logAccess(
@@ -330,6 +333,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         response.headers[.xRequestID] = hot.requestID
         if hot.closeAfter { response.headers[.connection] = "close" }
+        shared.cors.decorate(&response.headers, origin: hot.head.headerFields[.origin])
         FrontDoor.logAccess(
             method: hot.head.method, path: path,
             status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)

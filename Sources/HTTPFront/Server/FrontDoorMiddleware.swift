@@ -16,6 +16,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
     let geminiCodec: (any InboundCodec)?
     let maxBodyBytes: Int
     let clock: any GatewayClock
+    var cors = CORSPolicy(origins: [])
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -29,6 +30,16 @@ struct FrontDoorMiddleware: RouterMiddleware {
         let codec = FrontDoor.errorCodec(
             path: request.uri.path, openAI: self.codec, anthropic: anthropicCodec, gemini: geminiCodec)
         var response: Response
+        let origin = request.headers[.origin]
+        if let preflight = cors.preflight(method: request.method, headers: request.headers) {
+            // A browser's preflight: answered here for every path, before routing.
+            response = Response(preflight)
+            response.headers[.xRequestID] = context.requestID
+            FrontDoor.logAccess(
+                method: request.method, path: request.uri.path, status: response.status.code,
+                elapsed: start.duration(to: clock.now), logger: context.logger)
+            return response
+        }
         do {
             response = try await next(request, context)
         } catch let httpError as HTTPError {
@@ -40,6 +51,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
             response = Response(FrontDoor.errorResponse(gatewayError, codec: codec))
         }
         response.headers[.xRequestID] = context.requestID
+        cors.decorate(&response.headers, origin: origin)
         FrontDoor.logAccess(
             method: request.method, path: request.uri.path, status: response.status.code,
             elapsed: start.duration(to: clock.now), logger: context.logger)

@@ -62,7 +62,8 @@ public enum GatewayServer {
         router.add(
             middleware: FrontDoorMiddleware(
                 codec: openAI, anthropicCodec: dependencies.codecs[.anthropic], geminiCodec: dependencies.codecs[.gemini],
-                maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock))
+                maxBodyBytes: settings.maxBodyBytes, clock: dependencies.clock,
+                cors: CORSPolicy(origins: settings.corsOrigins)))
         ChatRoutes(endpoints: endpoints(settings: settings, dependencies: dependencies)).register(on: router)
         DocsRoutes().register(on: router)
         OpsRoutes(
@@ -115,7 +116,8 @@ public enum GatewayServer {
         let dataPlane = DataPlaneHandler.Shared(
             endpoints: endpoints(settings: settings, dependencies: dependencies), clock: dependencies.clock,
             logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight,
-            streamKeepAlive: .nanoseconds(Int64(settings.streamKeepAliveSeconds * 1_000_000_000)))
+            streamKeepAlive: .nanoseconds(Int64(settings.streamKeepAliveSeconds * 1_000_000_000)),
+            cors: CORSPolicy(origins: settings.corsOrigins))
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in
