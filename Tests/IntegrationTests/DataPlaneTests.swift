@@ -277,6 +277,31 @@ struct DataPlaneTests {
         }
     }
 
+    /// Too many or too large header fields: 431 in the OpenAI shape, then the connection
+    /// closes; ordinary requests are untouched.
+    @Test func oversizedHeadersAre431() async throws {
+        try await withGateway(gatewayConfig(primary: "http://127.0.0.1:9", secondary: "http://127.0.0.1:9")) { _, url in
+            let body = #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#
+            let many = (0..<200).map { "X-Field-\($0): v\r\n" }.joined()
+            let huge = "X-Huge: " + String(repeating: "a", count: 40_000) + "\r\n"
+            for extra in [many, huge] {
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(body, extraHeaders: extra))
+                    let reply = try #require(try await connection.read(1).first)
+                    #expect(reply.status == 431)
+                    #expect(reply.body.contains("request_header_fields_too_large"))
+                    #expect(reply.header("connection") == "close")
+                    #expect(try await connection.isClosedByPeer())
+                }
+            }
+            let fine = (0..<40).map { "X-Field-\($0): v\r\n" }.joined()
+            try await RawConnection.with(url) { connection in
+                try await connection.send(Self.post(body, extraHeaders: fine))
+                #expect(try await connection.read(1).first?.status == 200)
+            }
+        }
+    }
+
     /// A client that reads slowly still gets every byte of a long stream: the gateway
     /// waits while the connection is not writable instead of dropping or buffering all.
     @Test func aSlowReaderGetsTheWholeStream() async throws {

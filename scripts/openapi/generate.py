@@ -241,6 +241,9 @@ responses["NotFound"] = err("No such entity, model or route.")
 responses["Conflict"] = err("A name or secret is already taken, or the provider is still used by a model.")
 responses["PreconditionFailed"] = err("`If-Match` names no current version of the entity (it changed since it was read, or the tag is weak or malformed).")
 responses["PayloadTooLarge"] = err("The body is larger than `server.max_body_bytes`.")
+responses["HeadersTooLarge"] = err(
+    "More than 128 header fields, one over 16 KiB, or over 32 KiB in all (`request_header_fields_too_large`); "
+    "the connection is closed after the answer.")
 responses["UnprocessableEntity"] = err("The upstream refused the request as unprocessable (passed through).")
 responses["RateLimited"] = err(
     "Rate limited: the client key's limit (`rate_limit_exceeded` for `rpm`/`tpm`, `tokens_limit_exceeded` for a request "
@@ -1102,12 +1105,15 @@ paths = {}
 # --- public API
 V1_ERRORS = {"400": RESP("BadRequest"), "401": RESP("Unauthorized"), "403": RESP("Forbidden"), "404": RESP("NotFound"),
              "413": RESP("PayloadTooLarge"), "422": RESP("UnprocessableEntity"), "429": RESP("RateLimited"),
-             "4XX": RESP("UpstreamClientError"), "500": RESP("InternalError"), "502": RESP("BadGateway"),
+             "431": RESP("HeadersTooLarge"), "4XX": RESP("UpstreamClientError"), "500": RESP("InternalError"), "502": RESP("BadGateway"),
              "503": RESP("ServiceUnavailable"), "504": RESP("GatewayTimeout")}
 
 
 def style_errors(component):
-    return {c: RESP(component) for c in ["400", "401", "403", "404", "413", "422", "429", "4XX", "500", "502", "503", "504"]}
+    errors = {c: RESP(component) for c in ["400", "401", "403", "404", "413", "422", "429", "4XX", "500", "502", "503", "504"]}
+    # Refused before the path is known, so in OpenAI's shape whatever the route.
+    errors["431"] = RESP("HeadersTooLarge")
+    return errors
 
 
 ROUTE_HEADERS = {"x-orchestrator-provider": HDR("XOrchestratorProvider"), "x-orchestrator-attempts": HDR("XOrchestratorAttempts"),

@@ -2,6 +2,7 @@ import HTTPTypes
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import OrchestratorCore
 
@@ -168,6 +169,21 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             shared.logger.debug("closing connection after a request error", metadata: ["error": "\(error)"])
             closeWhenIdle = true
             backlog.removeAll()
+        case .idle where (error as? HTTPParserError) == .headerOverflow:
+            // Too many or too large header fields (the decoder's limits): 431, then close.
+            mode = .responding
+            var response = FrontDoor.errorResponse(.headersTooLarge, codec: shared.endpoints.chat.codec)
+            response.headers[.connection] = "close"
+            response.headers[.xRequestID] = RequestID.generate()
+            shared.logger.info("request header fields too large; closing the connection")
+            let (head, body) = Self.head(of: response)
+            let channel = context.channel
+            // Only the output is closed: closing all with the rest of the request unread
+            // would reset the connection and lose the answer. The client closes its side
+            // (or the request deadline does).
+            writeResponse(head: head, body: body, end: true)?.written.whenComplete { _ in
+                channel.close(mode: .output, promise: nil)
+            }
         case .idle, .forwarding:
             context.fireErrorCaught(error)
         }

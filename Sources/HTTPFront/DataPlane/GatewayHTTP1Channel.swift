@@ -21,6 +21,16 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     var headTimeout: TimeAmount = .seconds(10)
     var requestTimeout: TimeAmount = .seconds(60)
 
+    /// Header limits of a request (beyond them: 431, then the connection closes). Real
+    /// clients send a dozen fields and a few KiB; NIO's defaults allow 65,534 fields.
+    static let headerLimits: NIOHTTPDecoderLimitConfiguration = {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldCount = 128
+        limits.maxHeaderFieldSize = 16 * 1024
+        limits.maxHeaderListSize = 32 * 1024
+        return limits
+    }()
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
@@ -28,7 +38,7 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
             try sync.addHandler(readDeadlines)
             try sync.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: Self.headerLimits)
             try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             try sync.addHandler(DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines))

@@ -70,6 +70,7 @@ enum OpenAPIDocument {
               "413": {"$ref": "#/components/responses/PayloadTooLarge"},
               "422": {"$ref": "#/components/responses/UnprocessableEntity"},
               "429": {"$ref": "#/components/responses/RateLimited"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"},
               "4XX": {"$ref": "#/components/responses/UpstreamClientError"},
               "500": {"$ref": "#/components/responses/InternalError"},
               "502": {"$ref": "#/components/responses/BadGateway"},
@@ -114,6 +115,7 @@ enum OpenAPIDocument {
               "413": {"$ref": "#/components/responses/PayloadTooLarge"},
               "422": {"$ref": "#/components/responses/UnprocessableEntity"},
               "429": {"$ref": "#/components/responses/RateLimited"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"},
               "4XX": {"$ref": "#/components/responses/UpstreamClientError"},
               "500": {"$ref": "#/components/responses/InternalError"},
               "502": {"$ref": "#/components/responses/BadGateway"},
@@ -166,6 +168,7 @@ enum OpenAPIDocument {
               "413": {"$ref": "#/components/responses/PayloadTooLarge"},
               "422": {"$ref": "#/components/responses/UnprocessableEntity"},
               "429": {"$ref": "#/components/responses/RateLimited"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"},
               "4XX": {"$ref": "#/components/responses/UpstreamClientError"},
               "500": {"$ref": "#/components/responses/InternalError"},
               "502": {"$ref": "#/components/responses/BadGateway"},
@@ -238,7 +241,8 @@ enum OpenAPIDocument {
               "500": {"$ref": "#/components/responses/AnthropicError"},
               "502": {"$ref": "#/components/responses/AnthropicError"},
               "503": {"$ref": "#/components/responses/AnthropicError"},
-              "504": {"$ref": "#/components/responses/AnthropicError"}
+              "504": {"$ref": "#/components/responses/AnthropicError"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"}
             }
           }
         },
@@ -295,7 +299,8 @@ enum OpenAPIDocument {
               "500": {"$ref": "#/components/responses/AnthropicError"},
               "502": {"$ref": "#/components/responses/AnthropicError"},
               "503": {"$ref": "#/components/responses/AnthropicError"},
-              "504": {"$ref": "#/components/responses/AnthropicError"}
+              "504": {"$ref": "#/components/responses/AnthropicError"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"}
             }
           }
         },
@@ -348,7 +353,8 @@ enum OpenAPIDocument {
               "500": {"$ref": "#/components/responses/GeminiError"},
               "502": {"$ref": "#/components/responses/GeminiError"},
               "503": {"$ref": "#/components/responses/GeminiError"},
-              "504": {"$ref": "#/components/responses/GeminiError"}
+              "504": {"$ref": "#/components/responses/GeminiError"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"}
             }
           }
         },
@@ -413,7 +419,8 @@ enum OpenAPIDocument {
               "500": {"$ref": "#/components/responses/GeminiError"},
               "502": {"$ref": "#/components/responses/GeminiError"},
               "503": {"$ref": "#/components/responses/GeminiError"},
-              "504": {"$ref": "#/components/responses/GeminiError"}
+              "504": {"$ref": "#/components/responses/GeminiError"},
+              "431": {"$ref": "#/components/responses/HeadersTooLarge"}
             }
           }
         },
@@ -4385,6 +4392,11 @@ enum OpenAPIDocument {
           },
           "PayloadTooLarge": {
             "description": "The body is larger than `server.max_body_bytes`.",
+            "headers": {"x-request-id": {"$ref": "#/components/headers/XRequestId"}},
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+          },
+          "HeadersTooLarge": {
+            "description": "More than 128 header fields, one over 16 KiB, or over 32 KiB in all (`request_header_fields_too_large`); the connection is closed after the answer.",
             "headers": {"x-request-id": {"$ref": "#/components/headers/XRequestId"}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
           },

@@ -58,6 +58,11 @@ extension GatewayError {
             "No target of model `\(model)` serves \(what).", param: "model", code: "unsupported_operation")
     }
 
+    /// 431: the request's header fields are too many or too large.
+    public static let headersTooLarge = GatewayError(
+        status: 431, type: "invalid_request_error", code: "request_header_fields_too_large",
+        message: "The request's header fields are too many or too large.")
+
     /// 503: the gateway is serving as many requests as it is allowed to (`server.max_in_flight`).
     public static func overloaded(limit: Int) -> GatewayError {
         GatewayError(
