@@ -17,7 +17,7 @@ extension NodeReader {
             top["server"], "server",
             allowed: [
                 "host", "port", "max_body_bytes", "cors_origins", "idle_timeout_s", "shutdown_grace_s", "max_in_flight",
-                "stream_keepalive_s", "header_timeout_s", "read_timeout_s",
+                "stream_keepalive_s", "header_timeout_s", "read_timeout_s", "max_connections",
             ])
         {
             if let v = string(server["host"], "server.host") { settings.server.host = v }
@@ -27,6 +27,7 @@ extension NodeReader {
             if let v = double(server["idle_timeout_s"], "server.idle_timeout_s", min: 1) { settings.server.idleTimeoutSeconds = v }
             if let v = double(server["shutdown_grace_s"], "server.shutdown_grace_s") { settings.server.shutdownGraceSeconds = v }
             if let v = int(server["max_in_flight"], "server.max_in_flight", min: 1) { settings.server.maxInFlight = v }
+            if let v = int(server["max_connections"], "server.max_connections", min: 1) { settings.server.maxConnections = v }
             if let v = double(server["stream_keepalive_s"], "server.stream_keepalive_s", min: 0.05) {
                 settings.server.streamKeepAliveSeconds = v
             }

@@ -302,6 +302,38 @@ struct DataPlaneTests {
         }
     }
 
+    /// `server.max_connections`: one connection too many is closed at once; once one
+    /// closes, a new one is served.
+    @Test func connectionsBeyondTheLimitAreClosed() async throws {
+        let config = gatewayConfig(
+            primary: "http://127.0.0.1:9", secondary: "http://127.0.0.1:9", extra: "server: { max_connections: 2 }")
+        let body = #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#
+        try await withGateway(config) { _, url in
+            try await RawConnection.with(url) { first in
+                try await first.send(Self.post(body))
+                #expect(try await first.read(1).first?.status == 200)
+                try await RawConnection.with(url) { second in
+                    try await second.send(Self.post(body))
+                    #expect(try await second.read(1).first?.status == 200)
+                    // Closed at once (a reset, when the request was already on its way).
+                    var closed = false
+                    do {
+                        try await RawConnection.with(url) { third in
+                            try? await third.send(Self.post(body))
+                            closed = try await third.isClosedByPeer()
+                        }
+                    } catch {
+                        closed = true
+                    }
+                    #expect(closed, "a third connection is over the limit")
+                }
+            }
+            // Both closed: new connections are served again.
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await Client.post(url + "/v1/chat/completions", body).status == 200)
+        }
+    }
+
     /// A client that reads slowly still gets every byte of a long stream: the gateway
     /// waits while the connection is not writable instead of dropping or buffering all.
     @Test func aSlowReaderGetsTheWholeStream() async throws {

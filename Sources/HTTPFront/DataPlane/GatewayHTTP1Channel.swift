@@ -2,10 +2,12 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdCore
 import Logging
+import Metrics
 import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import Synchronization
 
 /// The gateway's HTTP/1.1 child channel: Hummingbird's own pipeline with the
 /// ``DataPlaneHandler`` inserted between the connection-state handler and the
@@ -20,6 +22,8 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     /// From a request's first byte: how long its head, and the whole request, may take.
     var headTimeout: TimeAmount = .seconds(10)
     var requestTimeout: TimeAmount = .seconds(60)
+    /// Client connections open at once (`server.max_connections`).
+    var connections = ConnectionCount(limit: .max)
 
     /// Header limits of a request (beyond them: 431, then the connection closes). Real
     /// clients send a dozen fields and a few KiB; NIO's defaults allow 65,534 fields.
@@ -32,7 +36,18 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     }()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        channel.eventLoop.makeCompletedFuture {
+        // Beyond the limit a connection is closed as soon as it is accepted, before it
+        // costs a pipeline (its client sees the connection end and may retry).
+        guard connections.open() else {
+            // Counted, and logged only at debug level: a flood must not become a log flood.
+            ConnectionCount.refused.increment()
+            logger.debug("connection refused: server.max_connections reached", metadata: ["limit": "\(connections.limit)"])
+            channel.close(promise: nil)
+            return channel.eventLoop.makeFailedFuture(ConnectionCount.Full())
+        }
+        let connections = self.connections
+        channel.closeFuture.whenComplete { _ in connections.close() }
+        return channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             let readDeadlines = ReadDeadlineHandler(headTimeout: headTimeout, requestTimeout: requestTimeout, logger: logger)
             try sync.addHandler(readDeadlines)
@@ -50,4 +65,33 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     func handle(value asyncChannel: Value, logger: Logger) async {
         await handleHTTP(asyncChannel: asyncChannel, logger: logger)
     }
+}
+
+/// The client connections open now, against `server.max_connections`.
+final class ConnectionCount: Sendable {
+    struct Full: Error {}
+
+    static let refused = Counter(label: "orchestrator_connections_refused_total")
+
+    let limit: Int
+    private let count = Mutex(0)
+
+    init(limit: Int) {
+        self.limit = max(1, limit)
+    }
+
+    /// Counts a new connection in; false when `limit` are already open.
+    func open() -> Bool {
+        count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func close() {
+        count.withLock { $0 = max(0, $0 - 1) }
+    }
+
+    var current: Int { count.withLock { $0 } }
 }

@@ -118,13 +118,15 @@ public enum GatewayServer {
             logger: logger, writeStallTimeout: .nanoseconds(idleTimeout.totalNanoseconds), inFlight: dependencies.inFlight,
             streamKeepAlive: .nanoseconds(Int64(settings.streamKeepAliveSeconds * 1_000_000_000)),
             cors: CORSPolicy(origins: settings.corsOrigins))
+        let connections = ConnectionCount(limit: settings.maxConnections)
         return Application(
             router: router,
             server: HTTPServerBuilder { responder in
                 GatewayHTTP1Channel(
                     responder: responder, idleTimeout: idleTimeout, dataPlane: dataPlane,
                     headTimeout: .nanoseconds(Int64(settings.headerTimeoutSeconds * 1_000_000_000)),
-                    requestTimeout: .nanoseconds(Int64(settings.requestReadTimeoutSeconds * 1_000_000_000)))
+                    requestTimeout: .nanoseconds(Int64(settings.requestReadTimeoutSeconds * 1_000_000_000)),
+                    connections: connections)
             },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: nil),
             onServerRunning: { channel in

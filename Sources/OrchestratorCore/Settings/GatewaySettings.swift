@@ -29,6 +29,8 @@ public struct ServerSettings: Sendable, Hashable {
     public var shutdownGraceSeconds: Double = 30
     /// API requests served at once; beyond it a request is answered 503 at once.
     public var maxInFlight = 1024
+    /// Client connections open at once; beyond it a new connection is closed at once.
+    public var maxConnections = 8192
     /// From a request's first byte, seconds its head may take to arrive (slow clients).
     public var headerTimeoutSeconds: Double = 10
     /// From a request's first byte, seconds the whole request may take to arrive.
