@@ -75,19 +75,13 @@ extension BudgetPeriod {
         return millis >= 0 ? millis / day : -((-millis + day - 1) / day)
     }
 
-    /// Howard Hinnant's civil-from-days: the (year, month) of a day count since 1970-01-01.
+    /// The (year, month) of a day count since 1970-01-01 (the log lines' calendar).
     static func civilMonth(daysSinceEpoch days: Int64) -> (Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month)
+        let date = LogLine.civilDate(daysSinceEpoch: days)
+        return (Int64(date.year), Int64(date.month))
     }
 
-    /// Days from 1970-01-01 to a civil date (the inverse of ``civilMonth(daysSinceEpoch:)``).
+    /// Days from 1970-01-01 to a civil date (the inverse of `LogLine.civilDate`).
     public static func daysSinceEpoch(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
