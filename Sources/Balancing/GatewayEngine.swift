@@ -64,18 +64,18 @@ public final class GatewayEngine: ChatService, HealthReporting {
     /// Every request's row: counted in the metrics and against the key's limits (which
     /// frees its concurrency slot), then queued for the log.
     private func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
-        let entry = log.finish(status: status, error: error)
-        Self.account(entry, log: log)
-        await logSink.record(entry)
+        await Self.record(log, status: status, error: error, into: logSink)
     }
 
-    /// Counts a finished request in the metrics and against the key's and the
-    /// provider's limits (which frees the key's concurrency slot).
-    private static func account(_ entry: RequestLogEntry, log: LogBuilder) {
+    /// The row of a finished request, counted in the metrics and against the key's and
+    /// the provider's limits (which frees the key's concurrency slot), then queued.
+    private static func record(_ log: LogBuilder, status: Int, error: GatewayError?, into sink: any RequestLogSink) async {
+        let entry = log.finish(status: status, error: error)
         RequestMetrics.record(entry)
         let tokens = entry.promptTokens + entry.completionTokens
         log.admission?.settle(tokens: tokens, costMicros: entry.costMicros)
         log.providerAdmission?.settle(tokens: tokens, costMicros: entry.costMicros)
+        await sink.record(entry)
     }
 
     /// Swaps the routing snapshot; requests already running keep the old one.
@@ -531,9 +531,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let logSink = self.logSink
         let clock = self.clock
         @Sendable func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
-            let entry = log.finish(status: status, error: error)
-            Self.account(entry, log: log)
-            await logSink.record(entry)
+            await Self.record(log, status: status, error: error, into: logSink)
         }
         return ChatStream { emit in
             var log = log

@@ -91,23 +91,19 @@ struct MySQLIntegrationTests {
                         headers: admin)
                     #expect(created.status == 201)
                     // …routes on the second within about a second (its watcher polls the version).
-                    var served = false
-                    for _ in 0..<60 where !served {
-                        let reply = try await Client.post(
-                            second + "/v1/chat/completions", #"{"model":"shared-model","messages":[{"role":"user","content":"hi"}]}"#)
-                        served = reply.status == 200
-                        if !served { try await Task.sleep(for: .milliseconds(100)) }
+                    let served = try await eventually {
+                        try await Client.post(
+                            second + "/v1/chat/completions", #"{"model":"shared-model","messages":[{"role":"user","content":"hi"}]}"#
+                        ).status == 200
                     }
                     #expect(served, "the second instance never saw the new model")
                     // A key disabled on the second instance is refused by the first too.
                     let disabled = try await AdminIntegrationTests.send(.PATCH, second + "/admin/keys/tester", #"{"enabled":false}"#, headers: admin)
                     #expect(disabled.status == 200)
-                    var refused = false
-                    for _ in 0..<60 where !refused {
-                        let reply = try await Client.post(
-                            first + "/v1/chat/completions", #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#)
-                        refused = reply.status == 401
-                        if !refused { try await Task.sleep(for: .milliseconds(100)) }
+                    let refused = try await eventually {
+                        try await Client.post(
+                            first + "/v1/chat/completions", #"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#
+                        ).status == 401
                     }
                     #expect(refused, "the first instance still admits the disabled key")
                 }

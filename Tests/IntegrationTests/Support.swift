@@ -36,6 +36,15 @@ func withGateway(
 }
 
 /// Waits until the log writer has written `count` rows (they are written asynchronously).
+/// Checks every 100 ms, at most `tries` times, until `check` holds; whether it did.
+func eventually(tries: Int = 60, _ check: () async throws -> Bool) async throws -> Bool {
+    for attempt in 0..<tries {
+        if try await check() { return true }
+        if attempt < tries - 1 { try await Task.sleep(for: .milliseconds(100)) }
+    }
+    return false
+}
+
 func waitForLogRows(_ gateway: Gateway, _ count: Int, timeout: Duration = .seconds(10)) async throws {
     let deadline = ContinuousClock.now + timeout
     while gateway.logWriter.rowsWritten < count {

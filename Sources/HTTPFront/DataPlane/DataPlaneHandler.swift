@@ -53,6 +53,12 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var receivedAtMillis: Int64
         /// The client sent `Connection: close`: the connection ends after the response.
         var closeAfter: Bool
+
+        /// The request's path without its query (for the access log).
+        var path: String {
+            let target = head.path ?? "/"
+            return target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
+        }
     }
 
     private enum Mode {
@@ -304,9 +310,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         response.headers[.xRequestID] = hot.requestID
         shared.cors.decorate(&response.headers, origin: hot.head.headerFields[.origin])
         if hot.closeAfter { response.headers[.connection] = "close" }
-        let path = hot.head.path.map { target in target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target } ?? "/"
         FrontDoor.logAccess(
-            method: hot.head.method, path: path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
+            method: hot.head.method, path: hot.path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
             logger: shared.logger)
         let (head, body) = Self.head(of: response)
         let written = writeResponse(head: head, body: body, end: true)
@@ -328,8 +333,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let endpoint = hot.endpoint
         var logger = shared.logger
         logger[metadataKey: "request.id"] = .string(hot.requestID)
-        let target = hot.head.path ?? "/"
-        let path = target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
+        let path = hot.path
         let body = hot.body
         let tooLarge = hot.tooLarge
         let call = ChatEndpoint.Call(
