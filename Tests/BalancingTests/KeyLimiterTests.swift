@@ -131,7 +131,7 @@ struct KeyLimiterTests {
         await withTaskGroup(of: Void.self) { group in
             for task in 0..<8 {
                 group.addTask {
-                    var random = SplitMix(seed: seed &* 31 &+ UInt64(task))
+                    var random = SplitMix64(seed: seed &* 31 &+ UInt64(task))
                     for _ in 0..<500 {
                         guard let admission = try? limiter.admit(key, estimatedTokens: { 1 }) else { continue }
                         // Read under the limiter's lock: never more than the limit.
@@ -243,17 +243,4 @@ final class Peak: Sendable {
     private let value = Mutex(0)
     func note(_ seen: Int) { value.withLock { $0 = max($0, seen) } }
     var highest: Int { value.withLock { $0 } }
-}
-
-/// A small deterministic generator for the property test.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

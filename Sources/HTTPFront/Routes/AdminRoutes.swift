@@ -96,6 +96,10 @@ struct AdminRoutes {
         router.post("/admin/config/import") { request, _ in
             try authorize(request)
             let bytes = try await Self.collect(request, limit: limit)
+            // Checked before it becomes a String, which would repair bad bytes silently.
+            if let offset = bytes.withUnsafeReadableBytes({ JSONValidator.invalidUTF8Offset(in: $0) }) {
+                throw GatewayError.invalidRequest("The document is not valid UTF-8 (byte \(offset)).")
+            }
             let dryRun = request.uri.queryParameters.get("dry_run").map { $0 == "true" || $0 == "1" } ?? false
             return try jsonResponse(try await admin.importConfiguration(String(buffer: bytes), dryRun: dryRun))
         }

@@ -13,9 +13,18 @@ public enum JSONCoding {
         return encoder
     }()
 
-    /// Decodes a client-sent body.
+    /// Decodes a client-sent body, after ``JSONValidator`` has checked it strictly.
     /// - Throws: `.invalidRequest` with `param` set to the failing path (`messages[0].role`).
     public static func decodeRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
+        let violation = buffer.withUnsafeReadableBytes { raw -> JSONValidator.Violation? in
+            do throws(JSONValidator.Violation) {
+                try JSONValidator.validate(raw)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let violation { throw describe(violation) }
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -91,6 +100,35 @@ public enum JSONCoding {
             }
         }
         return out
+    }
+
+    static func describe(_ violation: JSONValidator.Violation) -> GatewayError {
+        let path = violation.path
+        let param = path.isEmpty ? nil : path
+        let subject = path.isEmpty ? "Invalid value" : "Invalid value for '\(path)'"
+        switch violation.kind {
+        case .syntax:
+            return .invalidRequest("We could not parse the JSON body of your request: \(violation.reason) at byte \(violation.offset).")
+        case .invalidUTF8:
+            return .invalidRequest(
+                "The request body is not valid UTF-8 (byte \(violation.offset)\(path.isEmpty ? "" : " in '\(path)'")).", param: param)
+        case .nul:
+            return .invalidRequest("\(subject): strings may not contain NUL characters (\\u0000).", param: param)
+        case .unpairedSurrogate:
+            return .invalidRequest(
+                "\(subject): the \\u escape at byte \(violation.offset) is an unpaired UTF-16 surrogate.", param: param)
+        case .tooDeep:
+            // The path down to the excess is hundreds of `[0]`s; the top-level member names it.
+            let member = path.prefix { $0 != "." && $0 != "[" }
+            return .invalidRequest(
+                "The JSON body nests objects and arrays deeper than \(JSONValidator.maximumDepth) levels.",
+                param: member.isEmpty ? nil : String(member))
+        case .duplicateKey(let key):
+            let parent = path.count > key.count ? String(path.dropLast(key.count + 1)) : ""
+            return .invalidRequest(
+                "Duplicate key '\(key)'\(parent.isEmpty ? "" : " in '\(parent)'"): each key may appear only once in an object.",
+                param: param)
+        }
     }
 
     static func describe(_ error: DecodingError) -> GatewayError {

@@ -1,0 +1,465 @@
+/// Checks a client-sent JSON document strictly, in one pass over its bytes, before
+/// anything decodes it.
+///
+/// `JSONDecoder` accepts what RFC 8259 leaves open and what a gateway must not pass on:
+/// the same key twice in one object (it keeps the last, while an upstream may keep the
+/// first, so the gateway would check one request and forward another), `\u0000` in
+/// strings (truncates text in C-based upstreams and databases), unpaired UTF-16
+/// surrogate escapes (not text at all), and nesting limited only by its own stack. The
+/// validator refuses all of these, and invalid UTF-8, with the path of the value at
+/// fault (`messages[0].content`) so the client's 400 can name it as `param`.
+///
+/// It allocates only for keys (to compare them) and keeps an explicit stack, so its cost
+/// is linear in the body and its depth is bounded whatever the input.
+public enum JSONValidator {
+    /// The deepest nesting of objects and arrays accepted.
+    public static let maximumDepth = 128
+
+    /// What is wrong with a document, and where.
+    public struct Violation: Error, Sendable, Equatable, CustomStringConvertible {
+        public enum Kind: Sendable, Equatable {
+            /// Not JSON: a grammar error.
+            case syntax
+            /// Bytes that are not UTF-8.
+            case invalidUTF8
+            /// `\u0000` inside a string.
+            case nul
+            /// A `\uD800`–`\uDFFF` escape without its pair.
+            case unpairedSurrogate
+            /// Deeper than ``JSONValidator/maximumDepth``.
+            case tooDeep
+            /// A key that appears twice in one object.
+            case duplicateKey(String)
+        }
+
+        public var kind: Kind
+        /// The value at fault (`messages[0].content`); empty at the top level.
+        public var path: String
+        /// Byte offset of the fault.
+        public var offset: Int
+        /// For syntax errors: what was expected.
+        public var reason: String
+
+        public var description: String {
+            let place = path.isEmpty ? "" : " in '\(path)'"
+            switch kind {
+            case .syntax: return "\(reason) at byte \(offset)"
+            case .invalidUTF8: return "invalid UTF-8 at byte \(offset)\(place)"
+            case .nul: return "NUL character (\\u0000)\(place)"
+            case .unpairedSurrogate: return "unpaired UTF-16 surrogate escape at byte \(offset)\(place)"
+            case .tooDeep: return "nesting deeper than \(JSONValidator.maximumDepth) levels at byte \(offset)"
+            case .duplicateKey(let key): return "duplicate key '\(key)'\(place)"
+            }
+        }
+    }
+
+    /// Validates `bytes` as one JSON document.
+    public static func validate(_ bytes: UnsafeRawBufferPointer) throws(Violation) {
+        var parser = Parser(bytes: bytes)
+        try parser.run()
+    }
+
+    /// Validates a byte collection (tests, small documents).
+    public static func validate(_ bytes: some Collection<UInt8>) throws(Violation) {
+        let array = Array(bytes)
+        var failure: Violation?
+        array.withUnsafeBytes { raw in
+            do throws(Violation) { try validate(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The offset of the first byte of `bytes` that is not valid UTF-8, if any: for
+    /// documents that are text but not JSON (a YAML import).
+    public static func invalidUTF8Offset(in bytes: UnsafeRawBufferPointer) -> Int? {
+        var parser = Parser(bytes: bytes)
+        while parser.index < bytes.count {
+            if bytes[parser.index] < 0x80 {
+                parser.index += 1
+                continue
+            }
+            do throws(Violation) {
+                try parser.multibyte()
+            } catch {
+                return error.offset
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Parser
+
+    private struct Key {
+        var start: Int  // in the arena
+        var count: Int
+        var hash: Int
+    }
+
+    private struct Frame {
+        var isObject: Bool
+        /// Array: the element being read.
+        var index = 0
+        /// Object: this object's keys are `keys[firstKey...]`.
+        var firstKey: Int
+        var arenaStart: Int
+        /// Object: the key whose value is being read.
+        var currentKey: Int?
+        /// Object with many keys: key positions by hash, for linear-time duplicate checks.
+        var byHash: [Int: [Int]]?
+    }
+
+    private struct Parser {
+        let bytes: UnsafeRawBufferPointer
+        var index = 0
+        var frames: [Frame] = []
+        /// Decoded keys of the objects being read, back to back.
+        var arena: [UInt8] = []
+        var keys: [Key] = []
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        /// Objects compare a new key against their keys one by one up to this many, and
+        /// through a hash index beyond.
+        static let linearKeys = 8
+
+        mutating func run() throws(Violation) {
+            // A UTF-8 byte order mark is tolerated, as RFC 8259 allows parsers to.
+            if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+            skipWhitespace()
+            try value()
+            while true {
+                skipWhitespace()
+                guard !frames.isEmpty else { break }
+                guard index < bytes.count else { throw syntax("unexpected end of the body") }
+                let byte = bytes[index]
+                if frames[frames.count - 1].isObject {
+                    if byte == UInt8(ascii: ",") {
+                        index += 1
+                        skipWhitespace()
+                        try member()
+                    } else if byte == UInt8(ascii: "}") {
+                        index += 1
+                        pop()
+                    } else {
+                        throw syntax("expected ',' or '}' after an object member")
+                    }
+                } else {
+                    if byte == UInt8(ascii: ",") {
+                        index += 1
+                        frames[frames.count - 1].index += 1
+                        skipWhitespace()
+                        try value()
+                    } else if byte == UInt8(ascii: "]") {
+                        index += 1
+                        pop()
+                    } else {
+                        throw syntax("expected ',' or ']' after an array element")
+                    }
+                }
+            }
+            guard index == bytes.count else { throw syntax("unexpected text after the JSON value") }
+        }
+
+        /// Reads a value; an object or array is opened (and read by `run`'s loop) unless empty.
+        mutating func value() throws(Violation) {
+            guard index < bytes.count else { throw syntax("unexpected end of the body") }
+            switch bytes[index] {
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                let object = bytes[index] == UInt8(ascii: "{")
+                try push(object: object)
+                skipWhitespace()
+                if index < bytes.count, bytes[index] == (object ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    index += 1
+                    pop()
+                } else if object {
+                    try member()
+                } else {
+                    try value()
+                }
+            case UInt8(ascii: "\""):
+                try string(isKey: false)
+            case UInt8(ascii: "t"): try literal("true")
+            case UInt8(ascii: "f"): try literal("false")
+            case UInt8(ascii: "n"): try literal("null")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try number()
+            default:
+                throw syntax("expected a JSON value")
+            }
+        }
+
+        /// Reads `"key": value` in the innermost object.
+        mutating func member() throws(Violation) {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                throw syntax("expected a string key")
+            }
+            // While the key is read, errors belong to the object, not to the previous member.
+            frames[frames.count - 1].currentKey = nil
+            let keyOffset = index
+            let arenaStart = arena.count
+            try string(isKey: true)
+            try addKey(from: arenaStart, at: keyOffset)
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw syntax("expected ':' after a key") }
+            index += 1
+            skipWhitespace()
+            try value()
+        }
+
+        mutating func push(object: Bool) throws(Violation) {
+            guard frames.count < JSONValidator.maximumDepth else {
+                throw Violation(kind: .tooDeep, path: path(), offset: index, reason: "")
+            }
+            index += 1
+            frames.append(Frame(isObject: object, firstKey: keys.count, arenaStart: arena.count))
+        }
+
+        mutating func pop() {
+            let frame = frames.removeLast()
+            if frame.isObject {
+                keys.removeSubrange(frame.firstKey...)
+                arena.removeSubrange(frame.arenaStart...)
+            }
+        }
+
+        /// Records the key just appended to the arena, refusing a repeat.
+        mutating func addKey(from start: Int, at offset: Int) throws(Violation) {
+            let top = frames.count - 1
+            let count = arena.count - start
+            var hasher = Hasher()
+            arena.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            let key = Key(start: start, count: count, hash: hasher.finalize())
+            let first = frames[top].firstKey
+            let existing = keys.count - first
+            if existing < Self.linearKeys {
+                for i in first..<keys.count where keys[i].hash == key.hash && same(keys[i], key) {
+                    throw duplicate(key, at: offset)
+                }
+            } else {
+                if frames[top].byHash == nil {
+                    var index: [Int: [Int]] = [:]
+                    for i in first..<keys.count { index[keys[i].hash, default: []].append(i) }
+                    frames[top].byHash = index
+                }
+                for i in frames[top].byHash?[key.hash] ?? [] where same(keys[i], key) {
+                    throw duplicate(key, at: offset)
+                }
+                frames[top].byHash?[key.hash, default: []].append(keys.count)
+            }
+            frames[top].currentKey = keys.count
+            keys.append(key)
+        }
+
+        func same(_ a: Key, _ b: Key) -> Bool {
+            guard a.count == b.count else { return false }
+            return arena.withUnsafeBytes { raw in
+                for i in 0..<a.count where raw[a.start + i] != raw[b.start + i] { return false }
+                return true
+            }
+        }
+
+        mutating func duplicate(_ key: Key, at offset: Int) -> Violation {
+            let name = text(key)
+            // The path names the repeated key itself.
+            keys.append(key)
+            frames[frames.count - 1].currentKey = keys.count - 1
+            return Violation(kind: .duplicateKey(name), path: path(), offset: offset, reason: "")
+        }
+
+        func text(_ key: Key) -> String {
+            String(decoding: arena[key.start..<(key.start + key.count)], as: UTF8.self)
+        }
+
+        // MARK: Strings
+
+        /// Reads a string from its opening quote; a key's decoded bytes go to the arena.
+        mutating func string(isKey: Bool) throws(Violation) {
+            index += 1
+            var runStart = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    if isKey { arena.append(contentsOf: bytes[runStart..<index]) }
+                    index += 1
+                    return
+                } else if byte == UInt8(ascii: "\\") {
+                    if isKey { arena.append(contentsOf: bytes[runStart..<index]) }
+                    try escape(isKey: isKey)
+                    runStart = index
+                } else if byte < 0x20 {
+                    throw syntax("unescaped control character in a string")
+                } else if byte < 0x80 {
+                    index += 1
+                } else {
+                    try multibyte()
+                }
+            }
+            throw syntax("unterminated string")
+        }
+
+        /// Reads one escape from its backslash.
+        mutating func escape(isKey: Bool) throws(Violation) {
+            let start = index
+            index += 1
+            guard index < bytes.count else { throw syntax("unterminated string") }
+            let byte = bytes[index]
+            index += 1
+            let simple: UInt8?
+            switch byte {
+            case UInt8(ascii: "\""): simple = UInt8(ascii: "\"")
+            case UInt8(ascii: "\\"): simple = UInt8(ascii: "\\")
+            case UInt8(ascii: "/"): simple = UInt8(ascii: "/")
+            case UInt8(ascii: "b"): simple = 0x08
+            case UInt8(ascii: "f"): simple = 0x0C
+            case UInt8(ascii: "n"): simple = 0x0A
+            case UInt8(ascii: "r"): simple = 0x0D
+            case UInt8(ascii: "t"): simple = 0x09
+            case UInt8(ascii: "u"): simple = nil
+            default: throw syntax("invalid escape '\\\(Character(Unicode.Scalar(byte)))'", at: start)
+            }
+            if let simple {
+                if isKey { arena.append(simple) }
+                return
+            }
+            let unit = try hex4(escapeAt: start)
+            var scalar: UInt32
+            switch unit {
+            case 0:
+                throw Violation(kind: .nul, path: path(), offset: start, reason: "")
+            case 0xD800...0xDBFF:
+                // A high surrogate must be followed at once by an escaped low one.
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                else { throw unpaired(at: start) }
+                let lowStart = index
+                index += 2
+                let low = try hex4(escapeAt: lowStart)
+                guard (0xDC00...0xDFFF).contains(low) else { throw unpaired(at: start) }
+                scalar = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+            case 0xDC00...0xDFFF:
+                throw unpaired(at: start)
+            default:
+                scalar = unit
+            }
+            if isKey, let value = Unicode.Scalar(scalar) { arena.append(contentsOf: UTF8.encode(value)!) }
+        }
+
+        mutating func hex4(escapeAt start: Int) throws(Violation) -> UInt32 {
+            guard index + 4 <= bytes.count else { throw syntax("incomplete \\u escape", at: start) }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[index]
+                let digit: UInt8
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+                default: throw syntax("invalid \\u escape", at: start)
+                }
+                value = value << 4 | UInt32(digit)
+                index += 1
+            }
+            return value
+        }
+
+        func unpaired(at offset: Int) -> Violation {
+            Violation(kind: .unpairedSurrogate, path: path(), offset: offset, reason: "")
+        }
+
+        /// Checks one UTF-8 sequence of two to four bytes (RFC 3629: no overlong forms, no
+        /// surrogates, nothing above U+10FFFF).
+        mutating func multibyte() throws(Violation) {
+            let lead = bytes[index]
+            let length: Int
+            var secondRange: ClosedRange<UInt8> = 0x80...0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; secondRange = 0xA0...0xBF
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; secondRange = 0x80...0x9F
+            case 0xF0: length = 4; secondRange = 0x90...0xBF
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; secondRange = 0x80...0x8F
+            default: throw invalidUTF8(at: index)
+            }
+            guard index + length <= bytes.count else { throw invalidUTF8(at: index) }
+            guard secondRange.contains(bytes[index + 1]) else { throw invalidUTF8(at: index + 1) }
+            for i in 2..<length where bytes[index + i] & 0xC0 != 0x80 { throw invalidUTF8(at: index + i) }
+            index += length
+        }
+
+        func invalidUTF8(at offset: Int) -> Violation {
+            // Inside a key the fault is its object's (see `member`); inside a value, the value's.
+            Violation(kind: .invalidUTF8, path: path(), offset: offset, reason: "")
+        }
+
+        // MARK: Scalars
+
+        mutating func literal(_ word: StaticString) throws(Violation) {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= bytes.count else { throw syntax("expected a JSON value") }
+            for i in 0..<count where bytes[index + i] != word.utf8Start[i] { throw syntax("expected a JSON value") }
+            index += count
+        }
+
+        mutating func number() throws(Violation) {
+            let start = index
+            if bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard index < bytes.count, isDigit(bytes[index]) else { throw syntax("invalid number", at: start) }
+            if bytes[index] == UInt8(ascii: "0") {
+                index += 1
+                if index < bytes.count, isDigit(bytes[index]) { throw syntax("leading zero in a number", at: start) }
+            } else {
+                skipDigits()
+            }
+            if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                guard index < bytes.count, isDigit(bytes[index]) else { throw syntax("invalid number", at: start) }
+                skipDigits()
+            }
+            if index < bytes.count, bytes[index] | 0x20 == UInt8(ascii: "e") {
+                index += 1
+                if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+                guard index < bytes.count, isDigit(bytes[index]) else { throw syntax("invalid number", at: start) }
+                skipDigits()
+            }
+        }
+
+        func isDigit(_ byte: UInt8) -> Bool { byte &- UInt8(ascii: "0") < 10 }
+
+        mutating func skipDigits() {
+            while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x0A, 0x0D, 0x09: index += 1
+                default: return
+                }
+            }
+        }
+
+        // MARK: Errors
+
+        func syntax(_ reason: String, at offset: Int? = nil) -> Violation {
+            Violation(kind: .syntax, path: "", offset: offset ?? index, reason: reason)
+        }
+
+        /// `messages[0].content` for the value being read, or the object whose key is being
+        /// read; at most 512 characters.
+        func path() -> String {
+            var out = ""
+            for frame in frames {
+                if frame.isObject {
+                    guard let current = frame.currentKey else { break }
+                    if !out.isEmpty { out += "." }
+                    out += text(keys[current])
+                } else {
+                    out += "[\(frame.index)]"
+                }
+                if out.utf8.count > 512 { return String(out.prefix(509)) + "…" }
+            }
+            return out
+        }
+    }
+}
