@@ -39,7 +39,17 @@ fi
 export ORCH_TEST_MYSQL_URL
 
 echo "==> swift test (SQLite, and MySQL at ${ORCH_TEST_MYSQL_URL##*@})" >&2
-swift test --skip-build
+# Every gateway the integration suite starts searches its log lines and answers for the
+# secrets it was configured with (Tests/IntegrationTests/Support.swift); the totals
+# show that the search ran.
+audit_file="$(mktemp)"
+ORCH_SECRET_AUDIT_FILE="$audit_file" swift test --skip-build
+awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); total[kv[1]] += kv[2] } }
+     END { if (total["gateways"] == 0) exit 1
+           printf "==> secret audit: %d gateways, %d secrets, %d log lines, %d answers searched; none leaked\n",
+                  total["gateways"], total["secrets"], total["log_lines"], total["answers"] }' "$audit_file" >&2 \
+    || { echo "the secret audit did not run" >&2; exit 1; }
+rm -f "$audit_file"
 
 echo "==> end-to-end tests (openai, anthropic and google-genai Python clients)" >&2
 ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/e2e/run.sh

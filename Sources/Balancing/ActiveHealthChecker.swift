@@ -115,7 +115,8 @@ extension GatewayEngine {
                 succeeded = succeeded ?? latency
                 if let ref { health.enableKey(ref, now: now) }
                 report.keys.append(.init(keyID: key?.id, last4: key?.last4, ok: true, latency: latency, error: nil))
-            } catch {
+            } catch let raw {
+                let error = raw.redacting(key?.secret)
                 lastFailure = error
                 if let ref, error.upstreamStatus == 401 || error.upstreamStatus == 403 {
                     health.disableKey(ref, reason: error.message, now: now)

@@ -139,7 +139,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 let count = try await candidate.provider.adapter.countTokens(call)
                 if let lease { candidate.provider.keys.release(lease) }
                 if let count { return count }
-            } catch {
+            } catch let raw {
+                // An upstream may echo the key it was sent; it never goes further.
+                let error = raw.redacting(lease?.secret)
                 if let lease { candidate.provider.keys.release(lease) }
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
                 // The client's own mistake (a 400 from the counter) goes back to it.
@@ -314,7 +316,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let target = candidate.id
                     return .stream(
                         makeStream(
-                            opened, log: log, releaseKey: release,
+                            opened, log: log, secret: lease?.secret, releaseKey: release,
                             onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
                         route)
                 } else {
@@ -333,7 +335,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
                 }
-            } catch {
+            } catch let raw {
+                // An upstream may echo the key it was sent; it never goes further.
+                let error = raw.redacting(lease?.secret)
                 release()
                 // The attempt's share of its provider's caps: the estimate is given back.
                 log.providerAdmission?.settle(tokens: 0, costMicros: 0)
@@ -525,7 +529,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     // MARK: Streams
 
     private func makeStream(
-        _ opened: StreamOpening, log: LogBuilder, releaseKey: @escaping @Sendable () -> Void,
+        _ opened: StreamOpening, log: LogBuilder, secret: String?, releaseKey: @escaping @Sendable () -> Void,
         onUpstreamFailure: @escaping @Sendable (GatewayError) -> Void
     ) -> ChatStream {
         let logSink = self.logSink
@@ -560,7 +564,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     if clientError != nil { break }
                 }
             } catch let error as GatewayError {
-                failure = error
+                failure = error.redacting(secret)
             } catch is CancellationError {
                 clientError = CancellationError()
             } catch {

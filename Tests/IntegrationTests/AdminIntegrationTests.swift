@@ -36,16 +36,7 @@ struct AdminIntegrationTests {
     static func send(
         _ method: HTTPMethod, _ url: String, _ body: String? = nil, headers: [(String, String)] = admin
     ) async throws -> Client.Reply {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body))
-        }
-        let response = try await Client.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 16 << 20)
-        return Client.Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+        try await Client.send(method, url, body: body.map { ByteBuffer(string: $0) }, headers: headers)
     }
 
     static let secrets = ["sk-upstream-file-secret-1111", "sk-upstream-api-secret-2222", "sk-upstream-api-secret-3333", adminKey,

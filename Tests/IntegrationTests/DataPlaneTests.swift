@@ -531,13 +531,7 @@ struct CORSTests {
     }
 
     static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)], body: String? = nil) async throws -> Client.Reply {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await Client.shared.execute(request, timeout: .seconds(10))
-        let bytes = try await response.body.collect(upTo: 1 << 20)
-        return Client.Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: bytes))
+        try await Client.send(method, url, body: body.map { ByteBuffer(string: $0) }, headers: headers, timeout: .seconds(10))
     }
 
     @Test func listedOriginsAreEchoedOthersGetNothing() async throws {

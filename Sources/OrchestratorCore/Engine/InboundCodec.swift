@@ -122,10 +122,37 @@ public enum Redaction {
         return out
     }
 
+    /// `scrub(text)`, and every occurrence of `secret` (the upstream key a call used)
+    /// replaced too: an upstream may echo its key in a shape no pattern knows.
+    public static func scrub(_ text: String, secret: String?) -> String {
+        var out = scrub(text)
+        if let secret, secret.utf8.count >= 4, out.contains(secret) {
+            out = out.replacingOccurrences(of: secret, with: "[REDACTED]")
+        }
+        return out
+    }
+
     private static let patterns = [
         #"(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"#,
         #"((?:x-api-key|api-key|x-goog-api-key|authorization)["']?\s*[:=]\s*["']?)[^\s"',}]{6,}"#,
         #"([?&]key=)[^&\s"']+"#,
         #"()\bsk-[A-Za-z0-9_-]{8,}"#,
     ]
+}
+
+extension GatewayError {
+    /// This error with `secret` (the upstream key of the call that failed) scrubbed out
+    /// of every text a client or a log line sees: message, type, code and param.
+    public func redacting(_ secret: String?) -> GatewayError {
+        guard let secret, secret.utf8.count >= 4 else { return self }
+        func clean(_ text: String) -> String {
+            text.contains(secret) ? text.replacingOccurrences(of: secret, with: "[REDACTED]") : text
+        }
+        var copy = self
+        copy.message = clean(message)
+        copy.type = clean(type)
+        copy.code = code.map(clean)
+        copy.param = param.map(clean)
+        return copy
+    }
 }
