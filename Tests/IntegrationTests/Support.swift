@@ -105,13 +105,11 @@ final class SecretAudit: Sendable {
         }
         if report, let file = ProcessInfo.processInfo.environment["ORCH_SECRET_AUDIT_FILE"], !file.isEmpty {
             let line = "gateways=1 secrets=\(secrets.count) log_lines=\(logLines.count) answers=\(answers.count)\n"
-            if let handle = FileHandle(forWritingAtPath: file) ?? {
-                FileManager.default.createFile(atPath: file, contents: nil)
-                return FileHandle(forWritingAtPath: file)
-            }() {
-                handle.seekToEndOfFile()
-                handle.write(Data(line.utf8))
-                try? handle.close()
+            // O_APPEND: tests run in parallel, and each line must land whole.
+            let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            if fd >= 0 {
+                _ = line.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+                close(fd)
             }
         }
     }
