@@ -16,6 +16,13 @@ public enum JSONCoding {
     /// Decodes a client-sent body, after ``JSONValidator`` has checked it strictly.
     /// - Throws: `.invalidRequest` with `param` set to the failing path (`messages[0].role`).
     public static func decodeRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
+        try validateRequest(buffer)
+        return try decodeValidatedRequest(T.self, from: buffer)
+    }
+
+    /// Checks a client-sent body with ``JSONValidator``.
+    /// - Throws: `.invalidRequest` naming the value at fault.
+    public static func validateRequest(_ buffer: ByteBuffer) throws(GatewayError) {
         let violation = buffer.withUnsafeReadableBytes { raw -> JSONValidator.Violation? in
             do throws(JSONValidator.Violation) {
                 try JSONValidator.validate(raw)
@@ -25,6 +32,10 @@ public enum JSONCoding {
             }
         }
         if let violation { throw describe(violation) }
+    }
+
+    /// Decodes a client-sent body that ``validateRequest(_:)`` has accepted.
+    public static func decodeValidatedRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {

@@ -8,7 +8,7 @@ public struct OpenAIInboundCodec: InboundCodec {
     public init() {}
 
     public func decodeChatRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
-        let request = try JSONCoding.decodeRequest(ChatRequest.self, from: body)
+        let request = try ChatRequest.decode(from: body)
         try request.validate()
         return request
     }

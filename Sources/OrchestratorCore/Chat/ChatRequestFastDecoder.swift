@@ -1,0 +1,335 @@
+public import NIOCore
+
+extension ChatRequest {
+    /// Decodes a client's chat request: strict validation (``JSONValidator``), then the
+    /// fast path for the common shape, else `JSONDecoder` with its precise errors.
+    ///
+    /// Every request pays for this, and `JSONDecoder` with `Codable` cost about a tenth of
+    /// the gateway's CPU per request: generic containers, a key lookup per field, a
+    /// dictionary for unknown fields. Most requests are a model, plain-text messages and a
+    /// few scalars; ``ChatRequestFastDecoder`` reads exactly that shape straight from the
+    /// bytes and gives up on anything else, so the result is always the one `JSONDecoder`
+    /// would give (a differential test holds it to that).
+    public static func decode(from body: ByteBuffer) throws(GatewayError) -> ChatRequest {
+        try JSONCoding.validateRequest(body)
+        if let request = body.withUnsafeReadableBytes({ ChatRequestFastDecoder.decode($0) }) { return request }
+        return try JSONCoding.decodeValidatedRequest(ChatRequest.self, from: body)
+    }
+}
+
+/// Reads a chat request of the common shape from bytes already checked by
+/// ``JSONValidator`` (well-formed, UTF-8, no duplicate keys): top-level `model`,
+/// `messages` whose members are `role` (a known role), `content` (a string or null) and
+/// `name`, and the scalar options. Returns nil at the first thing outside that shape —
+/// an unknown member, content parts, tools, a number that is not a plain integer where
+/// one is expected — and the caller decodes with `JSONDecoder` instead.
+public struct ChatRequestFastDecoder {
+    private let bytes: UnsafeRawBufferPointer
+    private var index = 0
+
+    private init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// The request, or nil when the body is outside the fast path's shape.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> ChatRequest? {
+        var decoder = ChatRequestFastDecoder(bytes: bytes)
+        return decoder.request()
+    }
+
+    // MARK: Shapes
+
+    private mutating func request() -> ChatRequest? {
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+        var model: String?
+        var messages: [ChatMessage]?
+        var request = ChatRequest(model: "", messages: [])
+        let complete = object { decoder, key in
+            switch key.count {
+            case 1 where decoder.equals(key, "n"): return decoder.optionalInt(&request.n)
+            case 4 where decoder.equals(key, "user"): return decoder.optionalString(&request.user)
+            case 4 where decoder.equals(key, "seed"):
+                var seed: Int?
+                guard decoder.optionalInt(&seed) else { return false }
+                request.seed = seed.map(Int64.init)
+                return true
+            case 5 where decoder.equals(key, "model"):
+                guard let value = decoder.string() else { return false }
+                model = value
+                return true
+            case 5 where decoder.equals(key, "top_p"): return decoder.optionalDouble(&request.topP)
+            case 6 where decoder.equals(key, "stream"): return decoder.optionalBool(&request.stream)
+            case 8 where decoder.equals(key, "messages"):
+                messages = decoder.messages()
+                return messages != nil
+            case 8 where decoder.equals(key, "logprobs"): return decoder.optionalBool(&request.logprobs)
+            case 10 where decoder.equals(key, "max_tokens"): return decoder.optionalInt(&request.maxTokens)
+            case 11 where decoder.equals(key, "temperature"): return decoder.optionalDouble(&request.temperature)
+            case 12 where decoder.equals(key, "top_logprobs"): return decoder.optionalInt(&request.topLogprobs)
+            case 14 where decoder.equals(key, "stream_options"): return decoder.streamOptions(&request.streamOptions)
+            case 16 where decoder.equals(key, "presence_penalty"): return decoder.optionalDouble(&request.presencePenalty)
+            case 16 where decoder.equals(key, "reasoning_effort"): return decoder.optionalString(&request.reasoningEffort)
+            case 17 where decoder.equals(key, "frequency_penalty"): return decoder.optionalDouble(&request.frequencyPenalty)
+            case 19 where decoder.equals(key, "parallel_tool_calls"): return decoder.optionalBool(&request.parallelToolCalls)
+            case 21 where decoder.equals(key, "max_completion_tokens"):
+                return decoder.optionalInt(&request.maxCompletionTokens)
+            default: return false
+            }
+        }
+        skipWhitespace()
+        guard complete, index == bytes.count, let model, let messages else { return nil }
+        request.model = model
+        request.messages = messages
+        return request
+    }
+
+    private mutating func messages() -> [ChatMessage]? {
+        guard take(UInt8(ascii: "[")) else { return nil }
+        var messages: [ChatMessage] = []
+        skipWhitespace()
+        if take(UInt8(ascii: "]")) { return messages }
+        while true {
+            skipWhitespace()
+            guard let message = message() else { return nil }
+            messages.append(message)
+            skipWhitespace()
+            if take(UInt8(ascii: ",")) { continue }
+            return take(UInt8(ascii: "]")) ? messages : nil
+        }
+    }
+
+    private mutating func message() -> ChatMessage? {
+        var role: String?
+        var message = ChatMessage(role: .user)
+        let complete = object { decoder, key in
+            if decoder.equals(key, "role") {
+                role = decoder.string()
+                return role.map(ChatMessage.Role.known.contains) == true
+            }
+            if decoder.equals(key, "content") {
+                if decoder.takeNull() { return true }
+                guard let text = decoder.string() else { return false }
+                message.content = .text(text)
+                return true
+            }
+            if decoder.equals(key, "name") { return decoder.optionalString(&message.name) }
+            return false
+        }
+        guard complete, let role else { return nil }
+        message.role = ChatMessage.Role(rawValue: role)
+        return message
+    }
+
+    private mutating func streamOptions(_ target: inout StreamOptions?) -> Bool {
+        if takeNull() { return true }
+        var options = StreamOptions()
+        let complete = object { decoder, key in
+            decoder.equals(key, "include_usage") && decoder.optionalBool(&options.includeUsage)
+        }
+        guard complete else { return false }
+        target = options
+        return true
+    }
+
+    /// Reads an object whose keys have no escapes, handing each key (as a byte range) to
+    /// `member`, which reads the value and says whether it could.
+    private mutating func object(_ member: (inout ChatRequestFastDecoder, Range<Int>) -> Bool) -> Bool {
+        skipWhitespace()
+        guard take(UInt8(ascii: "{")) else { return false }
+        skipWhitespace()
+        if take(UInt8(ascii: "}")) { return true }
+        while true {
+            skipWhitespace()
+            guard take(UInt8(ascii: "\"")) else { return false }
+            let start = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                if bytes[index] == UInt8(ascii: "\\") { return false }
+                index += 1
+            }
+            guard index < bytes.count else { return false }
+            let key = start..<index
+            index += 1
+            skipWhitespace()
+            guard take(UInt8(ascii: ":")) else { return false }
+            skipWhitespace()
+            guard member(&self, key) else { return false }
+            skipWhitespace()
+            if take(UInt8(ascii: ",")) { continue }
+            return take(UInt8(ascii: "}"))
+        }
+    }
+
+    // MARK: Scalars
+
+    private mutating func optionalBool(_ target: inout Bool?) -> Bool {
+        if takeNull() { return true }
+        if takeWord("true") {
+            target = true
+        } else if takeWord("false") {
+            target = false
+        } else {
+            return false
+        }
+        return true
+    }
+
+    private mutating func optionalString(_ target: inout String?) -> Bool {
+        if takeNull() { return true }
+        guard let value = string() else { return false }
+        target = value
+        return true
+    }
+
+    /// A plain integer (`-?[0-9]+`) that fits in an `Int`; anything else is for `JSONDecoder`.
+    private mutating func optionalInt(_ target: inout Int?) -> Bool {
+        if takeNull() { return true }
+        let negative = take(UInt8(ascii: "-"))
+        let start = index
+        var value = 0
+        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
+            let digit = Int(bytes[index] &- UInt8(ascii: "0"))
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(digit)
+            guard !o1, !o2 else { return false }
+            value = sum
+            index += 1
+        }
+        guard index > start else { return false }
+        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
+            return false
+        }
+        target = negative ? -value : value
+        return true
+    }
+
+    /// A number as `Double` (Swift's and Foundation's parsers both round correctly; the
+    /// validator has checked the number's grammar).
+    private mutating func optionalDouble(_ target: inout Double?) -> Bool {
+        if takeNull() { return true }
+        let start = index
+        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard index > start, let value = Double(text), value.isFinite else { return false }
+        target = value
+        return true
+    }
+
+    private static func isNumberByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+            UInt8(ascii: "e"), UInt8(ascii: "E"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// A string value, escapes decoded (the validator has checked them and the UTF-8).
+    private mutating func string() -> String? {
+        guard take(UInt8(ascii: "\"")) else { return nil }
+        let start = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                index += 1
+                return text
+            }
+            if byte == UInt8(ascii: "\\") { return escapedString(from: start) }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The rest of a string that has escapes, from its first byte at `start`.
+    private mutating func escapedString(from start: Int) -> String? {
+        var out: [UInt8] = []
+        out.reserveCapacity(index - start + 32)
+        out.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<index]))
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                index += 1
+                return String(decoding: out, as: UTF8.self)
+            }
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < bytes.count else { return nil }
+            let escape = bytes[index + 1]
+            index += 2
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escape)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard var scalar = hex4() else { return nil }
+                if (0xD800...0xDBFF).contains(scalar) {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                    else { return nil }
+                    index += 2
+                    guard let low = hex4(), (0xDC00...0xDFFF).contains(low) else { return nil }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let value = Unicode.Scalar(scalar), let encoded = UTF8.encode(value) else { return nil }
+                out.append(contentsOf: encoded)
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+
+    private mutating func hex4() -> UInt32? {
+        guard index + 4 <= bytes.count else { return nil }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
+            index += 1
+        }
+        return value
+    }
+
+    // MARK: Bytes
+
+    private func equals(_ range: Range<Int>, _ word: StaticString) -> Bool {
+        guard range.count == word.utf8CodeUnitCount else { return false }
+        for i in 0..<range.count where bytes[range.lowerBound + i] != word.utf8Start[i] { return false }
+        return true
+    }
+
+    private mutating func take(_ byte: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+
+    private mutating func takeWord(_ word: StaticString) -> Bool {
+        let count = word.utf8CodeUnitCount
+        guard index + count <= bytes.count, equals(index..<(index + count), word) else { return false }
+        index += count
+        return true
+    }
+
+    private mutating func takeNull() -> Bool { takeWord("null") }
+
+    private mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x0A, 0x0D, 0x09: index += 1
+            default: return
+            }
+        }
+    }
+}
