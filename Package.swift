@@ -182,7 +182,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "orchestratord", "OrchestratorCore", "OrchestratorTesting", "Persistence",
+                "orchestratord", "OrchestratorCore", "OrchestratorTesting", "Persistence", "Balancing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),

@@ -5,6 +5,10 @@ import OrchestratorCore
 /// `/metrics`). Recorded from each request's log row, so every request counts once.
 /// Labels are bounded: a model only once the request was routed (unknown models would
 /// otherwise let clients mint series), a provider, a status code.
+///
+/// Durations are never recorded below zero: swift-prometheus cannot render a negative
+/// `Duration` (its `/metrics` rendering traps), and two instants from different clocks
+/// — an embedder's own clock against the front door's — can yield one.
 enum RequestMetrics {
     static func record(_ entry: RequestLogEntry) {
         let routed = entry.provider != nil
@@ -13,9 +17,10 @@ enum RequestMetrics {
         Counter(label: "orchestrator_requests_total", dimensions: [("model", model), ("provider", provider), ("status", String(entry.status))])
             .increment()
         Timer(label: "orchestrator_request_duration_seconds", dimensions: [("model", model)])
-            .recordMilliseconds(entry.latencyMillis)
+            .recordMilliseconds(max(0, entry.latencyMillis))
         if let ttft = entry.timeToFirstTokenMillis {
-            Timer(label: "orchestrator_time_to_first_token_seconds", dimensions: [("model", model)]).recordMilliseconds(ttft)
+            Timer(label: "orchestrator_time_to_first_token_seconds", dimensions: [("model", model)])
+                .recordMilliseconds(max(0, ttft))
         }
         for attempt in entry.attemptDetails {
             Counter(
@@ -23,7 +28,7 @@ enum RequestMetrics {
                 dimensions: [("provider", attempt.provider), ("status", String(attempt.status))]
             ).increment()
             Timer(label: "orchestrator_upstream_latency_seconds", dimensions: [("provider", attempt.provider)])
-                .recordMilliseconds(attempt.latencyMs)
+                .recordMilliseconds(max(0, attempt.latencyMs))
         }
         guard routed else { return }
         for (kind, count) in [("prompt", entry.promptTokens), ("completion", entry.completionTokens), ("cached", entry.cachedTokens)]

@@ -5,6 +5,7 @@ import OrchestratorCore
 import OrchestratorTesting
 import Testing
 
+@testable import Balancing
 @testable import orchestratord
 
 /// Input the JSON decoder would accept but the gateway refuses, on every route that
@@ -163,5 +164,18 @@ struct HardeningIntegrationTests {
         withKnownIssue { registered.check(logLines: ["sk-posted-08"], report: false) }
         withKnownIssue { registered.check(logLines: ["Bearer x-09"], report: false) }
         registered.check(logLines: ["****abcd"], report: false)
+    }
+
+    /// Found by the audit's sweep of `/metrics`: a negative duration in a timer (two
+    /// instants from different clocks) made swift-prometheus trap while rendering.
+    @Test func negativeDurationsNeverReachTheMetrics() {
+        _ = Telemetry.bootstrapped
+        RequestMetrics.record(
+            RequestLogEntry(
+                requestID: "r", timestampMillis: 0, keyID: "k", keyName: "k", apiStyle: "openai", model: "negative-clock",
+                provider: "p", stream: true, status: 200, attempts: 1, latencyMillis: -5, timeToFirstTokenMillis: -3,
+                attemptDetails: [AttemptRecord(provider: "p", model: "m", keyID: nil, status: 200, error: nil, latencyMs: -2)]))
+        let text = Telemetry.render()
+        #expect(text.contains(#"orchestrator_request_duration_seconds_count{model="negative-clock"} 1"#))
     }
 }
