@@ -239,6 +239,14 @@ struct PassThroughSummaryTests {
         let tools = try PassThroughSummary.scan(
             #"{"choices":[{"delta":{"reasoning_content":"think","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{\"a\":1}"}}]}}]}"#)
         #expect(tools.textBytes == 5 + 9)
+        // Every text member in one pass: two choices, `reasoning` (vLLM), spacing around
+        // the colon, a null content, and look-alike keys that are not counted.
+        let mixed = try PassThroughSummary.scan(
+            #"{"choices":[{"delta":{"content" : "ab","reasoning":"xyz","contents":"no","content_x":"no"}},{"delta":{"content":null,"reasoning_content":"r","tool_calls":[{"function":{"arguments":"{}"}}]}}]}"#)
+        #expect(mixed.textBytes == 2 + 3 + 1 + 2)
+        #expect(PassThroughSummary.outputTextBytes(in: UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
+        let cut = Array(#"[{"content":"abc\"#.utf8)
+        #expect(cut.withUnsafeBytes { PassThroughSummary.outputTextBytes(in: $0) } == 4, "a cut-short value counts to the end")
 
         #expect(try PassThroughSummary.scan(#"{"error":{"message":"overloaded"}}"#).hasError)
         #expect(!(try PassThroughSummary.scan(#"{"error":null,"choices":[]}"#).hasError))

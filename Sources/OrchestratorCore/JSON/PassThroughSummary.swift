@@ -61,9 +61,7 @@ public struct PassThroughSummary: Sendable, Hashable {
             } else if key.equals("choices") {
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
-                summary.textBytes =
-                    stringBytes(after: "\"content\"", in: value) + stringBytes(after: "\"reasoning_content\"", in: value)
-                    + stringBytes(after: "\"arguments\"", in: value) + stringBytes(after: "\"reasoning\"", in: value)
+                summary.textBytes = outputTextBytes(in: value)
             }
         }
         return summary
@@ -148,38 +146,60 @@ public struct PassThroughSummary: Sendable, Hashable {
         return false
     }
 
-    /// Total length of the string values that follow each occurrence of `key:` in `bytes`.
-    static func stringBytes(after key: StaticString, in bytes: UnsafeRawBufferPointer) -> Int {
-        let pattern = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
-        guard pattern.count > 0, bytes.count >= pattern.count else { return 0 }
+    /// Total length of the string values of every `content`, `reasoning_content`,
+    /// `reasoning` and `arguments` member in `bytes`, in one pass (this runs for every
+    /// completion and stream chunk; four passes with sliced comparisons cost about 3 % of a
+    /// request's CPU).
+    static func outputTextBytes(in bytes: UnsafeRawBufferPointer) -> Int {
         var total = 0
         var i = 0
-        let first = pattern[0]
-        while i <= bytes.count - pattern.count {
-            if bytes[i] == first && bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
-                var j = i + pattern.count
-                while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D { j += 1 }
-                guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else {
-                    i += 1
-                    continue
-                }
-                j += 1
-                while j < bytes.count, bytes[j] == 0x20 || bytes[j] == 0x09 || bytes[j] == 0x0A || bytes[j] == 0x0D { j += 1 }
-                guard j < bytes.count, bytes[j] == UInt8(ascii: "\"") else {
-                    i = j
-                    continue
-                }
-                j += 1
-                let start = j
-                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") {
-                    j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
-                }
-                total += max(0, min(j, bytes.count) - start)
-                i = j + 1
-            } else {
+        let count = bytes.count
+        while i < count {
+            guard bytes[i] == UInt8(ascii: "\""), let keyLength = textKeyLength(bytes, at: i) else {
                 i += 1
+                continue
             }
+            var j = i + keyLength
+            while j < count, isWhitespace(bytes[j]) { j += 1 }
+            guard j < count, bytes[j] == UInt8(ascii: ":") else {
+                i += 1
+                continue
+            }
+            j += 1
+            while j < count, isWhitespace(bytes[j]) { j += 1 }
+            guard j < count, bytes[j] == UInt8(ascii: "\"") else {
+                i = j
+                continue
+            }
+            j += 1
+            let start = j
+            while j < count, bytes[j] != UInt8(ascii: "\"") {
+                j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
+            }
+            total += max(0, min(j, count) - start)
+            i = j + 1
         }
         return total
+    }
+
+    /// The length of the quoted text-member key at `i` (`"content"` …), if one is there.
+    private static func textKeyLength(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
+        guard i + 1 < bytes.count else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[i...])
+        switch bytes[i + 1] {
+        case UInt8(ascii: "c"):
+            return RawBytes.hasPrefix(rest, #""content""#) ? 9 : nil
+        case UInt8(ascii: "a"):
+            return RawBytes.hasPrefix(rest, #""arguments""#) ? 11 : nil
+        case UInt8(ascii: "r"):
+            if RawBytes.hasPrefix(rest, #""reasoning""#) { return 11 }
+            return RawBytes.hasPrefix(rest, #""reasoning_content""#) ? 19 : nil
+        default:
+            return nil
+        }
+    }
+
+    private static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 }

@@ -37,28 +37,34 @@ struct UpstreamURL: Hashable, Sendable {
         } else {
             throw Invalid(description: "only http:// and https:// upstream URLs are supported")
         }
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        // Scanned as UTF-8 bytes: the separators are ASCII, and Character-wise search
+        // (grapheme breaking) cost about 1 % of a request's CPU.
+        let authorityEnd =
+            rest.utf8.firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") })
+            ?? rest.endIndex
         var authority = rest[..<authorityEnd]
         var target = rest[authorityEnd...]
-        if let fragment = target.firstIndex(of: "#") { target = target[..<fragment] }
-        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-        self.target = target.isEmpty ? "/" : (target.first == "?" ? "/" + target : String(target))
+        if let fragment = target.utf8.firstIndex(of: UInt8(ascii: "#")) { target = target[..<fragment] }
+        if let at = authority.utf8.lastIndex(of: UInt8(ascii: "@")) { authority = authority[authority.utf8.index(after: at)...] }
+        self.target = target.isEmpty ? "/" : (target.utf8.first == UInt8(ascii: "?") ? "/" + target : String(target))
 
         let defaultPort = secure ? 443 : 80
-        if authority.first == "[" {
-            guard let close = authority.firstIndex(of: "]") else { throw Invalid(description: "unterminated IPv6 address") }
-            host = String(authority[authority.index(after: authority.startIndex)..<close])
-            let after = authority[authority.index(after: close)...]
+        if authority.utf8.first == UInt8(ascii: "[") {
+            guard let close = authority.utf8.firstIndex(of: UInt8(ascii: "]")) else {
+                throw Invalid(description: "unterminated IPv6 address")
+            }
+            host = String(authority[authority.utf8.index(after: authority.startIndex)..<close])
+            let after = authority[authority.utf8.index(after: close)...]
             if after.isEmpty {
                 port = defaultPort
-            } else if after.first == ":", let value = Int(after.dropFirst()), (1...65535).contains(value) {
+            } else if after.utf8.first == UInt8(ascii: ":"), let value = Int(after.dropFirst()), (1...65535).contains(value) {
                 port = value
             } else {
                 throw Invalid(description: "invalid port")
             }
-        } else if let colon = authority.lastIndex(of: ":") {
+        } else if let colon = authority.utf8.lastIndex(of: UInt8(ascii: ":")) {
             host = String(authority[..<colon])
-            guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
+            guard let value = Int(authority[authority.utf8.index(after: colon)...]), (1...65535).contains(value) else {
                 throw Invalid(description: "invalid port")
             }
             port = value
