@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# CPU per request of one orchestratord binary, for comparing two builds on a noisy machine:
+# runs bench/run.sh's chat soak (c=50, 30 s) and reads the gateway's utime+stime over 20 s
+# in the middle of it, divided by the requests wrk completed in that time (from the soak's
+# req/s). Run two binaries alternately, several times, and compare the means.
+#
+#   bash bench/cpu_per_request.sh BINARY [LOG]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BIN="$(realpath "${1:?usage: cpu_per_request.sh BINARY [LOG]}")"
+LOG="${2:-$(mktemp)}"
+ORCH_BIN="$BIN" bash bench/run.sh --skip-build --only chat --rounds 1 --duration 3 --soak 30 >"$LOG" 2>&1 &
+run=$!
+until grep -q "==> soak:" "$LOG"; do
+    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $LOG" >&2; exit 1; }
+    sleep 0.2
+done
+sleep 4
+pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+ticks0="$(cpu)"; t0="$(date +%s.%N)"
+sleep 20
+ticks1="$(cpu)"; t1="$(date +%s.%N)"
+wait "$run"
+rps="$(grep -o "soak chat c=50 .*req/s" "$LOG" | head -1 | awk '{ print $(NF-1) }')"
+hz="$(getconf CLK_TCK)"
+python3 -c "print(f'$(basename "$BIN"): {($ticks1 - $ticks0) / $hz / (($t1 - $t0) * $rps) * 1e6:.1f} µs of CPU per request at $rps req/s')"
