@@ -33,6 +33,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     private let clock: any GatewayClock
     private let random: any RandomSource
     private let overheadTimer = Timer(label: "orchestrator_overhead_seconds")
+    private let metrics = RequestMetrics()
     /// Client keys' rate limits, concurrency and budgets.
     public let limiter: KeyLimiter
     /// Providers' own `rpm`/`tpm` caps (upstream account limits).
@@ -64,14 +65,16 @@ public final class GatewayEngine: ChatService, HealthReporting {
     /// Every request's row: counted in the metrics and against the key's limits (which
     /// frees its concurrency slot), then queued for the log.
     private func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
-        await Self.record(log, status: status, error: error, into: logSink)
+        await Self.record(log, status: status, error: error, into: logSink, metrics: metrics)
     }
 
     /// The row of a finished request, counted in the metrics and against the key's and
     /// the provider's limits (which frees the key's concurrency slot), then queued.
-    private static func record(_ log: LogBuilder, status: Int, error: GatewayError?, into sink: any RequestLogSink) async {
+    private static func record(
+        _ log: LogBuilder, status: Int, error: GatewayError?, into sink: any RequestLogSink, metrics: RequestMetrics
+    ) async {
         let entry = log.finish(status: status, error: error)
-        RequestMetrics.record(entry)
+        metrics.record(entry)
         let tokens = entry.promptTokens + entry.completionTokens
         log.admission?.settle(tokens: tokens, costMicros: entry.costMicros)
         log.providerAdmission?.settle(tokens: tokens, costMicros: entry.costMicros)
@@ -98,7 +101,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 model: rejection.model ?? "", stream: rejection.stream, status: rejection.error.status, attempts: 0,
                 latencyMillis: rejection.receivedAt.duration(to: clock.now).totalMilliseconds,
                 errorMessage: Redaction.scrub(rejection.error.message))
-        RequestMetrics.record(entry)
+        metrics.record(entry)
         await logSink.record(entry)
     }
 
@@ -534,8 +537,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ) -> ChatStream {
         let logSink = self.logSink
         let clock = self.clock
+        let metrics = self.metrics
         @Sendable func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
-            await Self.record(log, status: status, error: error, into: logSink)
+            await Self.record(log, status: status, error: error, into: logSink, metrics: metrics)
         }
         return ChatStream { emit in
             var log = log

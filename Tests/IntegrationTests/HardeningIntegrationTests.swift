@@ -170,7 +170,7 @@ struct HardeningIntegrationTests {
     /// instants from different clocks) made swift-prometheus trap while rendering.
     @Test func negativeDurationsNeverReachTheMetrics() {
         _ = Telemetry.bootstrapped
-        RequestMetrics.record(
+        RequestMetrics().record(
             RequestLogEntry(
                 requestID: "r", timestampMillis: 0, keyID: "k", keyName: "k", apiStyle: "openai", model: "negative-clock",
                 provider: "p", stream: true, status: 200, attempts: 1, latencyMillis: -5, timeToFirstTokenMillis: -3,
