@@ -123,16 +123,25 @@ public struct JSONObjectRewriter: Sendable {
         /// The bytes between the quotes, escapes as written.
         public let bytes: UnsafeRawBufferPointer
         let offset: Int
+        /// Whether the key has escapes, looked for once: a member's key is usually
+        /// compared with several names (six per member of every stream chunk).
+        let hasEscape: Bool
+
+        init(bytes: UnsafeRawBufferPointer, offset: Int) {
+            self.bytes = bytes
+            self.offset = offset
+            self.hasEscape = bytes.contains(UInt8(ascii: "\\"))
+        }
 
         /// Whether the key is `key` (escapes, when there are any, decoded first).
         public func equals(_ key: StaticString) -> Bool {
-            if !bytes.contains(UInt8(ascii: "\\")) { return RawBytes.equal(bytes, key) }
+            if !hasEscape { return RawBytes.equal(bytes, key) }
             return (try? decoded()) == key.description
         }
 
         /// Whether the key is `key` (escapes, when there are any, decoded first).
         public func equals(string key: String) throws -> Bool {
-            if !bytes.contains(UInt8(ascii: "\\")) {
+            if !hasEscape {
                 var key = key
                 return key.withUTF8 { $0.elementsEqual(bytes) }
             }
@@ -141,7 +150,7 @@ public struct JSONObjectRewriter: Sendable {
 
         /// The key as a string.
         public func decoded() throws -> String {
-            if !bytes.contains(UInt8(ascii: "\\")) { return String(decoding: bytes, as: UTF8.self) }
+            if !hasEscape { return String(decoding: bytes, as: UTF8.self) }
             let quoted = "\"" + String(decoding: bytes, as: UTF8.self) + "\""
             guard let decoded = try? JSONCoding.decode(String.self, from: quoted) else {
                 throw MalformedJSON(offset: offset, reason: "invalid string escape")
