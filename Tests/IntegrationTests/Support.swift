@@ -91,20 +91,30 @@ final class SecretAudit: Sendable {
         }
     }
 
-    /// Records a test issue for every secret found; and, when `ORCH_SECRET_AUDIT_FILE`
-    /// is set, appends what was searched to it (the test command prints the totals).
-    func check(logLines: [String], report: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) {
+    /// A description of every secret found in `logLines` or in the recorded answers.
+    func findings(logLines: [String]) -> [String] {
         let (secrets, answers) = state.withLock { ($0.secrets, $0.answers) }
-        for secret in secrets where secret.utf8.count >= 6 {
+        var found: [String] = []
+        for secret in secrets.sorted() where secret.utf8.count >= 6 {
             if let line = logLines.first(where: { $0.contains(secret) }) {
-                Issue.record("secret \(secret.prefix(6))… leaked into a log line: \(line.prefix(300))", sourceLocation: sourceLocation)
+                found.append("secret \(secret.prefix(6))… leaked into a log line: \(line.prefix(300))")
             }
             if let answer = answers.first(where: { $0.text.contains(secret) }) {
-                Issue.record("secret \(secret.prefix(6))… leaked into the answer to \(answer.source)", sourceLocation: sourceLocation)
+                found.append("secret \(secret.prefix(6))… leaked into the answer to \(answer.source)")
             }
         }
-        if report, let file = ProcessInfo.processInfo.environment["ORCH_SECRET_AUDIT_FILE"], !file.isEmpty {
-            let line = "gateways=1 secrets=\(secrets.count) log_lines=\(logLines.count) answers=\(answers.count)\n"
+        return found
+    }
+
+    /// Records a test issue for every finding; and, when `ORCH_SECRET_AUDIT_FILE` is set,
+    /// appends what was searched to it (the test command prints the totals).
+    func check(logLines: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        for finding in findings(logLines: logLines) {
+            Issue.record(Comment(rawValue: finding), sourceLocation: sourceLocation)
+        }
+        let (secrets, answers) = state.withLock { ($0.secrets.count, $0.answers.count) }
+        if let file = ProcessInfo.processInfo.environment["ORCH_SECRET_AUDIT_FILE"], !file.isEmpty {
+            let line = "gateways=1 secrets=\(secrets) log_lines=\(logLines.count) answers=\(answers)\n"
             // O_APPEND: tests run in parallel, and each line must land whole.
             let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
             if fd >= 0 {

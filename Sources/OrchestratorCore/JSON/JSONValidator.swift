@@ -297,72 +297,21 @@ public enum JSONValidator {
             throw syntax("unterminated string")
         }
 
-        /// Reads one escape from its backslash.
+        /// Reads one escape from its backslash; a key's decoded bytes go to the arena.
         mutating func escape(isKey: Bool) throws(Violation) {
             let start = index
-            index += 1
-            guard index < bytes.count else { throw syntax("unterminated string") }
-            let byte = bytes[index]
-            index += 1
-            let simple: UInt8?
-            switch byte {
-            case UInt8(ascii: "\""): simple = UInt8(ascii: "\"")
-            case UInt8(ascii: "\\"): simple = UInt8(ascii: "\\")
-            case UInt8(ascii: "/"): simple = UInt8(ascii: "/")
-            case UInt8(ascii: "b"): simple = 0x08
-            case UInt8(ascii: "f"): simple = 0x0C
-            case UInt8(ascii: "n"): simple = 0x0A
-            case UInt8(ascii: "r"): simple = 0x0D
-            case UInt8(ascii: "t"): simple = 0x09
-            case UInt8(ascii: "u"): simple = nil
-            default: throw syntax("invalid escape '\\\(Character(Unicode.Scalar(byte)))'", at: start)
-            }
-            if let simple {
-                if isKey { arena.append(simple) }
-                return
-            }
-            let unit = try hex4(escapeAt: start)
-            var scalar: UInt32
-            switch unit {
-            case 0:
+            let (outcome, end) = JSONEscape.read(bytes, at: start)
+            index = end
+            switch outcome {
+            case .invalid(let reason):
+                throw syntax(reason, at: start)
+            case .unpairedSurrogate:
+                throw Violation(kind: .unpairedSurrogate, path: path(), offset: start, reason: "")
+            case .scalar(let scalar) where scalar.value == 0:
                 throw Violation(kind: .nul, path: path(), offset: start, reason: "")
-            case 0xD800...0xDBFF:
-                // A high surrogate must be followed at once by an escaped low one.
-                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
-                else { throw unpaired(at: start) }
-                let lowStart = index
-                index += 2
-                let low = try hex4(escapeAt: lowStart)
-                guard (0xDC00...0xDFFF).contains(low) else { throw unpaired(at: start) }
-                scalar = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-            case 0xDC00...0xDFFF:
-                throw unpaired(at: start)
-            default:
-                scalar = unit
+            case .scalar(let scalar):
+                if isKey { arena.append(contentsOf: UTF8.encode(scalar)!) }
             }
-            if isKey, let value = Unicode.Scalar(scalar) { arena.append(contentsOf: UTF8.encode(value)!) }
-        }
-
-        mutating func hex4(escapeAt start: Int) throws(Violation) -> UInt32 {
-            guard index + 4 <= bytes.count else { throw syntax("incomplete \\u escape", at: start) }
-            var value: UInt32 = 0
-            for _ in 0..<4 {
-                let byte = bytes[index]
-                let digit: UInt8
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte - UInt8(ascii: "A") + 10
-                default: throw syntax("invalid \\u escape", at: start)
-                }
-                value = value << 4 | UInt32(digit)
-                index += 1
-            }
-            return value
-        }
-
-        func unpaired(at offset: Int) -> Violation {
-            Violation(kind: .unpairedSurrogate, path: path(), offset: offset, reason: "")
         }
 
         /// Checks one UTF-8 sequence of two to four bytes (RFC 3629: no overlong forms, no
