@@ -206,16 +206,27 @@ struct DataPlaneTests {
                 primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { stream_keepalive_s: 0.25 }")
             try await withGateway(config) { _, url in
                 try await RawConnection.with(url) { connection in
-                    try await connection.send(Self.post(streamRequest))
-                    let text = try await connection.readText(until: "data: [DONE]")
-                    let pings = text.components(separatedBy: ": ping\n\n").count - 1
-                    #expect(pings >= 2 && pings <= 6, "\(pings) pings in 1.3 s of silence at 0.25 s")
-                    // Pings sit between events, never inside one, and not after the last.
-                    let firstAt = try #require(text.range(of: "first-piece"))
-                    let secondAt = try #require(text.range(of: "second-piece"))
-                    let between = text[firstAt.upperBound..<secondAt.lowerBound]
-                    #expect(between.components(separatedBy: ": ping\n\n").count - 1 == pings)
-                    #expect(!text[secondAt.lowerBound...].contains(": ping"))
+                    // Twice on one kept-alive connection: the second stream is kept alive
+                    // as the first was.
+                    for round in 1...2 {
+                        try await connection.send(Self.post(streamRequest))
+                        let text = try await connection.readText(until: "data: [DONE]")
+                        let pings = text.components(separatedBy: ": ping\n\n").count - 1
+                        #expect(pings >= 2 && pings <= 6, "stream \(round): \(pings) pings in 1.3 s of silence at 0.25 s")
+                        // Pings sit between events, never inside one, and not after the last.
+                        let firstAt = try #require(text.range(of: "first-piece"))
+                        let secondAt = try #require(text.range(of: "second-piece"))
+                        let between = text[firstAt.upperBound..<secondAt.lowerBound]
+                        #expect(between.components(separatedBy: ": ping\n\n").count - 1 == pings)
+                        #expect(!text[secondAt.lowerBound...].contains(": ping"))
+                    }
+                    // Nothing between responses: once the stream ended, its connection's
+                    // keep-alive goes quiet even while the connection stays open.
+                    try await Task.sleep(for: .milliseconds(700))
+                    try await connection.send(Self.post(#"{"model":"demo-model","messages":[{"role":"user","content":"hi"}]}"#))
+                    let reply = try await connection.readText(until: "}")
+                    #expect(reply.contains("HTTP/1.1 200"), "\(reply.prefix(160))")
+                    #expect(!reply.contains(": ping"))
                 }
                 // A stream that never goes silent gets none.
                 try await RawConnection.with(url) { connection in

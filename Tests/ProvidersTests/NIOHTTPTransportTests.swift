@@ -96,6 +96,39 @@ import Testing
         await transport.shutdown()
     }
 
+    /// A kept-alive connection has one timer for all its exchanges: an exchange with a
+    /// sooner deadline than the one before still times out on time, and a later
+    /// exchange is not cut off by an earlier one's deadline.
+    @Test func eachExchangeOnAKeptAliveConnectionHasItsOwnDeadline() async throws {
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        try await MockUpstream.withServer({ request in
+            if request.uri.hasSuffix("/slow") { try? await Task.sleep(for: .seconds(10)) }
+            if request.uri.hasSuffix("/late") { try? await Task.sleep(for: .milliseconds(600)) }
+            return .json(200, #"{"ok":true}"#)
+        }) { upstream in
+            // A long deadline first: the connection's timer is armed far ahead.
+            let first = try await transport.execute(post(upstream.baseURL + "/fast"), deadline: .now + .seconds(30), logger: logger)
+            _ = try await first.collect(upTo: 1024)
+            // Then, on the same connection, a short one: it must fire well before 30 s.
+            let started = ContinuousClock.now
+            await expectTransportFailure(.timeout) {
+                _ = try await transport.execute(
+                    post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
+            }
+            #expect(started.duration(to: .now) < .seconds(6))
+            #expect(upstream.connectionCount == 1)
+            // A short deadline, met; then a longer one outlives the timer armed for it.
+            let quick = try await transport.execute(post(upstream.baseURL + "/fast"), deadline: .now + .milliseconds(300), logger: logger)
+            _ = try await quick.collect(upTo: 1024)
+            let late = try await transport.execute(post(upstream.baseURL + "/late"), deadline: .now + .seconds(5), logger: logger)
+            #expect(String(buffer: try await late.collect(upTo: 1024)) == #"{"ok":true}"#)
+            #expect(upstream.connectionCount == 2)
+        }
+        await transport.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
     @Test func silenceBetweenChunksIsAnIdleTimeout() async throws {
         let transport = NIOHTTPTransport()
         try await MockUpstream.withServer({ _ in

@@ -86,7 +86,12 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var inFlight: Task<Void, Never>?
     /// When a part of the hot response last went out (for the stream keep-alive).
     private var lastWriteAt = NIODeadline.now()
-    private var keepAliveTask: RepeatedTask?
+    /// The comment a running stream sends when silent; nil when no stream runs.
+    private var keepAliveBytes: ByteBuffer?
+    /// The connection's keep-alive timer. It stays armed across the streams of a kept-
+    /// alive connection and re-arms itself when it fires, so a stream schedules and
+    /// cancels no timer of its own (see `keepAliveFired`).
+    private var keepAliveTimer: Scheduled<Void>?
 
     /// Told when a request's head and end arrive (slow-client deadlines); nil: none.
     private let readDeadlines: ReadDeadlineHandler?
@@ -119,6 +124,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         inFlight?.cancel()
         stopKeepAlive()
+        keepAliveTimer?.cancel()
+        keepAliveTimer = nil
         self.context = nil
     }
 
@@ -412,22 +419,32 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
     /// go out (on the event loop, so between whole parts, never inside one).
     fileprivate func startKeepAlive(_ bytes: ByteBuffer) {
-        guard let context else { return }
-        let interval = shared.streamKeepAlive
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        keepAliveTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            let handler = handler.value
-            guard handler.keepAliveTask != nil, let context = handler.context, context.channel.isActive else { return }
-            // A little slack: a part that went out just under an interval ago still counts.
-            guard NIODeadline.now() - handler.lastWriteAt >= interval - .milliseconds(10) else { return }
-            handler.lastWriteAt = .now()
-            context.writeAndFlush(handler.wrapOutboundOut(.body(bytes)), promise: nil)
-        }
+        keepAliveBytes = bytes
+        if keepAliveTimer == nil { armKeepAlive(at: lastWriteAt + shared.streamKeepAlive) }
     }
 
     fileprivate func stopKeepAlive() {
-        keepAliveTask?.cancel()
-        keepAliveTask = nil
+        keepAliveBytes = nil
+    }
+
+    private func armKeepAlive(at deadline: NIODeadline) {
+        guard let context else { return }
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        keepAliveTimer = context.eventLoop.scheduleTask(deadline: deadline) { handler.value.keepAliveFired() }
+    }
+
+    /// Sends the comment if the stream has been silent for the interval, and re-arms
+    /// for the next time it could be; lets the timer lapse once no stream runs.
+    private func keepAliveFired() {
+        keepAliveTimer = nil
+        guard let bytes = keepAliveBytes, let context, context.channel.isActive else { return }
+        let interval = shared.streamKeepAlive
+        // A little slack: a part that went out just under an interval ago still counts.
+        if NIODeadline.now() - lastWriteAt >= interval - .milliseconds(10) {
+            lastWriteAt = .now()
+            context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+        }
+        armKeepAlive(at: lastWriteAt + interval)
     }
 
     /// Closes the connection when `written` (a write the response task waits for) has

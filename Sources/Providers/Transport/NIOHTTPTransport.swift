@@ -130,40 +130,59 @@ public final class NIOHTTPTransport: HTTPTransport {
         let connectTimeout = min(
             TimeAmount.nanoseconds(configuration.connectTimeout.totalNanoseconds), deadline - NIODeadline.now())
         return try await withTaskCancellationHandler {
-            let started = loop.flatSubmit { () -> EventLoopFuture<UpstreamResponseStart> in
-                let promise = loop.makePromise(of: UpstreamResponseStart.self)
-                @Sendable func begin(_ handler: UpstreamConnectionHandler) {
-                    guard let id = handler.start(
-                        head: head, body: body, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
-                    else { return }
-                    let bound = NIOLoopBound(handler, eventLoop: loop)
-                    cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }
+            // The data plane calls from the pool's own loop: start at once, with no task
+            // queued on the loop and no promises to carry its result over.
+            let started =
+                loop.inEventLoop
+                ? Self.startExchange(
+                    pool: pool, key: key, url: url, tls: tls, head: head, body: body, deadline: deadline,
+                    idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
+                : loop.flatSubmit {
+                    Self.startExchange(
+                        pool: pool, key: key, url: url, tls: tls, head: head, body: body, deadline: deadline,
+                        idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
                 }
-                if cancellation.isCancelled {
-                    promise.fail(CancellationError())
-                } else if reuse, let handler = pool.value.checkout(key) {
-                    begin(handler)
-                } else {
-                    pool.value.connect(key: key, url: url, tls: tls, timeout: connectTimeout).whenComplete { result in
-                        switch result {
-                        case .success(let handler):
-                            if cancellation.isCancelled {
-                                handler.closeConnection()
-                                promise.fail(CancellationError())
-                            } else {
-                                begin(handler)
-                            }
-                        case .failure(let error):
-                            promise.fail(UpstreamErrors.classifyConnect(error))
-                        }
-                    }
-                }
-                return promise.futureResult
-            }
             return try await started.get()
         } onCancel: {
             cancellation.cancel()
         }
+    }
+
+    /// Sends the request on a pooled (or new) connection; on the pool's loop.
+    private static func startExchange(
+        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?, head: HTTPRequestHead,
+        body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool, connectTimeout: TimeAmount,
+        cancellation: CancellationHook
+    ) -> EventLoopFuture<UpstreamResponseStart> {
+        let loop = pool.eventLoop
+        let promise = loop.makePromise(of: UpstreamResponseStart.self)
+        @Sendable func begin(_ handler: UpstreamConnectionHandler) {
+            guard let id = handler.start(
+                head: head, body: body, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
+            else { return }
+            let bound = NIOLoopBound(handler, eventLoop: loop)
+            cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }
+        }
+        if cancellation.isCancelled {
+            promise.fail(CancellationError())
+        } else if reuse, let handler = pool.value.checkout(key) {
+            begin(handler)
+        } else {
+            pool.value.connect(key: key, url: url, tls: tls, timeout: connectTimeout).whenComplete { result in
+                switch result {
+                case .success(let handler):
+                    if cancellation.isCancelled {
+                        handler.closeConnection()
+                        promise.fail(CancellationError())
+                    } else {
+                        begin(handler)
+                    }
+                case .failure(let error):
+                    promise.fail(UpstreamErrors.classifyConnect(error))
+                }
+            }
+        }
+        return promise.futureResult
     }
 
     private func tlsContext(caFile: String) throws -> NIOSSLContext {

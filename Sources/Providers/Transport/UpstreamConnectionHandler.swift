@@ -34,7 +34,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         var id: UInt64
         var promise: EventLoopPromise<UpstreamResponseStart>
         var idleTimeout: TimeAmount?
-        var deadlineTask: Scheduled<Void>?
+        /// When the response head must have arrived.
+        var deadline: NIODeadline
         var onReusedConnection: Bool
         var sentAt: NIODeadline
     }
@@ -57,7 +58,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var paused = false
     private var pendingRead = false
     private var lastActivity = NIODeadline.now()
-    private var idleCheck: Scheduled<Void>?
+    /// The connection's one timer, for the head deadline and the body idle timeout. It is
+    /// re-armed only when a limit comes due sooner than it fires: a timer that fires
+    /// early checks and re-arms itself. Kept-alive exchanges follow one another with
+    /// ever later deadlines, so most requests schedule and cancel no timer at all.
+    private var timer: Scheduled<Void>?
+    private var timerFiresAt = NIODeadline.distantFuture
     /// Called on the event loop when an exchange completed and the connection may be reused.
     var onReusable: ((UpstreamConnectionHandler) -> Void)?
 
@@ -105,11 +111,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard case .awaitingHead(let exchange) = state else { return }
-            exchange.deadlineTask?.cancel()
             let body = Self.makeBody(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
             state = .streaming(exchange, body, keepAlive: head.isKeepAlive)
             lastActivity = .now()
-            if let idle = exchange.idleTimeout { armIdleCheck(after: idle, exchangeID: exchange.id) }
+            if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
             exchange.promise.succeed(
                 UpstreamResponseStart(
                     status: Int(head.status.code), headers: Self.fields(head.headers),
@@ -127,8 +132,6 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             }
         case .end:
             guard case .streaming(_, let source, let keepAlive) = state else { return }
-            idleCheck?.cancel()
-            idleCheck = nil
             state = .idle
             paused = false
             source.finish()
@@ -157,13 +160,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         exchangeCounter += 1
         let id = exchangeCounter
-        var exchange = Exchange(
-            id: id, promise: promise, idleTimeout: idleTimeout, deadlineTask: nil, onReusedConnection: id > 1,
+        let exchange = Exchange(
+            id: id, promise: promise, idleTimeout: idleTimeout, deadline: deadline, onReusedConnection: id > 1,
             sentAt: .now())
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        exchange.deadlineTask = context.eventLoop.scheduleTask(deadline: deadline) {
-            loopBound.value.timeOut(exchangeID: id)
-        }
+        armTimer(by: deadline)
         state = .awaitingHead(exchange)
         paused = false
         context.write(wrapOutboundOut(.head(head)), promise: nil)
@@ -181,7 +182,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     /// The caller stopped waiting for the head (its task was cancelled).
     func cancel(exchangeID: UInt64) {
         guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
-        exchange.deadlineTask?.cancel()
+        disarmTimer()
         state = .closed
         exchange.promise.fail(CancellationError())
         context?.close(promise: nil)
@@ -199,6 +200,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
+    /// Whether exchange `exchangeID` is still receiving its body.
+    func isStreaming(exchangeID: UInt64) -> Bool {
+        if case .streaming(let exchange, _, _) = state { return exchange.id == exchangeID }
+        return false
+    }
+
     /// The body consumer is gone (finished or dropped its iterator).
     func consumerTerminated(exchangeID: UInt64) {
         guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID else { return }
@@ -206,25 +213,16 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func closeConnection() {
-        idleCheck?.cancel()
-        idleCheck = nil
+        disarmTimer()
         switch state {
         case .streaming(_, let source, _):
             source.finish(TransportError(.closed, "upstream response abandoned"))
         case .awaitingHead(let exchange):
-            exchange.deadlineTask?.cancel()
             exchange.promise.fail(TransportError(.closed, "upstream connection closed by the gateway"))
         case .idle, .closed:
             break
         }
         state = .closed
-        context?.close(promise: nil)
-    }
-
-    private func timeOut(exchangeID: UInt64) {
-        guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
-        state = .closed
-        exchange.promise.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
         context?.close(promise: nil)
     }
 
@@ -235,37 +233,66 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         context?.close(promise: nil)
     }
 
-    private func armIdleCheck(after delay: TimeAmount, exchangeID: UInt64) {
+    /// Makes sure the connection's timer fires no later than `at`.
+    private func armTimer(by at: NIODeadline) {
         guard let context else { return }
+        if timer != nil, timerFiresAt <= at { return }
+        timer?.cancel()
+        timerFiresAt = at
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleCheck = context.eventLoop.scheduleTask(in: delay) {
-            loopBound.value.checkIdle(exchangeID: exchangeID)
+        timer = context.eventLoop.scheduleTask(deadline: at) { loopBound.value.timerFired() }
+    }
+
+    private func disarmTimer() {
+        timer?.cancel()
+        timer = nil
+        timerFiresAt = .distantFuture
+    }
+
+    /// Enforces the limit of the exchange in flight, if one is due; otherwise re-arms
+    /// for when the next one will be.
+    private func timerFired() {
+        timer = nil
+        timerFiresAt = .distantFuture
+        let now = NIODeadline.now()
+        switch state {
+        case .awaitingHead(let exchange):
+            guard now >= exchange.deadline else {
+                armTimer(by: exchange.deadline)
+                return
+            }
+            state = .closed
+            exchange.promise.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
+            context?.close(promise: nil)
+        case .streaming(_, let source, _):
+            guard let idle = currentIdleTimeout else { return }
+            // A paused read is the client being slow, not the upstream being silent.
+            if paused {
+                armTimer(by: now + idle)
+                return
+            }
+            guard now - lastActivity >= idle else {
+                armTimer(by: lastActivity + idle)
+                return
+            }
+            state = .closed
+            source.finish(TransportError(.idleTimeout, "no data from upstream within the stream idle timeout"))
+            context?.close(promise: nil)
+        case .idle, .closed:
+            break
         }
     }
 
-    private func checkIdle(exchangeID: UInt64) {
-        guard case .streaming(let exchange, let source, _) = state, exchange.id == exchangeID,
-            let idle = exchange.idleTimeout
-        else { return }
-        // A paused read is the client being slow, not the upstream being silent.
-        let silentFor = NIODeadline.now() - lastActivity
-        if paused || silentFor < idle {
-            armIdleCheck(after: paused ? idle : idle - silentFor, exchangeID: exchangeID)
-            return
-        }
-        idleCheck = nil
-        state = .closed
-        source.finish(TransportError(.idleTimeout, "no data from upstream within the stream idle timeout"))
-        context?.close(promise: nil)
+    private var currentIdleTimeout: TimeAmount? {
+        if case .streaming(let exchange, _, _) = state { return exchange.idleTimeout }
+        return nil
     }
 
     /// Fails the exchange in flight, if any.
     private func fail(_ error: any Error, connectionLost: Bool) {
-        idleCheck?.cancel()
-        idleCheck = nil
+        disarmTimer()
         switch state {
         case .awaitingHead(let exchange):
-            exchange.deadlineTask?.cancel()
             state = .closed
             let stale =
                 connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < staleWindow
@@ -290,7 +317,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                 }
             },
             onReaderGone: {
-                // Always queued: the reader may let go inside a call into this handler.
+                // A reader that read to the end lets go after the exchange ended: nothing
+                // to do (and nothing to queue, on the data plane's hot path).
+                if handler.eventLoop.inEventLoop, !handler.value.isStreaming(exchangeID: exchangeID) { return }
+                // Otherwise queued: the reader may let go inside a call into this handler.
                 handler.eventLoop.execute { handler.value.consumerTerminated(exchangeID: exchangeID) }
             })
     }
