@@ -416,3 +416,20 @@ struct DatabaseURLPasswordTests {
         #expect(m.password == "100%@sure")
     }
 }
+
+struct SQLiteBindingTests {
+    /// Text goes to SQLite by pointer and length: empty text stays text (a null pointer
+    /// would bind NULL), and long, multi-byte and embedded-NUL text arrive byte for byte.
+    @Test func textParametersRoundTripExactly() throws {
+        let connection = try SQLiteConnection(path: ":memory:")
+        let long = String(repeating: "é🚀 model-name ", count: 40)
+        let samples: [String] = ["", "a", "exactly-15-byte", "sixteen-bytes-xx", long, "nul\u{0}inside"]
+        for text in samples {
+            let rows = try connection.query("SELECT ?, typeof(?), length(CAST(? AS BLOB))", [.text(text), .text(text), .text(text)])
+            #expect(rows.count == 1)
+            #expect(rows.first?[1] == .text("text"), "\(text.debugDescription) bound as \(String(describing: rows.first?[1]))")
+            #expect(rows.first?[2] == .int(Int64(text.utf8.count)))
+            if !text.contains("\u{0}") { #expect(rows.first?[0] == .text(text)) }
+        }
+    }
+}

@@ -97,16 +97,43 @@ public struct AttemptRecord: Sendable, Hashable, Codable {
     /// `records` as a JSON array with sorted keys and absent optionals left out: the
     /// bytes `JSONEncoder` would write, built directly because it runs for every log row.
     public static func jsonArray(_ records: [AttemptRecord]) -> String {
-        var out = "["
+        var out: [UInt8] = []
+        out.reserveCapacity(records.count * 96 + 2)
+        out.append(UInt8(ascii: "["))
         for (index, record) in records.enumerated() {
-            if index > 0 { out += "," }
-            out += "{"
-            if let error = record.error { out += "\"error\":\(JSONCoding.quoted(error))," }
-            if let keyID = record.keyID { out += "\"key_id\":\(JSONCoding.quoted(keyID))," }
-            out += "\"latency_ms\":\(record.latencyMs),\"model\":\(JSONCoding.quoted(record.model)),"
-            out += "\"provider\":\(JSONCoding.quoted(record.provider)),\"status\":\(record.status)}"
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "{"))
+            if let error = record.error {
+                append(#""error":"#, to: &out)
+                JSONCoding.appendQuoted(error, to: &out)
+                out.append(UInt8(ascii: ","))
+            }
+            if let keyID = record.keyID {
+                append(#""key_id":"#, to: &out)
+                JSONCoding.appendQuoted(keyID, to: &out)
+                out.append(UInt8(ascii: ","))
+            }
+            append(#""latency_ms":"#, to: &out)
+            appendDecimal(record.latencyMs, to: &out)
+            append(#","model":"#, to: &out)
+            JSONCoding.appendQuoted(record.model, to: &out)
+            append(#","provider":"#, to: &out)
+            JSONCoding.appendQuoted(record.provider, to: &out)
+            append(#","status":"#, to: &out)
+            appendDecimal(Int64(record.status), to: &out)
+            out.append(UInt8(ascii: "}"))
         }
-        return out + "]"
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func append(_ literal: StaticString, to out: inout [UInt8]) {
+        literal.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    /// A number's digits (a small string: no allocation).
+    private static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        out.append(contentsOf: String(value).utf8)
     }
 }
 

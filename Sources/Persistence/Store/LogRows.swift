@@ -38,7 +38,9 @@ enum LogRows {
     static func fit(_ value: String, _ limit: Limit) -> String {
         switch limit {
         case .characters(let count):
-            return value.count <= count ? value : String(value.prefix(count))
+            // Never more characters than UTF-8 bytes: most values need no count at all.
+            if value.utf8.count <= count || value.count <= count { return value }
+            return String(value.prefix(count))
         case .bytes(let count):
             if value.utf8.count <= count { return value }
             let bytes = Array(value.utf8)
