@@ -293,9 +293,15 @@ public final class GatewayEngine: ChatService, HealthReporting {
             log.provider = candidate.target.provider
             log.upstreamModel = candidate.target.model
             log.price = candidate.target.price ?? plan.model?.price
+            // The attempt's own lines below carry its provider and attempt number. The
+            // logger handed to the adapter gets them as metadata only when it can log at
+            // all: the transports log at debug level, and each metadata write copies the
+            // handler and its dictionary, for every request.
             var attemptLogger = logger
-            attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
-            attemptLogger[metadataKey: "attempt"] = "\(attempt)"
+            if logger.logLevel <= .debug {
+                attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
+                attemptLogger[metadataKey: "attempt"] = "\(attempt)"
+            }
             let perAttempt = clock.now.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
             let call = ProviderCall(
                 request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
@@ -351,9 +357,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     candidate.target, keyID: lease?.id, status: error.status, error: error.message,
                     latency: started.duration(to: clock.now))
                 noteFailure(error, candidate: candidate, lease: lease)
-                attemptLogger.notice(
+                logger.notice(
                     "upstream attempt failed",
-                    metadata: ["status": "\(error.status)", "retryable": "\(error.isRetryable)", "error": "\(error.message)"])
+                    metadata: [
+                        "provider": "\(candidate.target.provider)", "attempt": "\(attempt)", "status": "\(error.status)",
+                        "retryable": "\(error.isRetryable)", "error": "\(error.message)",
+                    ])
                 failures.append(error)
                 if !error.isRetryable { throw error }
             }

@@ -54,13 +54,21 @@ public struct TransportResponse: Sendable {
 
     /// Reads the whole body, failing when it exceeds `limit` bytes.
     public func collect(upTo limit: Int) async throws -> ByteBuffer {
-        var result = ByteBuffer()
+        var result: ByteBuffer?
         for try await chunk in body {
-            if result.readableBytes + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+            guard var collected = result else {
+                // A body that arrives in one read (most do) is kept as it came, uncopied.
+                if chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+                result = chunk
+                continue
+            }
+            if collected.readableBytes + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+            result = nil  // no copy-on-write while appending
             var chunk = chunk
-            result.writeBuffer(&chunk)
+            collected.writeBuffer(&chunk)
+            result = collected
         }
-        return result
+        return result ?? ByteBuffer()
     }
 
     public struct BodyTooLarge: Error, Sendable {

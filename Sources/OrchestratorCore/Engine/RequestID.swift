@@ -28,18 +28,20 @@ public enum RequestID {
 
     static func generate(unixMillis: UInt64) -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        appendHex(unixMillis, digits: 12, to: &out)
-        appendHex(processTag, digits: 8, to: &out)
-        appendHex(n, digits: 12, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 32) { out in
+            var at = 0
+            appendHex(unixMillis, digits: 12, to: out, at: &at)
+            appendHex(processTag, digits: 8, to: out, at: &at)
+            appendHex(n, digits: 12, to: out, at: &at)
+            return at
+        }
     }
 
     /// The low `digits` hex digits of `value`, most significant first.
-    private static func appendHex(_ value: UInt64, digits: Int, to out: inout [UInt8]) {
+    private static func appendHex(_ value: UInt64, digits: Int, to out: UnsafeMutableBufferPointer<UInt8>, at: inout Int) {
         for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-            out.append(Hex.digit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0x0F))
+            out[at] = Hex.digit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0x0F)
+            at += 1
         }
     }
 
