@@ -134,6 +134,78 @@ struct SSEScannerTests {
         }
     }
 
+    /// `raw` marks an event whose bytes in the chunk are exactly what re-framing it would
+    /// write (`data: …\n\n`), and only such an event: a pass-through forwards that slice.
+    @Test func rawIsGivenExactlyForEventsThatReframeToTheSameBytes() throws {
+        func rawEvents(_ chunks: [[UInt8]]) throws -> (all: Int, raw: Int) {
+            var scanner = SSEScanner()
+            var all = 0
+            var raw = 0
+            for chunk in chunks {
+                let buffer = ByteBuffer(bytes: chunk)
+                try scanner.feed(buffer) { event in
+                    all += 1
+                    var reframed = ByteBuffer()
+                    SSEWriter.write(eventName: event.name, dataBytes: event.data, into: &reframed)
+                    if let range = event.raw {
+                        raw += 1
+                        #expect(Array(chunk[range]) == Array(reframed.readableBytesView))
+                        #expect(event.name == nil)
+                    }
+                    return true
+                }
+            }
+            scanner.finish { event in
+                #expect(event.raw == nil)
+                all += 1
+                return true
+            }
+            return (all, raw)
+        }
+        // Canonical events in one chunk: every one is a slice (also after a comment
+        // line of its own and around blank runs).
+        let canonical = "data: {\"a\":1}\n\ndata: {\"b\":2}\n\n: keep-alive\n\n\ndata: [DONE]\n\n"
+        #expect(try rawEvents([Array(canonical.utf8)]) == (3, 3))
+        // Not slices: CRLF, two data lines, a name, an id, a comment inside the event,
+        // `data:` without its space, and an event split across chunks.
+        for text in [
+            "data: x\r\n\r\n", "data: x\ndata: y\n\n", "event: e\ndata: x\n\n", "id: 1\ndata: x\n\n",
+            ": c\ndata: x\n\n", "data:x\n\n",
+        ] {
+            #expect(try rawEvents([Array(text.utf8)]) == (1, 0), "\(text.debugDescription)")
+        }
+        let split = Array("data: {\"a\":1}\n\ndata: {\"b\":2}\n\n".utf8)
+        #expect(try rawEvents([Array(split[..<20]), Array(split[20...])]) == (2, 1))
+        #expect(try rawEvents([Array(split[..<14]), Array(split[14...])]) == (2, 1))
+        // Random streams cut anywhere: whatever is marked raw re-frames to its slice.
+        var seed: UInt64 = 0xCAFE
+        func next(_ bound: Int) -> Int {
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((seed >> 33) % UInt64(bound))
+        }
+        var marked = 0
+        for _ in 0..<300 {
+            var stream = ""
+            for _ in 0..<(1 + next(6)) {
+                let end = ["\n", "\n", "\r", "\r\n"][next(4)]
+                if next(5) == 0 { stream += ": comment" + end }
+                if next(5) == 0 { stream += "event: e" + end }
+                for _ in 0..<(1 + next(2)) { stream += (next(5) == 0 ? "data:" : "data: ") + "{\"v\":\(next(1000))}" + end }
+                stream += end
+            }
+            let bytes = Array(stream.utf8)
+            var chunks: [[UInt8]] = []
+            var i = 0
+            while i < bytes.count {
+                let n = 1 + next(64)
+                chunks.append(Array(bytes[i..<min(bytes.count, i + n)]))
+                i += n
+            }
+            marked += try rawEvents(chunks).raw
+        }
+        #expect(marked > 50)
+    }
+
     @Test func idIsKeptAcrossEventsAndNameIsNot() throws {
         let events = try scan([Array("id: 1\nevent: a\ndata: x\n\ndata: y\n\nid: 2\u{0}\ndata: z\n\n".utf8)])
         #expect(events == [Seen(name: "a", data: "x", id: "1"), Seen(name: nil, data: "y", id: "1"), Seen(name: nil, data: "z", id: "1")])

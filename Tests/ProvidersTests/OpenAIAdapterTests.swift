@@ -414,3 +414,74 @@ struct ProbeTests {
         }
     }
 }
+
+/// The OpenAI pass-through stream through `SSETranslation`: what reaches the client is
+/// the upstream's events re-framed (`data: …\n\n`), without `[DONE]` and, unless asked
+/// for, without the usage-only chunk; events that already lie that way in a read leave
+/// as a slice of it, uncopied.
+struct OpenAIPassThroughFramingTests {
+    static let events = [
+        #"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+        #"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hel"}}]}"#,
+        #"{"id":"c1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}"#,
+        #"{"id":"c1","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+    ]
+
+    static func frames(_ reads: [ByteBuffer], wantsUsage: Bool) throws(GatewayError) -> ([ByteBuffer], [ProviderStreamEvent]) {
+        var translation = SSETranslation(OpenAIStreamTranslator(provider: "up", passThrough: true, clientWantsUsage: wantsUsage))
+        var out: [ProviderStreamEvent] = []
+        for read in reads { out += try translation.feed(read) }
+        out += try translation.finish()
+        let parts = out.compactMap { event -> ByteBuffer? in
+            if case .part(.raw(let bytes)) = event { return bytes }
+            return nil
+        }
+        return (parts, out)
+    }
+
+    static func expected(wantsUsage: Bool) -> String {
+        events.dropLast(wantsUsage ? 0 : 1).map { "data: \($0)\n\n" }.joined()
+    }
+
+    @Test func canonicalEventsLeaveAsASliceOfTheRead() throws {
+        let read = ByteBuffer(string: Self.events.map { "data: \($0)\n\n" }.joined() + "data: [DONE]\n\n")
+        let (parts, all) = try Self.frames([read], wantsUsage: false)
+        #expect(parts.count == 1)
+        #expect(String(buffer: parts[0]) == Self.expected(wantsUsage: false))
+        // The same memory as the read: nothing was copied.
+        let readBase = read.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        let partBase = parts[0].withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) }
+        #expect(partBase == readBase)
+        // The bookkeeping still saw the usage chunk it did not forward.
+        #expect(all.contains { if case .usage(let u) = $0 { return u.promptTokens == 3 } else { return false } })
+        let (withUsage, _) = try Self.frames([read], wantsUsage: true)
+        #expect(withUsage.map { String(buffer: $0) }.joined() == Self.expected(wantsUsage: true))
+    }
+
+    /// Events that do not lie as they would be written (CRLF, a comment inside, split
+    /// across reads) are re-framed, in order with the slices around them.
+    @Test func mixedFramingKeepsTheOrderAndTheBytes() throws {
+        let e = Self.events
+        let text =
+            "data: \(e[0])\n\n" + "data: \(e[1])\r\n\r\n" + ": note\ndata: \(e[2])\n\n" + "data: \(e[3])\n\n"
+            + "data: [DONE]\n\n"
+        let bytes = Array(text.utf8)
+        var seed: UInt64 = 7
+        for _ in 0..<200 {
+            var reads: [ByteBuffer] = []
+            var i = 0
+            while i < bytes.count {
+                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                let n = 1 + Int((seed >> 33) % 160)
+                reads.append(ByteBuffer(bytes: bytes[i..<min(bytes.count, i + n)]))
+                i += n
+            }
+            for wantsUsage in [false, true] {
+                let (parts, _) = try Self.frames(reads, wantsUsage: wantsUsage)
+                #expect(parts.map { String(buffer: $0) }.joined() == Self.expected(wantsUsage: wantsUsage))
+                // One part per read at most: events of one read leave in one write.
+                #expect(parts.count <= reads.count)
+            }
+        }
+    }
+}

@@ -1,5 +1,13 @@
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One server-sent event.
 public struct SSEEvent: Sendable, Hashable {
     /// The `event:` field, when present.
@@ -85,6 +93,11 @@ public struct SSEScanner: Sendable {
         public var data: UnsafeRawBufferPointer
         /// The last `id:` seen in the stream, when any.
         public var id: UnsafeRawBufferPointer?
+        /// Where the event's bytes lie in the readable bytes of the buffer given to
+        /// ``SSEScanner/feed(_:_:)``, when they are exactly `data: ` + ``data`` + `\n\n`
+        /// (one data line, LF endings, nothing else): the event as it would be written
+        /// again, so a pass-through can forward that slice instead of re-framing it.
+        public var raw: Range<Int>?
     }
 
     /// Raised when a single line exceeds ``maxLineBytes``.
@@ -101,6 +114,13 @@ public struct SSEScanner: Sendable {
     private var hasName = false
     private var lastID: [UInt8] = []
     private var hasID = false
+    /// Lines of the event being read, and where its first one began in the current
+    /// buffer (-1: in an earlier one, or carried); whether it is still `data: …\n` alone.
+    private var eventLines = 0
+    private var eventStart = -1
+    private var eventCanonical = false
+    /// The canonical event's range, handed to `dispatch` for the blank line that ends it.
+    private var dispatchRaw: Range<Int>?
 
     public init(maxLineBytes: Int = 16 * 1024 * 1024) {
         self.maxLineBytes = maxLineBytes
@@ -111,42 +131,72 @@ public struct SSEScanner: Sendable {
     public mutating func feed(_ buffer: ByteBuffer, _ onEvent: (Event) -> Bool) throws {
         var stopped = false
         buffer.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var start = 0
-            var i = 0
             let count = raw.count
-            while i < count {
-                let byte = raw[i]
+            // An event begun in an earlier buffer is not one slice of this one.
+            eventStart = -1
+            while start < count {
                 if skipNextLF {
                     skipNextLF = false
-                    if byte == UInt8(ascii: "\n") {
-                        i += 1
-                        start = i
+                    if raw[start] == UInt8(ascii: "\n") {
+                        start += 1
                         continue
                     }
                 }
-                guard byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") else {
-                    i += 1
-                    continue
-                }
+                // The line ends at the first CR or LF: found with memchr (vectorised),
+                // since events are long lines and this runs over every byte streamed.
+                guard let end = Self.lineEnd(base, from: start, count: count) else { break }
+                let endsWithLF = raw[end] == UInt8(ascii: "\n")
                 let keepGoing: Bool
                 if carry.isEmpty {
-                    keepGoing = processLine(UnsafeRawBufferPointer(rebasing: raw[start..<i]), onEvent)
+                    let line = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                    noteLine(line, at: start, endsWithLF: endsWithLF, lineEnd: end)
+                    keepGoing = processLine(line, onEvent)
                 } else {
-                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<i]))
+                    carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
+                    // A line split across buffers (never blank) is no slice of this one.
+                    eventStart = -1
+                    eventLines += 1
                     keepGoing = processCarriedLine(onEvent)
                 }
-                if byte == UInt8(ascii: "\r") { skipNextLF = true }
-                i += 1
-                start = i
+                if raw[end] == UInt8(ascii: "\r") { skipNextLF = true }
+                start = end + 1
                 if !keepGoing {
                     stopped = true
                     return
                 }
             }
-            carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<count]))
+            if start < count { carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<count])) }
         }
         if stopped { carry.removeAll(keepingCapacity: true) }
         if carry.count > maxLineBytes { throw LineTooLong() }
+    }
+
+    /// Follows the shape of the event being read, line by line (see ``Event/raw``).
+    private mutating func noteLine(_ line: UnsafeRawBufferPointer, at start: Int, endsWithLF: Bool, lineEnd: Int) {
+        if line.isEmpty {
+            // The blank line: an event of one canonical data line, all in this buffer,
+            // is the slice from that line to here.
+            if eventLines == 1, eventCanonical, eventStart >= 0, endsWithLF {
+                dispatchRaw = eventStart..<(lineEnd + 1)
+            }
+            return
+        }
+        eventLines += 1
+        if eventLines == 1 {
+            eventStart = start
+            eventCanonical = endsWithLF && RawBytes.hasPrefix(line, "data: ")
+        }
+    }
+
+    /// The index of the first CR or LF in `base[from..<count]`, if any.
+    private static func lineEnd(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int? {
+        let lf = memchr(base + start, Int32(UInt8(ascii: "\n")), count - start).map { UnsafeRawPointer($0) - base } ?? count
+        // A CR ends a line too (alone or before an LF); upstreams rarely send one.
+        let cr = memchr(base + start, Int32(UInt8(ascii: "\r")), lf - start).map { UnsafeRawPointer($0) - base }
+        let end = cr ?? lf
+        return end < count ? end : nil
     }
 
     /// Ends the stream: a pending event without its closing blank line is still
@@ -214,7 +264,7 @@ public struct SSEScanner: Sendable {
         let keepGoing = data.withUnsafeBytes { data in
             name.withUnsafeBytes { name in
                 lastID.withUnsafeBytes { id in
-                    onEvent(Event(name: hasName ? name : nil, data: data, id: hasID ? id : nil))
+                    onEvent(Event(name: hasName ? name : nil, data: data, id: hasID ? id : nil, raw: dispatchRaw))
                 }
             }
         }
@@ -227,6 +277,9 @@ public struct SSEScanner: Sendable {
         hasData = false
         name.removeAll(keepingCapacity: true)
         hasName = false
+        eventLines = 0
+        eventStart = -1
+        dispatchRaw = nil
     }
 }
 

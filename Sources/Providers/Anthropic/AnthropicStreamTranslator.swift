@@ -237,12 +237,12 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
         }
         if !holdBack, !released {
             released = true
-            batch.frames.writeBuffer(&held)
+            batch.writeFrames(&held)
         }
         if holdBack {
             SSEWriter.write(eventName: name, dataBytes: data, into: &held)
         } else {
-            SSEWriter.write(eventName: name, dataBytes: data, into: &batch.frames)
+            batch.writeFrame(eventName: name, dataBytes: data)
         }
     }
 

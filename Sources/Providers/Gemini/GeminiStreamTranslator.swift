@@ -61,7 +61,7 @@ struct GeminiStreamTranslator: SSEEventTranslator, Sendable {
                 for part in candidate.content?.parts ?? [] { text += part.text?.utf8.count ?? 0 }
             }
             if text > 0 { batch.out.append(.outputText(text)) }
-            SSEWriter.write(dataBytes: data, into: &batch.frames)
+            batch.forward(event)
             return
         }
         if let responseID = response.responseId, !released { id = "chatcmpl-" + responseID }

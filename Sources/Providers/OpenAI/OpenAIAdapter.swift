@@ -366,7 +366,7 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
             if let usage = summary.usage { batch.out.append(.usage(usage)) }
             if summary.textBytes > 0 { batch.out.append(.outputText(summary.textBytes)) }
             if summary.isUsageOnly && !clientWantsUsage { return }
-            SSEWriter.write(dataBytes: data, into: &batch.frames)
+            batch.forward(event)
             return
         }
         var chunk: ChatCompletionChunk

@@ -39,7 +39,7 @@ struct ResponsesStreamTranslator: SSEEventTranslator, Sendable {
         case .other:
             break
         }
-        SSEWriter.write(eventName: event.name, dataBytes: data, into: &batch.frames)
+        batch.writeFrame(eventName: event.name, dataBytes: data)
     }
 
     /// `response.usage` of a terminal event.

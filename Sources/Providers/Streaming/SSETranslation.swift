@@ -23,20 +23,82 @@ extension SSEEventTranslator {
 /// What one upstream read turns into. Pass-through frames that arrived in one read
 /// leave in one write: they go into a single part, after the bookkeeping events of
 /// the same read, instead of one write and flush each.
+///
+/// Events forwarded as they came (``forward(_:)``) that lie back to back in the read
+/// stay a slice of it: no copy, and no buffer the size of the read allocated for every
+/// read of a stream. Anything written around them (a re-framed event, a translated
+/// one) turns them into copied bytes, in order.
 struct SSEBatch {
     var out: [ProviderStreamEvent] = []
-    var frames: ByteBuffer
     var failure: GatewayError?
+    /// The upstream read the events come from.
+    private let source: ByteBuffer
+    private var frames = ByteBuffer()
+    /// Forwarded bytes of `source` (offsets into its readable bytes), after `frames`.
+    private var run: Range<Int>?
 
-    init(capacity: Int) {
-        frames = ByteBuffer()
-        if capacity > 0 { frames.reserveCapacity(capacity + 64) }
+    init(source: ByteBuffer) {
+        self.source = source
     }
 
-    var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 }
+    var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 && run == nil }
 
     mutating func fail(_ error: GatewayError) {
         if failure == nil { failure = error }
+    }
+
+    /// Passes an event on unchanged: as the slice of the read it came in when it lies
+    /// there as `data: …\n\n` (see ``SSEScanner/Event/raw``), else re-framed.
+    mutating func forward(_ event: SSEScanner.Event) {
+        guard let raw = event.raw else {
+            writeFrame(dataBytes: event.data)
+            return
+        }
+        if frames.readableBytes == 0 {
+            if let run, run.upperBound == raw.lowerBound {
+                self.run = run.lowerBound..<raw.upperBound
+                return
+            }
+            if run == nil {
+                run = raw
+                return
+            }
+        }
+        copyRun()
+        copy(raw)
+    }
+
+    /// Writes `data` as one event (`data: …\n\n`).
+    mutating func writeFrame(eventName: UnsafeRawBufferPointer? = nil, dataBytes: UnsafeRawBufferPointer) {
+        copyRun()
+        SSEWriter.write(eventName: eventName, dataBytes: dataBytes, into: &frames)
+    }
+
+    /// Appends frames already written.
+    mutating func writeFrames(_ bytes: inout ByteBuffer) {
+        copyRun()
+        frames.writeBuffer(&bytes)
+    }
+
+    /// The frames of this read, in order: a slice of the read when they are one run.
+    mutating func takeFrames() -> ByteBuffer? {
+        if frames.readableBytes == 0, let run {
+            self.run = nil
+            return source.getSlice(at: source.readerIndex + run.lowerBound, length: run.count)
+        }
+        copyRun()
+        return frames.readableBytes > 0 ? frames : nil
+    }
+
+    private mutating func copyRun() {
+        guard let run else { return }
+        self.run = nil
+        copy(run)
+    }
+
+    private mutating func copy(_ range: Range<Int>) {
+        if frames.capacity == 0 { frames.reserveCapacity(source.readableBytes + 64) }
+        _ = source.withUnsafeReadableBytes { frames.writeBytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
     }
 }
 
@@ -55,7 +117,7 @@ struct SSETranslation<Translator: SSEEventTranslator> {
 
     mutating func feed(_ buffer: ByteBuffer) throws(GatewayError) -> [ProviderStreamEvent] {
         if let deferred { throw deferred }
-        var batch = SSEBatch(capacity: buffer.readableBytes)
+        var batch = SSEBatch(source: buffer)
         // The scanner is moved out while it calls back into `self` (exclusive access).
         var scanner = self.scanner
         self.scanner = SSEScanner()
@@ -70,7 +132,7 @@ struct SSETranslation<Translator: SSEEventTranslator> {
 
     mutating func finish() throws(GatewayError) -> [ProviderStreamEvent] {
         if let deferred { throw deferred }
-        var batch = SSEBatch(capacity: 0)
+        var batch = SSEBatch(source: ByteBuffer())
         var scanner = self.scanner
         self.scanner = SSEScanner()
         scanner.finish { event in translate(event, into: &batch) }
@@ -96,12 +158,13 @@ struct SSETranslation<Translator: SSEEventTranslator> {
     /// Events in order; a failure after some good events is deferred so the client
     /// still gets what arrived before it.
     private mutating func finishBatch(_ batch: SSEBatch) throws(GatewayError) -> [ProviderStreamEvent] {
-        var out = batch.out
+        var batch = batch
         if let failure = batch.failure {
             if batch.isEmpty { throw failure }
             deferred = failure
         }
-        if batch.frames.readableBytes > 0 { out.append(.part(.raw(batch.frames))) }
+        var out = batch.out
+        if let frames = batch.takeFrames() { out.append(.part(.raw(frames))) }
         return out
     }
 
