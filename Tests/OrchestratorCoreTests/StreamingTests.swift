@@ -104,6 +104,7 @@ struct SSEScannerTests {
             seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((seed >> 33) % UInt64(bound))
         }
+        var cuts = SplitMix64(seed: 0x5EED)
         let endings = ["\n", "\r", "\r\n"]
         for _ in 0..<300 {
             var stream = ""
@@ -122,13 +123,7 @@ struct SSEScannerTests {
             let whole = try scan([bytes])
             #expect(!whole.isEmpty)
             for _ in 0..<8 {
-                var chunks: [[UInt8]] = []
-                var i = 0
-                while i < bytes.count {
-                    let n = 1 + next(12)
-                    chunks.append(Array(bytes[i..<min(bytes.count, i + n)]))
-                    i += n
-                }
+                let chunks = randomPieces(of: bytes, maxPiece: 12, using: &cuts)
                 #expect(try scan(chunks) == whole, "\(stream.debugDescription)")
             }
         }
@@ -178,11 +173,8 @@ struct SSEScannerTests {
         #expect(try rawEvents([Array(split[..<20]), Array(split[20...])]) == (2, 1))
         #expect(try rawEvents([Array(split[..<14]), Array(split[14...])]) == (2, 1))
         // Random streams cut anywhere: whatever is marked raw re-frames to its slice.
-        var seed: UInt64 = 0xCAFE
-        func next(_ bound: Int) -> Int {
-            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-            return Int((seed >> 33) % UInt64(bound))
-        }
+        var random = SplitMix64(seed: 0xCAFE)
+        func next(_ bound: Int) -> Int { Int.random(in: 0..<bound, using: &random) }
         var marked = 0
         for _ in 0..<300 {
             var stream = ""
@@ -193,15 +185,7 @@ struct SSEScannerTests {
                 for _ in 0..<(1 + next(2)) { stream += (next(5) == 0 ? "data:" : "data: ") + "{\"v\":\(next(1000))}" + end }
                 stream += end
             }
-            let bytes = Array(stream.utf8)
-            var chunks: [[UInt8]] = []
-            var i = 0
-            while i < bytes.count {
-                let n = 1 + next(64)
-                chunks.append(Array(bytes[i..<min(bytes.count, i + n)]))
-                i += n
-            }
-            marked += try rawEvents(chunks).raw
+            marked += try rawEvents(randomPieces(of: Array(stream.utf8), maxPiece: 64, using: &random)).raw
         }
         #expect(marked > 50)
     }

@@ -466,16 +466,9 @@ struct OpenAIPassThroughFramingTests {
             "data: \(e[0])\n\n" + "data: \(e[1])\r\n\r\n" + ": note\ndata: \(e[2])\n\n" + "data: \(e[3])\n\n"
             + "data: [DONE]\n\n"
         let bytes = Array(text.utf8)
-        var seed: UInt64 = 7
+        var random = SplitMix64(seed: 7)
         for _ in 0..<200 {
-            var reads: [ByteBuffer] = []
-            var i = 0
-            while i < bytes.count {
-                seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                let n = 1 + Int((seed >> 33) % 160)
-                reads.append(ByteBuffer(bytes: bytes[i..<min(bytes.count, i + n)]))
-                i += n
-            }
+            let reads = randomPieces(of: bytes, maxPiece: 160, using: &random).map { ByteBuffer(bytes: $0) }
             for wantsUsage in [false, true] {
                 let (parts, _) = try Self.frames(reads, wantsUsage: wantsUsage)
                 #expect(parts.map { String(buffer: $0) }.joined() == Self.expected(wantsUsage: wantsUsage))

@@ -54,19 +54,16 @@ public struct TransportResponse: Sendable {
 
     /// Reads the whole body, failing when it exceeds `limit` bytes.
     public func collect(upTo limit: Int) async throws -> ByteBuffer {
+        // A body that arrives in one read (most do) is kept as it came, uncopied.
         var result: ByteBuffer?
-        for try await chunk in body {
-            guard var collected = result else {
-                // A body that arrives in one read (most do) is kept as it came, uncopied.
-                if chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+        for try await var chunk in body {
+            if (result?.readableBytes ?? 0) + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
+            if var collected = result.take() {  // taken out: no copy-on-write while appending
+                collected.writeBuffer(&chunk)
+                result = collected
+            } else {
                 result = chunk
-                continue
             }
-            if collected.readableBytes + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
-            result = nil  // no copy-on-write while appending
-            var chunk = chunk
-            collected.writeBuffer(&chunk)
-            result = collected
         }
         return result ?? ByteBuffer()
     }

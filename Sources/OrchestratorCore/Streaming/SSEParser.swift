@@ -114,11 +114,16 @@ public struct SSEScanner: Sendable {
     private var hasName = false
     private var lastID: [UInt8] = []
     private var hasID = false
-    /// Lines of the event being read, and where its first one began in the current
-    /// buffer (-1: in an earlier one, or carried); whether it is still `data: …\n` alone.
-    private var eventLines = 0
-    private var eventStart = -1
-    private var eventCanonical = false
+    /// The lines of the event being read so far (see ``Event/raw``).
+    private enum EventShape {
+        /// No line yet.
+        case empty
+        /// One `data: …\n` line, beginning at this offset of the current buffer.
+        case canonical(start: Int)
+        /// Anything else: more lines, another field, CR endings, or begun in an earlier buffer.
+        case other
+    }
+    private var shape = EventShape.empty
     /// The canonical event's range, handed to `dispatch` for the blank line that ends it.
     private var dispatchRaw: Range<Int>?
 
@@ -135,7 +140,7 @@ public struct SSEScanner: Sendable {
             var start = 0
             let count = raw.count
             // An event begun in an earlier buffer is not one slice of this one.
-            eventStart = -1
+            if case .canonical = shape { shape = .other }
             while start < count {
                 if skipNextLF {
                     skipNextLF = false
@@ -156,8 +161,7 @@ public struct SSEScanner: Sendable {
                 } else {
                     carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[start..<end]))
                     // A line split across buffers (never blank) is no slice of this one.
-                    eventStart = -1
-                    eventLines += 1
+                    shape = .other
                     keepGoing = processCarriedLine(onEvent)
                 }
                 if raw[end] == UInt8(ascii: "\r") { skipNextLF = true }
@@ -178,15 +182,13 @@ public struct SSEScanner: Sendable {
         if line.isEmpty {
             // The blank line: an event of one canonical data line, all in this buffer,
             // is the slice from that line to here.
-            if eventLines == 1, eventCanonical, eventStart >= 0, endsWithLF {
-                dispatchRaw = eventStart..<(lineEnd + 1)
-            }
+            if case .canonical(let eventStart) = shape, endsWithLF { dispatchRaw = eventStart..<(lineEnd + 1) }
             return
         }
-        eventLines += 1
-        if eventLines == 1 {
-            eventStart = start
-            eventCanonical = endsWithLF && RawBytes.hasPrefix(line, "data: ")
+        if case .empty = shape, endsWithLF, RawBytes.hasPrefix(line, "data: ") {
+            shape = .canonical(start: start)
+        } else {
+            shape = .other
         }
     }
 
@@ -277,8 +279,7 @@ public struct SSEScanner: Sendable {
         hasData = false
         name.removeAll(keepingCapacity: true)
         hasName = false
-        eventLines = 0
-        eventStart = -1
+        shape = .empty
         dispatchRaw = nil
     }
 }

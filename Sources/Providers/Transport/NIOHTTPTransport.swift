@@ -130,19 +130,14 @@ public final class NIOHTTPTransport: HTTPTransport {
         let connectTimeout = min(
             TimeAmount.nanoseconds(configuration.connectTimeout.totalNanoseconds), deadline - NIODeadline.now())
         return try await withTaskCancellationHandler {
-            // The data plane calls from the pool's own loop: start at once, with no task
-            // queued on the loop and no promises to carry its result over.
-            let started =
-                loop.inEventLoop
-                ? Self.startExchange(
+            @Sendable func start() -> EventLoopFuture<UpstreamResponseStart> {
+                Self.startExchange(
                     pool: pool, key: key, url: url, tls: tls, head: head, body: body, deadline: deadline,
                     idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
-                : loop.flatSubmit {
-                    Self.startExchange(
-                        pool: pool, key: key, url: url, tls: tls, head: head, body: body, deadline: deadline,
-                        idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
-                }
-            return try await started.get()
+            }
+            // The data plane calls from the pool's own loop: start at once, with no task
+            // queued on the loop and no promises to carry its result over.
+            return try await (loop.inEventLoop ? start() : loop.flatSubmit(start)).get()
         } onCancel: {
             cancellation.cancel()
         }

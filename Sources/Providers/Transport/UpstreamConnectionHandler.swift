@@ -264,8 +264,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             state = .closed
             exchange.promise.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
             context?.close(promise: nil)
-        case .streaming(_, let source, _):
-            guard let idle = currentIdleTimeout else { return }
+        case .streaming(let exchange, let source, _):
+            guard let idle = exchange.idleTimeout else { return }
             // A paused read is the client being slow, not the upstream being silent.
             if paused {
                 armTimer(by: now + idle)
@@ -281,11 +281,6 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .idle, .closed:
             break
         }
-    }
-
-    private var currentIdleTimeout: TimeAmount? {
-        if case .streaming(let exchange, _, _) = state { return exchange.idleTimeout }
-        return nil
     }
 
     /// Fails the exchange in flight, if any.
