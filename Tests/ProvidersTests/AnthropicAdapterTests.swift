@@ -452,11 +452,15 @@ struct AnthropicStreamTranslationTests {
         #expect(events.compactMap(\.usage).last == usage)
     }
 
-    @Test func chunkBoundariesDoNotMatter() throws {
+    /// Seconds of CPU in a debug build: it yields after each cut, so that it never holds
+    /// a thread of the (two-thread, on CI) cooperative pool for long. The suites run in
+    /// parallel, and the mock upstreams of other tests answer from that pool.
+    @Test func chunkBoundariesDoNotMatter() async throws {
         for fixture in [AnthropicFixtures.textStream, AnthropicFixtures.toolStream] {
             let whole = Self.chunks(try Self.translate([fixture]))
             let bytes = Array(fixture.utf8)
             for cut in 1..<bytes.count {
+                await Task.yield()
                 let pieces = [String(decoding: bytes[..<cut], as: UTF8.self), String(decoding: bytes[cut...], as: UTF8.self)]
                 // Cutting inside a multi-byte character would not decode as two strings; the fixtures are ASCII.
                 #expect(Self.chunks(try Self.translate(pieces)) == whole, "cut at \(cut)")
