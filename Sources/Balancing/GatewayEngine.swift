@@ -164,10 +164,20 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var model: ModelConfig?
     }
 
-    struct Candidate {
-        var target: TargetConfig
-        var provider: RoutingTable.Provider
-        var id: TargetID
+    /// One target to try, with its provider. A class: a request passes its candidates
+    /// around (the plan, the attempt loop, the stream's closures), and copying the
+    /// provider's and target's configurations field by field was a run of retains and
+    /// releases per copy.
+    final class Candidate: Sendable {
+        let target: TargetConfig
+        let provider: RoutingTable.Provider
+        let id: TargetID
+
+        init(target: TargetConfig, provider: RoutingTable.Provider, id: TargetID) {
+            self.target = target
+            self.provider = provider
+            self.id = id
+        }
 
         func keyRef(_ keyID: String) -> UpstreamKeyRef { UpstreamKeyRef(provider: target.provider, keyID: keyID) }
     }

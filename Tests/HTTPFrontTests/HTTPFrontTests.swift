@@ -490,5 +490,28 @@ struct FrontDoorTests {
         }
         #expect(ClientCredential.extract(headers: [:], query: "a=1&key=k%2Bv") == "k+v")
         #expect(ClientCredential.extract(headers: [:], query: "monkey=1") == nil)
+        // Non-ASCII tokens come back whole (they are then simply unknown keys).
+        #expect(ClientCredential.extract(headers: [.authorization: "Bearer ключ-é"], query: nil) == "ключ-é")
+        #expect(ClientCredential.extract(headers: [.authorization: "Bearer\u{00A0}abc"], query: nil) == nil)
+        // The other styles, in order; an unusable Authorization falls through to them.
+        #expect(ClientCredential.extract(headers: [.xAPIKey: "anthropic-style"], query: nil) == "anthropic-style")
+        #expect(ClientCredential.extract(headers: [.xGoogAPIKey: "gemini-style"], query: "key=q") == "gemini-style")
+        #expect(ClientCredential.extract(headers: [.authorization: "Basic x", .xAPIKey: "k"], query: nil) == "k")
+        // A repeated field: the first one counts, never the two joined into one token.
+        var twice = HTTPFields()
+        twice.append(HTTPField(name: .authorization, value: "Bearer first"))
+        twice.append(HTTPField(name: .authorization, value: "Bearer second"))
+        #expect(ClientCredential.extract(headers: twice, query: nil) == "first")
+    }
+
+    @Test func firstValueReadsOneFieldOfSeveral() {
+        var fields: HTTPFields = [.contentType: "application/json"]
+        fields.append(HTTPField(name: .accept, value: "a"))
+        fields.append(HTTPField(name: .accept, value: "b"))
+        #expect(fields.firstValue(.accept) == "a")
+        #expect(fields[.accept] == "a, b")
+        #expect(fields.firstValue(HTTPField.Name("Content-Type")!) == "application/json")
+        #expect(fields.firstValue(.authorization) == nil)
+        #expect(HTTPFields().firstValue(.accept) == nil)
     }
 }

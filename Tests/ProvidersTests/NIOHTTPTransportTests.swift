@@ -345,6 +345,27 @@ extension Result where Failure == any Error {
         #expect(v6.hostHeader == "[::1]:9000")
         #expect(v6.hostIsIPLiteral)
     }
+
+    /// The transport keeps parsed URLs: a repeat gets the same answer, a bad URL is
+    /// refused every time (nothing is cached for it), and many distinct URLs (a query
+    /// per request) neither fail nor mix up.
+    @Test func parsedURLsAreCachedAndBadOnesStayRefused() async throws {
+        let transport = NIOHTTPTransport()
+        let text = "https://api.example.com:8443/v1/chat/completions"
+        let first = try transport.parsedURL(text)
+        #expect(try transport.parsedURL(text) == first)
+        #expect(first.hostHeader == "api.example.com:8443" && first.target == "/v1/chat/completions")
+        for _ in 0..<2 {
+            #expect(throws: UpstreamURL.Invalid.self) { try transport.parsedURL("ftp://example.com/") }
+            #expect(throws: UpstreamURL.Invalid.self) { try transport.parsedURL("http://example.com:99999/") }
+        }
+        for n in 0..<600 {
+            let url = try transport.parsedURL("http://127.0.0.1:\(1000 + n)/v1/x?n=\(n)")
+            #expect(url.port == 1000 + n && url.target == "/v1/x?n=\(n)")
+        }
+        #expect(try transport.parsedURL(text) == first)
+        await transport.shutdown()
+    }
 }
 
 @Suite struct ProxyTransportTests {

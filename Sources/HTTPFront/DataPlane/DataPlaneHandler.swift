@@ -248,7 +248,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                         endpoint: endpoint, route: route, head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
                         requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
                         receivedAtMillis: shared.clock.epochMillis,
-                        closeAfter: head.headerFields[.connection]?.lowercased().contains("close") ?? false))
+                        closeAfter: head.headerFields.firstValue(.connection)?.lowercased().contains("close") ?? false))
             } else {
                 mode = .forwarding(requestEnded: false)
                 context.fireChannelRead(wrapInboundOut(part))
@@ -315,7 +315,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Self.shedCounter.increment()
         var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
         response.headers[.xRequestID] = hot.requestID
-        shared.cors.decorate(&response.headers, origin: hot.head.headerFields[.origin])
+        shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
         if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
             method: hot.head.method, path: hot.path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
@@ -360,7 +360,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         response.headers[.xRequestID] = hot.requestID
         if hot.closeAfter { response.headers[.connection] = "close" }
-        shared.cors.decorate(&response.headers, origin: hot.head.headerFields[.origin])
+        shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
         FrontDoor.logAccess(
             method: hot.head.method, path: path,
             status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)

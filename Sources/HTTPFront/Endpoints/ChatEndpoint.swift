@@ -39,7 +39,7 @@ struct ChatEndpoint: Sendable {
         var body = ByteBuffer()
         let chat: ChatRequest
         do {
-            if let length = call.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            if let length = call.headers.firstValue(.contentLength).flatMap(Int.init), length > maxBodyBytes {
                 throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
             }
             body = try await call.readBody()
@@ -124,7 +124,7 @@ struct ChatEndpoint: Sendable {
     /// first target's provider when it can (Anthropic), else estimated.
     func countTokens(_ call: Call) async throws -> FrontResponse {
         let principal = try authenticate(call.headers, query: call.query)
-        if let length = call.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+        if let length = call.headers.firstValue(.contentLength).flatMap(Int.init), length > maxBodyBytes {
             throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
         }
         let body = try await call.readBody()

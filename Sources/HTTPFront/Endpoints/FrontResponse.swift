@@ -34,7 +34,7 @@ public enum FrontBody: Sendable {
 enum FrontDoor {
     /// A valid incoming `x-request-id`, else a new one.
     static func requestID(_ headers: HTTPFields) -> String {
-        headers[.xRequestID].flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
+        headers.firstValue(.xRequestID).flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
     }
 
     /// Whether a path belongs to the Anthropic-style routes (errors in Anthropic's shape).

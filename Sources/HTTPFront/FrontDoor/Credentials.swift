@@ -5,9 +5,9 @@ import OrchestratorCore
 /// `Authorization: Bearer`, `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
 public enum ClientCredential {
     public static func extract(headers: HTTPFields, query: String?) -> String? {
-        if let authorization = headers[.authorization], let token = bearerToken(authorization) { return token }
-        if let key = headers[.xAPIKey], !key.isEmpty { return key }
-        if let key = headers[.xGoogAPIKey], !key.isEmpty { return key }
+        if let authorization = headers.firstValue(.authorization), let token = bearerToken(authorization) { return token }
+        if let key = headers.firstValue(.xAPIKey), !key.isEmpty { return key }
+        if let key = headers.firstValue(.xGoogAPIKey), !key.isEmpty { return key }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
                 let value = String(pair.dropFirst(4)).removingPercentEncoding ?? ""
@@ -18,22 +18,21 @@ public enum ClientCredential {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, spaces and tabs around
-    /// it ignored), scanned without Foundation: this runs for every request.
+    /// it ignored), scanned in place without Foundation: this runs for every request.
     static func bearerToken(_ value: String) -> String? {
-        let bytes = Array(value.utf8)
         func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-        var start = 0
-        var end = bytes.count
-        while start < end, isBlank(bytes[start]) { start += 1 }
-        while end > start, isBlank(bytes[end - 1]) { end -= 1 }
-        let scheme = Array("bearer".utf8)
-        guard end - start > scheme.count + 1 else { return nil }
-        for (offset, letter) in scheme.enumerated() where bytes[start + offset] | 0x20 != letter { return nil }
-        var tokenStart = start + scheme.count
-        guard isBlank(bytes[tokenStart]) else { return nil }
-        while tokenStart < end, isBlank(bytes[tokenStart]) { tokenStart += 1 }
-        guard tokenStart < end else { return nil }
-        return String(decoding: bytes[tokenStart..<end], as: UTF8.self)
+        var rest = Substring(value).utf8
+        while let first = rest.first, isBlank(first) { rest = rest.dropFirst() }
+        while let last = rest.last, isBlank(last) { rest = rest.dropLast() }
+        let scheme = "bearer".utf8
+        guard rest.count > scheme.count + 1 else { return nil }
+        for letter in scheme {
+            guard rest.first.map({ $0 | 0x20 }) == letter else { return nil }
+            rest = rest.dropFirst()
+        }
+        guard let separator = rest.first, isBlank(separator) else { return nil }
+        while let first = rest.first, isBlank(first) { rest = rest.dropFirst() }
+        return rest.isEmpty ? nil : String(Substring(rest))
     }
 }
 

@@ -171,7 +171,7 @@ public struct AnthropicAdapter: ProviderAdapter {
     }
 
     static func upstreamRequestID(_ headers: HTTPFields) -> String? {
-        headers[.anthropicRequestID] ?? headers[.xRequestID]
+        headers.firstValue(.anthropicRequestID) ?? headers.firstValue(.xRequestID)
     }
 }
 

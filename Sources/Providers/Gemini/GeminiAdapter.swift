@@ -241,7 +241,7 @@ public struct GeminiAdapter: ProviderAdapter {
                 "Fetching the image at \(url) returned \(response.status).", param: "messages", code: "image_fetch_failed")
         }
         let mime =
-            response.headers[.contentType]?.split(separator: ";", omittingEmptySubsequences: false).first
+            response.headers.firstValue(.contentType)?.split(separator: ";", omittingEmptySubsequences: false).first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard mime.hasPrefix("image/") else {
             throw .invalidRequest(
@@ -327,7 +327,7 @@ public struct GeminiAdapter: ProviderAdapter {
     }
 
     static func upstreamRequestID(_ headers: HTTPFields) -> String? {
-        headers[.xRequestID] ?? headers[HTTPField.Name("x-goog-request-id")!]
+        headers.firstValue(.xRequestID) ?? headers.firstValue(.xGoogRequestID)
     }
 
     /// The reported usage, or an estimate (flagged) when the upstream sent none.

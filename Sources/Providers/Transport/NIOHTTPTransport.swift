@@ -54,6 +54,7 @@ public final class NIOHTTPTransport: HTTPTransport {
     private let configuration: Configuration
     private let pools: [ObjectIdentifier: NIOLoopBoundBox<ConnectionPool>]
     private let tlsContexts = Mutex<[String: NIOSSLContext]>([:])
+    private let parsedURLs = Mutex<[String: UpstreamURL]>([:])
 
     public init(configuration: Configuration = .init(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.group = eventLoopGroup
@@ -75,7 +76,7 @@ public final class NIOHTTPTransport: HTTPTransport {
     {
         let url: UpstreamURL
         do {
-            url = try UpstreamURL(parsing: request.url)
+            url = try parsedURL(request.url)
         } catch {
             throw TransportError(.other, "invalid upstream URL: \(error.description)")
         }
@@ -195,16 +196,38 @@ public final class NIOHTTPTransport: HTTPTransport {
         return context
     }
 
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
-        "content-length",
-    ]
+    /// Fields the transport sets itself or that speak for one connection only: an
+    /// adapter's or a provider's value for them is not sent (a `switch`, not a `Set`:
+    /// this runs for every field of every upstream request, and hashing cost more).
+    static func isHopByHop(_ canonicalName: String) -> Bool {
+        switch canonicalName {
+        case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
+            "content-length":
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The URL parsed, from the cache when it was seen before: adapters send the same
+    /// few URLs over and over, and a lookup costs less than the parse and its strings.
+    /// The cache is emptied when it reaches 256 URLs, so a stream of distinct URLs (a
+    /// query string per request) cannot grow it.
+    func parsedURL(_ text: String) throws(UpstreamURL.Invalid) -> UpstreamURL {
+        if let known = parsedURLs.withLock({ $0[text] }) { return known }
+        let parsed = try UpstreamURL(parsing: text)
+        parsedURLs.withLock { cache in
+            if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
+            cache[text] = parsed
+        }
+        return parsed
+    }
 
     static func requestHead(_ request: TransportRequest, url: UpstreamURL) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 3)
         headers.add(name: "host", value: url.hostHeader)
-        for field in request.headers where !hopByHop.contains(field.name.canonicalName) {
+        for field in request.headers where !isHopByHop(field.name.canonicalName) {
             headers.add(name: field.name.rawName, value: field.value)
         }
         let method = HTTPMethod(rawValue: request.method.rawValue)

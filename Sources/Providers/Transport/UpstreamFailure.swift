@@ -86,7 +86,7 @@ enum UpstreamFailure {
 
     /// `Retry-After` in whole seconds, from delta-seconds or an HTTP date.
     static func retryAfter(_ headers: HTTPFields) -> Int? {
-        guard let value = headers[.retryAfter]?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let value = headers.firstValue(.retryAfter)?.trimmingCharacters(in: .whitespaces) else { return nil }
         // At most a day: a hostile or broken header must neither crash nor rest a key forever.
         let limit = 86_400.0
         if let seconds = Double(value) {
@@ -111,4 +111,6 @@ extension HTTPField.Name {
     static let apiKey = HTTPField.Name("api-key")!
     /// Gemini's key header.
     static let googAPIKey = HTTPField.Name("x-goog-api-key")!
+    /// Gemini's request id.
+    static let xGoogRequestID = HTTPField.Name("x-goog-request-id")!
 }

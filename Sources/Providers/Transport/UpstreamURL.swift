@@ -11,10 +11,7 @@ struct UpstreamURL: Hashable, Sendable {
     var target: String
 
     /// The `Host` header value: the host, plus the port when it is not the scheme's default.
-    var hostHeader: String {
-        let shown = host.contains(":") ? "[\(host)]" : host
-        return port == (secure ? 443 : 80) ? shown : "\(shown):\(port)"
-    }
+    let hostHeader: String
 
     /// Whether ``host`` is an IP literal (no SNI for those).
     var hostIsIPLiteral: Bool {
@@ -73,5 +70,7 @@ struct UpstreamURL: Hashable, Sendable {
             port = defaultPort
         }
         guard !host.isEmpty else { throw Invalid(description: "missing host") }
+        let shown = host.contains(":") ? "[\(host)]" : host
+        hostHeader = port == defaultPort ? shown : "\(shown):\(port)"
     }
 }
