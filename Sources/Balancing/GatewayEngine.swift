@@ -133,7 +133,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let deadline = clock.now.advanced(by: .milliseconds(Int64(min(routing.timeoutSeconds, 30) * 1000)))
         for candidate in plan.candidates.prefix(max(1, routing.maxAttempts)) {
             guard health.isAvailable(candidate.id, now: clock.now),
-                let lease = lease(candidate, usable: keyUsable(for: candidate))
+                let lease = lease(candidate)
             else { continue }
             let call = ProviderCall(
                 request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
@@ -244,7 +244,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
         let candidates = plan.candidates
         let now = clock.now
-        if !candidates.contains(where: { $0.provider.keys.hasUsableKey(keyUsable(for: $0)) }) {
+        if !candidates.contains(where: hasUsableKey) {
             throw allKeysUnavailable(candidates, model: request.chat.model, now: now)
         }
         var failures: [GatewayError] = []
@@ -391,16 +391,24 @@ public final class GatewayEngine: ChatService, HealthReporting {
     private func nextCandidate(
         _ candidates: [Candidate], from cursor: Int, avoiding last: Int?, excluding skipped: Set<Int>
     ) -> (Int, KeyPool.Lease?)? {
-        let count = candidates.count
-        let order = (0..<count).map { (cursor + $0) % count }.filter { !skipped.contains($0) }
-        let preferred = count > 1 ? order.filter { $0 != last } + order.filter { $0 == last } : order
-        for index in preferred {
+        // Walked in place (no index arrays: this runs for every attempt).
+        func admitted(_ index: Int) -> KeyPool.Lease?? {
             let candidate = candidates[index]
-            let usable = keyUsable(for: candidate)
-            guard candidate.provider.keys.hasUsableKey(usable) else { continue }
-            guard health.isAvailable(candidate.id, now: clock.now) else { continue }
-            if let lease = lease(candidate, usable: usable) { return (index, lease) }
+            guard hasUsableKey(candidate), health.isAvailable(candidate.id, now: clock.now) else { return nil }
+            return lease(candidate)
         }
+        let count = candidates.count
+        var lastTried: Int?
+        for step in 0..<count {
+            let index = (cursor + step) % count
+            if skipped.contains(index) { continue }
+            if count > 1, index == last {
+                lastTried = index
+                continue
+            }
+            if let lease = admitted(index) { return (index, lease) }
+        }
+        if let index = lastTried, let lease = admitted(index) { return (index, lease) }
         return nil
     }
 
@@ -414,7 +422,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
         for index in ranked {
             let candidate = candidates[index]
-            if let lease = lease(candidate, usable: keyUsable(for: candidate)) { return (index, lease) }
+            if let lease = lease(candidate) { return (index, lease) }
         }
         return nil
     }
@@ -429,15 +437,18 @@ public final class GatewayEngine: ChatService, HealthReporting {
             isRetryable: true)
     }
 
-    /// Whether a key of `candidate`'s provider may be used now (not resting, not refused).
-    private func keyUsable(for candidate: Candidate) -> (String) -> Bool {
-        { keyID in self.health.isKeyUsable(candidate.keyRef(keyID), now: self.clock.now) }
+    /// Whether `candidate`'s provider has a key that may be used now (not resting, not
+    /// refused), or needs none.
+    private func hasUsableKey(_ candidate: Candidate) -> Bool {
+        let now = clock.now
+        return candidate.provider.keys.hasUsableKey { health.isKeyUsable(candidate.keyRef($0), now: now) }
     }
 
     /// Takes a key for `candidate`: `.some(nil)` when the provider has no keys, nil when
     /// every key is resting or disabled.
-    private func lease(_ candidate: Candidate, usable: (String) -> Bool) -> KeyPool.Lease?? {
-        switch candidate.provider.keys.acquire(usable: usable) {
+    private func lease(_ candidate: Candidate) -> KeyPool.Lease?? {
+        let now = clock.now
+        switch candidate.provider.keys.acquire(usable: { health.isKeyUsable(candidate.keyRef($0), now: now) }) {
         case .noKeys: return .some(nil)
         case .key(let lease): return .some(lease)
         case .allUnavailable: return nil

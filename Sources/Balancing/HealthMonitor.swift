@@ -126,16 +126,18 @@ public final class HealthMonitor: HealthRegistry {
     public func recordSuccess(_ target: TargetID, latency: Duration, now: ContinuousClock.Instant) {
         let seconds = latency.totalSeconds
         let change = state.withLock { state -> HealthRecord? in
-            var entry = state.targets[target] ?? TargetState()
-            let wasClosed = entry.circuit == .closed
-            entry.circuit = .closed
-            entry.consecutiveFailures = 0
-            entry.openedAt = nil
-            entry.probeStartedAt = nil
-            entry.ewmaSeconds = entry.ewmaSeconds.map { $0 * 0.8 + seconds * 0.2 } ?? seconds
-            entry.window.append(success: true, latencySeconds: seconds, capacity: configuration.windowSize)
-            state.targets[target] = entry
-            return wasClosed ? nil : record(target, entry)
+            // Updated in place: a copy taken out and stored back would copy the whole
+            // outcome window on every request (the dictionary still holds the original).
+            Self.update(&state.targets[target, default: TargetState()]) { entry in
+                let wasClosed = entry.circuit == .closed
+                entry.circuit = .closed
+                entry.consecutiveFailures = 0
+                entry.openedAt = nil
+                entry.probeStartedAt = nil
+                entry.ewmaSeconds = entry.ewmaSeconds.map { $0 * 0.8 + seconds * 0.2 } ?? seconds
+                entry.window.append(success: true, latencySeconds: seconds, capacity: configuration.windowSize)
+                return wasClosed ? nil : record(target, entry)
+            }
         }
         if let change { announce(.target(change), "circuit closed", target.description) }
     }
@@ -149,21 +151,23 @@ public final class HealthMonitor: HealthRegistry {
         }
         let message = Redaction.scrub(error.message)
         let change = state.withLock { state -> HealthRecord? in
-            var entry = state.targets[target] ?? TargetState()
-            entry.consecutiveFailures += 1
-            entry.probeStartedAt = nil
-            entry.lastError = message
-            entry.window.append(success: false, latencySeconds: nil, capacity: configuration.windowSize)
-            var opened = false
-            if entry.circuit == .halfOpen || (entry.circuit == .closed && entry.consecutiveFailures >= configuration.failureThreshold) {
-                entry.circuit = .open
-                entry.openedAt = now
-                opened = true
-            } else if entry.circuit == .open {
-                entry.openedAt = now
+            Self.update(&state.targets[target, default: TargetState()]) { entry in
+                entry.consecutiveFailures += 1
+                entry.probeStartedAt = nil
+                entry.lastError = message
+                entry.window.append(success: false, latencySeconds: nil, capacity: configuration.windowSize)
+                var opened = false
+                if entry.circuit == .halfOpen
+                    || (entry.circuit == .closed && entry.consecutiveFailures >= configuration.failureThreshold)
+                {
+                    entry.circuit = .open
+                    entry.openedAt = now
+                    opened = true
+                } else if entry.circuit == .open {
+                    entry.openedAt = now
+                }
+                return opened ? record(target, entry) : nil
             }
-            state.targets[target] = entry
-            return opened ? record(target, entry) : nil
         }
         if let change { announce(.target(change), "circuit opened", target.description, error: message) }
     }
@@ -196,6 +200,11 @@ public final class HealthMonitor: HealthRegistry {
     /// The targets of `provider` the monitor has seen (including `provider/model` ones).
     public func knownTargets(of provider: String) -> [TargetID] {
         state.withLock { $0.targets.keys.filter { $0.provider == provider } }
+    }
+
+    /// Runs `body` on a stored value in place (pass a dictionary's `[key, default:]`).
+    private static func update<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
+        body(&value)
     }
 
     /// The target's smoothed latency (what `least_latency` orders by), without building

@@ -152,6 +152,12 @@ public final class KeyPool: Sendable {
     /// back with ``release(_:)``.
     public func acquire(usable: (String) -> Bool) -> Acquisition {
         guard !keys.isEmpty else { return hasConfiguredKeys ? .allUnavailable : .noKeys }
+        if keys.count == 1 {
+            // Every strategy picks the only key; no index list to build.
+            guard usable(keys[0].id) else { return .allUnavailable }
+            state.withLock { $0.inFlight[0] += 1 }
+            return .key(Lease(index: 0, id: keys[0].id, secret: keys[0].secret))
+        }
         let candidates = keys.indices.filter { usable(keys[$0].id) }
         guard !candidates.isEmpty else { return .allUnavailable }
         let index = state.withLock { state -> Int in

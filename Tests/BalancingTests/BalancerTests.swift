@@ -181,4 +181,28 @@ struct KeyPoolTests {
         }
         #expect(!pool.hasUsableKey { _ in false } && pool.hasUsableKey { $0 == "2" })
     }
+
+    /// A pool of one key (the common case, taken without building an index list) behaves
+    /// like any other under every strategy: usable or not, counted while leased.
+    @Test(arguments: [KeyStrategy.roundRobin, .random, .leastUsed]) func aSingleKeyIsLeasedAndCounted(_ strategy: KeyStrategy) {
+        let pool = KeyPool(
+            keys: [StoredUpstreamKey(id: "off", secret: "s0", enabled: false), StoredUpstreamKey(id: "only", secret: "s1", enabled: true)],
+            strategy: strategy)
+        guard case .allUnavailable = pool.acquire(usable: { $0 != "only" }) else {
+            Issue.record("the only key is resting")
+            return
+        }
+        var leases: [KeyPool.Lease] = []
+        for _ in 0..<3 {
+            guard case .key(let lease) = pool.acquire(usable: { _ in true }) else {
+                Issue.record("the only key is usable")
+                return
+            }
+            #expect(lease.id == "only" && lease.secret == "s1" && lease.index == 0)
+            leases.append(lease)
+        }
+        #expect(pool.leasesInFlight == 3)
+        for lease in leases { pool.release(lease) }
+        #expect(pool.leasesInFlight == 0)
+    }
 }
