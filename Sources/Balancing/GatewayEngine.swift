@@ -256,7 +256,11 @@ public final class GatewayEngine: ChatService, HealthReporting {
         /// Candidates whose provider is at its own rpm/tpm cap: skipped for this request.
         var capped = Set<Int>()
         var upstreamWait = Duration.zero
-        let overhead = { [clock] () -> Duration in max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait) }
+        /// The gateway's own time so far: everything but the upstream's. (A function of
+        /// the wait, not a closure over it: a closure would box the variable, per request.)
+        func overhead(waiting upstreamWait: Duration) -> Duration {
+            max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait)
+        }
         while attempt < max(1, routing.maxAttempts) {
             if clock.now >= deadline { break }
             // With every circuit open, still try the likeliest target ("panic" routing,
@@ -317,7 +321,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
                 deadline: min(deadline, perAttempt), logger: attemptLogger)
             let started = clock.now
-            let release: @Sendable () -> Void = { if let lease { candidate.provider.keys.release(lease) } }
+            // Direct calls below; only a stream, which outlives this call, gets a closure.
+            func release() { if let lease { candidate.provider.keys.release(lease) } }
             do {
                 var route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
                 route.rateLimit = log.admission?.status
@@ -326,7 +331,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let opened = try await StreamOpening.open(stream)
                     let latency = started.duration(to: clock.now)
                     upstreamWait += latency
-                    route.overhead = overhead()
+                    route.overhead = overhead(waiting: upstreamWait)
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     health.recordSuccess(candidate.id, latency: latency, now: clock.now)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
@@ -335,7 +340,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     let target = candidate.id
                     return .stream(
                         makeStream(
-                            opened, log: log, secret: lease?.secret, releaseKey: release,
+                            opened, log: log, secret: lease?.secret,
+                            releaseKey: { if let lease { candidate.provider.keys.release(lease) } },
                             onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
                         route)
                 } else {
@@ -350,7 +356,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     log.tokensEstimated = completion.usageEstimated
                     log.captureResponse(completion.body)
                     await record(log, status: 200, error: nil)
-                    route.overhead = overhead()
+                    route.overhead = overhead(waiting: upstreamWait)
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                     return .completion(completion.body, route)
                 }

@@ -48,6 +48,10 @@ struct GatewayErrorTests {
 struct SecurityTests {
     @Test func hashingAndComparison() {
         #expect(KeyHashing.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(KeyHashing.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(KeyHashing.sha256Hex("clé-ключ-🔑") == "61fbf64262a7b447666320163f8411f21c40e57a74da842d14b6ff7142ae5919")
+        #expect(KeyHashing.sha256Hex("sk-orch-" + String(repeating: "x", count: 200)) == "ff06cef8dcce66f3684ac2638a843b3dd2fc4af1c6b0854014f4c0865ba48e9b")
+        #expect(KeyHashing.constantTimeEquals("abc".utf8, "abc".utf8) && !KeyHashing.constantTimeEquals("abc".utf8, "abC".utf8))
         #expect(KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
         #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
         #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("ab".utf8)))

@@ -63,28 +63,32 @@ struct ChatEndpoint: Sendable {
         logger[metadataKey: "model"] = .string(chat.model)
         logger[metadataKey: "key"] = .string(principal.name)
         let result = try await service.chat(inbound, principal: principal, logger: logger)
-        var response: FrontResponse
+        // Room for every field the response gets on its way out (the front door adds the
+        // request id, the length, CORS): appended, never regrown.
+        var headers = HTTPFields()
+        headers.reserveCapacity(16)
+        let responseBody: FrontBody
+        var keepAlive: ByteBuffer?
         switch result {
         case .completion(let completion, _):
-            let bytes: ByteBuffer
             switch completion {
-            case .raw(let raw): bytes = raw
-            case .canonical(let canonical): bytes = try codec.encodeCompletion(canonical)
+            case .raw(let raw): responseBody = .bytes(raw)
+            case .canonical(let canonical): responseBody = .bytes(try codec.encodeCompletion(canonical))
             }
-            response = FrontResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(bytes))
+            headers.append(HTTPField(name: .contentType, value: "application/json"))
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
-            response = FrontResponse(
-                status: .ok,
-                headers: [.contentType: encoder.contentType, .cacheControl: "no-cache", .xAccelBuffering: "no"],
-                body: .stream(streamWriter(stream, encoder: encoder, logger: logger)),
-                keepAlive: encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil)
+            headers.append(HTTPField(name: .contentType, value: encoder.contentType))
+            headers.append(HTTPField(name: .cacheControl, value: "no-cache"))
+            headers.append(HTTPField(name: .xAccelBuffering, value: "no"))
+            responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
+            keepAlive = encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil
         }
-        response.headers[.xOrchestratorProvider] = result.route.provider
-        response.headers[.xOrchestratorAttempts] = String(result.route.attempts)
-        response.headers[.xOrchestratorOverheadMs] = result.route.overheadMillisecondsText
-        response.headers.add(result.route.rateLimit)
-        return response
+        headers.append(HTTPField(name: .xOrchestratorProvider, value: result.route.provider))
+        headers.append(HTTPField(name: .xOrchestratorAttempts, value: String(result.route.attempts)))
+        headers.append(HTTPField(name: .xOrchestratorOverheadMs, value: result.route.overheadMillisecondsText))
+        headers.add(result.route.rateLimit)
+        return FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
     }
 
     /// An SSE comment: every SSE reader skips it.

@@ -4,9 +4,12 @@ public import Foundation
 /// Hashing and comparison of client keys.
 public enum KeyHashing {
     /// Lower-case hex SHA-256 of `secret`: how client keys are stored and looked up.
+    /// (Hashed from the string's own bytes and written straight into the result: this
+    /// runs for every request.)
     public static func sha256Hex(_ secret: String) -> String {
-        let digest = SHA256.hash(data: Array(secret.utf8))
-        return Hex.lowercase(digest)
+        var secret = secret
+        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { Hex.lowercase($0) }
     }
 
     /// Compares two byte strings in time independent of where they differ.
@@ -68,7 +71,7 @@ public struct ClientKeyDirectory: Sendable {
     /// Authenticates a presented secret.
     public func authenticate(_ secret: String, now: Date = Date()) -> Outcome {
         let hash = KeyHashing.sha256Hex(secret)
-        guard let entry = byHash[hash], KeyHashing.constantTimeEquals(Array(entry.keyHash.utf8), Array(hash.utf8)) else {
+        guard let entry = byHash[hash], KeyHashing.constantTimeEquals(entry.keyHash.utf8, hash.utf8) else {
             return .unknown
         }
         if !entry.enabled { return .disabled }
@@ -79,22 +82,21 @@ public struct ClientKeyDirectory: Sendable {
 
 /// Lowercase hexadecimal, for key hashes and request ids.
 enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
     /// The lowercase hex digit for `nibble` (0...15).
     @inline(__always)
     static func digit(_ nibble: UInt8) -> UInt8 {
         nibble < 10 ? UInt8(ascii: "0") &+ nibble : UInt8(ascii: "a") &+ (nibble &- 10)
     }
 
-    static func lowercase(_ bytes: some Sequence<UInt8>) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+    /// Two digits per byte, written into the string's own storage.
+    static func lowercase(_ bytes: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (index, byte) in bytes.enumerated() {
+                out[2 * index] = digit(byte >> 4)
+                out[2 * index + 1] = digit(byte & 0x0F)
+            }
+            return bytes.count * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// The 16 digits of `value`, most significant first.

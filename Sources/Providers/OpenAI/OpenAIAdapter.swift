@@ -147,8 +147,9 @@ public struct OpenAIAdapter: ProviderAdapter {
     private func send(_ call: ProviderCall, stream: Bool) async throws(GatewayError) -> TransportResponse {
         let body = try Self.upstreamBody(for: call, stream: stream)
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        headers[.accept] = stream ? "text/event-stream" : "application/json"
+        headers.reserveCapacity(3 + call.provider.headers.count)
+        headers.append(HTTPField(name: .contentType, value: "application/json"))
+        headers.append(HTTPField(name: .accept, value: stream ? "text/event-stream" : "application/json"))
         addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
