@@ -19,14 +19,29 @@ import Darwin
 struct StderrLogHandler: LogHandler {
     typealias Format = LogLine.Format
 
-    let label: String
-    let format: Format
+    /// What never changes once the logger is made, behind one reference: the handler
+    /// then fits in an existential's three-word inline buffer. Every request copies a
+    /// logger and sets metadata on it, and a larger handler was boxed on the heap and
+    /// copied out of its shared box (`swift_makeBoxUnique`) each time.
+    private final class Fixed: Sendable {
+        let label: String
+        let format: Format
+
+        init(label: String, format: Format) {
+            self.label = label
+            self.format = format
+        }
+    }
+
+    private let fixed: Fixed
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
 
+    var label: String { fixed.label }
+    var format: Format { fixed.format }
+
     init(label: String, format: Format, level: Logger.Level) {
-        self.label = label
-        self.format = format
+        self.fixed = Fixed(label: label, format: format)
         self.logLevel = level
     }
 

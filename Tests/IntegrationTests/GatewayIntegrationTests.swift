@@ -229,6 +229,10 @@ struct GatewayIntegrationTests {
         }
         let lines = capture.all
         #expect(lines.count > 5)
+        // The engine's lines name the request, its model and its key (by name).
+        let failed = lines.filter { $0.contains("request failed") }
+        #expect(!failed.isEmpty)
+        #expect(failed.allSatisfy { $0.contains("model=chat") && $0.contains("key=") && $0.contains("request.id=") }, "\(failed)")
         for secret in ["sk-test-client-000111", "sk-upstream-secret-aaaa", "sk-upstream-secret-bbbb", "admin-secret-key-42", "sk-wrong-client-key"] {
             #expect(!lines.contains { $0.contains(secret) }, "\(secret) leaked into the logs")
         }

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import OrchestratorCore
 import OrchestratorTesting
@@ -319,6 +320,34 @@ extension Result where Failure == any Error {
         } catch {
             self = .failure(error)
         }
+    }
+}
+
+@Suite struct UpstreamHeaderTests {
+    /// Response header names become the same fields whether they take the shortcut for
+    /// common names or the full parse; invalid names are dropped.
+    @Test func responseHeadersBecomeFields() {
+        let names = [
+            "Content-Type", "content-type", "Content-Length", "content-length", "Date", "date", "Server", "server",
+            "Connection", "connection", "Transfer-Encoding", "transfer-encoding", "x-request-id", "X-Request-Id",
+            "X-Request-ID", "X-REQUEST-ID", "Retry-After", "x-ratelimit-remaining-requests", "CONTENT-TYPE",
+        ]
+        for name in names {
+            #expect(UpstreamConnectionHandler.fieldName(name) == HTTPField.Name(name), "\(name)")
+            #expect(UpstreamConnectionHandler.fieldName(name)?.canonicalName == name.lowercased())
+        }
+        #expect(UpstreamConnectionHandler.fieldName("bad name") == nil)
+        #expect(UpstreamConnectionHandler.fieldName("") == nil)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "bad name", value: "dropped")
+        headers.add(name: "X-Request-ID", value: "req-1")
+        headers.add(name: "x-custom", value: "kept")
+        let fields = UpstreamConnectionHandler.fields(headers)
+        #expect(fields.count == 3)
+        #expect(fields.firstValue(.contentType) == "application/json")
+        #expect(fields.firstValue(.xRequestID) == "req-1")
+        #expect(fields.firstValue(HTTPField.Name("X-Custom")!) == "kept")
     }
 }
 

@@ -60,8 +60,13 @@ struct ChatEndpoint: Sendable {
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
             route: call.route)
         var logger = call.logger
-        logger[metadataKey: "model"] = .string(chat.model)
-        logger[metadataKey: "key"] = .string(principal.name)
+        // Both at once: one copy of the metadata, grown once (two subscript writes
+        // copied it and then grew it, for every request).
+        var metadata = logger.handler.metadata
+        metadata.reserveCapacity(metadata.count + 2)
+        metadata["model"] = .string(chat.model)
+        metadata["key"] = .string(principal.name)
+        logger.handler.metadata = metadata
         let result = try await service.chat(inbound, principal: principal, logger: logger)
         // Room for every field the response gets on its way out (the front door adds the
         // request id, the length, CORS): appended, never regrown.

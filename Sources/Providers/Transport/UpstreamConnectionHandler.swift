@@ -324,8 +324,23 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         var fields = HTTPFields()
         fields.reserveCapacity(headers.count)
         for (name, value) in headers {
-            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+            if let fieldName = fieldName(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         return fields
+    }
+
+    /// The field name for a header name as received: the usual ones without the
+    /// validating, lower-casing parse (every upstream response has several of them).
+    static func fieldName(_ name: String) -> HTTPField.Name? {
+        switch name {
+        case "Content-Type", "content-type": return .contentType
+        case "Content-Length", "content-length": return .contentLength
+        case "Date", "date": return .date
+        case "Server", "server": return .server
+        case "Connection", "connection": return .connection
+        case "Transfer-Encoding", "transfer-encoding": return .transferEncoding
+        case "x-request-id", "X-Request-Id", "X-Request-ID": return .xRequestID
+        default: return HTTPField.Name(name)
+        }
     }
 }
