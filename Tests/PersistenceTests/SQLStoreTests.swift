@@ -281,6 +281,25 @@ struct SQLBackendBehaviourTests {
         await database.drop()
     }
 
+    /// A batch is one statement run per row: a row that fails (a duplicate id) fails the
+    /// whole batch and leaves none of it, and the statement is usable again afterwards.
+    @Test(arguments: TestBackend.all) func aFailedBatchLeavesNoRowAndTheNextOneLands(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
+        func row(_ id: String) -> RequestLogEntry {
+            RequestLogEntry(
+                id: id, requestID: "r-" + id, timestampMillis: 5, keyID: "k", keyName: "k", apiStyle: "openai", model: "m",
+                stream: false, status: 200, attempts: 1, latencyMillis: 1)
+        }
+        try await store.insertLogs([row("a"), row("b")])
+        await #expect(throws: (any Error).self) { try await store.insertLogs([row("c"), row("a"), row("d")]) }
+        #expect(try await store.countLogs() == 2)
+        try await store.insertLogs([row("c"), row("d"), row("e")])
+        #expect(try await store.logs(RequestLogQuery()).map(\.id).sorted() == ["a", "b", "c", "d", "e"])
+        #expect(try await store.log(id: "d")?.requestID == "r-d")
+        await database.drop()
+    }
+
     @Test(arguments: TestBackend.all) func concurrentWritersAllLand(_ backend: TestBackend) async throws {
         let database = try await backend.open()
         let store = database.store
