@@ -28,10 +28,11 @@ stream) ORCH_BIN="$BIN" bash bench/run.sh --skip-build --only stream --rounds 1 
 *) echo "scenario: chat or stream" >&2; exit 2 ;;
 esac
 run=$!
-requests() { curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
+# (0 while the gateway is not up yet: curl's failure must not add a second line.)
+requests() { { curl -s "localhost:18083/metrics" || true; } | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
 # Wait until the gateway is under steady load: the chat soak, or its stream round.
 loaded() {
-    if [[ "$SCENARIO" == chat ]]; then grep -q "==> soak:" "$WORK/bench.log"; else [[ "$(requests 2>/dev/null || echo 0)" -gt 20000 ]]; fi
+    if [[ "$SCENARIO" == chat ]]; then grep -q "==> soak:" "$WORK/bench.log"; else [[ "$(requests 2>/dev/null)" -gt 20000 ]]; fi
 }
 until loaded; do
     kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $WORK/bench.log" >&2; exit 1; }

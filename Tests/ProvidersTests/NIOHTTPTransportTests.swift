@@ -351,6 +351,20 @@ extension Result where Failure == any Error {
     }
 }
 
+@Suite struct EventStreamContentTypeTests {
+    @Test func eventStreamIsRecognisedInAnyCase() {
+        for value in [
+            "text/event-stream", "text/event-stream; charset=utf-8", "Text/Event-Stream", "TEXT/EVENT-STREAM;charset=UTF-8",
+            " text/event-stream", "application/x-foo, text/event-stream",
+        ] {
+            #expect(TransportResponse.namesEventStream(value), "\(value)")
+        }
+        for value in ["", "application/json", "text/event", "text/event_stream", "text/eventXstream", "text/plain; x=event-stream", "text/event-strea"] {
+            #expect(!TransportResponse.namesEventStream(value), "\(value)")
+        }
+    }
+}
+
 @Suite struct UpstreamURLTests {
     @Test func splitsSchemeHostPortAndTarget() throws {
         let plain = try UpstreamURL(parsing: "http://127.0.0.1:8080/v1/chat/completions?a=b#frag")

@@ -42,10 +42,31 @@ extension TransportResponse {
     /// one with a JSON body (often an error) and 200: that is read for its message.
     func requireEventStream(provider: String) async throws(GatewayError) {
         try await requireSuccess(provider: provider)
-        if let contentType = headers.firstValue(.contentType), !contentType.lowercased().contains("text/event-stream") {
+        if let contentType = headers.firstValue(.contentType), !Self.namesEventStream(contentType) {
             let body = (try? await collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
             let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
             throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)
+        }
+    }
+
+    /// Whether a `Content-Type` value mentions `text/event-stream`, in any case. Compared
+    /// in place: lower-casing the value and searching it cost four allocations per
+    /// stream.
+    static func namesEventStream(_ contentType: String) -> Bool {
+        let wanted: StaticString = "text/event-stream"
+        let pattern = UnsafeRawBufferPointer(start: wanted.utf8Start, count: wanted.utf8CodeUnitCount)
+        var value = contentType
+        return value.withUTF8 { bytes in
+            guard bytes.count >= pattern.count else { return false }
+            // ASCII letters match in either case; the pattern's '/' and '-' exactly.
+            func matches(_ byte: UInt8, _ letter: UInt8) -> Bool {
+                letter >= UInt8(ascii: "a") && letter <= UInt8(ascii: "z") ? byte | 0x20 == letter : byte == letter
+            }
+            for start in 0...(bytes.count - pattern.count)
+            where (0..<pattern.count).allSatisfy({ matches(bytes[start + $0], pattern[$0]) }) {
+                return true
+            }
+            return false
         }
     }
 }
