@@ -38,13 +38,17 @@ struct LimitsIntegrationTests {
 
     @Test func aBurstOf100Gets60AndProper429s() async throws {
         try await withGateway(Self.config) { gateway, url in
+            let started = ContinuousClock.now
             let replies = try await withThrowingTaskGroup(of: Client.Reply.self) { group in
                 for _ in 0..<100 { group.addTask { try await Self.post(url, key: "sk-limited-rpm-000111") } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
+            // 60 at once, then one more per second the burst lasted: on a loaded machine a
+            // burst of 100 can take longer than a second, and the bucket refills meanwhile.
+            let refills = Int((started.duration(to: .now) / .seconds(1)).rounded(.up))
             let ok = replies.filter { $0.status == 200 }
             let limited = replies.filter { $0.status == 429 }
-            #expect(ok.count == 60 && limited.count == 40, "\(replies.map(\.status))")
+            #expect((60...60 + refills).contains(ok.count) && limited.count == 100 - ok.count, "\(replies.map(\.status))")
             #expect(ok.allSatisfy { $0.headers.first(name: "x-ratelimit-limit-requests") == "60" })
             let remaining = ok.compactMap { $0.headers.first(name: "x-ratelimit-remaining-requests").flatMap(Int.init) }
             #expect(Set(remaining) == Set(0..<60), "each admitted request saw one less left")
@@ -63,7 +67,7 @@ struct LimitsIntegrationTests {
             try await waitForLogRows(gateway, 101)
             let stats = try await AdminIntegrationTests.send(.GET, url + "/admin/stats?group_by=key")
             let row = stats.json?["data"]?.arrayValue?.first { $0["key_name"] == .string("limited") }
-            #expect(row?["errors_by_class"]?["rate_limited"] == .int(40))
+            #expect(row?["errors_by_class"]?["rate_limited"] == .int(Int64(limited.count)))
         }
     }
 
