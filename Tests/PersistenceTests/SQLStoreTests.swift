@@ -422,6 +422,17 @@ struct LogRowLimitTests {
         #expect(stored.model.count == 255)
         #expect((stored.errorMessage?.utf8.count ?? 0) <= 60_000 && stored.errorMessage?.hasPrefix("éé") == true)
         #expect(!stored.attemptDetails.isEmpty && stored.attemptDetails.count < 400)
+        #expect(stored.attemptDetails.allSatisfy { $0.error?.utf8.count == 2_000 })
+        // Attempts whose errors fit are kept as they are.
+        var small = RequestLogEntry(
+            id: "small-1", requestID: "r", timestampMillis: 2, keyID: "k", keyName: "k", apiStyle: "openai", model: "m",
+            stream: false, status: 200, attempts: 2, latencyMillis: 1)
+        small.attemptDetails = [
+            AttemptRecord(provider: "p", model: "m", keyID: "key-1", status: 503, error: "upstream \"busy\" é", latencyMs: 7),
+            AttemptRecord(provider: "q", model: "m2", keyID: nil, status: 200, error: nil, latencyMs: 3),
+        ]
+        try await database.store.insertLogs([small])
+        #expect(try await database.store.log(id: "small-1")?.attemptDetails == small.attemptDetails)
         await database.drop()
     }
 }

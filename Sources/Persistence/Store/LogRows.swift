@@ -53,10 +53,14 @@ enum LogRows {
 
     /// The attempts as JSON within a TEXT column: the last ones are dropped if needed.
     static func fittedAttempts(_ attempts: [AttemptRecord]) -> String {
-        var kept = attempts.map { attempt -> AttemptRecord in
-            var attempt = attempt
-            attempt.error = attempt.error.map { fit($0, .bytes(2_000)) }
-            return attempt
+        // Copied only when an error needs cutting (most rows have none).
+        var kept = attempts
+        if attempts.contains(where: { ($0.error?.utf8.count ?? 0) > 2_000 }) {
+            kept = attempts.map { attempt -> AttemptRecord in
+                var attempt = attempt
+                attempt.error = attempt.error.map { fit($0, .bytes(2_000)) }
+                return attempt
+            }
         }
         var json = AttemptRecord.jsonArray(kept)
         while json.utf8.count > 60_000, kept.count > 1 {
