@@ -63,6 +63,33 @@ public final class HealthMonitor: HealthRegistry {
 
         /// The smoothed latency (what `least_latency` orders by).
         var averageLatency: Duration? { ewmaSeconds.map { .nanoseconds(Int64($0 * 1e9)) } }
+
+        /// A success closes the circuit. Returns whether it was closed already.
+        mutating func recordSuccess(latencySeconds seconds: Double, windowSize: Int) -> Bool {
+            let wasClosed = circuit == .closed
+            circuit = .closed
+            consecutiveFailures = 0
+            openedAt = nil
+            probeStartedAt = nil
+            ewmaSeconds = ewmaSeconds.map { $0 * 0.8 + seconds * 0.2 } ?? seconds
+            window.append(success: true, latencySeconds: seconds, capacity: windowSize)
+            return wasClosed
+        }
+
+        /// A failure of the target itself. Returns whether it opened the circuit.
+        mutating func recordFailure(_ message: String, now: ContinuousClock.Instant, threshold: Int, windowSize: Int) -> Bool {
+            consecutiveFailures += 1
+            probeStartedAt = nil
+            lastError = message
+            window.append(success: false, latencySeconds: nil, capacity: windowSize)
+            if circuit == .halfOpen || (circuit == .closed && consecutiveFailures >= threshold) {
+                circuit = .open
+                openedAt = now
+                return true
+            }
+            if circuit == .open { openedAt = now }
+            return false
+        }
     }
 
     struct KeyState {
@@ -126,18 +153,11 @@ public final class HealthMonitor: HealthRegistry {
     public func recordSuccess(_ target: TargetID, latency: Duration, now: ContinuousClock.Instant) {
         let seconds = latency.totalSeconds
         let change = state.withLock { state -> HealthRecord? in
-            // Updated in place: a copy taken out and stored back would copy the whole
-            // outcome window on every request (the dictionary still holds the original).
-            Self.update(&state.targets[target, default: TargetState()]) { entry in
-                let wasClosed = entry.circuit == .closed
-                entry.circuit = .closed
-                entry.consecutiveFailures = 0
-                entry.openedAt = nil
-                entry.probeStartedAt = nil
-                entry.ewmaSeconds = entry.ewmaSeconds.map { $0 * 0.8 + seconds * 0.2 } ?? seconds
-                entry.window.append(success: true, latencySeconds: seconds, capacity: configuration.windowSize)
-                return wasClosed ? nil : record(target, entry)
-            }
+            // Updated in place, through the dictionary: a copy taken out and stored back
+            // would copy the whole outcome window on every request.
+            let wasClosed = state.targets[target, default: TargetState()]
+                .recordSuccess(latencySeconds: seconds, windowSize: configuration.windowSize)
+            return wasClosed ? nil : state.targets[target].map { record(target, $0) }
         }
         if let change { announce(.target(change), "circuit closed", target.description) }
     }
@@ -151,23 +171,9 @@ public final class HealthMonitor: HealthRegistry {
         }
         let message = Redaction.scrub(error.message)
         let change = state.withLock { state -> HealthRecord? in
-            Self.update(&state.targets[target, default: TargetState()]) { entry in
-                entry.consecutiveFailures += 1
-                entry.probeStartedAt = nil
-                entry.lastError = message
-                entry.window.append(success: false, latencySeconds: nil, capacity: configuration.windowSize)
-                var opened = false
-                if entry.circuit == .halfOpen
-                    || (entry.circuit == .closed && entry.consecutiveFailures >= configuration.failureThreshold)
-                {
-                    entry.circuit = .open
-                    entry.openedAt = now
-                    opened = true
-                } else if entry.circuit == .open {
-                    entry.openedAt = now
-                }
-                return opened ? record(target, entry) : nil
-            }
+            let opened = state.targets[target, default: TargetState()].recordFailure(
+                message, now: now, threshold: configuration.failureThreshold, windowSize: configuration.windowSize)
+            return opened ? state.targets[target].map { record(target, $0) } : nil
         }
         if let change { announce(.target(change), "circuit opened", target.description, error: message) }
     }
@@ -200,11 +206,6 @@ public final class HealthMonitor: HealthRegistry {
     /// The targets of `provider` the monitor has seen (including `provider/model` ones).
     public func knownTargets(of provider: String) -> [TargetID] {
         state.withLock { $0.targets.keys.filter { $0.provider == provider } }
-    }
-
-    /// Runs `body` on a stored value in place (pass a dictionary's `[key, default:]`).
-    private static func update<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
-        body(&value)
     }
 
     /// The target's smoothed latency (what `least_latency` orders by), without building

@@ -152,34 +152,54 @@ public final class KeyPool: Sendable {
     /// back with ``release(_:)``.
     public func acquire(usable: (String) -> Bool) -> Acquisition {
         guard !keys.isEmpty else { return hasConfiguredKeys ? .allUnavailable : .noKeys }
-        if keys.count == 1 {
-            // Every strategy picks the only key; no index list to build.
-            guard usable(keys[0].id) else { return .allUnavailable }
-            state.withLock { $0.inFlight[0] += 1 }
-            return .key(Lease(index: 0, id: keys[0].id, secret: keys[0].secret))
-        }
-        let candidates = keys.indices.filter { usable(keys[$0].id) }
-        guard !candidates.isEmpty else { return .allUnavailable }
-        let index = state.withLock { state -> Int in
-            let chosen: Int
-            switch strategy {
-            case .roundRobin:
-                // The next key in rotation order that is usable.
-                let start = state.next % keys.count
-                chosen = (0..<keys.count).lazy.map { (start + $0) % self.keys.count }.first { candidates.contains($0) }!
-                state.next = chosen + 1
-            case .random:
-                chosen = candidates[Int(random.next() % UInt64(candidates.count))]
-            case .leastUsed:
-                let low = candidates.map { state.inFlight[$0] }.min() ?? 0
-                let least = candidates.filter { state.inFlight[$0] == low }
-                chosen = least[state.next % least.count]
-                state.next &+= 1
+        // The usable keys' indices go into a stack buffer: this runs for every attempt,
+        // and a list on the heap was an allocation each time.
+        let chosen = withUnsafeTemporaryAllocation(of: Int.self, capacity: keys.count) { buffer -> Int? in
+            var count = 0
+            for index in keys.indices where usable(keys[index].id) {
+                buffer[count] = index
+                count += 1
             }
-            state.inFlight[chosen] += 1
-            return chosen
+            guard count > 0 else { return nil }
+            let candidates = UnsafeBufferPointer(rebasing: buffer[..<count])
+            return state.withLock { state -> Int in
+                let chosen: Int
+                switch strategy {
+                case .roundRobin:
+                    // The next key in rotation order that is usable.
+                    let start = state.next % keys.count
+                    chosen = (0..<keys.count).lazy.map { (start + $0) % self.keys.count }.first { candidates.contains($0) }!
+                    state.next = chosen + 1
+                case .random:
+                    chosen = candidates[Int(random.next() % UInt64(candidates.count))]
+                case .leastUsed:
+                    // The fewest leases in flight; among those tied, the next in turn.
+                    var low = Int.max
+                    var tied = 0
+                    for index in candidates {
+                        let leases = state.inFlight[index]
+                        if leases < low {
+                            low = leases
+                            tied = 1
+                        } else if leases == low {
+                            tied += 1
+                        }
+                    }
+                    var skip = state.next % tied
+                    chosen = candidates.first { index in
+                        guard state.inFlight[index] == low else { return false }
+                        if skip == 0 { return true }
+                        skip -= 1
+                        return false
+                    }!
+                    state.next &+= 1
+                }
+                state.inFlight[chosen] += 1
+                return chosen
+            }
         }
-        return .key(Lease(index: index, id: keys[index].id, secret: keys[index].secret))
+        guard let chosen else { return .allUnavailable }
+        return .key(Lease(index: chosen, id: keys[chosen].id, secret: keys[chosen].secret))
     }
 
     /// Returns a key taken with ``acquire(usable:)``.

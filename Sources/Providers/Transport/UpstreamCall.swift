@@ -53,21 +53,8 @@ extension TransportResponse {
     /// in place: lower-casing the value and searching it cost four allocations per
     /// stream.
     static func namesEventStream(_ contentType: String) -> Bool {
-        let wanted: StaticString = "text/event-stream"
-        let pattern = UnsafeRawBufferPointer(start: wanted.utf8Start, count: wanted.utf8CodeUnitCount)
         var value = contentType
-        return value.withUTF8 { bytes in
-            guard bytes.count >= pattern.count else { return false }
-            // ASCII letters match in either case; the pattern's '/' and '-' exactly.
-            func matches(_ byte: UInt8, _ letter: UInt8) -> Bool {
-                letter >= UInt8(ascii: "a") && letter <= UInt8(ascii: "z") ? byte | 0x20 == letter : byte == letter
-            }
-            for start in 0...(bytes.count - pattern.count)
-            where (0..<pattern.count).allSatisfy({ matches(bytes[start + $0], pattern[$0]) }) {
-                return true
-            }
-            return false
-        }
+        return value.withUTF8 { RawBytes.containsIgnoringCase(UnsafeRawBufferPointer($0), "text/event-stream") }
     }
 }
 
