@@ -263,6 +263,44 @@ struct JSONObjectRewriterTests {
         #expect(summary.isUsageOnly && summary.usage?.promptTokens == 5)
     }
 
+    /// The word-at-a-time search for a string's end agrees with a byte-by-byte one, from
+    /// every start, over random bytes rich in the characters it looks for and their
+    /// neighbours (which a borrow in the zero-byte test could flag by mistake).
+    @Test func quoteSearchAgreesWithAByteByByteSearch() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x22, 0x5C, 0x21, 0x23, 0x5B, 0x5D, 0x00, 0x01, 0x7F, 0x80, 0xA2, 0xDC, 0xFF, 0x61]
+        for length in 0..<40 {
+            for _ in 0..<40 {
+                let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+                bytes.withUnsafeBytes { raw in
+                    for start in 0...length {
+                        let expected = (start..<length).first { raw[$0] == 0x22 || raw[$0] == 0x5C }
+                        #expect(JSONObjectRewriter.Scanner.quoteOrBackslash(in: raw, from: start) == expected, "\(bytes) from \(start)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Strings end at their first unescaped quote wherever the escapes fall against the
+    /// eight-byte steps, and a string cut inside an escape or before its quote is malformed.
+    @Test func stringsEndWhereverTheirEscapesFall() throws {
+        for padding in 0..<17 {
+            let filler = String(repeating: "x", count: padding)
+            let members = try Array(#"{"\#(filler)\"k":"\#(filler)\\","n\#(filler)":"a\"\#(filler)\"b"}"#.utf8).withUnsafeBytes {
+                try JSONObjectRewriter.members(of: $0)
+            }
+            #expect(members.map(\.key) == ["\(filler)\"k", "n\(filler)"])
+            let summary = try PassThroughSummary.scan(#"{"\#(filler)":"\#(filler)\"","usage":{"prompt_tokens":\#(padding)}}"#)
+            #expect(summary.usage?.promptTokens == padding)
+            for cut in [#"{"a":"\#(filler)\"#, #"{"a":"\#(filler)\""#, #"{"a\#(filler)"#] {
+                #expect(throws: JSONObjectRewriter.MalformedJSON.self, "\(cut)") {
+                    _ = try Array(cut.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
+                }
+            }
+        }
+    }
+
     @Test func membersListsTopLevelOnly() throws {
         let text = #"{"a":{"model":1},"b":[{"c":2}],"model":"m"}"#
         let members = try Array(text.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
@@ -325,6 +363,63 @@ struct PassThroughSummaryTests {
         #expect(throws: JSONObjectRewriter.MalformedJSON.self) {
             try PassThroughSummary.scan(#"{"choices":[],"usage":{"prompt_tokens":}}"#)
         }
+    }
+
+    /// The text count, which skips from quote to quote, agrees with a byte-by-byte
+    /// reading over random mixes of text keys, quotes, escapes and other bytes.
+    @Test func textCountAgreesWithAByteByByteReading() {
+        func reference(_ bytes: [UInt8]) -> Int {
+            let keys = [#""content""#, #""arguments""#, #""reasoning""#, #""reasoning_content""#].map { Array($0.utf8) }
+            var total = 0
+            var i = 0
+            while i < bytes.count {
+                guard let key = keys.first(where: { bytes[i...].starts(with: $0) }) else {
+                    i += 1
+                    continue
+                }
+                var j = i + key.count
+                while j < bytes.count, bytes[j] == 0x20 { j += 1 }
+                guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else {
+                    i += 1
+                    continue
+                }
+                j += 1
+                while j < bytes.count, bytes[j] == 0x20 { j += 1 }
+                guard j < bytes.count, bytes[j] == UInt8(ascii: "\"") else {
+                    i = j
+                    continue
+                }
+                j += 1
+                let start = j
+                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") { j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1 }
+                total += min(j, bytes.count) - start
+                i = j + 1
+            }
+            return total
+        }
+        let pieces = [#""content""#, #""arguments""#, #""reasoning_content""#, #""reasoning""#, ":", " ", "\"", "\\", "ab", "\\\"", "{", "é"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3000 {
+            let text = (0..<Int.random(in: 0..<24, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
+            let bytes = Array(text.utf8)
+            #expect(bytes.withUnsafeBytes { PassThroughSummary.outputTextBytes(in: $0) } == reference(bytes), "\(text)")
+        }
+    }
+
+    /// The members the scan reads are told apart by length and first byte before a full
+    /// comparison: look-alikes of the same length are ignored, escaped spellings match.
+    @Test func readsOnlyItsOwnMembers() throws {
+        let lookAlikes = try PassThroughSummary.scan(
+            #"{"model":"m","errors":{"x":1},"objekt":"error","usagf":{"prompt_tokens":1},"dat":[],"datas":[],"choicez":[],"x_groqs":{"usage":{"prompt_tokens":2}}}"#)
+        #expect(lookAlikes == PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0))
+        let escaped = try PassThroughSummary.scan(
+            #"{"\u0065rror":{"m":1},"d\u0061ta":[],"x_gr\u006fq":{"usage":{"prompt_tokens":3}},"\u0063hoices":[{"delta":{"content":"ab"}}]}"#)
+        #expect(escaped.hasError && escaped.hasDataArray && escaped.usage?.promptTokens == 3 && escaped.textBytes == 2)
+        #expect(try PassThroughSummary.scan(#"{"\u006fbject":"error"}"#).hasError)
+        #expect(try PassThroughSummary.scan(#"{"object":"error"}"#).hasError)
+        #expect(!(try PassThroughSummary.scan(#"{"object":"chat.completion"}"#).hasError))
+        let groq = try PassThroughSummary.scan(#"{"choices":[],"x_groq":{"id":"q","usage":{"prompt_tokens":4,"completion_tokens":5}}}"#)
+        #expect(groq.usage == Usage(promptTokens: 4, completionTokens: 5) && groq.isUsageOnly)
     }
 
     @Test func rejectsWhatIsNotAnObject() {

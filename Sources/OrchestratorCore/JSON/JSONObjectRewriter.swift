@@ -128,9 +128,14 @@ public struct JSONObjectRewriter: Sendable {
         let hasEscape: Bool
 
         init(bytes: UnsafeRawBufferPointer, offset: Int) {
+            self.init(bytes: bytes, offset: offset, hasEscape: bytes.contains(UInt8(ascii: "\\")))
+        }
+
+        /// A key whose scan already told whether it has escapes.
+        init(bytes: UnsafeRawBufferPointer, offset: Int, hasEscape: Bool) {
             self.bytes = bytes
             self.offset = offset
-            self.hasEscape = bytes.contains(UInt8(ascii: "\\"))
+            self.hasEscape = hasEscape
         }
 
         /// Whether the key is `key` (escapes, when there are any, decoded first).
@@ -176,9 +181,10 @@ public struct JSONObjectRewriter: Sendable {
             while true {
                 scanner.skipWhitespace()
                 let keyStart = scanner.index
-                try scanner.skipString()
+                let keyHasEscape = try scanner.skipString()
                 let key = RawKey(
-                    bytes: UnsafeRawBufferPointer(rebasing: bytes[(keyStart + 1)..<(scanner.index - 1)]), offset: keyStart)
+                    bytes: UnsafeRawBufferPointer(rebasing: bytes[(keyStart + 1)..<(scanner.index - 1)]), offset: keyStart,
+                    hasEscape: keyHasEscape)
                 scanner.skipWhitespace()
                 try scanner.expect(UInt8(ascii: ":"))
                 scanner.skipWhitespace()
@@ -224,20 +230,49 @@ public struct JSONObjectRewriter: Sendable {
             index += 1
         }
 
-        mutating func skipString() throws {
+        /// Skips a string, its quotes included; returns whether it has escapes.
+        @discardableResult
+        mutating func skipString() throws -> Bool {
             try expect(UInt8(ascii: "\""))
-            while index < bytes.count {
-                let b = bytes[index]
-                if b == UInt8(ascii: "\\") {
-                    index += 2
-                } else if b == UInt8(ascii: "\"") {
-                    index += 1
-                    return
-                } else {
-                    index += 1
+            var escaped = false
+            while let found = Self.quoteOrBackslash(in: bytes, from: index) {
+                if bytes[found] == UInt8(ascii: "\"") {
+                    index = found + 1
+                    return escaped
                 }
+                escaped = true
+                index = found + 2
             }
+            index = bytes.count
             throw error("unterminated string")
+        }
+
+        /// The offset of the first `"` or `\` at or after `start`, or nil.
+        ///
+        /// Most of a JSON text is inside strings, and every stream chunk and completion
+        /// the pass-through path forwards is scanned once, so this looks at eight bytes
+        /// per step: a byte equal to either character makes its word's zero-byte test
+        /// fire. The test can also flag a byte just above a real match (a borrow), never
+        /// one below it, so the lowest flagged byte is the first match.
+        static func quoteOrBackslash(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+            let count = bytes.count
+            var i = start
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= count {
+                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
+                let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
+                let hits = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & highs
+                if hits != 0 { return i + hits.trailingZeroBitCount / 8 }
+                i += 8
+            }
+            while i < count {
+                let byte = bytes[i]
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return i }
+                i += 1
+            }
+            return nil
         }
 
         mutating func skipValue(depth: Int) throws {

@@ -40,31 +40,71 @@ public struct PassThroughSummary: Sendable, Hashable {
     public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
         var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
         try JSONObjectRewriter.forEachMember(of: bytes) { key, _, valueRange in
+            guard let member = Member(key) else { return }
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
-            if key.equals("error") {
+            switch member {
+            case .error:
                 summary.hasError = !isNull(value)
-            } else if key.equals("object") {
+            case .object:
                 // vLLM's mid-stream errors: `{"object":"error","message":…}`.
                 if RawBytes.equal(value, #""error""#) { summary.hasError = true }
-            } else if key.equals("usage") {
+            case .usage:
                 if !isNull(value) { summary.usage = try scanUsage(value) }
-            } else if key.equals("data") {
+            case .data:
                 summary.hasDataArray = value.first == UInt8(ascii: "[")
-            } else if key.equals("x_groq"), summary.usage == nil, value.first == UInt8(ascii: "{") {
+            case .xGroq:
                 // Groq reports a stream's usage in `x_groq.usage` on its last chunk.
+                guard summary.usage == nil, value.first == UInt8(ascii: "{") else { return }
                 try JSONObjectRewriter.forEachMember(of: value) { inner, _, innerRange in
                     if inner.equals("usage") {
                         let usage = UnsafeRawBufferPointer(rebasing: value[innerRange])
                         if !isNull(usage) { summary.usage = try scanUsage(usage) }
                     }
                 }
-            } else if key.equals("choices") {
+            case .choices:
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
                 summary.textBytes = outputTextBytes(in: value)
             }
         }
         return summary
+    }
+
+    /// The top-level members the scan reads.
+    private enum Member: CaseIterable {
+        case error, object, usage, data, xGroq, choices
+
+        /// Which one `key` is, told by its length first: a chunk has about ten members
+        /// and most are none of these, so most keys are turned away by one comparison.
+        init?(_ key: JSONObjectRewriter.RawKey) {
+            if key.hasEscape {
+                // Rare: compare the decoded key with each name.
+                guard let member = Member.allCases.first(where: { key.equals($0.name) }) else { return nil }
+                self = member
+                return
+            }
+            let member: Member
+            switch key.bytes.count {
+            case 4: member = .data
+            case 5: member = key.bytes.first == UInt8(ascii: "e") ? .error : .usage
+            case 6: member = key.bytes.first == UInt8(ascii: "o") ? .object : .xGroq
+            case 7: member = .choices
+            default: return nil
+            }
+            guard RawBytes.equal(key.bytes, member.name) else { return nil }
+            self = member
+        }
+
+        var name: StaticString {
+            switch self {
+            case .error: "error"
+            case .object: "object"
+            case .usage: "usage"
+            case .data: "data"
+            case .xGroq: "x_groq"
+            case .choices: "choices"
+            }
+        }
     }
 
     /// Reads the token counts of a `usage` object (the fields the request log keeps)
@@ -154,7 +194,8 @@ public struct PassThroughSummary: Sendable, Hashable {
         var total = 0
         var i = 0
         let count = bytes.count
-        while i < count {
+        while let found = JSONObjectRewriter.Scanner.quoteOrBackslash(in: bytes, from: i) {
+            i = found
             guard bytes[i] == UInt8(ascii: "\""), let keyLength = textKeyLength(bytes, at: i) else {
                 i += 1
                 continue
@@ -173,10 +214,17 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
             j += 1
             let start = j
-            while j < count, bytes[j] != UInt8(ascii: "\"") {
-                j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
+            // The value's closing quote: the first one not escaped.
+            j = count
+            var from = start
+            while let found = JSONObjectRewriter.Scanner.quoteOrBackslash(in: bytes, from: from) {
+                if bytes[found] == UInt8(ascii: "\"") {
+                    j = found
+                    break
+                }
+                from = found + 2
             }
-            total += max(0, min(j, count) - start)
+            total += j - start
             i = j + 1
         }
         return total
