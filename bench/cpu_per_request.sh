@@ -7,12 +7,13 @@
 #   bash bench/cpu_per_request.sh BINARY [LOG]
 #
 # Env: CONNECTIONS (default 50; 1 shows the cost of an unbatched request, which is what
-# the one-connection latency pays).
+# the one-connection latency pays); KIND (chat, the default, or stream: complete streams).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN="$(realpath "${1:?usage: cpu_per_request.sh BINARY [LOG]}")"
 LOG="${2:-$(mktemp)}"
-ORCH_BIN="$BIN" bash bench/run.sh --skip-build --only chat --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 --soak 30 >"$LOG" 2>&1 &
+KIND="${KIND:-chat}"
+ORCH_BIN="$BIN" BENCH_SOAK_KIND="$KIND" bash bench/run.sh --skip-build --only "$KIND" --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 --soak 30 >"$LOG" 2>&1 &
 run=$!
 until grep -q "==> soak:" "$LOG"; do
     kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $LOG" >&2; exit 1; }
@@ -25,6 +26,6 @@ ticks0="$(cpu)"; t0="$(date +%s.%N)"
 sleep 20
 ticks1="$(cpu)"; t1="$(date +%s.%N)"
 wait "$run"
-rps="$(grep -o "soak chat c=${CONNECTIONS:-50} .*req/s" "$LOG" | head -1 | awk '{ print $(NF-1) }')"
+rps="$(grep -o "soak $KIND c=${CONNECTIONS:-50} .*req/s" "$LOG" | head -1 | awk '{ print $(NF-1) }')"
 hz="$(getconf CLK_TCK)"
-python3 -c "print(f'$(basename "$BIN"): {($ticks1 - $ticks0) / $hz / (($t1 - $t0) * $rps) * 1e6:.1f} µs of CPU per request at $rps req/s')"
+python3 -c "print(f'$(basename "$BIN"): {($ticks1 - $ticks0) / $hz / (($t1 - $t0) * $rps) * 1e6:.1f} µs of CPU per $KIND request at $rps req/s')"

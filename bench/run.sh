@@ -23,6 +23,7 @@
 # Env:   ORCH_BIN (binary to use; implies no build), BENCH_DURATION, BENCH_CONNECTIONS,
 #        BENCH_ROUNDS, BENCH_ONLY, BENCH_SOAK, BENCH_DELAY_CONNECTIONS, BENCH_PACED_STREAMS,
 #        BENCH_WARMUP (seconds, 0 = none), BENCH_SOAK_INTERVAL (seconds, default 10),
+#        BENCH_SOAK_KIND (chat or stream: what the soak sends; default chat),
 #        BENCH_SKIP_BUILD=1, BENCH_KEEP_TMP=1 (keep the temp dir with configs and logs)
 set -euo pipefail
 
@@ -39,6 +40,7 @@ KEEP_TMP="${BENCH_KEEP_TMP:-0}"
 ONLY="${BENCH_ONLY:-}"
 SOAK="${BENCH_SOAK:-0}"
 SOAK_INTERVAL="${BENCH_SOAK_INTERVAL:-10}"
+SOAK_KIND="${BENCH_SOAK_KIND:-chat}"
 DELAY_CONNECTIONS="${BENCH_DELAY_CONNECTIONS:-100,1000}"
 PACED_STREAMS="${BENCH_PACED_STREAMS:-20}"
 DELAY_SECONDS=0.05 # the delayed upstream answers after 50 ms
@@ -93,6 +95,7 @@ done
 [[ "$DELAY_CONNECTIONS" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
     die "--delay-connections must be a comma-separated list of positive numbers, got '$DELAY_CONNECTIONS'"
 IFS=, read -r -a DELAY_CONNS <<<"$DELAY_CONNECTIONS"
+[[ "$SOAK_KIND" == chat || "$SOAK_KIND" == stream ]] || die "BENCH_SOAK_KIND must be chat or stream, got '$SOAK_KIND'"
 
 # Scenario selection: --only GROUP,... (default: every group but soak; --soak N adds soak).
 ONLY="${ONLY// /}"
@@ -609,10 +612,10 @@ record_memory "after the runs"
 now_us() { echo "${EPOCHREALTIME//[.,]/}"; }
 
 if ((SOAK > 0)); then
-    log "soak: chat c=$CONNECTIONS against orchestratord for ${SOAK}s, VmRSS every ${SOAK_INTERVAL}s"
+    log "soak: $SOAK_KIND c=$CONNECTIONS against orchestratord for ${SOAK}s, VmRSS every ${SOAK_INTERVAL}s"
     soak_out="$RAW/soak__orchestratord.txt"
-    soak_cmd=(wrk -t1 -c"$CONNECTIONS" -d"${SOAK}s" --timeout 10s --latency -s "$BENCH_DIR/post.lua"
-        "$(url_for chat orchestratord)")
+    soak_cmd=(wrk -t1 -c"$CONNECTIONS" -d"${SOAK}s" --timeout 10s --latency -s "$(script_for "$SOAK_KIND")"
+        "$(url_for "$SOAK_KIND" orchestratord)")
     echo "# ${soak_cmd[*]#"$BENCH_DIR/"}" >"$soak_out"
     "${soak_cmd[@]}" >>"$soak_out" 2>&1 & # wrk itself is the job, so cleanup can stop it
     SOAK_WRK_PID=$!
@@ -632,8 +635,8 @@ if ((SOAK > 0)); then
     wait "$SOAK_WRK_PID" || soak_status=$?
     ((soak_status == 0)) || echo "wrk exited with status $soak_status" >>"$soak_out"
     SOAK_WRK_PID=""
-    printf '%s\t%s\t%s\t%s\n' "soak chat c=$CONNECTIONS" orchestratord soak "$soak_out" >>"$MANIFEST"
-    printf '    %-20s %-14s %-7s %s\n' "soak chat c=$CONNECTIONS" orchestratord "${SOAK}s" \
+    printf '%s\t%s\t%s\t%s\n' "soak $SOAK_KIND c=$CONNECTIONS" orchestratord soak "$soak_out" >>"$MANIFEST"
+    printf '    %-20s %-14s %-7s %s\n' "soak $SOAK_KIND c=$CONNECTIONS" orchestratord "${SOAK}s" \
         "$(python3 "$BENCH_DIR/report.py" brief "$soak_out")" >&2
     record_memory "after the soak"
 fi
