@@ -385,7 +385,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// (a head and the events of one upstream read, say) leave in one system call, and
     /// a part is never held longer than it takes the task to wait for more.
     fileprivate func writeResponse(
-        head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true, waitForSocket: Bool = false
+        head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true
     ) -> (written: EventLoopFuture<Void>, mustWait: Bool)? {
         precondition(head != nil || body != nil || end, "nothing to write")
         guard let context, context.channel.isActive else { return nil }
@@ -411,7 +411,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Wait while the client is behind, so a slow client slows the stream down
         // instead of filling memory; and at every part once the client has closed its
         // side (it may be gone: the first write that fails must stop the stream).
-        let mustWait = flushNow || waitForSocket || heldInputClosed || !context.channel.isWritable
+        let mustWait = flushNow || heldInputClosed || !context.channel.isWritable
         if mustWait { watchForStall(promise.futureResult, context: context) }
         return (promise.futureResult, mustWait)
     }
@@ -492,16 +492,16 @@ private struct ResponseSink: Sendable {
             // The stream runs even when the head could not be written: its first write
             // then fails, so the engine cancels the upstream call, releases the key and
             // records the 499. The head and the parts go out with a queued flush (see
-            // `writeResponse`). The first part is awaited, so a client that left while
-            // the upstream was starting is noticed before the stream runs; later parts
-            // only while the client is behind (a failed write closes the channel, which
-            // the next part notices); the end is flushed at once and awaited.
+            // `writeResponse`). A part is awaited only while the client is behind or
+            // once it has closed its side (a client that left while the upstream was
+            // starting has: its end of input arrived, since the connection reads while
+            // a response runs); a failed write closes the channel, which the next part
+            // notices. The end is flushed at once and awaited, so a stream that arrived
+            // in one upstream read leaves in one system call, head to end.
             let headWritten = await write(head: head, flushNow: false)
             if headWritten, let keepAlive = response.keepAlive { _ = await onLoop { $0.startKeepAlive(keepAlive) } }
-            var first = true
             let finished = await produce { bytes in
-                let written = await write(body: bytes, flushNow: false, waitForSocket: first)
-                first = false
+                let written = await write(body: bytes, flushNow: false)
                 guard headWritten, written else { throw CancellationError() }
             }
             _ = await onLoop { $0.stopKeepAlive() }
@@ -515,12 +515,11 @@ private struct ResponseSink: Sendable {
     /// until they reached the socket; otherwise only while the client is behind (the
     /// channel not writable), without a wait per part for a client that keeps up.
     private func write(
-        head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true,
-        waitForSocket: Bool = false
+        head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true
     ) async -> Bool {
         guard
             let written = await onLoop({ handler in
-                handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow, waitForSocket: waitForSocket)
+                handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow)
             }), let (future, mustWait) = written
         else { return false }
         guard mustWait else { return true }
