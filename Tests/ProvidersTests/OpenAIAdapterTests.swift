@@ -458,6 +458,26 @@ struct OpenAIPassThroughFramingTests {
         #expect(withUsage.map { String(buffer: $0) }.joined() == Self.expected(wantsUsage: true))
     }
 
+    /// A read's text counts reach the engine as one event ahead of its parts, however
+    /// many deltas it held; each read has its own, and the sum is the stream's text.
+    @Test func eachReadCountsItsTextOnce() throws {
+        func counts(_ events: [ProviderStreamEvent]) -> [Int] {
+            events.compactMap { if case .outputText(let n) = $0 { return n } else { return nil } }
+        }
+        let all = Self.events.map { "data: \($0)\n\n" }
+        let (_, one) = try Self.frames([ByteBuffer(string: all.joined() + "data: [DONE]\n\n")], wantsUsage: false)
+        #expect(counts(one) == [5])
+        if case .outputText = one.first {} else { Issue.record("the count comes first: \(one)") }
+        let (_, two) = try Self.frames(
+            [ByteBuffer(string: all[0] + all[1]), ByteBuffer(string: all[2] + all[3] + "data: [DONE]\n\n")], wantsUsage: false)
+        #expect(counts(two) == [3, 2])
+        // The translating path (a client of another style) counts the same way.
+        var translation = SSETranslation(OpenAIStreamTranslator(provider: "up", passThrough: false, clientWantsUsage: false))
+        let translated = try translation.feed(ByteBuffer(string: all.joined()))
+        #expect(counts(translated) == [5])
+        #expect(translated.filter { if case .part = $0 { return true } else { return false } }.count == 3)
+    }
+
     /// Events that do not lie as they would be written (CRLF, a comment inside, split
     /// across reads) are re-framed, in order with the slices around them.
     @Test func mixedFramingKeepsTheOrderAndTheBytes() throws {

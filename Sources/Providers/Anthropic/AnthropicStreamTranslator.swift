@@ -108,7 +108,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                 let call = ChatCompletionChunk.ToolCallDelta(
                     index: toolIndex, id: block["id"]?.stringValue, type: "function",
                     function: .init(name: name, arguments: ""))
-                batch.out.append(.outputText(name.utf8.count))
+                batch.countOutputText(name.utf8.count)
                 emit(ChatCompletionChunk.Delta(toolCalls: [call]), into: &batch)
             default:
                 // redacted_thinking, server tools and their results: nothing an OpenAI client reads.
@@ -123,7 +123,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                 let text = delta["thinking"]?.stringValue ?? ""
                 guard !text.isEmpty else { break }
                 blocks[index] = .thinking(text: soFar + text)
-                batch.out.append(.outputText(text.utf8.count))
+                batch.countOutputText(text.utf8.count)
                 emit(ChatCompletionChunk.Delta(reasoningContent: text), into: &batch)
             case (.thinking(let text)?, "signature_delta"):
                 // The whole block with its signature, so a client can send it back in a
@@ -137,7 +137,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
                 let fragment = delta["partial_json"]?.stringValue ?? ""
                 guard !fragment.isEmpty else { break }
                 blocks[index] = .tool(index: toolIndex, sentArguments: true)
-                batch.out.append(.outputText(fragment.utf8.count))
+                batch.countOutputText(fragment.utf8.count)
                 let call = ChatCompletionChunk.ToolCallDelta(index: toolIndex, function: .init(arguments: fragment))
                 emit(ChatCompletionChunk.Delta(toolCalls: [call]), into: &batch)
             case (.structuredOutput?, "input_json_delta"):
@@ -224,7 +224,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             batch.out.append(.usage(usage.canonical))
         case .contentBlockDelta:
             // Roughly the text it carries, for an estimate if the stream is cut short.
-            batch.out.append(.outputText(max(0, data.count - 60)))
+            batch.countOutputText(max(0, data.count - 60))
         case .messageStop:
             stopped = true
         case .ping, .other:
@@ -256,7 +256,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
 
     private mutating func emitText(_ text: String, into batch: inout SSEBatch) {
         guard !text.isEmpty else { return }
-        batch.out.append(.outputText(text.utf8.count))
+        batch.countOutputText(text.utf8.count)
         emit(ChatCompletionChunk.Delta(content: text), into: &batch)
     }
 

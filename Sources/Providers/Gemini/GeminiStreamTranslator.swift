@@ -60,7 +60,7 @@ struct GeminiStreamTranslator: SSEEventTranslator, Sendable {
                 if candidate.finishReason != nil { sawFinish = true }
                 for part in candidate.content?.parts ?? [] { text += part.text?.utf8.count ?? 0 }
             }
-            if text > 0 { batch.out.append(.outputText(text)) }
+            batch.countOutputText(text)
             batch.forward(event)
             return
         }
@@ -102,7 +102,7 @@ struct GeminiStreamTranslator: SSEEventTranslator, Sendable {
             }
             choices.append(.init(index: index, delta: delta, finishReason: finish))
         }
-        if textCount > 0 { batch.out.append(.outputText(textCount)) }
+        batch.countOutputText(textCount)
         if !choices.isEmpty {
             let chunk = ChatCompletionChunk(
                 id: id, created: created, model: response.modelVersion ?? model, choices: choices)

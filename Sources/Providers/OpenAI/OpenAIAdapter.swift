@@ -365,7 +365,7 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
             }
             if summary.hasError { throw streamError(data) }
             if let usage = summary.usage { batch.out.append(.usage(usage)) }
-            if summary.textBytes > 0 { batch.out.append(.outputText(summary.textBytes)) }
+            batch.countOutputText(summary.textBytes)
             if summary.isUsageOnly && !clientWantsUsage { return }
             batch.forward(event)
             return
@@ -390,7 +390,7 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
             textCount += (choice.delta.content?.count ?? 0) + (choice.delta.reasoningContent?.count ?? 0)
             for call in choice.delta.toolCalls ?? [] { textCount += call.function?.arguments?.count ?? 0 }
         }
-        if textCount > 0 { batch.out.append(.outputText(textCount)) }
+        batch.countOutputText(textCount)
         if chunk.isUsageOnly && !clientWantsUsage { return }
         batch.out.append(.part(.chunk(chunk)))
     }

@@ -32,7 +32,7 @@ struct ResponsesStreamTranslator: SSEEventTranslator, Sendable {
             throw ProviderErrors.streamError(data, provider: provider)
         case .textDelta:
             // Roughly the text it carries, for an estimate if the stream is cut short.
-            batch.out.append(.outputText(max(0, data.count - 90)))
+            batch.countOutputText(max(0, data.count - 90))
         case .terminal:
             finished = true
             if let usage = Self.usage(in: data) { batch.out.append(.usage(usage)) }

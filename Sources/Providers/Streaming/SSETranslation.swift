@@ -31,6 +31,8 @@ extension SSEEventTranslator {
 struct SSEBatch {
     var out: [ProviderStreamEvent] = []
     var failure: GatewayError?
+    /// Output text seen in this read (see ``countOutputText(_:)``).
+    private(set) var outputText = 0
     /// The upstream read the events come from.
     private let source: ByteBuffer
     private var frames = ByteBuffer()
@@ -41,7 +43,15 @@ struct SSEBatch {
         self.source = source
     }
 
-    var isEmpty: Bool { out.isEmpty && frames.readableBytes == 0 && run == nil }
+    var isEmpty: Bool { out.isEmpty && outputText == 0 && frames.readableBytes == 0 && run == nil }
+
+    /// Counts output text (for an estimate if the stream is cut short). A read's counts
+    /// reach the engine as one event ahead of its parts, not one per upstream event: a
+    /// stream of short deltas would otherwise hand the engine twice as many events as
+    /// it has chunks.
+    mutating func countOutputText(_ bytes: Int) {
+        outputText += bytes
+    }
 
     mutating func fail(_ error: GatewayError) {
         if failure == nil { failure = error }
@@ -164,6 +174,7 @@ struct SSETranslation<Translator: SSEEventTranslator> {
             deferred = failure
         }
         var out = batch.out
+        if batch.outputText > 0 { out.insert(.outputText(batch.outputText), at: 0) }
         if let frames = batch.takeFrames() { out.append(.part(.raw(frames))) }
         return out
     }
