@@ -212,10 +212,12 @@ public struct JSONObjectRewriter: Sendable {
         let bytes: UnsafeRawBufferPointer
         var index = 0
 
+        @inline(__always)
         func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
 
         func error(_ reason: String) -> MalformedJSON { MalformedJSON(offset: index, reason: reason) }
 
+        @inline(__always)
         mutating func skipWhitespace() {
             while index < bytes.count {
                 switch bytes[index] {
@@ -225,9 +227,17 @@ public struct JSONObjectRewriter: Sendable {
             }
         }
 
+        /// Steps over `byte`. Runs for every quote, colon and bracket, so the check is
+        /// inlined and the message for a mismatch is built out of line.
+        @inline(__always)
         mutating func expect(_ byte: UInt8) throws {
-            guard peek() == byte else { throw error("expected '\(Character(UnicodeScalar(byte)))'") }
+            guard peek() == byte else { throw unexpected(byte) }
             index += 1
+        }
+
+        @inline(never)
+        func unexpected(_ byte: UInt8) -> MalformedJSON {
+            error("expected '\(Character(UnicodeScalar(byte)))'")
         }
 
         /// Skips a string, its quotes included; returns whether it has escapes.
