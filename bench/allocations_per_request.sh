@@ -23,18 +23,16 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"; perf probe -q -d "orchbench:*" 2>/dev/null || true' EXIT
 
 case "$SCENARIO" in
-chat) ORCH_BIN="$BIN" bash bench/run.sh --skip-build --only chat --rounds 1 --duration 3 --soak 25 >"$WORK/bench.log" 2>&1 & ;;
-stream) ORCH_BIN="$BIN" bash bench/run.sh --skip-build --only stream --rounds 1 --duration 20 >"$WORK/bench.log" 2>&1 & ;;
+chat | stream) ;;
 *) echo "scenario: chat or stream" >&2; exit 2 ;;
 esac
+# The soak of that kind: the gateway alone under steady load.
+ORCH_BIN="$BIN" BENCH_SOAK_KIND="$SCENARIO" bash bench/run.sh --skip-build --only "$SCENARIO" --rounds 1 --duration 3 \
+    --soak 25 >"$WORK/bench.log" 2>&1 &
 run=$!
 # (0 while the gateway is not up yet: curl's failure must not add a second line.)
 requests() { { curl -s "localhost:18083/metrics" || true; } | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
-# Wait until the gateway is under steady load: the chat soak, or its stream round.
-loaded() {
-    if [[ "$SCENARIO" == chat ]]; then grep -q "==> soak:" "$WORK/bench.log"; else [[ "$(requests 2>/dev/null)" -gt 20000 ]]; fi
-}
-until loaded; do
+until grep -q "==> soak:" "$WORK/bench.log"; do
     kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $WORK/bench.log" >&2; exit 1; }
     sleep 0.5
 done

@@ -175,7 +175,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response.headers[.xRequestID] = hot.requestID
             let (head, body) = Self.head(of: response)
             let channel = context.channel
-            writeResponse(head: head, body: body, end: true)?.written.whenComplete { _ in channel.close(promise: nil) }
+            if case .pending(let written) = writeResponse(head: head, body: body, end: true) {
+                written.whenComplete { _ in channel.close(promise: nil) }
+            }
         case .responding:
             // A malformed request behind the one being answered: Hummingbird would answer
             // it out of order, so the connection ends once the current response is out.
@@ -194,8 +196,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Only the output is closed: closing all with the rest of the request unread
             // would reset the connection and lose the answer. The client closes its side
             // (or the request deadline does).
-            writeResponse(head: head, body: body, end: true)?.written.whenComplete { _ in
-                channel.close(mode: .output, promise: nil)
+            if case .pending(let written) = writeResponse(head: head, body: body, end: true) {
+                written.whenComplete { _ in channel.close(mode: .output, promise: nil) }
             }
         case .idle, .forwarding:
             context.fireErrorCaught(error)
@@ -322,7 +324,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             logger: shared.logger)
         let (head, body) = Self.head(of: response)
         let written = writeResponse(head: head, body: body, end: true)
-        responseFinished(completed: written != nil, close: hot.closeAfter)
+        responseFinished(completed: !written.clientGone, close: hot.closeAfter)
     }
 
     private static let shedCounter = Counter(label: "orchestrator_requests_shed_total")
@@ -376,25 +378,50 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return (head, bytes)
     }
 
-    /// Writes the given parts of the hot response (on the event loop). Returns nil when
-    /// the client is gone; otherwise the future of the last part reaching the socket and
-    /// whether the caller has to wait for it (see `ResponseSink.write`).
+    /// What writing parts of the hot response came to.
+    fileprivate enum Written: Sendable {
+        /// The client is gone: nothing was written.
+        case gone
+        /// Queued: the caller goes on without waiting.
+        case queued
+        /// The caller waits for this: the parts reached the socket (or failed to).
+        case pending(EventLoopFuture<Void>)
+
+        var clientGone: Bool {
+            if case .gone = self { true } else { false }
+        }
+    }
+
+    /// Writes the given parts of the hot response (on the event loop).
     ///
     /// `flushNow` false (stream parts) leaves the flush to a task queued behind the
     /// current one on the event loop: parts written in one run of the response task
     /// (a head and the events of one upstream read, say) leave in one system call, and
     /// a part is never held longer than it takes the task to wait for more.
-    fileprivate func writeResponse(
-        head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true
-    ) -> (written: EventLoopFuture<Void>, mustWait: Bool)? {
+    @discardableResult
+    fileprivate func writeResponse(head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true) -> Written {
         precondition(head != nil || body != nil || end, "nothing to write")
-        guard let context, context.channel.isActive else { return nil }
+        guard let context, context.channel.isActive else { return .gone }
         lastWriteAt = .now()
-        // The promise rides on the last part written.
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        if let head { context.write(wrapOutboundOut(.head(head)), promise: body == nil && !end ? promise : nil) }
-        if let body { context.write(wrapOutboundOut(.body(body)), promise: end ? nil : promise) }
-        if end { context.write(wrapOutboundOut(.end(nil)), promise: promise) }
+        if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+        if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+        var promise: EventLoopPromise<Void>?
+        if end {
+            promise = context.eventLoop.makePromise()
+            context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        }
+        // Wait while the client is behind, so a slow client slows the stream down
+        // instead of filling memory; and at every part once the client has closed its
+        // side (it may be gone: the first write that fails must stop the stream).
+        let mustWait = flushNow || heldInputClosed || !context.channel.isWritable
+        if mustWait, promise == nil {
+            // The promise rides on an empty body part behind the parts: the HTTP/1
+            // encoder sends nothing for it and completes it in order. On a chunked part
+            // itself it would cost the encoder three more promises and their joining.
+            let marker = context.eventLoop.makePromise(of: Void.self)
+            context.write(wrapOutboundOut(.body(ByteBuffer())), promise: marker)
+            promise = marker
+        }
         if flushNow {
             flushQueued = false
             context.flush()
@@ -408,12 +435,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.flush()
             }
         }
-        // Wait while the client is behind, so a slow client slows the stream down
-        // instead of filling memory; and at every part once the client has closed its
-        // side (it may be gone: the first write that fails must stop the stream).
-        let mustWait = flushNow || heldInputClosed || !context.channel.isWritable
-        if mustWait { watchForStall(promise.futureResult, context: context) }
-        return (promise.futureResult, mustWait)
+        guard mustWait, let promise else { return .queued }
+        watchForStall(promise.futureResult, context: context)
+        return .pending(promise.futureResult)
     }
 
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
@@ -517,17 +541,19 @@ private struct ResponseSink: Sendable {
     private func write(
         head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true
     ) async -> Bool {
-        guard
-            let written = await onLoop({ handler in
-                handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow)
-            }), let (future, mustWait) = written
-        else { return false }
-        guard mustWait else { return true }
-        do {
-            try await future.get()
-            return true
-        } catch {
-            return false
+        let written = await onLoop { handler in
+            handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow)
+        }
+        switch written {
+        case .queued?: return true
+        case .gone?, nil: return false
+        case .pending(let future)?:
+            do {
+                try await future.get()
+                return true
+            } catch {
+                return false
+            }
         }
     }
 
