@@ -41,7 +41,7 @@ func requestLogBenchmarks() {
     requestLogWriterBenchmark("log writer: record + batch hand-off, counting inserter, per row", sqlite: false)
     requestLogWriterBenchmark("log writer: record + batch insert into SQLite (file, WAL), per row", sqlite: true)
 
-    // `SQLiteStore.insertLogs` alone: one transaction per batch, prepared statements
+    // `SQLStore.insertLogs` alone: one transaction per batch, prepared statements
     // bound per row. 500 rows is the writer's largest batch; small batches are what low
     // concurrency produces with the 20 ms linger.
     for batchSize in [500, 20] {
@@ -125,12 +125,12 @@ private struct RunningWriter: Sendable {
 /// A SQLite store in a directory of its own under the temporary directory, deleted afterwards.
 private struct TemporaryDatabase: Sendable {
     let directory: URL
-    let store: SQLiteStore
+    let store: SQLStore
 
     static func open() async throws -> TemporaryDatabase {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("orchestrator-microbench-\(UUID().uuidString)")
-        let store = try await SQLiteStore.open(
+        let store = try await SQLStore.open(
             path: directory.appendingPathComponent("requests.db").path,
             secretBox: try SecretBox(keyData: SecretBox.generateKeyData()), logger: .quietRequestLogger)
         return TemporaryDatabase(directory: directory, store: store)
