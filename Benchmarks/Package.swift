@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // Microbenchmarks of the gateway's hot pieces (ordo-one/benchmark). A package of its own
-// so that the main package and CI never build the benchmark tooling. Run from here:
+// so that the main package never depends on the benchmark tooling (scripts/test.sh only
+// builds it, so that it keeps compiling). Run from here:
 //
 //     swift package benchmark --no-progress
 //

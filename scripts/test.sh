@@ -3,7 +3,8 @@
 # document is what its generator writes, builds once (debug, with tests), starts a
 # throwaway MariaDB on loopback for the MySQL tests, runs every Swift test suite against
 # that build, then the end-to-end tests with the official openai, anthropic and
-# google-genai Python clients and a schemathesis run over /admin against the built binary.
+# google-genai Python clients and a schemathesis run over /admin against the built binary,
+# and last builds the microbenchmark package so that it keeps compiling.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -56,3 +57,21 @@ ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/e2e/run.sh
 
 echo "==> schemathesis: every /admin operation fuzzed against /openapi.json" >&2
 ORCH_BIN="$PWD/.build/debug/orchestratord" bash tests/schemathesis/run.sh
+
+# The microbenchmarks (Benchmarks/, a package of their own) are run by hand, so nothing
+# else notices when a change to the gateway's API breaks them: build them (debug, in a
+# scratch directory of their own) without running them.
+echo "==> microbenchmarks still build (Benchmarks/, not run)" >&2
+set +e
+swift build --package-path Benchmarks --scratch-path .build-bench > .build/bench-build.log 2>&1
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+    grep -vE '^\[[0-9]+/[0-9]+\] ' .build/bench-build.log || true
+    echo "the Benchmarks package does not build" >&2
+    exit "$status"
+fi
+if grep -E "^$PWD/Benchmarks/Benchmarks/[^:]+:[0-9]+:[0-9]+: warning:" .build/bench-build.log; then
+    echo "the Benchmarks package has warnings in its own code" >&2
+    exit 1
+fi
