@@ -523,16 +523,17 @@ private struct ResponseSink: Sendable {
             // notices. The end is flushed at once and awaited, so a stream that arrived
             // in one upstream read leaves in one system call, head to end.
             let headWritten = await write(head: head, flushNow: false)
-            if headWritten, let keepAlive = response.keepAlive { _ = await onLoop { $0.startKeepAlive(keepAlive) } }
+            if headWritten, let keepAlive = response.keepAlive {
+                _ = await onLoop(keepAlive) { handler, keepAlive in handler.startKeepAlive(keepAlive) }
+            }
             let finished = await produce { bytes in
                 let written = await write(body: bytes, flushNow: false)
                 guard headWritten, written else { throw CancellationError() }
             }
-            _ = await onLoop { $0.stopKeepAlive() }
+            _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
             completed = finished && headWritten ? await write(end: true) : false
         }
-        let done = completed
-        _ = await onLoop { $0.responseFinished(completed: done, close: close) }
+        _ = await onLoop((completed, close)) { handler, end in handler.responseFinished(completed: end.0, close: end.1) }
     }
 
     /// Writes parts; false when the client is gone. Flushed now (or asked to), it waits
@@ -541,8 +542,8 @@ private struct ResponseSink: Sendable {
     private func write(
         head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true
     ) async -> Bool {
-        let written = await onLoop { handler in
-            handler.writeResponse(head: head, body: body, end: end, flushNow: flushNow)
+        let written = await onLoop((head, body, end, flushNow)) { handler, parts in
+            handler.writeResponse(head: parts.0, body: parts.1, end: parts.2, flushNow: parts.3)
         }
         switch written {
         case .queued?: return true
@@ -557,11 +558,15 @@ private struct ResponseSink: Sendable {
         }
     }
 
-    /// Runs `body` on the connection's event loop (where the task normally already is);
-    /// nil when the loop no longer runs.
-    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (DataPlaneHandler) -> T) async -> T? {
+    /// Runs `body` with `argument` on the connection's event loop (where the task normally
+    /// already is); nil when the loop no longer runs. `body` gets what it works on as an
+    /// argument rather than capturing it, so on the loop no closure context is allocated:
+    /// this runs for every write of every response.
+    private func onLoop<Argument: Sendable, T: Sendable>(
+        _ argument: Argument, _ body: @escaping @Sendable (DataPlaneHandler, Argument) -> T
+    ) async -> T? {
         let handler = self.handler
-        if handler.eventLoop.inEventLoop { return body(handler.value) }
-        return try? await handler.eventLoop.submit { body(handler.value) }.get()
+        if handler.eventLoop.inEventLoop { return body(handler.value, argument) }
+        return try? await handler.eventLoop.submit { body(handler.value, argument) }.get()
     }
 }
