@@ -25,9 +25,9 @@ struct ResilienceTests {
         let models = #"{"object":"list","data":[{"id":"m","object":"model"}]}"#
         try await MockUpstream.withServer({ request in
             if request.uri.hasSuffix("/models") { return .json(200, models) }
-            // 500 for half of the requests, in a scrambled (not periodic) order.
+            // 500 for a quarter of the requests, in a scrambled (not periodic) order.
             let n = flakyCount.withLock { $0 += 1; return $0 }
-            return scrambledBit(UInt64(n)) ? .json(500, #"{"error":{"message":"flaky"}}"#) : .json(200, completion)
+            return scrambledQuarter(UInt64(n)) ? .json(500, #"{"error":{"message":"flaky"}}"#) : .json(200, completion)
         }) { flaky in
             try await MockUpstream.withServer({ request in
                 if request.uri.hasSuffix("/models") { return .json(200, models) }
@@ -39,6 +39,13 @@ struct ResilienceTests {
                     // Drops every connection until healed.
                     healed.isSet ? .json(200, completion) : .drop
                 }) { dropper in
+                    // Why flaky fails a quarter of the requests, not half: while the limited
+                    // key rests (a second after each 429) and the dropper's circuit lets a
+                    // probe through between attempts, a request alternates between the
+                    // dropper (always fails) and flaky. On a loaded machine that is a large
+                    // share of the run, and with flaky failing half the time the 20 attempts
+                    // (10 on flaky) ran out for one request in 2,000 once in CI (a 503 after
+                    // panic routing). At a quarter that is about one in a million per request.
                     let yaml = """
                         keys: [{ name: chaos, key: "sk-test-client-000111" }]
                         providers:
@@ -71,6 +78,15 @@ struct ResilienceTests {
                             try await group.waitForAll()
                         }
                         #expect(tally.statuses == [200: 2000], "every request succeeds")
+                        if tally.statuses != [200: 2000] {
+                            // Why a request failed: the engine's line for it and its attempts.
+                            let failed = capture.all.filter { $0.contains("request failed") }
+                            Issue.record("failures: \(failed.prefix(3))")
+                            let ids = failed.compactMap { line in line.split(separator: " ").first { $0.hasPrefix("request.id=") } }
+                            for id in ids.prefix(1) {
+                                Issue.record("attempts of \(id): \(capture.all.filter { $0.contains(id) })")
+                            }
+                        }
 
                         // The dropper's circuit opened while it was broken and closed after healing.
                         let opened = capture.all.filter { $0.contains("circuit opened") && $0.contains("dropper/d") }
@@ -228,7 +244,8 @@ final class Flag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 }
 
-/// A bit that looks random but is a pure function of `n` (SplitMix64's finaliser).
-func scrambledBit(_ n: UInt64) -> Bool {
-    SplitMix64.mix(n &* SplitMix64.increment) & 1 == 1
+/// True for about a quarter of `n`, in an order that looks random but is a pure
+/// function of `n` (SplitMix64's finaliser).
+func scrambledQuarter(_ n: UInt64) -> Bool {
+    SplitMix64.mix(n &* SplitMix64.increment) & 3 == 3
 }
