@@ -127,10 +127,6 @@ public struct JSONObjectRewriter: Sendable {
         /// compared with several names (six per member of every stream chunk).
         let hasEscape: Bool
 
-        init(bytes: UnsafeRawBufferPointer, offset: Int) {
-            self.init(bytes: bytes, offset: offset, hasEscape: bytes.contains(UInt8(ascii: "\\")))
-        }
-
         /// A key whose scan already told whether it has escapes.
         init(bytes: UnsafeRawBufferPointer, offset: Int, hasEscape: Bool) {
             self.bytes = bytes
@@ -244,17 +240,25 @@ public struct JSONObjectRewriter: Sendable {
         @discardableResult
         mutating func skipString() throws -> Bool {
             try expect(UInt8(ascii: "\""))
-            var escaped = false
-            while let found = Self.quoteOrBackslash(in: bytes, from: index) {
-                if bytes[found] == UInt8(ascii: "\"") {
-                    index = found + 1
-                    return escaped
-                }
-                escaped = true
-                index = found + 2
+            guard let (end, escaped) = Self.closingQuote(in: bytes, from: index) else {
+                index = bytes.count
+                throw error("unterminated string")
             }
-            index = bytes.count
-            throw error("unterminated string")
+            index = end + 1
+            return escaped
+        }
+
+        /// The quote that ends a string whose text starts at `start` (just after its
+        /// opening quote), and whether the text has escapes; nil when it never ends.
+        static func closingQuote(in bytes: UnsafeRawBufferPointer, from start: Int) -> (index: Int, escaped: Bool)? {
+            var from = start
+            var escaped = false
+            while let found = quoteOrBackslash(in: bytes, from: from) {
+                if bytes[found] == UInt8(ascii: "\"") { return (found, escaped) }
+                escaped = true
+                from = found + 2
+            }
+            return nil
         }
 
         /// The offset of the first `"` or `\` at or after `start`, or nil.

@@ -214,16 +214,8 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
             j += 1
             let start = j
-            // The value's closing quote: the first one not escaped.
-            j = count
-            var from = start
-            while let found = JSONObjectRewriter.Scanner.quoteOrBackslash(in: bytes, from: from) {
-                if bytes[found] == UInt8(ascii: "\"") {
-                    j = found
-                    break
-                }
-                from = found + 2
-            }
+            // A value cut short counts to the end.
+            j = JSONObjectRewriter.Scanner.closingQuote(in: bytes, from: start)?.index ?? count
             total += j - start
             i = j + 1
         }
