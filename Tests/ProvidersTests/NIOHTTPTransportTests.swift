@@ -324,31 +324,186 @@ extension Result where Failure == any Error {
     }
 }
 
-@Suite struct UpstreamHeaderTests {
-    /// Response header names become the same fields whether they take the shortcut for
-    /// common names or the full parse; invalid names are dropped.
-    @Test func responseHeadersBecomeFields() {
-        let names = [
-            "Content-Type", "content-type", "Content-Length", "content-length", "Date", "date", "Server", "server",
-            "Connection", "connection", "Transfer-Encoding", "transfer-encoding", "x-request-id", "X-Request-Id",
-            "X-Request-ID", "X-REQUEST-ID", "Retry-After", "x-ratelimit-remaining-requests", "CONTENT-TYPE",
-        ]
-        for name in names {
-            #expect(UpstreamConnectionHandler.fieldName(name) == HTTPField.Name(name), "\(name)")
-            #expect(UpstreamConnectionHandler.fieldName(name)?.canonicalName == name.lowercased())
+/// The transport against an upstream that writes its responses byte by byte, as real
+/// servers may and HTTP libraries do not: framing, keep-alive and malformed answers.
+@Suite struct NIOHTTPTransportWireTests {
+    let logger = Logger(label: "transport-wire-test")
+
+    func call(_ transport: NIOHTTPTransport, _ upstream: RawUpstream, method: HTTPRequest.Method = .post) async throws
+        -> (TransportResponse, String)
+    {
+        let request = TransportRequest(
+            method: method, url: upstream.baseURL + "/v1/x", headers: [.authorization: "Bearer k"],
+            body: method == .post ? ByteBuffer(string: #"{"n":1}"#) : nil)
+        let response = try await transport.execute(request, deadline: .now + .seconds(5), logger: logger)
+        return (response, String(buffer: try await response.collect(upTo: 1 << 20)))
+    }
+
+    func expectBody(
+        _ transport: NIOHTTPTransport, _ upstream: RawUpstream, _ expected: String, method: HTTPRequest.Method = .post,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let body = try await call(transport, upstream, method: method).1
+        #expect(body == expected, sourceLocation: sourceLocation)
+    }
+
+    /// One event loop, so every call may reuse the one pooled connection.
+    func withTransport(_ body: (NIOHTTPTransport) async throws -> Void) async throws {
+        let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let transport = NIOHTTPTransport(eventLoopGroup: loop)
+        try await body(transport)
+        await transport.shutdown()
+        try await loop.shutdownGracefully()
+    }
+
+    @Test func writesTheRequestItSerialized() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")] }) { upstream in
+                try await expectBody(transport, upstream, "ok")
+                try await expectBody(transport, upstream, "ok", method: .get)
+                #expect(upstream.connectionCount == 1)
+                #expect(
+                    upstream.requests == [
+                        "POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1:\(upstream.baseURL.split(separator: ":").last!)\r\n"
+                            + "Authorization: Bearer k\r\ncontent-length: 7\r\n\r\n",
+                        "GET /v1/x HTTP/1.1\r\nhost: 127.0.0.1:\(upstream.baseURL.split(separator: ":").last!)\r\n"
+                            + "Authorization: Bearer k\r\n\r\n",
+                    ])
+            }
         }
-        #expect(UpstreamConnectionHandler.fieldName("bad name") == nil)
-        #expect(UpstreamConnectionHandler.fieldName("") == nil)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "bad name", value: "dropped")
-        headers.add(name: "X-Request-ID", value: "req-1")
-        headers.add(name: "x-custom", value: "kept")
-        let fields = UpstreamConnectionHandler.fields(headers)
-        #expect(fields.count == 3)
-        #expect(fields.firstValue(.contentType) == "application/json")
-        #expect(fields.firstValue(.xRequestID) == "req-1")
-        #expect(fields.firstValue(HTTPField.Name("X-Custom")!) == "kept")
+    }
+
+    @Test func largeBodiesGoOutWhole() async throws {
+        let big = String(repeating: "x", count: NIOHTTPTransport.inlineBodyLimit * 3 + 17)
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, head in
+                let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length: ") }?.dropFirst(16) ?? "?"
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(length.count)\r\n\r\n\(length)")]
+            }) { upstream in
+                let response = try await transport.execute(
+                    TransportRequest(url: upstream.baseURL + "/big", body: ByteBuffer(string: big)),
+                    deadline: .now + .seconds(5), logger: logger)
+                #expect(String(buffer: try await response.collect(upTo: 1024)) == String(big.utf8.count))
+                // The upstream read exactly the body: the next request on the connection parses.
+                try await expectBody(transport, upstream, "7")
+                #expect(upstream.connectionCount == 1)
+            }
+        }
+    }
+
+    @Test func chunkedBodiesWithExtensionsAndTrailersAndInterimResponses() async throws {
+        let response =
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "9;ext=1\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\nX-Trailer: yes\r\n\r\n"
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, _ in [.send(response)] }) { upstream in
+                for _ in 0..<3 {
+                    let (head, body) = try await call(transport, upstream)
+                    #expect(head.status == 200)
+                    #expect(head.headers[.contentType] == "text/event-stream")
+                    #expect(body == "data: 1\n\ndata: 2\n\n")
+                }
+                #expect(upstream.connectionCount == 1)
+            }
+        }
+    }
+
+    @Test func chunksOfOneReadReachTheReaderTogether() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, _ in
+                [
+                    .send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), .pause(.milliseconds(50)),
+                    .send("3\r\nabc\r\n3\r\ndef\r\n3\r\nghi\r\n"), .pause(.milliseconds(50)), .send("0\r\n\r\n"),
+                ]
+            }) { upstream in
+                let response = try await transport.execute(
+                    TransportRequest(url: upstream.baseURL + "/x", body: ByteBuffer(string: "{}")),
+                    deadline: .now + .seconds(5), logger: logger)
+                var reads: [String] = []
+                for try await chunk in response.body { reads.append(String(buffer: chunk)) }
+                #expect(reads == ["abcdefghi"])
+            }
+        }
+    }
+
+    @Test func aBodyEndedByTheCloseIsComplete() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, _ in
+                [.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil "), .pause(.milliseconds(20)), .send("close"), .close]
+            }) { upstream in
+                try await expectBody(transport, upstream, "until close")
+                try await expectBody(transport, upstream, "until close")
+                #expect(upstream.connectionCount == 2)
+            }
+        }
+    }
+
+    @Test func aChunkedBodyCutShortIsAFailure() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, _ in
+                [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"), .close]
+            }) { upstream in
+                await expectTransportFailure(.closed, messageContains: "mid-response") {
+                    _ = try await call(transport, upstream)
+                }
+            }
+        }
+    }
+
+    @Test func malformedResponsesFailAndAreNotReused() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ index, _ in
+                index == 0
+                    ? [.send("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n")]
+                    : [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+            }) { upstream in
+                await expectTransportFailure(.other, messageContains: "conflicting Content-Length") {
+                    _ = try await call(transport, upstream)
+                }
+                try await expectBody(transport, upstream, "ok")
+                #expect(upstream.connectionCount == 2)
+            }
+        }
+    }
+
+    @Test func bytesBeyondTheResponseRetireTheConnection() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ index, _ in
+                let actions: [RawUpstream.Action] =
+                    switch index {
+                    case 0: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")]
+                    case 1: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), .pause(.milliseconds(20)), .send("LATE")]
+                    default: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+                    }
+                return actions
+            }) { upstream in
+                // Extra bytes in the same read: the response is whole, the connection retired.
+                try await expectBody(transport, upstream, "ok")
+                // Bytes arriving while the connection waits in the pool: it is closed there.
+                try await expectBody(transport, upstream, "ok")
+                try await Task.sleep(for: .milliseconds(200))
+                try await expectBody(transport, upstream, "ok")
+                #expect(upstream.connectionCount == 3)
+            }
+        }
+    }
+
+    @Test func http10AndConnectionCloseAreNotReused() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ index, _ in
+                let actions: [RawUpstream.Action] =
+                    switch index {
+                    case 0: [.send("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")]
+                    case 1: [.send("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok")]
+                    default: [.send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")]
+                    }
+                return actions
+            }) { upstream in
+                for _ in 0..<3 { try await expectBody(transport, upstream, "ok") }
+                // The 1.0 keep-alive connection carried the third request.
+                #expect(upstream.connectionCount == 2)
+            }
+        }
     }
 }
 

@@ -82,7 +82,7 @@ public final class NIOHTTPTransport: HTTPTransport {
         }
         let key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
         let tls = try url.secure ? tlsContext(caFile: key.caFile) : nil
-        let head = Self.requestHead(request, url: url)
+        let wire = Self.requestBytes(request, url: url)
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero else { throw TransportError(.timeout, "the deadline passed before the upstream call") }
         let nioDeadline = NIODeadline.now() + .nanoseconds(remaining.totalNanoseconds)
@@ -92,13 +92,13 @@ public final class NIOHTTPTransport: HTTPTransport {
         let start: UpstreamResponseStart
         do {
             start = try await exchange(
-                pool: pool, key: key, url: url, tls: tls, head: head, body: request.body, deadline: nioDeadline,
+                pool: pool, key: key, url: url, tls: tls, request: wire, deadline: nioDeadline,
                 idleTimeout: idle, reuse: true)
         } catch is ReusedConnectionLost {
             logger.debug("kept-alive upstream connection was closed; retrying on a new one")
             do {
                 start = try await exchange(
-                    pool: pool, key: key, url: url, tls: tls, head: head, body: request.body, deadline: nioDeadline,
+                    pool: pool, key: key, url: url, tls: tls, request: wire, deadline: nioDeadline,
                     idleTimeout: idle, reuse: false)
             } catch is ReusedConnectionLost {
                 throw TransportError(.closed, "upstream closed the connection before responding")
@@ -123,8 +123,8 @@ public final class NIOHTTPTransport: HTTPTransport {
     }
 
     private func exchange(
-        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?, head: HTTPRequestHead,
-        body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool
+        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?,
+        request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool
     ) async throws -> UpstreamResponseStart {
         let loop = pool.eventLoop
         let cancellation = CancellationHook()
@@ -133,7 +133,7 @@ public final class NIOHTTPTransport: HTTPTransport {
         return try await withTaskCancellationHandler {
             @Sendable func start() -> EventLoopFuture<UpstreamResponseStart> {
                 Self.startExchange(
-                    pool: pool, key: key, url: url, tls: tls, head: head, body: body, deadline: deadline,
+                    pool: pool, key: key, url: url, tls: tls, request: request, deadline: deadline,
                     idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
             }
             // The data plane calls from the pool's own loop: start at once, with no task
@@ -146,15 +146,16 @@ public final class NIOHTTPTransport: HTTPTransport {
 
     /// Sends the request on a pooled (or new) connection; on the pool's loop.
     private static func startExchange(
-        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?, head: HTTPRequestHead,
-        body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool, connectTimeout: TimeAmount,
+        pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?,
+        request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool,
+        connectTimeout: TimeAmount,
         cancellation: CancellationHook
     ) -> EventLoopFuture<UpstreamResponseStart> {
         let loop = pool.eventLoop
         let promise = loop.makePromise(of: UpstreamResponseStart.self)
         @Sendable func begin(_ handler: UpstreamConnectionHandler) {
             guard let id = handler.start(
-                head: head, body: body, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
+                request: request, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
             else { return }
             let bound = NIOLoopBound(handler, eventLoop: loop)
             cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }
@@ -223,21 +224,55 @@ public final class NIOHTTPTransport: HTTPTransport {
         return parsed
     }
 
-    static func requestHead(_ request: TransportRequest, url: UpstreamURL) -> HTTPRequestHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(request.headers.count + 3)
-        headers.add(name: "host", value: url.hostHeader)
+    /// Bodies up to this size go out in the same buffer as the head: one copy of a few
+    /// kilobytes costs less than a second buffer in the write.
+    static let inlineBodyLimit = 16 * 1024
+
+    /// The request serialized for the wire: request line, `host`, the request's own
+    /// fields (hop-by-hop ones dropped), `content-length`, and the body.
+    static func requestBytes(_ request: TransportRequest, url: UpstreamURL) -> UpstreamRequestBytes {
+        let method = request.method.rawValue
+        let bodyLength = request.body?.readableBytes
+        let sendsLength =
+            bodyLength != nil || request.method == .post || request.method == .put || request.method == .patch
+        let inline = bodyLength.map { $0 <= inlineBodyLimit } ?? true
+        var size = method.utf8.count + url.target.utf8.count + url.hostHeader.utf8.count + 64
+        for field in request.headers { size += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+        if inline, let bodyLength { size += bodyLength }
+        var head = ByteBufferAllocator().buffer(capacity: size)
+        head.writeString(method)
+        head.writeStaticString(" ")
+        head.writeString(url.target)
+        head.writeStaticString(" HTTP/1.1\r\nhost: ")
+        head.writeString(url.hostHeader)
+        head.writeStaticString("\r\n")
         for field in request.headers where !isHopByHop(field.name.canonicalName) {
-            headers.add(name: field.name.rawName, value: field.value)
+            head.writeString(field.name.rawName)
+            head.writeStaticString(": ")
+            head.writeString(field.value)
+            head.writeStaticString("\r\n")
         }
-        let method = HTTPMethod(rawValue: request.method.rawValue)
-        if let body = request.body {
-            headers.add(name: "content-length", value: String(body.readableBytes))
-        } else if method == .POST || method == .PUT || method == .PATCH {
-            headers.add(name: "content-length", value: "0")
+        if sendsLength {
+            head.writeStaticString("content-length: ")
+            head.writeString(String(bodyLength ?? 0))
+            head.writeStaticString("\r\n")
         }
-        return HTTPRequestHead(version: .http1_1, method: method, uri: url.target, headers: headers)
+        head.writeStaticString("\r\n")
+        var body = request.body
+        if inline, var bytes = body {
+            head.writeBuffer(&bytes)
+            body = nil
+        }
+        return UpstreamRequestBytes(head: head, body: body, isHEAD: request.method == .head)
     }
+}
+
+/// A request as it goes on the wire: the head (and a small body) in one buffer.
+struct UpstreamRequestBytes: Sendable {
+    var head: ByteBuffer
+    /// A body too large to copy into `head`; sent after it.
+    var body: ByteBuffer?
+    var isHEAD: Bool
 }
 
 /// Idle kept-alive connections of one event loop, by upstream; confined to that loop.
@@ -300,10 +335,8 @@ final class ConnectionPool {
                         try sync.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
                         try sync.addHandler(TLSHandshakeWaiter(promise: channel.eventLoop.makePromise()))
                     }
-                    // NIO's client handlers minus its outbound header validator: every
-                    // header comes from `HTTPFields`, which already refuses invalid ones.
-                    try sync.addHandler(HTTPRequestEncoder())
-                    try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
+                    // The handler writes requests serialized by `requestBytes` and parses
+                    // responses itself (see `HTTP1ResponseParser`).
                     let handler = UpstreamConnectionHandler(staleWindow: staleWindow)
                     handler.onReusable = { handler in bound.value.checkin(handler, key: key) }
                     try sync.addHandler(handler)
@@ -410,11 +443,6 @@ enum UpstreamErrors {
                 return TransportError(.closed, "upstream closed the connection")
             default: return TransportError(.other, "\(channelError)")
             }
-        }
-        if let parserError = error as? HTTPParserError {
-            // A body cut short by the upstream closing the connection.
-            if parserError == .invalidEOFState { return TransportError(.closed, "upstream closed the connection mid-response") }
-            return TransportError(.other, "malformed HTTP response from upstream: \(error)")
         }
         if error is IOError { return TransportError(.closed, "upstream connection failed: \(error)") }
         return TransportError(.other, "\(error)")

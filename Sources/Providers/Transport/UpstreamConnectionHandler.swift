@@ -1,6 +1,5 @@
 import HTTPTypes
 import NIOCore
-import NIOHTTP1
 import OrchestratorCore
 
 /// The response head of an exchange, with its body still arriving.
@@ -18,7 +17,8 @@ struct UpstreamResponseStart: Sendable {
 struct ReusedConnectionLost: Error {}
 
 /// The last handler of an upstream HTTP/1.1 connection: runs one exchange at a time,
-/// hands the response head to the waiting caller and the body to an async sequence with
+/// writes the request as the transport serialized it, parses the response with
+/// ``HTTP1ResponseParser``, hands the head to the waiting caller and the body to an async sequence with
 /// back-pressure (reads from the socket stop while the consumer is behind), enforces the
 /// head deadline and the idle timeout between body chunks, and gives the connection
 /// back to its pool after a complete keep-alive response.
@@ -26,9 +26,9 @@ struct ReusedConnectionLost: Error {}
 /// Confined to its channel's event loop; other threads reach it only through
 /// `eventLoop.execute`.
 final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private struct Exchange {
         var id: UInt64
@@ -52,6 +52,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     private var state = State.idle
+    private var parser = HTTP1ResponseParser()
+    /// The start of a head or chunk-size line that the last read cut short.
+    private var unparsed: ByteBuffer?
     private var context: ChannelHandlerContext?
     private var exchangeCounter: UInt64 = 0
     /// Reads held back while the body consumer is behind.
@@ -87,7 +90,17 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(TransportError(.closed, "upstream closed the connection"), connectionLost: true)
+        let wasStreaming: Bool
+        if case .streaming = state { wasStreaming = true } else { wasStreaming = false }
+        if parser.connectionClosed(), case .streaming(_, let source, _) = state {
+            // A body delimited by the close: this is its end.
+            disarmTimer()
+            source.finish()
+        } else if wasStreaming {
+            fail(TransportError(.closed, "upstream closed the connection mid-response"), connectionLost: true)
+        } else {
+            fail(TransportError(.closed, "upstream closed the connection"), connectionLost: true)
+        }
         state = .closed
         context.fireChannelInactive()
     }
@@ -108,50 +121,87 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            guard case .awaitingHead(let exchange) = state else { return }
-            let body = Self.makeBody(handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
-            state = .streaming(exchange, body, keepAlive: head.isKeepAlive)
-            lastActivity = .now()
-            if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
-            exchange.promise.succeed(
-                UpstreamResponseStart(
-                    status: Int(head.status.code), headers: Self.fields(head.headers),
-                    body: body.sequence))
-        case .body(let bytes):
-            guard case .streaming(_, let source, _) = state else { return }
-            lastActivity = .now()
-            switch source.yield(bytes) {
-            case .produceMore: break
-            case .stopProducing: paused = true
-            case .dropped:
-                // The consumer is gone before the body ended: the connection has unread
-                // bytes, so it cannot be reused.
-                closeConnection()
-            }
-        case .end:
-            guard case .streaming(_, let source, let keepAlive) = state else { return }
-            state = .idle
-            paused = false
-            source.finish()
-            if keepAlive {
-                if pendingRead {
-                    pendingRead = false
-                    context.read()
+        var buffer = unwrapInboundIn(data)
+        if var unparsed {
+            self.unparsed = nil
+            unparsed.writeBuffer(&buffer)
+            buffer = unparsed
+        }
+        // The body bytes of this read, handed over together: one wake-up of the reader
+        // per read, however many chunks the read held.
+        var body: ByteBuffer?
+        do throws(HTTP1ResponseParser.Malformed) {
+            while let event = try parser.next(&buffer) {
+                switch event {
+                case .head(let head):
+                    guard case .awaitingHead(let exchange) = state else { return }
+                    let source = Self.makeBody(
+                        handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
+                    state = .streaming(exchange, source, keepAlive: head.keepAlive)
+                    lastActivity = .now()
+                    if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
+                    exchange.promise.succeed(
+                        UpstreamResponseStart(status: head.status, headers: head.headers, body: source.sequence))
+                case .body(var bytes):
+                    if body == nil {
+                        body = bytes
+                    } else {
+                        body!.writeBuffer(&bytes)
+                    }
+                case .end:
+                    deliver(&body)
+                    guard case .streaming(_, let source, let keepAlive) = state else { return }
+                    state = .idle
+                    paused = false
+                    source.finish()
+                    // Bytes after the end answer no request: the connection is not reused.
+                    if keepAlive, buffer.readableBytes == 0 {
+                        if pendingRead {
+                            pendingRead = false
+                            context.read()
+                        }
+                        onReusable?(self)
+                    } else {
+                        closeConnection()
+                    }
+                    return
                 }
-                onReusable?(self)
-            } else {
-                closeConnection()
+                // The caller may have let go of the exchange (and closed this connection).
+                if case .closed = state { return }
             }
+        } catch {
+            deliver(&body)
+            fail(TransportError(.other, "malformed HTTP response from upstream: \(error.reason)"), connectionLost: false)
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        deliver(&body)
+        if buffer.readableBytes > 0 { unparsed = buffer }
+    }
+
+    /// Hands the body bytes gathered from a read to the reader.
+    private func deliver(_ body: inout ByteBuffer?) {
+        guard let bytes = body else { return }
+        body = nil
+        guard case .streaming(_, let source, _) = state else { return }
+        lastActivity = .now()
+        switch source.yield(bytes) {
+        case .produceMore: break
+        case .stopProducing: paused = true
+        case .dropped:
+            // The consumer is gone before the body ended: the connection has unread
+            // bytes, so it cannot be reused.
+            closeConnection()
         }
     }
 
     // MARK: Exchanges (called on the event loop)
 
-    /// Sends a request; `promise` completes with the response head or fails.
+    /// Sends a request (its head serialized, and the body if it was not appended to the
+    /// head); `promise` completes with the response head or fails.
     func start(
-        head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, idleTimeout: TimeAmount?,
+        request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?,
         promise: EventLoopPromise<UpstreamResponseStart>
     ) -> UInt64? {
         guard case .idle = state, let context, context.channel.isActive else {
@@ -163,19 +213,15 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         let exchange = Exchange(
             id: id, promise: promise, idleTimeout: idleTimeout, deadline: deadline, onReusedConnection: id > 1,
             sentAt: .now())
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         armTimer(by: deadline)
         state = .awaitingHead(exchange)
         paused = false
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if let body, body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        }
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenFailure { error in
-            loopBound.value.writeFailed(error, exchangeID: id)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        parser.expectResponse(toHEAD: request.isHEAD)
+        // No write promise: a write that fails closes the channel, and `channelInactive`
+        // fails the exchange (a kept-alive connection found closed, as a reset is).
+        context.write(wrapOutboundOut(request.head), promise: nil)
+        if let body = request.body { context.write(wrapOutboundOut(body), promise: nil) }
+        context.flush()
         return id
     }
 
@@ -222,13 +268,6 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .idle, .closed:
             break
         }
-        state = .closed
-        context?.close(promise: nil)
-    }
-
-    private func writeFailed(_ error: any Error, exchangeID: UInt64) {
-        guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
-        fail(UpstreamErrors.classify(error), connectionLost: true)
         state = .closed
         context?.close(promise: nil)
     }
@@ -318,29 +357,5 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                 // Otherwise queued: the reader may let go inside a call into this handler.
                 handler.eventLoop.execute { handler.value.consumerTerminated(exchangeID: exchangeID) }
             })
-    }
-
-    static func fields(_ headers: HTTPHeaders) -> HTTPFields {
-        var fields = HTTPFields()
-        fields.reserveCapacity(headers.count)
-        for (name, value) in headers {
-            if let fieldName = fieldName(name) { fields.append(HTTPField(name: fieldName, value: value)) }
-        }
-        return fields
-    }
-
-    /// The field name for a header name as received: the usual ones without the
-    /// validating, lower-casing parse (every upstream response has several of them).
-    static func fieldName(_ name: String) -> HTTPField.Name? {
-        switch name {
-        case "Content-Type", "content-type": return .contentType
-        case "Content-Length", "content-length": return .contentLength
-        case "Date", "date": return .date
-        case "Server", "server": return .server
-        case "Connection", "connection": return .connection
-        case "Transfer-Encoding", "transfer-encoding": return .transferEncoding
-        case "x-request-id", "X-Request-Id", "X-Request-ID": return .xRequestID
-        default: return HTTPField.Name(name)
-        }
     }
 }
