@@ -54,6 +54,16 @@ protocol SQLDatabase: Sendable {
     /// Runs `body` with a connection on a database thread.
     func run<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
 
+    /// Runs `body` like ``run(_:)``, as work that may wait for every other thread of the
+    /// machine (the request-log inserts).
+    func runBackground<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T
+
     /// Closes every connection and stops the threads.
     func close() async
+}
+
+extension SQLDatabase {
+    func runBackground<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await run(body)
+    }
 }

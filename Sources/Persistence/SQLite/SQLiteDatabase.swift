@@ -11,6 +11,8 @@ final class SQLiteDatabase: SQLDatabase {
     let dialect: SQLDialect = .sqlite
     private let pool: NIOThreadPool
     private let box: ConnectionBox
+    /// Set where the database thread may run inserts as `SCHED_IDLE` (see ``BackgroundScheduling``).
+    let background: BackgroundScheduling?
 
     /// Confined to `pool`'s only thread; never touched elsewhere.
     private final class ConnectionBox: @unchecked Sendable {
@@ -22,18 +24,24 @@ final class SQLiteDatabase: SQLDatabase {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
         let box = ConnectionBox()
+        let threadID: Int32
         do {
-            try await pool.runIfActive { box.connection = try SQLiteConnection(path: path) }
+            threadID = try await pool.runIfActive {
+                box.connection = try SQLiteConnection(path: path)
+                return BackgroundScheduling.currentThreadID
+            }
         } catch {
             try? await pool.shutdownGracefully()
             throw error
         }
-        return SQLiteDatabase(pool: pool, box: box)
+        let background = await BackgroundScheduling.probe() ? BackgroundScheduling(threadID: threadID) : nil
+        return SQLiteDatabase(pool: pool, box: box, background: background)
     }
 
-    private init(pool: NIOThreadPool, box: ConnectionBox) {
+    private init(pool: NIOThreadPool, box: ConnectionBox, background: BackgroundScheduling?) {
         self.pool = pool
         self.box = box
+        self.background = background
     }
 
     /// Runs `body` with the connection on the database thread.
@@ -41,6 +49,24 @@ final class SQLiteDatabase: SQLDatabase {
         let box = self.box
         return try await pool.runIfActive {
             guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }
+            return try body(connection)
+        }
+    }
+
+    /// Runs `body` as `SCHED_IDLE` where the process may (see ``BackgroundScheduling``),
+    /// moved back to normal priority once it has taken ``BackgroundScheduling/promoteAfter``.
+    func runBackground<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        guard let background else { return try await run(body) }
+        let watchdog = Task {
+            try await Task.sleep(for: BackgroundScheduling.promoteAfter)
+            background.leave()
+        }
+        defer { watchdog.cancel() }
+        let box = self.box
+        return try await pool.runIfActive {
+            guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }
+            background.enter()
+            defer { background.leave() }
             return try body(connection)
         }
     }

@@ -240,7 +240,8 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
     // MARK: Request logs
 
     public func insertLogs(_ entries: [RequestLogEntry]) async throws {
-        try await database.run { db in
+        // Background work: a commit must not hold a core a request is waiting for.
+        try await database.runBackground { db in
             try db.transaction {
                 for e in entries {
                     try db.query(

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+@testable import Persistence
+
+/// The SQLite thread runs request-log inserts as `SCHED_IDLE` where the process may
+/// leave that class again, and everything else at normal priority.
+@Suite struct BackgroundSchedulingTests {
+    @Test func insertsRunIdleAndEverythingElseNormally() async throws {
+        let database = try await SQLiteDatabase.open(path: ":memory:")
+        let probed = await BackgroundScheduling.probe()
+        #expect((database.background != nil) == probed)
+        #if os(Linux)
+        // The CI runs as root, which may always come back from SCHED_IDLE.
+        if getuid() == 0 { #expect(probed) }
+        #endif
+        let duringInsert = try await database.runBackground { _ in BackgroundScheduling.isIdle() }
+        #expect(duringInsert == probed)
+        let afterwards = try await database.run { _ in BackgroundScheduling.isIdle() }
+        #expect(!afterwards)
+        await database.close()
+    }
+
+    @Test func aLongInsertIsMovedBackToNormalPriority() async throws {
+        let database = try await SQLiteDatabase.open(path: ":memory:")
+        guard database.background != nil else {
+            #expect(!(try await database.runBackground { _ in BackgroundScheduling.isIdle() }))
+            await database.close()
+            return
+        }
+        // Well past the watchdog: the insert is no longer idle when it ends.
+        let idleAtStart = try await database.runBackground { _ in BackgroundScheduling.isIdle() }
+        #expect(idleAtStart)
+        let idleAtEnd = try await database.runBackground { _ -> Bool in
+            let deadline = Date().addingTimeInterval(1)
+            while Date() < deadline, BackgroundScheduling.isIdle() { usleep(5_000) }
+            return BackgroundScheduling.isIdle()
+        }
+        #expect(!idleAtEnd)
+        await database.close()
+    }
+
+    @Test func logInsertsStillWriteEveryRow() async throws {
+        let store = try await openStore()
+        let entries = (0..<50).map(entry)
+        try await store.insertLogs(entries)
+        #expect(try await store.countLogs() == 50)
+    }
+}
