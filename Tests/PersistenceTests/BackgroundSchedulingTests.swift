@@ -42,8 +42,9 @@ import Testing
 
     @Test func logInsertsStillWriteEveryRow() async throws {
         let store = try await openStore()
-        let entries = (0..<50).map(entry)
-        try await store.insertLogs(entries)
-        #expect(try await store.countLogs() == 50)
+        try await store.insertLogs((0..<50).map(entry), backlog: 0)
+        try await store.insertLogs((50..<80).map(entry), backlog: 500)
+        try await store.insertLogs((80..<90).map(entry))
+        #expect(try await store.countLogs() == 90)
     }
 }

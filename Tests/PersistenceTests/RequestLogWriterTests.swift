@@ -61,6 +61,31 @@ struct RequestLogWriterTests {
         #expect(writer.rowsWritten == 1000)
     }
 
+    /// The inserter learns how many rows wait behind each batch: a writer that is behind
+    /// must not write as background work.
+    @Test func eachBatchCarriesTheBacklogBehindIt() async throws {
+        final class BacklogRecorder: LogBatchInserter {
+            let backlogs = Mutex<[Int]>([])
+            func insertLogs(_ entries: [RequestLogEntry]) async throws { Issue.record("called without the backlog") }
+            func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws {
+                backlogs.withLock { $0.append(backlog) }
+            }
+        }
+        let inserter = BacklogRecorder()
+        var configuration = RequestLogWriter.Configuration()
+        configuration.batchSize = 50
+        let writer = RequestLogWriter(inserter: inserter, configuration: configuration, logger: Logger(label: "t"))
+        // Queued before the writer runs: four batches' worth.
+        for i in 0..<200 { await writer.record(entry(i)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await writer.run() }
+            writer.beginStopping()
+            try await group.waitForAll()
+        }
+        #expect(inserter.backlogs.withLock { $0 } == [150, 100, 50, 0])
+        #expect(writer.rowsWritten == 200)
+    }
+
     @Test func aTrickleOfRowsIsGatheredIntoFewTransactions() async throws {
         let inserter = ControlledInserter()
         var configuration = RequestLogWriter.Configuration()

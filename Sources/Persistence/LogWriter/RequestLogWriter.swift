@@ -7,6 +7,15 @@ import Synchronization
 /// Something that inserts request-log rows in one transaction.
 public protocol LogBatchInserter: Sendable {
     func insertLogs(_ entries: [RequestLogEntry]) async throws
+    /// Inserts a batch the writer took with `backlog` more rows still queued behind it
+    /// (none: the writer keeps up, and the insert may wait for every other thread).
+    func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws
+}
+
+extension LogBatchInserter {
+    public func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws {
+        try await insertLogs(entries)
+    }
 }
 
 /// The asynchronous, batched request-log writer.
@@ -88,8 +97,9 @@ public final class RequestLogWriter: RequestLogSink, Service {
         case .queued(let consumer):
             consumer?.resume()
         case .stopped:
-            // The writer has already flushed and ended: write this late row directly.
-            await insertRetrying([entry])
+            // The writer has already flushed and ended: write this late row directly (a
+            // request waits for it, so not as background work).
+            await insertRetrying([entry], backlog: 1)
         case .full:
             let start = ContinuousClock.now
             let writerStopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
@@ -108,7 +118,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 }
             }
             waitTimer.recordNanoseconds(start.duration(to: .now).totalNanoseconds)
-            if writerStopped { await insertRetrying([entry]) }
+            if writerStopped { await insertRetrying([entry], backlog: 1) }
         }
     }
 
@@ -140,11 +150,11 @@ public final class RequestLogWriter: RequestLogSink, Service {
                 // Cancellation (a forced shutdown) ends the wait early; the loop goes on.
                 try? await Task.sleep(for: configuration.linger)
             }
-            let (batch, resumed, done) = takeBatch()
+            let (batch, resumed, done, backlog) = takeBatch()
             reportDepth(inFlight: batch.count)
             for continuation in resumed { continuation.resume(returning: false) }
             if !batch.isEmpty {
-                await insertRetrying(batch)
+                await insertRetrying(batch, backlog: backlog)
                 state.withLock { $0.written += batch.count }
                 writtenCounter.increment(by: batch.count)
                 continue
@@ -164,7 +174,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
 
     /// Takes up to one batch, admits waiting producers into the room it made, and tells
     /// whether the writer may stop (stopping and nothing left).
-    private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Bool, Never>], Bool) {
+    private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Bool, Never>], Bool, backlog: Int) {
         state.withLock { state in
             let count = min(configuration.batchSize, state.buffer.count)
             let batch = Array(state.buffer.prefix(count))
@@ -177,7 +187,7 @@ public final class RequestLogWriter: RequestLogSink, Service {
             }
             let done = state.stopping && batch.isEmpty && state.buffer.isEmpty && state.waitingProducers.isEmpty
             if done { state.stopped = true }
-            return (batch, resumed, done)
+            return (batch, resumed, done, state.buffer.count + state.waitingProducers.count)
         }
     }
 
@@ -186,12 +196,12 @@ public final class RequestLogWriter: RequestLogSink, Service {
         depthGauge.record(pending + inFlight)
     }
 
-    private func insertRetrying(_ batch: [RequestLogEntry]) async {
+    private func insertRetrying(_ batch: [RequestLogEntry], backlog: Int) async {
         var delay = Duration.milliseconds(100)
         var triesAfterCancellation = 0
         while true {
             do {
-                try await inserter.insertLogs(batch)
+                try await inserter.insertLogs(batch, backlog: backlog)
                 return
             } catch {
                 if Task.isCancelled {

@@ -2,8 +2,10 @@ import CSQLite
 import NIOPosix
 import OrchestratorCore
 
-/// Runs the request-log inserts of the SQLite thread as `SCHED_IDLE` on Linux, so that the
-/// event loops preempt a commit at once instead of waiting behind it.
+/// Runs request-log inserts on the SQLite thread as `SCHED_IDLE` on Linux, so that the
+/// event loops preempt a commit at once instead of waiting behind it. The store asks for
+/// it only when no rows wait behind the batch: a writer that is behind writes at normal
+/// priority.
 ///
 /// On a machine whose cores are all in use (the gateway, its clients and upstreams on a
 /// small box), a batch commit of a few hundred rows holds a core for about a millisecond,

@@ -240,8 +240,21 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
     // MARK: Request logs
 
     public func insertLogs(_ entries: [RequestLogEntry]) async throws {
-        // Background work: a commit must not hold a core a request is waiting for.
-        try await database.runBackground { db in
+        try await database.run { db in try Self.insert(entries, into: db) }
+    }
+
+    /// With nothing queued behind the batch, the insert is background work: its commit
+    /// must not hold a core that a request is waiting for. A writer that is behind
+    /// inserts at normal priority.
+    public func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws {
+        if backlog > 0 {
+            try await database.run { db in try Self.insert(entries, into: db) }
+        } else {
+            try await database.runBackground { db in try Self.insert(entries, into: db) }
+        }
+    }
+
+    private static func insert(_ entries: [RequestLogEntry], into db: any SQLConnection) throws {
             try db.transaction {
                 for e in entries {
                     try db.query(
@@ -271,7 +284,6 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
                         [.int(usage.tokens), .int(usage.micros), .int(usage.lastUsed), .int(usage.lastUsed), .text(usage.keyID)])
                 }
             }
-        }
     }
 
     // MARK: Statistics
