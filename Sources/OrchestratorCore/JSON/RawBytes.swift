@@ -20,12 +20,28 @@ public enum RawBytes {
     public static func containsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
         let count = text.utf8CodeUnitCount
         guard bytes.count >= count else { return false }
-        func matches(_ byte: UInt8, _ wanted: UInt8) -> Bool {
-            wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z") ? byte | 0x20 == wanted : byte == wanted
-        }
-        for start in 0...(bytes.count - count) where (0..<count).allSatisfy({ matches(bytes[start + $0], text.utf8Start[$0]) }) {
+        for start in 0...(bytes.count - count) where matchesIgnoringCase(bytes, at: start, text) {
             return true
         }
         return false
+    }
+
+    /// Whether `bytes` are `text`, ASCII letters in either case (`text` is written in
+    /// lower case; its other bytes match exactly).
+    @inlinable
+    public static func equalIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        bytes.count == text.utf8CodeUnitCount && matchesIgnoringCase(bytes, at: 0, text)
+    }
+
+    /// Whether the `text.utf8CodeUnitCount` bytes at `start` are `text` in either case.
+    @usableFromInline
+    static func matchesIgnoringCase(_ bytes: UnsafeRawBufferPointer, at start: Int, _ text: StaticString) -> Bool {
+        for offset in 0..<text.utf8CodeUnitCount {
+            let wanted = text.utf8Start[offset]
+            let byte = bytes[start + offset]
+            let isLetter = wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z")
+            if isLetter ? byte | 0x20 != wanted : byte != wanted { return false }
+        }
+        return true
     }
 }

@@ -62,9 +62,7 @@ final class SQLiteDatabase: SQLDatabase {
             background.leave()
         }
         defer { watchdog.cancel() }
-        let box = self.box
-        return try await pool.runIfActive {
-            guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }
+        return try await run { connection in
             background.enter()
             defer { background.leave() }
             return try body(connection)

@@ -247,43 +247,40 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
     /// must not hold a core that a request is waiting for. A writer that is behind
     /// inserts at normal priority.
     public func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws {
-        if backlog > 0 {
-            try await database.run { db in try Self.insert(entries, into: db) }
-        } else {
-            try await database.runBackground { db in try Self.insert(entries, into: db) }
-        }
+        guard backlog == 0 else { return try await insertLogs(entries) }
+        try await database.runBackground { db in try Self.insert(entries, into: db) }
     }
 
     private static func insert(_ entries: [RequestLogEntry], into db: any SQLConnection) throws {
-            try db.transaction {
-                for e in entries {
-                    try db.query(
-                        """
-                        INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
-                          upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
-                          cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
-                          attempts_detail)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, LogRows.values(e))
-                }
-                // The hourly rollups move with the rows, in the same transaction: the
-                // statistics never disagree with the logs, and the current hour is live.
-                let upsert = StatsRows.upsert(db.dialect)
-                for (key, aggregate) in StatsRows.rollup(entries) {
-                    try db.query(upsert, StatsRows.parameters(key, aggregate))
-                }
-                // The client keys' lifetime usage and last use, once per key per batch
-                // (a key that is not stored, such as `anonymous`, matches no row).
-                for usage in StatsRows.keyUsage(entries) {
-                    try db.query(
-                        """
-                        UPDATE api_keys SET used_tokens = used_tokens + ?, used_micros = used_micros + ?,
-                          last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END
-                        WHERE id = ?
-                        """,
-                        [.int(usage.tokens), .int(usage.micros), .int(usage.lastUsed), .int(usage.lastUsed), .text(usage.keyID)])
-                }
+        try db.transaction {
+            for e in entries {
+                try db.query(
+                    """
+                    INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
+                      upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
+                      cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
+                      attempts_detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, LogRows.values(e))
             }
+            // The hourly rollups move with the rows, in the same transaction: the
+            // statistics never disagree with the logs, and the current hour is live.
+            let upsert = StatsRows.upsert(db.dialect)
+            for (key, aggregate) in StatsRows.rollup(entries) {
+                try db.query(upsert, StatsRows.parameters(key, aggregate))
+            }
+            // The client keys' lifetime usage and last use, once per key per batch
+            // (a key that is not stored, such as `anonymous`, matches no row).
+            for usage in StatsRows.keyUsage(entries) {
+                try db.query(
+                    """
+                    UPDATE api_keys SET used_tokens = used_tokens + ?, used_micros = used_micros + ?,
+                      last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at < ? THEN ? ELSE last_used_at END
+                    WHERE id = ?
+                    """,
+                    [.int(usage.tokens), .int(usage.micros), .int(usage.lastUsed), .int(usage.lastUsed), .text(usage.keyID)])
+            }
+        }
     }
 
     // MARK: Statistics

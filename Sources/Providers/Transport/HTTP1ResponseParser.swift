@@ -1,5 +1,6 @@
 import HTTPTypes
 import NIOCore
+import OrchestratorCore
 
 /// The upstream side's HTTP/1.x response parser: turns the bytes of a connection into a
 /// response head, body slices and an end, one response per request the connection sent.
@@ -307,8 +308,8 @@ struct HTTP1ResponseParser {
                     transferEncoding = valueRange
                 case .connection:
                     forEachToken(in: valueRange) { token in
-                        if Self.equalsLowercased(token, "close") { connectionClose = true }
-                        if Self.equalsLowercased(token, "keep-alive") { connectionKeepAlive = true }
+                        if RawBytes.equalIgnoringCase(token, "close") { connectionClose = true }
+                        if RawBytes.equalIgnoringCase(token, "keep-alive") { connectionKeepAlive = true }
                     }
                 default:
                     break
@@ -326,7 +327,7 @@ struct HTTP1ResponseParser {
             } else if let transferEncoding {
                 var last: UnsafeRawBufferPointer?
                 forEachToken(in: transferEncoding) { last = $0 }
-                framing = last.map { Self.equalsLowercased($0, "chunked") } == true ? .chunked : .untilClose
+                framing = last.map { RawBytes.equalIgnoringCase($0, "chunked") } == true ? .chunked : .untilClose
                 bothLengthAndEncoding = contentLength != nil
             } else if let contentLength {
                 framing = .length(contentLength)
@@ -340,9 +341,7 @@ struct HTTP1ResponseParser {
 
         /// `HTTP/1.x NNN reason`: the minor version and the status.
         private func parseStatusLine(_ line: Range<Int>) throws(Malformed) -> (Int, Int) {
-            let prefix: StaticString = "HTTP/1."
-            guard line.count >= 9 else { throw Malformed(reason: "not an HTTP/1.x response") }
-            for offset in 0..<prefix.utf8CodeUnitCount where bytes[line.lowerBound + offset] != prefix.utf8Start[offset] {
+            guard line.count >= 9, RawBytes.hasPrefix(UnsafeRawBufferPointer(rebasing: bytes[line]), "HTTP/1.") else {
                 throw Malformed(reason: "not an HTTP/1.x response")
             }
             let minor = bytes[line.lowerBound + 7]
@@ -426,22 +425,10 @@ struct HTTP1ResponseParser {
             }
         }
 
-        /// Whether `bytes`, ASCII-lower-cased, spell `lowercase` (a lower-case literal).
-        static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
-            guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-            let literal = lowercase.utf8Start
-            for index in 0..<bytes.count {
-                var byte = bytes[index]
-                if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "Z") { byte |= 0x20 }
-                if byte != literal[index] { return false }
-            }
-            return true
-        }
-
         /// The field name for a valid token: the common ones without the lower-casing
         /// parse and its string (every upstream response has several of them).
         static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
-            for (spelling, name) in Self.commonNames where equalsLowercased(token, spelling) {
+            for (spelling, name) in Self.commonNames where RawBytes.equalIgnoringCase(token, spelling) {
                 return name
             }
             // A token is a valid field name.

@@ -90,14 +90,15 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        let wasStreaming: Bool
-        if case .streaming = state { wasStreaming = true } else { wasStreaming = false }
-        if parser.connectionClosed(), case .streaming(_, let source, _) = state {
-            // A body delimited by the close: this is its end.
-            disarmTimer()
-            source.finish()
-        } else if wasStreaming {
-            fail(TransportError(.closed, "upstream closed the connection mid-response"), connectionLost: true)
+        let closeEndsBody = parser.connectionClosed()
+        if case .streaming(_, let source, _) = state {
+            if closeEndsBody {
+                // A body delimited by the close: this is its end.
+                disarmTimer()
+                source.finish()
+            } else {
+                fail(TransportError(.closed, "upstream closed the connection mid-response"), connectionLost: true)
+            }
         } else {
             fail(TransportError(.closed, "upstream closed the connection"), connectionLost: true)
         }
