@@ -1,3 +1,5 @@
+public import NIOCore
+
 /// `bytes` cut into consecutive pieces of 1 to `maxPiece` bytes, their lengths drawn
 /// from `generator`: how a test feeds a parser the same input at arbitrary read
 /// boundaries.
@@ -10,4 +12,27 @@ public func randomPieces<G: RandomNumberGenerator>(of bytes: [UInt8], maxPiece: 
         start = end
     }
     return pieces
+}
+
+extension String {
+    /// Without leading and trailing spaces and tabs (what an HTTP field value drops).
+    public func trimmingSpacesAndTabs() -> String {
+        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+}
+
+/// Hands `pieces` to `consume` one read at a time, the way a channel handler feeds a
+/// parser: what `consume` leaves unread in the buffer goes ahead of the next piece.
+public func feed<Failure: Error>(_ pieces: [[UInt8]], _ consume: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
+    var leftover: ByteBuffer?
+    for piece in pieces {
+        var buffer = ByteBuffer(bytes: piece)
+        if var previous = leftover {
+            previous.writeBuffer(&buffer)
+            buffer = previous
+            leftover = nil
+        }
+        try consume(&buffer)
+        if buffer.readableBytes > 0 { leftover = buffer }
+    }
 }

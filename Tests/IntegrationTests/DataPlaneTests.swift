@@ -71,6 +71,50 @@ struct DataPlaneTests {
         }
     }
 
+    @Test func http10ClientsGetNoChunksAndTheClose() async throws {
+        let events = OpenAIFixtures.chunks(["a", "b"])
+        try await MockUpstream.withServer({ request in
+            request.bodyString.contains(#""stream":true"#) ? .sse(events) : .json(200, OpenAIFixtures.completion(content: "x"))
+        }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                // A stream on the data plane has no length: the close ends it.
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(streamRequest).replacingOccurrences(of: "HTTP/1.1", with: "HTTP/1.0"))
+                    let text = try await connection.readText(until: "data: [DONE]\n\n")
+                    #expect(text.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                    #expect(!text.lowercased().contains("transfer-encoding"))
+                    #expect(text.lowercased().contains("connection: close\r\n"))
+                    #expect(try await connection.isClosedByPeer())
+                }
+                // The router's routes: kept alive when asked, closed otherwise.
+                try await RawConnection.with(url) { connection in
+                    try await connection.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                    let first = try await connection.read(1)
+                    #expect(first.first?.status == 200)
+                    #expect(first.first?.header("connection")?.lowercased() == "keep-alive")
+                    try await connection.send("GET /healthz HTTP/1.0\r\n\r\n")
+                    let second = try await connection.read(1)
+                    #expect(second.first?.body == #"{"status":"ok"}"#)
+                    #expect(try await connection.isClosedByPeer())
+                }
+            }
+        }
+    }
+
+    @Test func headResponsesCarryNoBody() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send("HEAD /healthz HTTP/1.1\r\nHost: gw\r\n\r\n" + Self.get("/healthz"))
+                    let text = try await connection.readText(until: #"{"status":"ok"}"#)
+                    // Two responses, and only the second one's body.
+                    #expect(text.components(separatedBy: "HTTP/1.1 ").count == 3, "\(text)")
+                    #expect(text.components(separatedBy: #"{"status":"ok"}"#).count == 2, "\(text)")
+                }
+            }
+        }
+    }
+
     @Test func aClientThatHalfClosesStillGetsItsAnswers() async throws {
         try await MockUpstream.withServer(MockUpstream.slow(.milliseconds(100), .json(200, OpenAIFixtures.completion(content: "late")))) { upstream in
             try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in

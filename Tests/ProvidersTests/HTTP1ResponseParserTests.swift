@@ -28,14 +28,7 @@ private func parse(
     parser.expectResponse(toHEAD: toHEAD)
     var out: [Parsed] = []
     var current: Parsed?
-    var leftover: ByteBuffer?
-    for piece in pieces {
-        var buffer = ByteBuffer(bytes: piece)
-        if var previous = leftover {
-            previous.writeBuffer(&buffer)
-            buffer = previous
-            leftover = nil
-        }
+    try feed(pieces) { (buffer: inout ByteBuffer) throws(Malformed) in
         while let event = try parser.next(&buffer) {
             switch event {
             case .head(let head):
@@ -51,7 +44,6 @@ private func parse(
                 if out.count < responses { parser.expectResponse(toHEAD: toHEAD) }
             }
         }
-        if buffer.readableBytes > 0 { leftover = buffer }
     }
     if closed, parser.connectionClosed(), let last = current {
         out.append(last)
@@ -264,7 +256,7 @@ private func expectMalformed(_ text: String, _ reason: String, sourceLocation: S
                     (0..<Int.random(in: 0...40, using: &generator)).map { _ in
                         "abcXYZ019 ;=/,\t\"".randomElement(using: &generator)!
                     }
-                ).trimmingWhitespace()
+                ).trimmingSpacesAndTabs()
                 headers.append((name, value))
             }
             if minor == 0 || Bool.random(using: &generator) {
@@ -327,10 +319,4 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Parsed] {
         }
     }
     return out
-}
-
-extension String {
-    fileprivate func trimmingWhitespace() -> String {
-        String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
-    }
 }

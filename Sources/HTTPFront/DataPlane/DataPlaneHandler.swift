@@ -185,7 +185,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeWhenIdle = true
             backlog.removeAll()
         case .idle where (error as? HTTPParserError) == .headerOverflow:
-            // Too many or too large header fields (the decoder's limits): 431, then close.
+            // Too many or too large header fields (the codec's limits): 431, then close.
             mode = .responding
             var response = FrontDoor.errorResponse(.headersTooLarge, codec: shared.endpoints.chat.codec)
             response.headers[.connection] = "close"
@@ -416,8 +416,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let mustWait = flushNow || heldInputClosed || !context.channel.isWritable
         if mustWait, promise == nil {
             // The promise rides on an empty body part behind the parts: the HTTP/1
-            // encoder sends nothing for it and completes it in order. On a chunked part
-            // itself it would cost the encoder three more promises and their joining.
+            // codec sends nothing for it and completes it in order.
             let marker = context.eventLoop.makePromise(of: Void.self)
             context.write(wrapOutboundOut(.body(ByteBuffer())), promise: marker)
             promise = marker

@@ -4,14 +4,12 @@ import HummingbirdCore
 import Logging
 import Metrics
 import NIOCore
-import NIOHTTP1
 import NIOHTTPTypes
-import NIOHTTPTypesHTTP1
 import Synchronization
 
-/// The gateway's HTTP/1.1 child channel: Hummingbird's own pipeline with the
-/// ``DataPlaneHandler`` inserted between the connection-state handler and the
-/// responder, so `/v1/chat/completions` is served from the pipeline and every other
+/// The gateway's HTTP/1.1 child channel: the gateway's own HTTP/1 codec
+/// (``HTTP1ServerCodec``), Hummingbird's connection-state handler, and the
+/// ``DataPlaneHandler`` between that and Hummingbird's responder, so `/v1/chat/completions` is served from the pipeline and every other
 /// route by the Hummingbird router, on one port.
 struct GatewayHTTP1Channel: HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
@@ -24,16 +22,6 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
     var requestTimeout: TimeAmount = .seconds(60)
     /// Client connections open at once (`server.max_connections`).
     var connections = ConnectionCount(limit: .max)
-
-    /// Header limits of a request (beyond them: 431, then the connection closes). Real
-    /// clients send a dozen fields and a few KiB; NIO's defaults allow 65,534 fields.
-    static let headerLimits: NIOHTTPDecoderLimitConfiguration = {
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderFieldCount = 128
-        limits.maxHeaderFieldSize = 16 * 1024
-        limits.maxHeaderListSize = 32 * 1024
-        return limits
-    }()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Beyond the limit a connection is closed as soon as it is accepted, before it
@@ -51,10 +39,8 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
             let sync = channel.pipeline.syncOperations
             let readDeadlines = ReadDeadlineHandler(headTimeout: headTimeout, requestTimeout: requestTimeout, logger: logger)
             try sync.addHandler(readDeadlines)
-            try sync.configureHTTPServerPipeline(
-                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: Self.headerLimits)
-            try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            // Beyond the codec's head limits: 431, then the connection closes.
+            try sync.addHandler(HTTP1ServerCodec())
             try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             try sync.addHandler(DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines))
             return try NIOAsyncChannel(

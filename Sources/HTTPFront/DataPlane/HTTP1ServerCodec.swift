@@ -1,0 +1,255 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import OrchestratorCore
+
+/// The gateway's server side of HTTP/1.x, in one handler: request bytes in,
+/// `HTTPRequestPart`s out (see ``HTTP1RequestParser``); `HTTPResponsePart`s in,
+/// response bytes out. It takes the place of NIO's request decoder and response encoder
+/// and of the `HTTPRequestHead` ⇄ `HTTPRequest` conversion between them, which cost a
+/// string per header name and value, two header copies and a URL parse per request.
+///
+/// Responses (always `HTTP/1.1`, RFC 9110 §2.5) are framed for the request they answer,
+/// in request order:
+/// - 1xx, 204 and 304 carry no body: their `Content-Length` and `Transfer-Encoding`
+///   are dropped. A response to `HEAD` or `CONNECT` keeps its framing fields, and its
+///   body bytes are not sent.
+/// - Otherwise a `Content-Length` frames the body; without one, the body is chunked
+///   (any `Transfer-Encoding` given is replaced), except for an HTTP/1.0 client, which
+///   gets the body unframed, `Connection: close`, and the close after it.
+/// - An HTTP/1.0 client that asked for keep-alive, and keeps it, is told so.
+///
+/// Malformed requests reach the handlers behind as NIO's `HTTPParserError` (Hummingbird
+/// answers those 400; the data plane answers too many or too large fields 431), and
+/// nothing more is read from the connection. A request cut short by the end of input
+/// is `invalidEOFState`.
+final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = ByteBuffer
+
+    /// Real clients send a dozen fields and a few KiB.
+    static let limits = HTTP1HeadLimits(maxHeadBytes: 48 * 1024, maxFields: 128, maxFieldBytes: 16 * 1024)
+
+    private var parser: HTTP1RequestParser
+    /// Bytes of a message part that has not arrived whole.
+    private var pending: ByteBuffer?
+    /// A malformed request was reported: the rest of the input is ignored.
+    private var failed = false
+    /// The requests whose responses have not started, oldest first.
+    private var awaiting = CircularBuffer<HTTP1RequestParser.Exchange>(initialCapacity: 4)
+    /// How the response being written is framed.
+    private var framing = ResponseFraming.identity
+    private var suppressBody = false
+    private var closeAfterResponse = false
+
+    private enum ResponseFraming {
+        case identity
+        case chunked
+    }
+
+    private static let chunkedEnd: ByteBuffer = ByteBuffer(staticString: "0\r\n\r\n")
+    private static let lineEnd: ByteBuffer = ByteBuffer(staticString: "\r\n")
+    /// Chunks up to this size are copied into one buffer with their framing (one iovec
+    /// instead of three); larger ones are written between their framing.
+    private static let copyChunkLimit = 4 * 1024
+
+    init(limits: HTTP1HeadLimits = HTTP1ServerCodec.limits) {
+        parser = HTTP1RequestParser(limits: limits)
+    }
+
+    // MARK: Requests
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        var bytes = unwrapInboundIn(data)
+        if var held = pending {
+            pending = nil
+            held.writeBuffer(&bytes)
+            bytes = held
+        }
+        do {
+            while let event = try parser.next(&bytes) {
+                switch event {
+                case .head(let head, let exchange):
+                    awaiting.append(exchange)
+                    context.fireChannelRead(wrapInboundOut(.head(head)))
+                case .body(let body):
+                    context.fireChannelRead(wrapInboundOut(.body(body)))
+                case .end:
+                    context.fireChannelRead(wrapInboundOut(.end(nil)))
+                }
+                // A handler behind may have closed the connection on what it was given.
+                if failed || !context.channel.isActive { return }
+            }
+        } catch {
+            fail(Self.parserError(error), context: context)
+            return
+        }
+        if bytes.readableBytes > 0 {
+            bytes.discardReadBytes()
+            pending = bytes
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event { endOfInput(context: context) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endOfInput(context: context)
+        context.fireChannelInactive()
+    }
+
+    /// The client sent all it will: a request it left unfinished is an error.
+    private func endOfInput(context: ChannelHandlerContext) {
+        guard !failed else { return }
+        if !parser.isBetweenRequests || (pending?.readableBytes ?? 0) > 0 {
+            fail(.invalidEOFState, context: context)
+        }
+        pending = nil
+    }
+
+    private func fail(_ error: HTTPParserError, context: ChannelHandlerContext) {
+        failed = true
+        pending = nil
+        context.fireErrorCaught(error)
+    }
+
+    /// NIO's error for what the parser found (the handlers behind know those).
+    static func parserError(_ error: HTTP1Malformed) -> HTTPParserError {
+        switch error.kind {
+        case .tooLarge: return .headerOverflow
+        case .startLine, .target: return .invalidURL
+        case .version: return .invalidVersion
+        case .method: return .invalidMethod
+        case .field: return .invalidHeaderToken
+        case .contentLength: return .unexpectedContentLength
+        case .transferEncoding: return .unexpectedContentLength
+        case .chunk: return .invalidChunkSize
+        case .unexpected: return .invalidEOFState
+        }
+    }
+
+    // MARK: Responses
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let head):
+            context.write(wrapOutboundOut(encode(head, allocator: context.channel.allocator)), promise: promise)
+        case .body(let bytes):
+            guard !suppressBody, bytes.readableBytes > 0 else {
+                // Nothing to send, but a promise completes in order with the writes ahead.
+                if let promise { context.write(wrapOutboundOut(ByteBuffer()), promise: promise) }
+                return
+            }
+            switch framing {
+            case .identity:
+                context.write(wrapOutboundOut(bytes), promise: promise)
+            case .chunked where bytes.readableBytes <= Self.copyChunkLimit:
+                var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12)
+                Self.writeChunkSize(bytes.readableBytes, to: &chunk)
+                chunk.writeImmutableBuffer(bytes)
+                chunk.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(chunk), promise: promise)
+            case .chunked:
+                var size = context.channel.allocator.buffer(capacity: 10)
+                Self.writeChunkSize(bytes.readableBytes, to: &size)
+                context.write(wrapOutboundOut(size), promise: nil)
+                context.write(wrapOutboundOut(bytes), promise: nil)
+                context.write(wrapOutboundOut(Self.lineEnd), promise: promise)
+            }
+        case .end(let trailers):
+            if case .chunked = framing, !suppressBody {
+                if let trailers, !trailers.isEmpty {
+                    var end = context.channel.allocator.buffer(capacity: 64)
+                    end.writeStaticString("0\r\n")
+                    Self.writeFields(trailers, to: &end)
+                    end.writeStaticString("\r\n")
+                    context.write(wrapOutboundOut(end), promise: promise)
+                } else {
+                    context.write(wrapOutboundOut(Self.chunkedEnd), promise: promise)
+                }
+            } else if let promise {
+                context.write(wrapOutboundOut(ByteBuffer()), promise: promise)
+            }
+            let close = closeAfterResponse
+            framing = .identity
+            suppressBody = false
+            closeAfterResponse = false
+            if close {
+                // The body was delimited by the close: it is the end.
+                context.flush()
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// The head's bytes, with its framing fields set for the request it answers.
+    private func encode(_ head: HTTPResponse, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let code = head.status.code
+        let informational = (100..<200).contains(code)
+        var exchange = HTTP1RequestParser.Exchange()
+        // A 1xx other than 101 is followed by the final response to the same request.
+        if !informational || code == 101, let next = awaiting.popFirst() { exchange = next }
+        // No body and no framing fields: 1xx, 204, 304, and the answer to a CONNECT.
+        let bodiless = informational || code == 204 || code == 304 || exchange.isConnect
+        let hasLength = !bodiless && head.headerFields[.contentLength] != nil
+        suppressBody = bodiless || exchange.isHead
+        framing = .identity
+        closeAfterResponse = false
+        var extra: StaticString?
+        if !bodiless, !hasLength, !exchange.http10 {
+            // A HEAD response says what the GET would have had.
+            extra = "transfer-encoding: chunked\r\n"
+            if !exchange.isHead { framing = .chunked }
+        } else if !bodiless, !hasLength, !exchange.isHead {
+            // HTTP/1.0 has no chunks: the close ends the body.
+            closeAfterResponse = true
+            if head.headerFields[.connection] == nil { extra = "connection: close\r\n" }
+        } else if exchange.keepAlive10, !informational, head.headerFields[.connection] == nil {
+            extra = "connection: keep-alive\r\n"
+        }
+
+        var buffer = allocator.buffer(capacity: 256)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
+        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(head.status.reasonPhrase)
+        buffer.writeStaticString("\r\n")
+        // The framing is this codec's: a Transfer-Encoding given is replaced, and a
+        // message without a body has no Content-Length either.
+        for field in head.headerFields where field.name != .transferEncoding && !(bodiless && field.name == .contentLength) {
+            Self.writeField(field, to: &buffer)
+        }
+        if let extra { buffer.writeStaticString(extra) }
+        buffer.writeStaticString("\r\n")
+        return buffer
+    }
+
+    private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
+        for field in fields { writeField(field, to: &buffer) }
+    }
+
+    private static func writeField(_ field: HTTPField, to buffer: inout ByteBuffer) {
+        buffer.writeString(field.name.rawName)
+        buffer.writeStaticString(": ")
+        field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
+        buffer.writeStaticString("\r\n")
+    }
+
+    private static func writeChunkSize(_ size: Int, to buffer: inout ByteBuffer) {
+        var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
+        while shift >= 0 {
+            let digit = UInt8((size >> shift) & 0xF)
+            buffer.writeInteger(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            shift -= 4
+        }
+        buffer.writeStaticString("\r\n")
+    }
+}

@@ -1,0 +1,413 @@
+public import HTTPTypes
+public import NIOCore
+
+/// Why bytes that should be an HTTP/1.x message are not one.
+public struct HTTP1Malformed: Error, Equatable, CustomStringConvertible {
+    /// The part of the message at fault (the server side maps it to its parser errors).
+    public enum Kind: Sendable, Equatable {
+        case startLine
+        case version
+        case method
+        case target
+        case field
+        /// A limit was exceeded (the head, a field, the field count, a chunk line).
+        case tooLarge
+        case contentLength
+        case transferEncoding
+        case chunk
+        /// Bytes where no message was expected, or a message cut short.
+        case unexpected
+    }
+
+    public var kind: Kind
+    public var reason: String
+
+    public init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    public var description: String { reason }
+}
+
+/// How much of a head a parser accepts.
+public struct HTTP1HeadLimits: Sendable {
+    /// The whole head, start line to blank line.
+    public var maxHeadBytes: Int
+    /// Header fields in one head.
+    public var maxFields: Int
+    /// One field line (name, value and line ending).
+    public var maxFieldBytes: Int
+
+    public init(maxHeadBytes: Int, maxFields: Int = .max, maxFieldBytes: Int = .max) {
+        self.maxHeadBytes = maxHeadBytes
+        self.maxFields = maxFields
+        self.maxFieldBytes = maxFieldBytes
+    }
+}
+
+/// The field section of a head, and what it says about framing and the connection.
+public struct HTTP1FieldSection {
+    public var fields = HTTPFields()
+    /// The `Content-Length`, validated (repeated values must agree).
+    public var contentLength: Int?
+    /// Whether a `Transfer-Encoding` was sent, and whether its last coding is `chunked`.
+    public var transferEncoding: TransferCoding = .none
+    public var connectionClose = false
+    public var connectionKeepAlive = false
+    /// The first `Host` value, when the reader was asked to take it out of `fields`.
+    public var host: String?
+
+    public enum TransferCoding: Sendable, Equatable {
+        case none
+        case chunked
+        case other
+    }
+}
+
+/// Reads the lines of one head out of a buffer's bytes: the start line, then the field
+/// section. Lines end with CRLF, or with a lone LF (RFC 9112 §2.2).
+///
+/// Refused as malformed: a field line without a colon or with whitespace before it, a
+/// name that is not a token, obsolete line folding, a CR or NUL inside a value, and
+/// conflicting or non-numeric `Content-Length`s.
+public struct HTTP1HeadReader {
+    public let bytes: UnsafeRawBufferPointer
+    public var position = 0
+
+    public init(bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// The next line without its line ending, or nil when the bytes end before its LF.
+    public mutating func nextLine() -> Range<Int>? {
+        guard let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        let start = position
+        position = newline + 1
+        var end = newline
+        if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return start..<end
+    }
+
+    /// The bytes of `range`.
+    public func slice(_ range: Range<Int>) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[range])
+    }
+
+    /// Reads field lines through the blank line that ends the head; nil when the bytes
+    /// end first. `takeHost` moves the first `Host` value out of the fields.
+    public mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool = false) throws(HTTP1Malformed) -> HTTP1FieldSection? {
+        var section = HTTP1FieldSection()
+        section.fields.reserveCapacity(12)
+        var count = 0
+        while true {
+            let lineStart = position
+            guard let line = nextLine() else { return nil }
+            if line.isEmpty { return section }
+            count += 1
+            guard count <= limits.maxFields else { throw HTTP1Malformed(.tooLarge, "more than \(limits.maxFields) header fields") }
+            guard position - lineStart <= limits.maxFieldBytes else {
+                throw HTTP1Malformed(.tooLarge, "a header field larger than \(limits.maxFieldBytes) bytes")
+            }
+            let first = bytes[line.lowerBound]
+            if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+                throw HTTP1Malformed(.field, "obsolete line folding in the head")
+            }
+            guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")) else {
+                throw HTTP1Malformed(.field, "a header line without a colon")
+            }
+            let nameRange = line.lowerBound..<colon
+            guard !nameRange.isEmpty, nameRange.allSatisfy({ HTTP1Syntax.isTokenByte(bytes[$0]) }) else {
+                throw HTTP1Malformed(.field, "an invalid header name")
+            }
+            var valueStart = colon + 1
+            var valueEnd = line.upperBound
+            while valueStart < valueEnd, HTTP1Syntax.isWhitespace(bytes[valueStart]) { valueStart += 1 }
+            while valueEnd > valueStart, HTTP1Syntax.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
+            let valueRange = valueStart..<valueEnd
+            for index in valueRange where bytes[index] == UInt8(ascii: "\r") || bytes[index] == 0 {
+                throw HTTP1Malformed(.field, "a CR or NUL inside a header value")
+            }
+            let name = HTTP1Syntax.fieldName(slice(nameRange))
+            switch name {
+            case .contentLength:
+                let length = try parseContentLength(valueRange)
+                if let contentLength = section.contentLength, contentLength != length {
+                    throw HTTP1Malformed(.contentLength, "conflicting Content-Length values")
+                }
+                section.contentLength = length
+            case .transferEncoding:
+                // Several fields are one list: the last coding of the last one decides.
+                var last: UnsafeRawBufferPointer?
+                forEachToken(in: valueRange) { last = $0 }
+                section.transferEncoding = last.map { RawBytes.equalIgnoringCase($0, "chunked") } == true ? .chunked : .other
+            case .connection:
+                forEachToken(in: valueRange) { token in
+                    if RawBytes.equalIgnoringCase(token, "close") { section.connectionClose = true }
+                    if RawBytes.equalIgnoringCase(token, "keep-alive") { section.connectionKeepAlive = true }
+                }
+            case HTTP1Syntax.host where takeHost && section.host == nil:
+                section.host = String(decoding: slice(valueRange), as: UTF8.self)
+                continue
+            default:
+                break
+            }
+            section.fields.append(HTTPField(name: name, value: slice(valueRange)))
+        }
+    }
+
+    /// A `Content-Length` value: digits, or a list of the same digits repeated.
+    private func parseContentLength(_ range: Range<Int>) throws(HTTP1Malformed) -> Int {
+        var value: Int?
+        var failure: HTTP1Malformed?
+        forEachToken(in: range) { token in
+            guard failure == nil else { return }
+            guard let length = HTTP1Syntax.decimal(token) else {
+                let digits = token.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+                let reason = token.isEmpty ? "an empty Content-Length" : digits ? "a Content-Length too large" : "a non-numeric Content-Length"
+                failure = HTTP1Malformed(.contentLength, reason)
+                return
+            }
+            if let value, value != length { failure = HTTP1Malformed(.contentLength, "conflicting Content-Length values") }
+            value = length
+        }
+        if let failure { throw failure }
+        guard let value else { throw HTTP1Malformed(.contentLength, "an empty Content-Length") }
+        return value
+    }
+
+    /// Calls `body` with each comma-separated element of a list value, trimmed.
+    private func forEachToken(in range: Range<Int>, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var start = range.lowerBound
+        while start <= range.upperBound {
+            var end = start
+            while end < range.upperBound, bytes[end] != UInt8(ascii: ",") { end += 1 }
+            var tokenStart = start
+            var tokenEnd = end
+            while tokenStart < tokenEnd, HTTP1Syntax.isWhitespace(bytes[tokenStart]) { tokenStart += 1 }
+            while tokenEnd > tokenStart, HTTP1Syntax.isWhitespace(bytes[tokenEnd - 1]) { tokenEnd -= 1 }
+            if tokenStart < tokenEnd || range.isEmpty {
+                body(slice(tokenStart..<tokenEnd))
+            }
+            start = end + 1
+        }
+    }
+}
+
+/// Reads one message body out of the bytes that follow its head, by its framing.
+///
+/// Chunk extensions and trailers are read and dropped; a chunk-size line or a trailer
+/// section over `maxChunkLineBytes` is refused, as is a chunk size that is not hex or
+/// overflows, and chunk data not followed by its line ending.
+public struct HTTP1BodyReader {
+    public enum Framing: Sendable, Equatable {
+        case none
+        case length(Int)
+        case chunked
+        /// Until the connection closes (responses only).
+        case untilClose
+    }
+
+    public enum Event {
+        case body(ByteBuffer)
+        case end
+    }
+
+    /// The most a chunk-size line (with extensions) or the trailer section may take.
+    public static let maxChunkLineBytes = 4 * 1024
+
+    private enum State {
+        case length(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        /// The CRLF after a chunk's data.
+        case chunkDataEnd
+        case trailers(seen: Int)
+        case untilClose
+        /// Only the end is left.
+        case ending
+        case done
+    }
+
+    private var state: State
+
+    public init(framing: Framing) {
+        switch framing {
+        case .none, .length(0): state = .ending
+        case .length(let length): state = .length(remaining: length)
+        case .chunked: state = .chunkSize
+        case .untilClose: state = .untilClose
+        }
+    }
+
+    /// Whether the body is read to its end.
+    public var isDone: Bool {
+        if case .done = state { return true }
+        return false
+    }
+
+    /// The connection closed: true when that ends the body (one read until the close).
+    public var endsAtClose: Bool {
+        if case .untilClose = state { return true }
+        return false
+    }
+
+    /// The next event from `buffer`, consuming what it used; nil when more bytes are
+    /// needed (what is left in `buffer` must be given again, ahead of the next read).
+    public mutating func next(_ buffer: inout ByteBuffer) throws(HTTP1Malformed) -> Event? {
+        while true {
+            switch state {
+            case .done:
+                return nil
+            case .ending:
+                state = .done
+                return .end
+            case .length(let remaining), .chunkData(let remaining):
+                guard buffer.readableBytes > 0 else { return nil }
+                let count = min(remaining, buffer.readableBytes)
+                let left = remaining - count
+                if case .length = state {
+                    state = left == 0 ? .ending : .length(remaining: left)
+                } else {
+                    state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
+                }
+                return .body(buffer.readSlice(length: count)!)
+            case .chunkSize:
+                guard let (size, length) = try Self.parseChunkSize(buffer) else {
+                    if buffer.readableBytes > Self.maxChunkLineBytes {
+                        throw HTTP1Malformed(.tooLarge, "chunk-size line longer than \(Self.maxChunkLineBytes) bytes")
+                    }
+                    return nil
+                }
+                buffer.moveReaderIndex(forwardBy: length)
+                state = size == 0 ? .trailers(seen: 0) : .chunkData(remaining: size)
+            case .chunkDataEnd:
+                guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+                if first == UInt8(ascii: "\r") {
+                    guard let second = buffer.getInteger(at: buffer.readerIndex + 1, as: UInt8.self) else { return nil }
+                    guard second == UInt8(ascii: "\n") else { throw HTTP1Malformed(.chunk, "chunk data not followed by CRLF") }
+                    buffer.moveReaderIndex(forwardBy: 2)
+                } else if first == UInt8(ascii: "\n") {
+                    buffer.moveReaderIndex(forwardBy: 1)
+                } else {
+                    throw HTTP1Malformed(.chunk, "chunk data not followed by CRLF")
+                }
+                state = .chunkSize
+            case .trailers(let seen):
+                let line = buffer.withUnsafeReadableBytes { $0.firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } }
+                guard let length = line else {
+                    if seen + buffer.readableBytes > Self.maxChunkLineBytes {
+                        throw HTTP1Malformed(.tooLarge, "trailer section longer than \(Self.maxChunkLineBytes) bytes")
+                    }
+                    return nil
+                }
+                let blank = length == 1 || (length == 2 && buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) == UInt8(ascii: "\r"))
+                buffer.moveReaderIndex(forwardBy: length)
+                if blank {
+                    state = .done
+                    return .end
+                }
+                guard seen + length <= Self.maxChunkLineBytes else {
+                    throw HTTP1Malformed(.tooLarge, "trailer section longer than \(Self.maxChunkLineBytes) bytes")
+                }
+                state = .trailers(seen: seen + length)
+            case .untilClose:
+                guard buffer.readableBytes > 0 else { return nil }
+                return .body(buffer.readSlice(length: buffer.readableBytes)!)
+            }
+        }
+    }
+
+    /// A chunk-size line (`1a;ext=v\r\n`): the size and the line's length.
+    private static func parseChunkSize(_ buffer: ByteBuffer) throws(HTTP1Malformed) -> (Int, Int)? {
+        let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(Int, Int)?, HTTP1Malformed> in
+            guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else { return .success(nil) }
+            var end = newline
+            if end > 0, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            var index = 0
+            var size = 0
+            while index < end, let digit = hexValue(bytes[index]) {
+                guard size <= (Int.max - 15) / 16 else { return .failure(HTTP1Malformed(.chunk, "chunk size too large")) }
+                size = size * 16 + digit
+                index += 1
+            }
+            guard index > 0 else { return .failure(HTTP1Malformed(.chunk, "chunk size is not hexadecimal")) }
+            // Optional whitespace, then extensions, which are not used.
+            while index < end, HTTP1Syntax.isWhitespace(bytes[index]) { index += 1 }
+            guard index == end || bytes[index] == UInt8(ascii: ";") else {
+                return .failure(HTTP1Malformed(.chunk, "chunk size is not hexadecimal"))
+            }
+            for byte in bytes[index..<end] where byte == UInt8(ascii: "\r") || byte == 0 {
+                return .failure(HTTP1Malformed(.chunk, "invalid character in a chunk extension"))
+            }
+            return .success((size, newline + 1))
+        }
+        return try parsed.get()
+    }
+
+    private static func hexValue(_ byte: UInt8) -> Int? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return Int(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return Int(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return Int(byte - UInt8(ascii: "A") + 10)
+        default: return nil
+        }
+    }
+}
+
+/// The byte classes and names both sides' HTTP/1 code shares.
+public enum HTTP1Syntax {
+    /// `Host`, which HTTPTypes leaves to the request's authority.
+    public static let host = HTTPField.Name("host")!
+
+    public static func isWhitespace(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+    }
+
+    /// RFC 9110 `tchar`.
+    public static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+            UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+            UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Digits only, without overflow; nil otherwise (and for no digits).
+    public static func decimal(_ token: UnsafeRawBufferPointer) -> Int? {
+        guard !token.isEmpty else { return nil }
+        var value = 0
+        for byte in token {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), value <= (Int.max - 9) / 10 else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// The field name for a valid token: the common ones without the lower-casing parse
+    /// and its string (every message has several of them).
+    public static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
+        for (spelling, name) in commonNames where RawBytes.equalIgnoringCase(token, spelling) {
+            return name
+        }
+        // A token is a valid field name.
+        return HTTPField.Name(String(decoding: token, as: UTF8.self))!
+    }
+
+    private static let commonNames: [(StaticString, HTTPField.Name)] = [
+        ("content-type", .contentType), ("content-length", .contentLength), ("date", .date),
+        ("server", .server), ("connection", .connection), ("transfer-encoding", .transferEncoding),
+        ("x-request-id", HTTPField.Name("x-request-id")!), ("cache-control", .cacheControl), ("vary", .vary),
+        ("etag", .eTag), ("last-modified", .lastModified), ("accept-ranges", .acceptRanges),
+        ("retry-after", .retryAfter), ("keep-alive", HTTPField.Name("keep-alive")!),
+        // Request fields.
+        ("host", host), ("authorization", .authorization), ("accept", .accept), ("user-agent", .userAgent),
+        ("accept-encoding", .acceptEncoding), ("origin", .origin), ("x-api-key", HTTPField.Name("x-api-key")!),
+    ]
+}

@@ -1,0 +1,351 @@
+import HTTPTypes
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+import NIOHTTPTypes
+import OrchestratorCore
+import OrchestratorTesting
+import Testing
+
+@testable import HTTPFront
+
+/// A request as either parser saw it.
+private struct Seen: Equatable {
+    var method: String
+    var path: String
+    var authority: String?
+    var headers: [String]
+    var body: String
+}
+
+/// Feeds `pieces` to the parser as the codec does (what a read leaves unparsed goes
+/// ahead of the next read).
+private func parse(_ pieces: [[UInt8]]) throws(HTTP1Malformed) -> [(Seen, HTTP1RequestParser.Exchange)] {
+    var parser = HTTP1RequestParser(limits: HTTP1ServerCodec.limits)
+    var out: [(Seen, HTTP1RequestParser.Exchange)] = []
+    try feed(pieces) { (buffer: inout ByteBuffer) throws(HTTP1Malformed) in
+        while let event = try parser.next(&buffer) {
+            switch event {
+            case .head(let head, let exchange):
+                let seen = Seen(
+                    method: head.method.rawValue, path: head.path ?? "", authority: head.authority,
+                    headers: head.headerFields.map { "\($0.name.canonicalName): \($0.value)" }, body: "")
+                out.append((seen, exchange))
+            case .body(let bytes):
+                out[out.count - 1].0.body += String(buffer: bytes)
+            case .end:
+                break
+            }
+        }
+    }
+    #expect(parser.isBetweenRequests, "a request was left unfinished")
+    return out
+}
+
+private func parse(_ text: String) throws(HTTP1Malformed) -> [(Seen, HTTP1RequestParser.Exchange)] {
+    try parse([Array(text.utf8)])
+}
+
+private func expectMalformed(
+    _ text: String, _ kind: HTTP1Malformed.Kind, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    do {
+        let parsed = try parse(text)
+        Issue.record("accepted \(text.debugDescription): \(parsed.map(\.0))", sourceLocation: sourceLocation)
+    } catch {
+        #expect(error.kind == kind, "\(text.debugDescription): \(error.reason)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite struct HTTP1RequestParserTests {
+    @Test func aRequestWithItsBodyAtEveryReadBoundary() throws {
+        let body = #"{"model":"m","messages":[]}"#
+        let text = "POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: gw:8080\r\nAuthorization: Bearer k\r\n"
+            + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            + "\r\nGET /healthz HTTP/1.1\nhost: gw\n\n"  // a stray CRLF, then lone LFs
+        let bytes = Array(text.utf8)
+        for split in 0...bytes.count {
+            let requests = try parse([Array(bytes[..<split]), Array(bytes[split...])])
+            #expect(requests.count == 2)
+            #expect(requests.first?.0 == Seen(
+                method: "POST", path: "/v1/chat/completions?x=1", authority: "gw:8080",
+                headers: ["authorization: Bearer k", "content-length: \(body.utf8.count)"], body: body))
+            #expect(requests.last?.0 == Seen(method: "GET", path: "/healthz", authority: "gw", headers: [], body: ""))
+            #expect(requests.first?.1 == HTTP1RequestParser.Exchange())
+        }
+        // One byte per read: the head is found by scanning each new byte once.
+        #expect(try parse(bytes.map { [$0] }).count == 2)
+    }
+
+    @Test func chunkedBodiesWithExtensionsAndTrailers() throws {
+        let text = "POST /v1/embeddings HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+            + "4;ext=1\r\nab\r\n\r\n1A\r\n" + String(repeating: "z", count: 26) + "\r\n0\r\nX-Trailer: t\r\n\r\n"
+        let requests = try parse(text)
+        #expect(requests.count == 1)
+        #expect(requests.first?.0.body == "ab\r\n" + String(repeating: "z", count: 26))
+    }
+
+    @Test func methodsTargetsAndVersions() throws {
+        let absolute = try parse("GET http://example.com:80/a/b?c=d#frag HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        #expect(absolute.first?.0.path == "/a/b?c=d")
+        #expect(try parse("GET http://example.com HTTP/1.1\r\n\r\n").first?.0.path == "/")
+        #expect(try parse("GET http://example.com?q HTTP/1.1\r\n\r\n").first?.0.path == "/?q")
+        #expect(try parse("OPTIONS * HTTP/1.1\r\n\r\n").first?.0.path == "*")
+        #expect(try parse("PURGE /x HTTP/1.1\r\n\r\n").first?.0.method == "PURGE")
+        let head = try parse("HEAD / HTTP/1.1\r\n\r\n").first?.1
+        #expect(head == HTTP1RequestParser.Exchange(isHead: true))
+        let connect = try parse("CONNECT example.com:443 HTTP/1.1\r\n\r\n").first
+        #expect(connect?.1.isConnect == true)
+        #expect(connect?.0.path == "example.com:443")
+    }
+
+    @Test func persistenceFollowsTheVersionAndConnection() throws {
+        // HTTP/1.0 without keep-alive, and HTTP/1.1 with close: the request says close.
+        let http10 = try parse("GET / HTTP/1.0\r\n\r\n").first
+        #expect(http10?.0.headers == ["connection: close"])
+        #expect(http10?.1 == HTTP1RequestParser.Exchange(http10: true))
+        let kept = try parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").first
+        #expect(kept?.0.headers == ["connection: Keep-Alive"])
+        #expect(kept?.1 == HTTP1RequestParser.Exchange(http10: true, keepAlive10: true))
+        #expect(try parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").first?.0.headers == ["connection: close"])
+        #expect(try parse("GET / HTTP/1.1\r\n\r\n").first?.0.headers == [])
+    }
+
+    @Test func malformedRequestsAreRefused() {
+        expectMalformed("GET\r\n\r\n", .startLine)
+        expectMalformed("GET /\r\n\r\n", .startLine)
+        expectMalformed(" GET / HTTP/1.1\r\n\r\n", .startLine)
+        expectMalformed("GET  / HTTP/1.1\r\n\r\n", .startLine)
+        expectMalformed("G(T / HTTP/1.1\r\n\r\n", .method)
+        expectMalformed("GET / HTTP/2.0\r\n\r\n", .version)
+        expectMalformed("GET / HTTP/1.1 \r\n\r\n", .version)
+        expectMalformed("GET / FTP/1.1\r\n\r\n", .version)
+        expectMalformed("GET /a b HTTP/1.1\r\n\r\n", .version)
+        expectMalformed("GET /a\u{7F} HTTP/1.1\r\n\r\n", .target)
+        expectMalformed("GET /caf\u{E9} HTTP/1.1\r\n\r\n", .target)
+        expectMalformed("GET / HTTP/1.1\r\nNo colon\r\n\r\n", .field)
+        expectMalformed("GET / HTTP/1.1\r\nA : b\r\n\r\n", .field)
+        expectMalformed("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", .field)
+        expectMalformed("GET / HTTP/1.1\r\nA: b\u{0}\r\n\r\n", .field)
+        expectMalformed("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", .contentLength)
+        expectMalformed("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", .contentLength)
+        expectMalformed("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", .contentLength)
+        // Request smuggling: both framings, a coding that is not chunked, or chunks in 1.0.
+        expectMalformed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", .transferEncoding)
+        expectMalformed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", .transferEncoding)
+        expectMalformed("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", .transferEncoding)
+        expectMalformed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .chunk)
+        expectMalformed("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", .chunk)
+    }
+
+    @Test func limits() {
+        let fields = (0..<129).map { "X-F\($0): v\r\n" }.joined()
+        expectMalformed("GET / HTTP/1.1\r\n\(fields)\r\n", .tooLarge)
+        expectMalformed("GET / HTTP/1.1\r\nX: \(String(repeating: "a", count: 16 * 1024))\r\n\r\n", .tooLarge)
+        // A head that never ends is refused once it passes the limit, without its end.
+        expectMalformed("GET / HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: 7_000), .tooLarge)
+        expectMalformed("GET /" + String(repeating: "a", count: 50 * 1024) + " HTTP/1.1\r\n\r\n", .tooLarge)
+        // Up to the limits is fine.
+        let most = (0..<128).map { "X-F\($0): v\r\n" }.joined()
+        #expect((try? parse("GET / HTTP/1.1\r\n\(most)\r\n"))?.first?.0.headers.count == 128)
+    }
+
+    /// The same bytes through NIO's request decoder (llhttp) and this parser: random
+    /// valid requests, pipelined and cut at random read boundaries, must come out alike.
+    @Test func agreesWithNIOsDecoderOnRandomRequests() throws {
+        var generator = SplitMix64(seed: 7)
+        for round in 0..<300 {
+            var pieces: [UInt8] = []
+            let count = Int.random(in: 1...3, using: &generator)
+            for _ in 0..<count {
+                let method = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"].randomElement(using: &generator)!
+                let path = ["/", "/v1/chat/completions", "/admin/api/keys?limit=5&x=%20y", "/a/b/c;d"].randomElement(using: &generator)!
+                var text = "\(method) \(path) HTTP/1.1\r\nHost: gw.example:8080\r\n"
+                for index in 0..<Int.random(in: 0...8, using: &generator) {
+                    let name = ["X-Thing-\(index)", "Content-Type", "authorization", "Accept", "User-Agent", "x-api-key"]
+                        .randomElement(using: &generator)!
+                    let value = String(
+                        (0..<Int.random(in: 0...40, using: &generator)).map { _ in
+                            "abcXYZ019 ;=/,\"".randomElement(using: &generator)!
+                        }
+                    ).trimmingSpacesAndTabs()
+                    text += "\(name): \(value)\r\n"
+                }
+                let body = (0..<Int.random(in: 0...200, using: &generator)).map { _ in
+                    Array("ab\n\r:{}\"".utf8).randomElement(using: &generator)!
+                }
+                var payload: [UInt8] = []
+                if Bool.random(using: &generator) {
+                    text += "Transfer-Encoding: chunked\r\n"
+                    var start = 0
+                    while start < body.count {
+                        let count = min(body.count - start, Int.random(in: 1...70, using: &generator))
+                        payload += Array((String(count, radix: 16) + "\r\n").utf8) + body[start..<start + count] + Array("\r\n".utf8)
+                        start += count
+                    }
+                    payload += Array("0\r\n\r\n".utf8)
+                } else if !body.isEmpty || Bool.random(using: &generator) {
+                    text += "Content-Length: \(body.count)\r\n"
+                    payload = body
+                }
+                pieces += Array((text + "\r\n").utf8) + payload
+            }
+            let split = randomPieces(of: pieces, maxPiece: 64, using: &generator)
+            let ours = try parse(split).map(\.0)
+            let theirs = try decodeWithNIO(split)
+            #expect(ours.count == count)
+            #expect(ours == theirs, "round \(round): \(String(decoding: pieces, as: UTF8.self).debugDescription)")
+        }
+    }
+}
+
+/// NIO's request decoder and its conversion to `HTTPRequest` over the same pieces.
+private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
+    let channel = EmbeddedChannel()
+    defer { _ = try? channel.finish() }
+    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder()))
+    for piece in pieces { try channel.writeInbound(ByteBuffer(bytes: piece)) }
+    var out: [Seen] = []
+    while let part = try channel.readInbound(as: HTTPServerRequestPart.self) {
+        switch part {
+        case .head(let head):
+            out.append(
+                Seen(
+                    method: head.method.rawValue, path: head.uri, authority: head.headers["host"].first,
+                    headers: head.headers.filter { $0.name.lowercased() != "host" }.map { "\($0.name.lowercased()): \($0.value)" },
+                    body: ""))
+        case .body(let bytes):
+            out[out.count - 1].body += String(buffer: bytes)
+        case .end:
+            break
+        }
+    }
+    return out
+}
+
+
+// MARK: - The codec in a pipeline
+
+@Suite struct HTTP1ServerCodecTests {
+    private func channel() throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    private func send(_ text: String, to channel: EmbeddedChannel) throws -> [HTTPRequestPart] {
+        try channel.writeInbound(ByteBuffer(string: text))
+        var parts: [HTTPRequestPart] = []
+        while let part = try channel.readInbound(as: HTTPRequestPart.self) { parts.append(part) }
+        return parts
+    }
+
+    private func written(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while let bytes = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: bytes) }
+        return text
+    }
+
+    private func respond(
+        _ channel: EmbeddedChannel, status: HTTPResponse.Status = .ok, fields: HTTPFields = [:], body: [String] = [],
+        trailers: HTTPFields? = nil
+    ) throws {
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: status, headerFields: fields)))
+        for part in body { try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: part))) }
+        try channel.writeOutbound(HTTPResponsePart.end(trailers))
+    }
+
+    @Test func responsesAreFramedByLengthOrChunks() throws {
+        let channel = try channel()
+        _ = try send("GET /a HTTP/1.1\r\nHost: gw\r\n\r\nGET /b HTTP/1.1\r\nHost: gw\r\n\r\n", to: channel)
+        try respond(channel, fields: [.contentType: "text/plain", .contentLength: "5", .transferEncoding: "gzip"], body: ["hello"])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello")
+        let big = String(repeating: "x", count: 5_000)
+        try respond(channel, fields: [.contentType: "text/event-stream"], body: ["data: 1\n\n", "", big], trailers: [HTTPField.Name("X-T")!: "1"])
+        #expect(
+            try written(channel)
+                == "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                + "9\r\ndata: 1\n\n\r\n1388\r\n\(big)\r\n0\r\nX-T: 1\r\n\r\n")
+        #expect(channel.isActive)
+    }
+
+    @Test func responsesWithoutABody() throws {
+        let channel = try channel()
+        _ = try send("HEAD /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\nCONNECT h:443 HTTP/1.1\r\n\r\n", to: channel)
+        // HEAD: the fields of the GET, no body.
+        try respond(channel, fields: [.contentType: "application/json"], body: [#"{"a":1}"#])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+        // 204 and 304: no framing fields at all.
+        try respond(channel, status: .noContent, fields: [.contentLength: "0"])
+        #expect(try written(channel) == "HTTP/1.1 204 No Content\r\n\r\n")
+        try respond(channel, status: .notModified, fields: [.eTag: "\"x\"", .transferEncoding: "chunked"])
+        #expect(try written(channel) == "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
+        try respond(channel, fields: [.contentLength: "3"], body: ["abc"])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\n\r\n")
+    }
+
+    @Test func interimResponsesBelongToTheSameRequest() throws {
+        let channel = try channel()
+        _ = try send("HEAD /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", to: channel)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .continue)))
+        try respond(channel, fields: [.contentLength: "3"], body: ["abc"])
+        #expect(try written(channel) == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
+    }
+
+    @Test func http10ClientsGetNoChunksAndTheClose() throws {
+        let channel = try channel()
+        let parts = try send("GET /a HTTP/1.0\r\n\r\n", to: channel)
+        guard case .head(let head)? = parts.first else {
+            Issue.record("no head")
+            return
+        }
+        #expect(head.headerFields[.connection] == "close")
+        try respond(channel, fields: [.contentType: "text/event-stream"], body: ["data: 1\n\n", "data: 2\n\n"])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nconnection: close\r\n\r\ndata: 1\n\ndata: 2\n\n")
+        #expect(!channel.isActive)
+    }
+
+    @Test func http10KeepAliveIsConfirmed() throws {
+        let channel = try channel()
+        _ = try send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", to: channel)
+        try respond(channel, fields: [.contentLength: "2"], body: ["ok"])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nconnection: keep-alive\r\n\r\nok")
+        #expect(channel.isActive)
+    }
+
+    @Test func aPromiseOnAnEmptyPartCompletesInOrder() throws {
+        let channel = try channel()
+        _ = try send("GET /a HTTP/1.1\r\n\r\n", to: channel)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.write(HTTPResponsePart.body(ByteBuffer()), promise: promise)
+        channel.flush()
+        #expect(throws: Never.self) { try promise.futureResult.wait() }
+    }
+
+    @Test func malformedInputIsReportedOnceAndTheRestIgnored() throws {
+        let channel = try channel()
+        #expect(throws: HTTPParserError.invalidMethod) { try channel.writeInbound(ByteBuffer(string: "G@T / HTTP/1.1\r\n\r\n")) }
+        #expect(throws: Never.self) { try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n")) }
+        #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil)
+
+        let tooLarge = try self.channel()
+        let head = "GET / HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: 200) + "\r\n"
+        #expect(throws: HTTPParserError.headerOverflow) { try tooLarge.writeInbound(ByteBuffer(string: head)) }
+    }
+
+    @Test func aRequestCutShortByTheEndOfInputIsAnError() throws {
+        let channel = try channel()
+        let parts = try send("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", to: channel)
+        #expect(parts.count == 2)
+        channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(throws: HTTPParserError.invalidEOFState) { try channel.throwIfErrorCaught() }
+
+        // Between requests, the end of input is no error.
+        let idle = try self.channel()
+        _ = try send("GET /a HTTP/1.1\r\n\r\n", to: idle)
+        idle.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        #expect(throws: Never.self) { try idle.throwIfErrorCaught() }
+    }
+}
