@@ -174,10 +174,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response.headers[.connection] = "close"
             response.headers[.xRequestID] = hot.requestID
             let (head, body) = Self.head(of: response)
-            let channel = context.channel
-            if case .pending(let written) = writeResponse(head: head, body: body, end: true) {
-                written.whenComplete { _ in channel.close(promise: nil) }
-            }
+            close(.all, after: writeResponse(head: head, body: body, end: true), context: context)
         case .responding:
             // A malformed request behind the one being answered: Hummingbird would answer
             // it out of order, so the connection ends once the current response is out.
@@ -192,15 +189,22 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             response.headers[.xRequestID] = RequestID.generate()
             shared.logger.info("request header fields too large; closing the connection")
             let (head, body) = Self.head(of: response)
-            let channel = context.channel
             // Only the output is closed: closing all with the rest of the request unread
             // would reset the connection and lose the answer. The client closes its side
             // (or the request deadline does).
-            if case .pending(let written) = writeResponse(head: head, body: body, end: true) {
-                written.whenComplete { _ in channel.close(mode: .output, promise: nil) }
-            }
+            close(.output, after: writeResponse(head: head, body: body, end: true), context: context)
         case .idle, .forwarding:
             context.fireErrorCaught(error)
+        }
+    }
+
+    /// Closes the connection (or its `mode` side) once `written` is done.
+    private func close(_ mode: CloseMode, after written: Written, context: ChannelHandlerContext) {
+        let channel = context.channel
+        if case .pending(let future) = written {
+            future.whenComplete { _ in channel.close(mode: mode, promise: nil) }
+        } else {
+            channel.close(mode: mode, promise: nil)
         }
     }
 
@@ -382,7 +386,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     fileprivate enum Written: Sendable {
         /// The client is gone: nothing was written.
         case gone
-        /// Queued: the caller goes on without waiting.
+        /// Queued, or already written: the caller goes on without waiting.
         case queued
         /// The caller waits for this: the parts reached the socket (or failed to).
         case pending(EventLoopFuture<Void>)
@@ -435,8 +439,13 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         guard mustWait, let promise else { return .queued }
-        watchForStall(promise.futureResult, context: context)
-        return .pending(promise.futureResult)
+        // Usually the socket took the parts during the flush: then there is nothing to
+        // wait for, and the response task goes on without suspending.
+        switch watchForStall(promise.futureResult, context: context) {
+        case true?: return .queued
+        case false?: return .gone
+        case nil: return .pending(promise.futureResult)
+        }
     }
 
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
@@ -472,11 +481,14 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Closes the connection when `written` (a write the response task waits for) has
     /// not reached the socket within the write-stall timeout: the client stopped
-    /// reading. Nothing is scheduled when the socket took the write at once.
-    private func watchForStall(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-        let done = NIOLoopBoundBox(false, eventLoop: context.eventLoop)
-        written.whenComplete { _ in done.value = true }
-        if done.value { return }
+    /// reading. Nothing is scheduled when the write is already done: then the result is
+    /// whether it succeeded; nil while it is pending.
+    private func watchForStall(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) -> Bool? {
+        let done = NIOLoopBoundBox(Bool?.none, eventLoop: context.eventLoop)
+        written.whenComplete { result in
+            if case .success = result { done.value = true } else { done.value = false }
+        }
+        if let finished = done.value { return finished }
         let channel = context.channel
         let logger = shared.logger
         let check = context.eventLoop.scheduleTask(in: shared.writeStallTimeout) {
@@ -484,6 +496,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             channel.close(promise: nil)
         }
         written.whenComplete { _ in check.cancel() }
+        return nil
     }
 
     /// The hot response is complete (or abandoned): the next request may go.
