@@ -303,9 +303,10 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
         }
     }
 
-    /// Deletes in one small transaction, so the log writer is never held up for long.
+    /// Deletes in one small transaction, so the log writer is never held up for long,
+    /// as background work (on SQLite, the thread yields the core to requests meanwhile).
     public func deleteLogs(before millis: Int64, limit: Int) async throws -> Int {
-        try await database.run { db in
+        try await database.runBackground { db in
             try db.transaction {
                 let parameters: [SQLValue] = [.int(millis), .int(Int64(max(1, limit)))]
                 switch db.dialect {
