@@ -293,6 +293,30 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         #expect(try written(channel) == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
     }
 
+    @Test func aClientExpectingContinueIsToldToSendItsBody() throws {
+        let channel = try channel()
+        _ = try send("POST /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n", to: channel)
+        #expect(try written(channel) == "HTTP/1.1 100 Continue\r\n\r\n")
+        #expect(try send("abc", to: channel).count == 2)
+        try respond(channel, fields: [.contentLength: "2"], body: ["ok"])
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+        // Behind a response in progress, the 100 waits for that response's end.
+        _ = try send("GET /b HTTP/1.1\r\n\r\n", to: channel)
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "1"])))
+        _ = try send("PUT /c HTTP/1.1\r\nExpect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n", to: channel)
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n")
+        try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "x")))
+        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        #expect(try written(channel) == "xHTTP/1.1 100 Continue\r\n\r\n")
+
+        // No 100 without a body, or for HTTP/1.0.
+        let other = try self.channel()
+        _ = try send("GET /d HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", to: other)
+        _ = try send("POST /e HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nz", to: other)
+        #expect(try written(other) == "")
+    }
+
     @Test func http10ClientsGetNoChunksAndTheClose() throws {
         let channel = try channel()
         let parts = try send("GET /a HTTP/1.0\r\n\r\n", to: channel)

@@ -101,6 +101,24 @@ struct DataPlaneTests {
         }
     }
 
+    @Test func aClientExpectingContinueGetsItBeforeSendingItsBody() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
+            try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in
+                try await RawConnection.with(url) { connection in
+                    let request = Self.post(chatRequest, extraHeaders: "Expect: 100-continue\r\n")
+                    let headEnd = request.range(of: "\r\n\r\n")!.upperBound
+                    try await connection.send(String(request[..<headEnd]))
+                    let interim = try await connection.read(1)
+                    #expect(interim.first?.status == 100)
+                    try await connection.send(String(request[headEnd...]))
+                    let reply = try await connection.read(1)
+                    #expect(reply.first?.status == 200)
+                    #expect(reply.first?.body == OpenAIFixtures.completion(content: "x"))
+                }
+            }
+        }
+    }
+
     @Test func headResponsesCarryNoBody() async throws {
         try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion(content: "x")) }) { upstream in
             try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { _, url in

@@ -28,6 +28,9 @@ struct HTTP1RequestParser {
         var http10 = false
         /// An HTTP/1.0 request that asked to keep the connection.
         var keepAlive10 = false
+        /// An HTTP/1.1 request with a body and `Expect: 100-continue`: the client waits
+        /// for a `100 Continue` before it sends the body.
+        var expectsContinue = false
     }
 
     enum Event {
@@ -144,8 +147,13 @@ struct HTTP1RequestParser {
         }
         let keepAlive = http10 ? section.connectionKeepAlive && !section.connectionClose : !section.connectionClose
         if !keepAlive, !section.connectionClose { section.fields[.connection] = "close" }
+        // RFC 9110 §10.1.1: an HTTP/1.0 client's expectation is ignored, and a request
+        // without a body needs no 100.
+        let hasBody = framing != .none && framing != .length(0)
+        let expectsContinue = !http10 && hasBody && section.fields[.expect]?.lowercased() == "100-continue"
         let exchange = Exchange(
-            isHead: method == .head, isConnect: method == .connect, http10: http10, keepAlive10: http10 && keepAlive)
+            isHead: method == .head, isConnect: method == .connect, http10: http10, keepAlive10: http10 && keepAlive,
+            expectsContinue: expectsContinue)
         let request = HTTPRequest(method: method, scheme: "http", authority: section.host, path: target, headerFields: section.fields)
         return (request, exchange, framing, reader.position)
     }

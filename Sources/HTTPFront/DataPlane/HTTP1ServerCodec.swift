@@ -19,6 +19,9 @@ import OrchestratorCore
 ///   (any `Transfer-Encoding` given is replaced), except for an HTTP/1.0 client, which
 ///   gets the body unframed, `Connection: close`, and the close after it.
 /// - An HTTP/1.0 client that asked for keep-alive, and keeps it, is told so.
+/// - An HTTP/1.1 request with a body and `Expect: 100-continue` gets its `100 Continue`
+///   as soon as its head is read, or, behind a response still going out, right after
+///   that response's end (curl waits a second for it before sending a large body).
 ///
 /// Malformed requests reach the handlers behind as NIO's `HTTPParserError` (Hummingbird
 /// answers those 400; the data plane answers too many or too large fields 431), and
@@ -44,6 +47,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var framing = ResponseFraming.identity
     private var suppressBody = false
     private var closeAfterResponse = false
+    /// A final response's head went out and its end has not.
+    private var responding = false
 
     private enum ResponseFraming {
         case identity
@@ -51,6 +56,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static let chunkedEnd: ByteBuffer = ByteBuffer(staticString: "0\r\n\r\n")
+    private static let continueHead: ByteBuffer = ByteBuffer(staticString: "HTTP/1.1 100 Continue\r\n\r\n")
     private static let lineEnd: ByteBuffer = ByteBuffer(staticString: "\r\n")
     /// Chunks up to this size are copied into one buffer with their framing (one iovec
     /// instead of three); larger ones are written between their framing.
@@ -73,7 +79,16 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         do {
             while let event = try parser.next(&bytes) {
                 switch event {
-                case .head(let head, let exchange):
+                case .head(let head, var exchange):
+                    // A client waiting with `Expect: 100-continue` is told to send its
+                    // body now when nothing is answered ahead of its request; otherwise
+                    // once the responses ahead of it have ended (a 100 in the middle of
+                    // another response would corrupt it). Its `expectsContinue` stays
+                    // set while the 100 is owed.
+                    if exchange.expectsContinue, !responding, awaiting.isEmpty {
+                        exchange.expectsContinue = false
+                        context.writeAndFlush(wrapOutboundOut(Self.continueHead), promise: nil)
+                    }
                     awaiting.append(exchange)
                     context.fireChannelRead(wrapInboundOut(.head(head)))
                 case .body(let body):
@@ -180,10 +195,14 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             framing = .identity
             suppressBody = false
             closeAfterResponse = false
+            responding = false
             if close {
                 // The body was delimited by the close: it is the end.
                 context.flush()
                 context.close(promise: nil)
+            } else if awaiting.first?.expectsContinue == true {
+                awaiting[awaiting.startIndex].expectsContinue = false
+                context.write(wrapOutboundOut(Self.continueHead), promise: nil)
             }
         }
     }
@@ -201,6 +220,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         suppressBody = bodiless || exchange.isHead
         framing = .identity
         closeAfterResponse = false
+        responding = !informational
         var extra: StaticString?
         if !bodiless, !hasLength, !exchange.http10 {
             // A HEAD response says what the GET would have had.
