@@ -283,6 +283,11 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         #expect(try written(channel) == "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n")
         try respond(channel, fields: [.contentLength: "3"], body: ["abc"])
         #expect(try written(channel) == "HTTP/1.1 200 OK\r\n\r\n")
+        // A status from its code alone gets the standard phrase; an unknown one none.
+        _ = try send("GET /d HTTP/1.1\r\n\r\nGET /e HTTP/1.1\r\n\r\n", to: channel)
+        try respond(channel, status: HTTPResponse.Status(code: 404), fields: [.contentLength: "0"])
+        try respond(channel, status: HTTPResponse.Status(code: 599), fields: [.contentLength: "0"])
+        #expect(try written(channel) == "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n")
     }
 
     @Test func interimResponsesBelongToTheSameRequest() throws {

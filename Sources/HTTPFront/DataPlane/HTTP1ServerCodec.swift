@@ -240,7 +240,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
         buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
         buffer.writeInteger(UInt8(ascii: " "))
-        buffer.writeString(head.status.reasonPhrase)
+        // A status made from its code alone has no phrase: the standard one is sent.
+        let phrase = head.status.reasonPhrase
+        buffer.writeString(phrase.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : phrase)
         buffer.writeStaticString("\r\n")
         // The framing is this codec's: a Transfer-Encoding given is replaced, and a
         // message without a body has no Content-Length either.
