@@ -462,4 +462,35 @@ struct SQLiteBindingTests {
             if !text.contains("\u{0}") { #expect(rows.first?[0] == .text(text)) }
         }
     }
+
+    /// Text parameters are bound in place from one buffer per run of a statement: every
+    /// kind of value must come back as it went in, row after row of the same statement.
+    @Test func valuesRoundTripThroughOneStatementRunMany() throws {
+        let db = try SQLiteConnection(path: ":memory:")
+        try db.execute("CREATE TABLE t (n INTEGER, a TEXT, b TEXT, c REAL, d TEXT)")
+        let rows: [[SQLValue]] = [
+            [.int(1), .text(""), .text("short"), .double(1.5), .null],
+            [.int(2), .text("héllo 🌍, ünïcode"), .null, .double(-2), .text("")],
+            [.int(3), .text(String(repeating: "x", count: 100_000)), .text("a\u{0}b"), .null, .text("sixteen bytes!!!")],
+            [.int(4), .null, .null, .null, .null],
+        ]
+        for row in rows { try db.query("INSERT INTO t VALUES (?, ?, ?, ?, ?)", row) }
+        // Another statement in between, then the first one again.
+        #expect(try db.query("SELECT COUNT(*) FROM t WHERE a = ?", [.text("")]) == [[.int(1)]])
+        try db.query("INSERT INTO t VALUES (?, ?, ?, ?, ?)", [.int(5), .text("again"), .text(""), .double(0), .text("z")])
+
+        let back = try db.query("SELECT n, a, b, c, d FROM t ORDER BY n", [])
+        #expect(back.count == 5)
+        #expect(back[0] == [.int(1), .text(""), .text("short"), .double(1.5), .null])
+        #expect(back[1] == [.int(2), .text("héllo 🌍, ünïcode"), .null, .double(-2), .text("")])
+        #expect(back[2][1] == .text(String(repeating: "x", count: 100_000)))
+        #expect(back[2][4] == .text("sixteen bytes!!!"))
+        #expect(back[3] == [.int(4), .null, .null, .null, .null])
+        #expect(back[4] == [.int(5), .text("again"), .text(""), .double(0), .text("z")])
+        // An embedded NUL is stored whole (its length was bound), though reading a
+        // column as a C string stops at it.
+        #expect(try db.query("SELECT length(CAST(b AS BLOB)) FROM t WHERE n = 3", []) == [[.int(3)]])
+        // Empty text is text, not NULL.
+        #expect(try db.query("SELECT COUNT(*) FROM t WHERE d = ''", []) == [[.int(1)]])
+    }
 }

@@ -53,9 +53,8 @@ final class SQLiteConnection: SQLConnection {
     let dialect: SQLDialect = .sqlite
     private var handle: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
-
-    /// SQLite's "make a private copy" destructor, which Swift does not import.
-    private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+    /// The statement prepared or found last.
+    private var last: (sql: String, statement: OpaquePointer)?
 
     /// Configures the library once, before the first connection opens. The gateway
     /// reads no SQLite memory statistics, and keeping them costs a global lock per
@@ -101,21 +100,44 @@ final class SQLiteConnection: SQLConnection {
     @discardableResult
     func query(_ sql: String, _ parameters: [SQLValue]) throws -> [[SQLValue]] {
         let statement = try prepared(sql)
-        defer {
-            sqlite3_reset(statement)
-            sqlite3_clear_bindings(statement)
-        }
-        for (i, value) in parameters.enumerated() {
-            let index = Int32(i + 1)
-            let rc: Int32
-            switch value {
-            case .null: rc = sqlite3_bind_null(statement, index)
-            case .int(let v): rc = sqlite3_bind_int64(statement, index, v)
-            case .double(let v): rc = sqlite3_bind_double(statement, index, v)
-            case .text(let s): rc = Self.bindText(s, to: statement, at: index)
+        // Every text parameter is copied once into one buffer and bound in place
+        // (`SQLITE_STATIC`): bound as transient, SQLite would allocate, copy and free
+        // each value for every row a log batch inserts. The buffer outlives the
+        // statement's use of it: the bindings are cleared before it goes.
+        var textBytes = 1  // never empty: an empty text needs a non-null address
+        for case .text(let text) in parameters { textBytes += text.utf8.count }
+        var arena = [UInt8]()
+        arena.reserveCapacity(textBytes)
+        for case .text(let text) in parameters { arena.append(contentsOf: text.utf8) }
+        arena.append(0)
+        return try arena.withUnsafeBufferPointer { arena in
+            defer {
+                sqlite3_reset(statement)
+                sqlite3_clear_bindings(statement)
             }
-            if rc != SQLITE_OK { throw DatabaseError(code: rc, message: lastMessage) }
+            let base = UnsafeRawPointer(arena.baseAddress!).assumingMemoryBound(to: CChar.self)
+            var offset = 0
+            for (i, value) in parameters.enumerated() {
+                let index = Int32(i + 1)
+                let rc: Int32
+                switch value {
+                case .null: rc = sqlite3_bind_null(statement, index)
+                case .int(let v): rc = sqlite3_bind_int64(statement, index, v)
+                case .double(let v): rc = sqlite3_bind_double(statement, index, v)
+                case .text(let text):
+                    let count = text.utf8.count
+                    // No destructor: `SQLITE_STATIC`.
+                    rc = sqlite3_bind_text(statement, index, base + offset, Int32(count), nil)
+                    offset += count
+                }
+                if rc != SQLITE_OK { throw DatabaseError(code: rc, message: lastMessage) }
+            }
+            return try rows(of: statement)
         }
+    }
+
+    /// Steps `statement` to its end, collecting the rows.
+    private func rows(of statement: OpaquePointer) throws -> [[SQLValue]] {
         var rows: [[SQLValue]] = []
         while true {
             let rc = sqlite3_step(statement)
@@ -142,20 +164,6 @@ final class SQLiteConnection: SQLConnection {
         return rows
     }
 
-    /// Binds `text` by pointer and length. (Handing a `String` to the C call directly
-    /// would copy every value longer than 15 bytes into a new C string first; SQLite
-    /// makes its own copy anyway.)
-    private static func bindText(_ text: String, to statement: OpaquePointer, at index: Int32) -> Int32 {
-        var text = text
-        return text.withUTF8 { bytes in
-            // An empty buffer may have no address, and a null pointer would bind NULL.
-            guard let base = bytes.baseAddress else { return sqlite3_bind_text(statement, index, "", 0, transient) }
-            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                sqlite3_bind_text(statement, index, $0, Int32(bytes.count), transient)
-            }
-        }
-    }
-
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE`: takes the write lock up front).
     func transaction<T>(_ body: () throws -> T) throws -> T {
         try committing(after: "BEGIN IMMEDIATE", body)
@@ -170,11 +178,18 @@ final class SQLiteConnection: SQLConnection {
     private var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
     private func prepared(_ sql: String) throws -> OpaquePointer {
-        if let statement = statements[sql] { return statement }
+        // A batch runs the same statement for each of its rows: the same literal, which
+        // compares equal without reading it, where the cache would hash all of it.
+        if let last, last.sql == sql { return last.statement }
+        if let statement = statements[sql] {
+            last = (sql, statement)
+            return statement
+        }
         var statement: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
         guard rc == SQLITE_OK, let statement else { throw DatabaseError(code: rc, message: "\(lastMessage) in: \(sql)") }
         statements[sql] = statement
+        last = (sql, statement)
         return statement
     }
 }
