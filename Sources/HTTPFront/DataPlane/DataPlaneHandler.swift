@@ -63,8 +63,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private enum Mode {
         case idle
-        /// A hot request's head arrived; its body is being collected.
-        case collecting(HotRequest)
+        /// A hot request's head arrived; its body is being collected (into `collected`).
+        case collecting
         /// A hot request is being served.
         case responding
         /// A request Hummingbird serves; `requestEnded` once its `.end` went through.
@@ -73,6 +73,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let shared: Shared
     private var mode = Mode.idle
+    /// The hot request being collected. Kept outside `mode` so that each body part is
+    /// appended in place, without copying the request out of the enum and back.
+    private var collected: HotRequest?
     private var backlog = CircularBuffer<HTTPRequestPart>()
     private var pendingRead = false
     /// The client half-closed while a request was underway: passed on once it is done.
@@ -165,7 +168,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         switch mode {
-        case .collecting(let hot):
+        case .collecting:
+            guard let hot = collected.take() else { return }
             // Our own request is malformed (a broken chunked body, say): answer 400 and
             // end the connection, as Hummingbird does for its routes.
             shared.logger.debug("malformed request", metadata: ["error": "\(error)", "request.id": "\(hot.requestID)"])
@@ -249,32 +253,29 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch (mode, part) {
         case (.idle, .head(let head)):
             if let (endpoint, route) = Self.hotEndpoint(head, shared: shared) {
-                mode = .collecting(
-                    HotRequest(
-                        endpoint: endpoint, route: route, head: head, body: context.channel.allocator.buffer(capacity: 0), tooLarge: false,
-                        requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
-                        receivedAtMillis: shared.clock.epochMillis,
-                        closeAfter: head.headerFields.firstValue(.connection)?.lowercased().contains("close") ?? false))
+                mode = .collecting
+                collected = HotRequest(
+                    endpoint: endpoint, route: route, head: head, body: ByteBuffer(), tooLarge: false,
+                    requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
+                    receivedAtMillis: shared.clock.epochMillis,
+                    closeAfter: head.headerFields.firstValue(.connection)?.lowercased().contains("close") ?? false)
             } else {
                 mode = .forwarding(requestEnded: false)
                 context.fireChannelRead(wrapInboundOut(part))
             }
-        case (.collecting(var hot), .body(var bytes)):
-            mode = .idle  // no copy-on-write of the body while it is appended to
-            if !hot.tooLarge {
-                if hot.body.readableBytes + bytes.readableBytes > hot.endpoint.maxBodyBytes {
-                    hot.tooLarge = true
-                    hot.body = ByteBuffer()
-                } else if hot.body.readableBytes == 0 {
-                    hot.body = bytes
-                } else {
-                    hot.body.writeBuffer(&bytes)
-                }
+        case (.collecting, .body(var bytes)):
+            guard collected?.tooLarge == false else { break }
+            if collected!.body.readableBytes + bytes.readableBytes > collected!.endpoint.maxBodyBytes {
+                collected!.tooLarge = true
+                collected!.body = ByteBuffer()
+            } else if collected!.body.readableBytes == 0 {
+                collected!.body = bytes
+            } else {
+                collected!.body.writeBuffer(&bytes)
             }
-            mode = .collecting(hot)
-        case (.collecting(let hot), .end):
+        case (.collecting, .end):
             mode = .responding
-            serve(hot, context: context)
+            if let hot = collected.take() { serve(hot, context: context) }
         case (.forwarding, .end):
             mode = .forwarding(requestEnded: true)
             context.fireChannelRead(wrapInboundOut(part))
