@@ -108,6 +108,8 @@ private func expectMalformed(
         #expect(kept?.0.headers == ["connection: Keep-Alive"])
         #expect(kept?.1 == HTTP1RequestParser.Exchange(http10: true, keepAlive10: true))
         #expect(try parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n").first?.0.headers == ["connection: close"])
+        #expect(try parse("GET / HTTP/1.1\r\nConnection: Close, TE\r\nTE: trailers\r\n\r\n").first?.0.headers == ["connection: close", "te: trailers"])
+        #expect(try parse("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").first?.0.headers == ["connection: close"])
         #expect(try parse("GET / HTTP/1.1\r\n\r\n").first?.0.headers == [])
     }
 

@@ -67,6 +67,13 @@ struct DataPlaneTests {
                     #expect(replies.first?.status == 200)
                     #expect(try await connection.isClosedByPeer())
                 }
+                // The router's routes too, however the client spells it.
+                try await RawConnection.with(url) { connection in
+                    try await connection.send("GET /healthz HTTP/1.1\r\nHost: gw\r\nConnection: Close, TE\r\nTE: trailers\r\n\r\n")
+                    let replies = try await connection.read(1)
+                    #expect(replies.first?.status == 200)
+                    #expect(try await connection.isClosedByPeer())
+                }
             }
         }
     }

@@ -146,7 +146,10 @@ struct HTTP1RequestParser {
                     : section.contentLength != nil ? "both Transfer-Encoding and Content-Length" : "a Transfer-Encoding that does not end in chunked")
         }
         let keepAlive = http10 ? section.connectionKeepAlive && !section.connectionClose : !section.connectionClose
-        if !keepAlive, !section.connectionClose { section.fields[.connection] = "close" }
+        // Both paths behind close after the response when the field is exactly `close`
+        // (Hummingbird compares it so): `Close`, `close, TE` or an HTTP/1.0 default say
+        // the same, and are passed on that way.
+        if !keepAlive, section.fields[.connection] != "close" { section.fields[.connection] = "close" }
         // RFC 9110 §10.1.1: an HTTP/1.0 client's expectation is ignored, and a request
         // without a body needs no 100.
         let hasBody = framing != .none && framing != .length(0)
