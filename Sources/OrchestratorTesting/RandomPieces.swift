@@ -1,4 +1,5 @@
 public import NIOCore
+import OrchestratorCore
 
 /// `bytes` cut into consecutive pieces of 1 to `maxPiece` bytes, their lengths drawn
 /// from `generator`: how a test feeds a parser the same input at arbitrary read
@@ -24,15 +25,10 @@ extension String {
 /// Hands `pieces` to `consume` one read at a time, the way a channel handler feeds a
 /// parser: what `consume` leaves unread in the buffer goes ahead of the next piece.
 public func feed<Failure: Error>(_ pieces: [[UInt8]], _ consume: (inout ByteBuffer) throws(Failure) -> Void) throws(Failure) {
-    var leftover: ByteBuffer?
+    var unparsed = HTTP1Unparsed()
     for piece in pieces {
-        var buffer = ByteBuffer(bytes: piece)
-        if var previous = leftover {
-            previous.writeBuffer(&buffer)
-            buffer = previous
-            leftover = nil
-        }
+        var buffer = unparsed.joined(with: ByteBuffer(bytes: piece))
         try consume(&buffer)
-        if buffer.readableBytes > 0 { leftover = buffer }
+        unparsed.keep(buffer)
     }
 }

@@ -258,7 +258,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                     endpoint: endpoint, route: route, head: head, body: ByteBuffer(), tooLarge: false,
                     requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
                     receivedAtMillis: shared.clock.epochMillis,
-                    closeAfter: head.headerFields.firstValue(.connection)?.lowercased().contains("close") ?? false)
+                    // The codec passes any request that ends its connection on with exactly this.
+                    closeAfter: head.headerFields.firstValue(.connection) == "close")
             } else {
                 mode = .forwarding(requestEnded: false)
                 context.fireChannelRead(wrapInboundOut(part))

@@ -45,7 +45,8 @@ struct HTTP1RequestParser {
     }
 
     private var state = State.head
-    /// How many bytes of an incomplete head were searched for its end already.
+    /// How many bytes of an incomplete head were read (or searched for its end) already;
+    /// 0 while no head is under way.
     private var scanned = 0
     let limits: HTTP1HeadLimits
 
@@ -65,27 +66,32 @@ struct HTTP1RequestParser {
         switch state {
         case .head:
             Self.skipEmptyLines(&buffer)
-            // A head is parsed once it is complete: a client that sends it a byte at a
-            // time costs a scan of each new byte, not a parse of the whole head per read.
-            guard let headLength = Self.headLength(buffer, scannedBefore: scanned) else {
-                scanned = buffer.readableBytes
-                if scanned > limits.maxHeadBytes {
-                    throw HTTP1Malformed(.tooLarge, "request head larger than \(limits.maxHeadBytes) bytes")
+            guard buffer.readableBytes > 0 else { return nil }
+            // A head that arrives whole (nearly always) is parsed in one pass. One that
+            // does not is parsed again only once its end has arrived: a client sending
+            // it a byte at a time costs a scan of each new byte, not a parse per read.
+            var complete: Int?
+            if scanned > 0 {
+                guard let length = Self.headLength(buffer, scannedBefore: scanned) else {
+                    scanned = buffer.readableBytes
+                    try checkHeadSize(scanned)
+                    return nil
                 }
-                return nil
-            }
-            scanned = 0
-            guard headLength <= limits.maxHeadBytes else {
-                throw HTTP1Malformed(.tooLarge, "request head larger than \(limits.maxHeadBytes) bytes")
+                complete = length
             }
             let limits = self.limits
             let parsed = buffer.withUnsafeReadableBytes { bytes -> Result<(HTTPRequest, Exchange, HTTP1BodyReader.Framing, Int)?, HTTP1Malformed> in
-                var reader = HTTP1HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
+                var reader = HTTP1HeadReader(bytes: UnsafeRawBufferPointer(rebasing: bytes[..<(complete ?? bytes.count)]))
                 return Result { () throws(HTTP1Malformed) in try Self.readHead(&reader, limits: limits) }
             }
-            guard let (head, exchange, framing, length) = try parsed.get(), length == headLength else {
-                throw HTTP1Malformed(.startLine, "a malformed request head")
+            guard let (head, exchange, framing, length) = try parsed.get() else {
+                guard complete == nil else { throw HTTP1Malformed(.startLine, "a malformed request head") }
+                scanned = buffer.readableBytes
+                try checkHeadSize(scanned)
+                return nil
             }
+            try checkHeadSize(length)
+            scanned = 0
             buffer.moveReaderIndex(forwardBy: length)
             state = .body(HTTP1BodyReader(framing: framing))
             return .head(head, exchange)
@@ -98,6 +104,12 @@ struct HTTP1RequestParser {
             case .end?: return .end
             case nil: return nil
             }
+        }
+    }
+
+    private func checkHeadSize(_ bytes: Int) throws(HTTP1Malformed) {
+        guard bytes <= limits.maxHeadBytes else {
+            throw HTTP1Malformed(.tooLarge, "request head larger than \(limits.maxHeadBytes) bytes")
         }
     }
 

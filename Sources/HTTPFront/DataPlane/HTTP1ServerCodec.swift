@@ -38,7 +38,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     private var parser: HTTP1RequestParser
     /// Bytes of a message part that has not arrived whole.
-    private var pending: ByteBuffer?
+    private var unparsed = HTTP1Unparsed()
     /// A malformed request was reported: the rest of the input is ignored.
     private var failed = false
     /// The requests whose responses have not started, oldest first.
@@ -70,12 +70,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
-        var bytes = unwrapInboundIn(data)
-        if var held = pending {
-            pending = nil
-            held.writeBuffer(&bytes)
-            bytes = held
-        }
+        var bytes = unparsed.joined(with: unwrapInboundIn(data))
         do {
             while let event = try parser.next(&bytes) {
                 switch event {
@@ -103,10 +98,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             fail(Self.parserError(error), context: context)
             return
         }
-        if bytes.readableBytes > 0 {
-            bytes.discardReadBytes()
-            pending = bytes
-        }
+        unparsed.keep(bytes)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -122,15 +114,15 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// The client sent all it will: a request it left unfinished is an error.
     private func endOfInput(context: ChannelHandlerContext) {
         guard !failed else { return }
-        if !parser.isBetweenRequests || (pending?.readableBytes ?? 0) > 0 {
+        if !parser.isBetweenRequests || !unparsed.isEmpty {
             fail(.invalidEOFState, context: context)
         }
-        pending = nil
+        unparsed.clear()
     }
 
     private func fail(_ error: HTTPParserError, context: ChannelHandlerContext) {
         failed = true
-        pending = nil
+        unparsed.clear()
         context.fireErrorCaught(error)
     }
 
@@ -178,7 +170,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 context.write(wrapOutboundOut(Self.lineEnd), promise: promise)
             }
         case .end(let trailers):
-            if case .chunked = framing, !suppressBody {
+            if case .chunked = framing {
                 if let trailers, !trailers.isEmpty {
                     var end = context.channel.allocator.buffer(capacity: 64)
                     end.writeStaticString("0\r\n")

@@ -194,6 +194,41 @@ public struct HTTP1HeadReader {
     }
 }
 
+/// The bytes a parser left unread at the end of one read (part of a head, a chunk-size
+/// line): they go ahead of the next read.
+public struct HTTP1Unparsed {
+    private var held: ByteBuffer?
+
+    public init() {}
+
+    /// Whether nothing is held.
+    public var isEmpty: Bool { held == nil }
+
+    /// `read`, behind what earlier reads left.
+    public mutating func joined(with read: ByteBuffer) -> ByteBuffer {
+        guard var held = held.take() else { return read }
+        var read = read
+        held.writeBuffer(&read)
+        return held
+    }
+
+    /// Keeps what is left unread of `buffer` for the next read (nothing when it was all
+    /// read), compacted: a few bytes must not hold on to a whole receive buffer.
+    public mutating func keep(_ buffer: ByteBuffer) {
+        guard buffer.readableBytes > 0 else {
+            held = nil
+            return
+        }
+        var rest = buffer
+        rest.discardReadBytes()
+        held = rest
+    }
+
+    public mutating func clear() {
+        held = nil
+    }
+}
+
 /// Reads one message body out of the bytes that follow its head, by its framing.
 ///
 /// Chunk extensions and trailers are read and dropped; a chunk-size line or a trailer

@@ -54,7 +54,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private var state = State.idle
     private var parser = HTTP1ResponseParser()
     /// The start of a head or chunk-size line that the last read cut short.
-    private var unparsed: ByteBuffer?
+    private var unparsed = HTTP1Unparsed()
     private var context: ChannelHandlerContext?
     private var exchangeCounter: UInt64 = 0
     /// Reads held back while the body consumer is behind.
@@ -122,12 +122,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        var buffer = unwrapInboundIn(data)
-        if var unparsed {
-            self.unparsed = nil
-            unparsed.writeBuffer(&buffer)
-            buffer = unparsed
-        }
+        var buffer = unparsed.joined(with: unwrapInboundIn(data))
         // The body bytes of this read, handed over together: one wake-up of the reader
         // per read, however many chunks the read held.
         var body: ByteBuffer?
@@ -178,7 +173,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             return
         }
         deliver(&body)
-        if buffer.readableBytes > 0 { unparsed = buffer }
+        unparsed.keep(buffer)
     }
 
     /// Hands the body bytes gathered from a read to the reader.
