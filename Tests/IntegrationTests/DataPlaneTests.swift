@@ -135,6 +135,9 @@ struct DataPlaneTests {
                             "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\n\(Self.auth)\(framing)\r\n0\r\n\r\n" + Self.get("/healthz"))
                         let replies = try await connection.read(1)
                         #expect(replies.first?.status == 400)
+                        // In the documented error shape, with a request id.
+                        #expect(replies.first?.body.contains(#""type":"invalid_request_error""#) == true)
+                        #expect(replies.first?.header("x-request-id") != nil)
                         #expect(try await connection.isClosedByPeer())
                     }
                 }

@@ -173,33 +173,43 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Our own request is malformed (a broken chunked body, say): answer 400 and
             // end the connection, as Hummingbird does for its routes.
             shared.logger.debug("malformed request", metadata: ["error": "\(error)", "request.id": "\(hot.requestID)"])
-            mode = .responding
-            var response = FrontDoor.errorResponse(.invalidRequest("The HTTP request is malformed."), codec: hot.endpoint.codec)
-            response.headers[.connection] = "close"
-            response.headers[.xRequestID] = hot.requestID
-            let (head, body) = Self.head(of: response)
-            close(.all, after: writeResponse(head: head, body: body, end: true), context: context)
+            refuse(.invalidRequest("The HTTP request is malformed."), codec: hot.endpoint.codec, requestID: hot.requestID, closing: .all)
         case .responding:
             // A malformed request behind the one being answered: Hummingbird would answer
             // it out of order, so the connection ends once the current response is out.
             shared.logger.debug("closing connection after a request error", metadata: ["error": "\(error)"])
             closeWhenIdle = true
             backlog.removeAll()
-        case .idle where (error as? HTTPParserError) == .headerOverflow:
-            // Too many or too large header fields (the codec's limits): 431, then close.
-            mode = .responding
-            var response = FrontDoor.errorResponse(.headersTooLarge, codec: shared.endpoints.chat.codec)
-            response.headers[.connection] = "close"
-            response.headers[.xRequestID] = RequestID.generate()
-            shared.logger.info("request header fields too large; closing the connection")
-            let (head, body) = Self.head(of: response)
-            // Only the output is closed: closing all with the rest of the request unread
-            // would reset the connection and lose the answer. The client closes its side
-            // (or the request deadline does).
-            close(.output, after: writeResponse(head: head, body: body, end: true), context: context)
+        case .idle where error is HTTPParserError:
+            // A request head the codec refused: too many or too large header fields (its
+            // limits) are a 431, anything else a 400, both in the documented error shape
+            // (Hummingbird's own answer has no body). Only the output is closed: closing
+            // all with the rest of the request unread would reset the connection and lose
+            // the answer. The client closes its side (or the request deadline does).
+            let tooLarge = (error as? HTTPParserError) == .headerOverflow
+            if tooLarge {
+                shared.logger.info("request header fields too large; closing the connection")
+            } else {
+                shared.logger.debug("malformed request head; closing the connection", metadata: ["error": "\(error)"])
+            }
+            refuse(
+                tooLarge ? .headersTooLarge : .invalidRequest("The HTTP request is malformed."),
+                codec: shared.endpoints.chat.codec, requestID: RequestID.generate(), closing: .output)
         case .idle, .forwarding:
             context.fireErrorCaught(error)
         }
+    }
+
+    /// Answers `error` to a request that cannot be served and closes the connection (or
+    /// its `mode` side) after the answer.
+    private func refuse(_ error: GatewayError, codec: any InboundCodec, requestID: String, closing mode: CloseMode) {
+        guard let context else { return }
+        self.mode = .responding
+        var response = FrontDoor.errorResponse(error, codec: codec)
+        response.headers[.connection] = "close"
+        response.headers[.xRequestID] = requestID
+        let (head, body) = Self.head(of: response)
+        close(mode, after: writeResponse(head: head, body: body, end: true), context: context)
     }
 
     /// Closes the connection (or its `mode` side) once `written` is done.
