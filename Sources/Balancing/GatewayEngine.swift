@@ -316,11 +316,11 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
                 attemptLogger[metadataKey: "attempt"] = "\(attempt)"
             }
-            let perAttempt = clock.now.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
+            let started = clock.now
+            let perAttempt = started.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
             let call = ProviderCall(
                 request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
                 deadline: min(deadline, perAttempt), logger: attemptLogger)
-            let started = clock.now
             // Direct calls below; only a stream, which outlives this call, gets a closure.
             func release() { if let lease { candidate.provider.keys.release(lease) } }
             do {
@@ -329,11 +329,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 if request.chat.isStreaming {
                     let stream = try await candidate.provider.adapter.stream(call)
                     let opened = try await StreamOpening.open(stream)
-                    let latency = started.duration(to: clock.now)
+                    let answered = clock.now
+                    let latency = started.duration(to: answered)
                     upstreamWait += latency
                     route.overhead = overhead(waiting: upstreamWait)
                     overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
-                    health.recordSuccess(candidate.id, latency: latency, now: clock.now)
+                    health.recordSuccess(candidate.id, latency: latency, now: answered)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     let health = self.health
                     let clock = self.clock
@@ -347,9 +348,10 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 } else {
                     let completion = try await candidate.provider.adapter.complete(call)
                     release()
-                    let latency = started.duration(to: clock.now)
+                    let answered = clock.now
+                    let latency = started.duration(to: answered)
                     upstreamWait += latency
-                    health.recordSuccess(candidate.id, latency: latency, now: clock.now)
+                    health.recordSuccess(candidate.id, latency: latency, now: answered)
                     log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
                     log.upstreamRequestID = completion.upstreamRequestID
                     log.usage = completion.usage

@@ -99,6 +99,26 @@ private func expectMalformed(
         #expect(connect?.0.path == "example.com:443")
     }
 
+    /// ASCII values become strings directly; others go through `HTTPField`'s own bytes
+    /// path. Either way a value keeps its exact bytes.
+    @Test func fieldValuesKeepTheirBytes() throws {
+        let utf8: [UInt8] = Array("GET / HTTP/1.1\r\nX-A: plain value\r\nX-B: caf\u{e9} \u{1F511}\r\nX-C: ".utf8)
+        let latin1: [UInt8] = [0x63, 0x61, 0x66, 0xE9]  // "café" in ISO-8859-1: not UTF-8
+        let request = utf8 + latin1 + Array("\r\n\r\n".utf8)
+        var parser = HTTP1RequestParser(limits: HTTP1ServerCodec.limits)
+        var buffer = ByteBuffer(bytes: request)
+        guard case .head(let head, _)? = try parser.next(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        let fields = Array(head.headerFields)
+        #expect(fields.map(\.name.canonicalName) == ["x-a", "x-b", "x-c"])
+        #expect(fields[0].value == "plain value")
+        #expect(fields[1].value == "caf\u{e9} \u{1F511}")
+        #expect(fields[2].withUnsafeBytesOfValue { Array($0) } == latin1)
+        #expect(fields[2].value == "caf\u{FFFD}")
+    }
+
     @Test func persistenceFollowsTheVersionAndConnection() throws {
         // HTTP/1.0 without keep-alive, and HTTP/1.1 with close: the request says close.
         let http10 = try parse("GET / HTTP/1.0\r\n\r\n").first

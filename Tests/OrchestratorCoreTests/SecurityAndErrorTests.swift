@@ -55,6 +55,10 @@ struct SecurityTests {
         #expect(KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
         #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
         #expect(!KeyHashing.constantTimeEquals(Array("abc".utf8), Array("ab".utf8)))
+        // Collections without contiguous bytes take the element-wise path.
+        #expect(KeyHashing.constantTimeEquals("abc".utf8.reversed(), "cba".utf8))
+        #expect(!KeyHashing.constantTimeEquals("abc".utf8.lazy.map { $0 }, "abd".utf8))
+        #expect(KeyHashing.constantTimeEquals(Array<UInt8>(), "".utf8))
         let secret = KeyHashing.generateSecret()
         #expect(secret.hasPrefix("sk-orch-") && secret.count == 48)
         #expect(KeyHashing.generateSecret() != secret)

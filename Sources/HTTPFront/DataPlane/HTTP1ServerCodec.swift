@@ -208,7 +208,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         if !informational || code == 101, let next = awaiting.popFirst() { exchange = next }
         // No body and no framing fields: 1xx, 204, 304, and the answer to a CONNECT.
         let bodiless = informational || code == 204 || code == 304 || exchange.isConnect
-        let hasLength = !bodiless && head.headerFields[.contentLength] != nil
+        let hasLength = !bodiless && head.headerFields.contains(.contentLength)
         suppressBody = bodiless || exchange.isHead
         framing = .identity
         closeAfterResponse = false
@@ -221,8 +221,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else if !bodiless, !hasLength, !exchange.isHead {
             // HTTP/1.0 has no chunks: the close ends the body.
             closeAfterResponse = true
-            if head.headerFields[.connection] == nil { extra = "connection: close\r\n" }
-        } else if exchange.keepAlive10, !informational, head.headerFields[.connection] == nil {
+            if !head.headerFields.contains(.connection) { extra = "connection: close\r\n" }
+        } else if exchange.keepAlive10, !informational, !head.headerFields.contains(.connection) {
             extra = "connection: keep-alive\r\n"
         }
 

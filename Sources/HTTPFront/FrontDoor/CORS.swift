@@ -42,7 +42,7 @@ public struct CORSPolicy: Sendable {
     /// with the CORS grants when the origin is admitted and none when it is not (the
     /// browser then refuses the call). Nil when the request is not a preflight.
     func preflight(method: HTTPRequest.Method, headers: HTTPFields) -> FrontResponse? {
-        guard method == .options, headers[.accessControlRequestMethod] != nil else { return nil }
+        guard method == .options, headers.contains(.accessControlRequestMethod) else { return nil }
         var response = FrontResponse(status: .noContent, headers: [:], body: .bytes(ByteBuffer()))
         if let allowed = allowOrigin(for: headers[.origin]) {
             response.headers[.accessControlAllowOrigin] = allowed

@@ -15,6 +15,16 @@ public enum KeyHashing {
     /// Compares two byte strings in time independent of where they differ.
     public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         guard a.count == b.count else { return false }
+        // Contiguous bytes (native strings' UTF-8, arrays) are compared by index: going
+        // through `zip` costs an iterator step per byte, and this runs for every request.
+        let contiguous = a.withContiguousStorageIfAvailable { x in
+            b.withContiguousStorageIfAvailable { y in
+                var diff: UInt8 = 0
+                for index in 0..<x.count { diff |= x[index] ^ y[index] }
+                return diff
+            }
+        }
+        if let diff = contiguous ?? nil { return diff == 0 }
         var diff: UInt8 = 0
         for (x, y) in zip(a, b) { diff |= x ^ y }
         return diff == 0

@@ -68,7 +68,14 @@ extension ProviderConfig {
 
     /// `base_url` joined with `path`, without a doubled slash.
     func url(_ path: String) -> String {
-        trimmedBaseURL + "/" + path
+        // Built in one allocation: this runs for every upstream call.
+        let base = trimmedBaseURL
+        var url = ""
+        url.reserveCapacity(base.utf8.count + 1 + path.utf8.count)
+        url += base
+        url += "/"
+        url += path
+        return url
     }
 }
 
