@@ -31,6 +31,7 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("redis-url"), help: "redis://host:6379/0 (optional).") var redisURL: String?
 
     func run() async throws {
+        AllocatorTuning.reexecIfUntuned()
         let environment = ProcessInfo.processInfo.environment
         let logger = Bootstrap.logger(environment)
         let settings = try Bootstrap.settings(

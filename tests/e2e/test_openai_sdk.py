@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import uuid
@@ -12,6 +13,7 @@ import pytest
 
 from conftest import (
     CLIENT_KEY,
+    Gateway,
     MOCK_PROVIDER_REPLY,
     UPSTREAM_KEY,
     UPSTREAM_STREAM_TEXT,
@@ -245,6 +247,37 @@ def test_x_request_id_on_error_response(gateway, client):
         client.chat.completions.create(
             model="no-such-model-e2e", messages=user("hi"), extra_headers={"x-request-id": mine})
     assert info.value.response.headers.get("x-request-id") == mine
+
+
+# --------------------------------------------------------------------------- g2. allocator tuning
+
+TUNABLES = "glibc.malloc.tcache_count=256"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def test_serve_runs_with_the_allocator_tuned(gateway):
+    """`serve` runs itself again, in place, with glibc's thread cache enlarged (unless
+    the environment it was started in says otherwise)."""
+    environ = _environ(gateway.proc.pid)
+    expected = os.environ.get("GLIBC_TUNABLES", TUNABLES)
+    assert environ.get("GLIBC_TUNABLES") == expected, environ.get("GLIBC_TUNABLES")
+    # Same process (exec keeps the pid), same arguments.
+    cmdline = open(f"/proc/{gateway.proc.pid}/cmdline", "rb").read().split(b"\0")
+    assert cmdline[1:3] == [b"serve", b"--config"], cmdline
+
+
+def test_an_operators_glibc_tunables_are_left_alone(orch_bin, upstream, tmp_path, monkeypatch):
+    monkeypatch.setenv("GLIBC_TUNABLES", "")
+    other = Gateway(orch_bin, tmp_path, upstream).start()
+    try:
+        assert _environ(other.proc.pid).get("GLIBC_TUNABLES") == ""
+        assert other.client().models.list().data, "the gateway serves"
+    finally:
+        assert other.stop() == 0
 
 
 # --------------------------------------------------------------------------- h. shutdown (runs last)
