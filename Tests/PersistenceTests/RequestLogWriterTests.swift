@@ -66,9 +66,11 @@ struct RequestLogWriterTests {
     @Test func eachBatchCarriesTheBacklogBehindIt() async throws {
         final class BacklogRecorder: LogBatchInserter {
             let backlogs = Mutex<[Int]>([])
+            let rows = Mutex<[String]>([])
             func insertLogs(_ entries: [RequestLogEntry]) async throws { Issue.record("called without the backlog") }
             func insertLogs(_ entries: [RequestLogEntry], backlog: Int) async throws {
                 backlogs.withLock { $0.append(backlog) }
+                rows.withLock { $0 += entries.map(\.requestID) }
             }
         }
         let inserter = BacklogRecorder()
@@ -83,6 +85,8 @@ struct RequestLogWriterTests {
             try await group.waitForAll()
         }
         #expect(inserter.backlogs.withLock { $0 } == [150, 100, 50, 0])
+        // A batch cut from a longer queue takes its head; the rest stays queued, in order.
+        #expect(inserter.rows.withLock { $0 } == (0..<200).map { "r\($0)" })
         #expect(writer.rowsWritten == 200)
     }
 

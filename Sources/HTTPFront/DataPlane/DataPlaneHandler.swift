@@ -25,21 +25,37 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// What every connection's handler shares.
-    struct Shared: Sendable {
+    /// What every connection's handler shares. A class: each request's task holds it,
+    /// and copying it as a struct retained (and later released) every endpoint's
+    /// references, about twenty, per request.
+    final class Shared: Sendable {
         /// The API endpoints this data plane serves.
-        var endpoints: APIEndpoints
-        var clock: any GatewayClock
-        var logger: Logger
+        let endpoints: APIEndpoints
+        let clock: any GatewayClock
+        let logger: Logger
         /// How long a response may stay stuck behind a client that does not read before
         /// the connection is closed (so it cannot hold an upstream connection and key).
-        var writeStallTimeout: TimeAmount = .seconds(60)
+        let writeStallTimeout: TimeAmount
         /// Counts the requests being served, so shutdown can wait for them.
-        var inFlight = InFlightRequests()
+        let inFlight: InFlightRequests
         /// How long a stream may stay silent before its keep-alive comment goes out.
-        var streamKeepAlive: TimeAmount = .seconds(15)
+        let streamKeepAlive: TimeAmount
         /// Cross-origin access for browsers (`server.cors_origins`).
-        var cors = CORSPolicy(origins: [])
+        let cors: CORSPolicy
+
+        init(
+            endpoints: APIEndpoints, clock: any GatewayClock, logger: Logger, writeStallTimeout: TimeAmount = .seconds(60),
+            inFlight: InFlightRequests = InFlightRequests(), streamKeepAlive: TimeAmount = .seconds(15),
+            cors: CORSPolicy = CORSPolicy(origins: [])
+        ) {
+            self.endpoints = endpoints
+            self.clock = clock
+            self.logger = logger
+            self.writeStallTimeout = writeStallTimeout
+            self.inFlight = inFlight
+            self.streamKeepAlive = streamKeepAlive
+            self.cors = cors
+        }
     }
 
     private struct HotRequest: Sendable {
@@ -360,11 +376,13 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         logger[metadataKey: "request.id"] = .string(hot.requestID)
         let path = hot.path
         let body = hot.body
-        let tooLarge = hot.tooLarge
+        // The limit, not the endpoint: the closure then retains one buffer, not the
+        // endpoint's references.
+        let limit = hot.tooLarge ? endpoint.maxBodyBytes : nil
         let call = ChatEndpoint.Call(
             headers: hot.head.headerFields, query: hot.route.query, route: hot.route,
             readBody: {
-                if tooLarge { throw GatewayError.payloadTooLarge(limit: endpoint.maxBodyBytes) }
+                if let limit { throw GatewayError.payloadTooLarge(limit: limit) }
                 return body
             }, requestID: hot.requestID, receivedAt: hot.receivedAt, receivedAtMillis: hot.receivedAtMillis,
             logger: logger)

@@ -1,18 +1,31 @@
 import OrchestratorCore
 
 /// The gateway's API endpoints, and which one serves a `POST` path: the one table the
-/// NIO data plane and the Hummingbird routes both consult.
-struct APIEndpoints: Sendable {
+/// NIO data plane and the Hummingbird routes both consult. A class, made once: the data
+/// plane consults it for every request, and a struct of five endpoints was copied (a
+/// dozen retains and releases) to do so.
+final class APIEndpoints: Sendable {
     /// `POST /v1/chat/completions`.
-    var chat: ChatEndpoint
+    let chat: ChatEndpoint
     /// `POST /v1/messages`, when the Anthropic codec is present.
-    var messages: ChatEndpoint?
+    let messages: ChatEndpoint?
     /// `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
-    var gemini: ChatEndpoint?
+    let gemini: ChatEndpoint?
     /// `POST /v1/embeddings`.
-    var embeddings: ChatEndpoint?
+    let embeddings: ChatEndpoint?
     /// `POST /v1/responses`.
-    var responses: ChatEndpoint?
+    let responses: ChatEndpoint?
+
+    init(
+        chat: ChatEndpoint, messages: ChatEndpoint? = nil, gemini: ChatEndpoint? = nil, embeddings: ChatEndpoint? = nil,
+        responses: ChatEndpoint? = nil
+    ) {
+        self.chat = chat
+        self.messages = messages
+        self.gemini = gemini
+        self.embeddings = embeddings
+        self.responses = responses
+    }
 
     /// Gemini's path prefix.
     static let geminiPrefix = "/v1beta/models/"
