@@ -386,6 +386,69 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         #expect(throws: HTTPParserError.headerOverflow) { try tooLarge.writeInbound(ByteBuffer(string: head)) }
     }
 
+    private func channel(idleTimeout: TimeAmount) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec(idleTimeout: idleTimeout))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    @Test func anIdleConnectionClosesAfterTheIdleTimeout() throws {
+        // No request ever: counted from when the connection opened.
+        let silent = try channel(idleTimeout: .seconds(5))
+        silent.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(silent.isActive)
+        silent.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!silent.isActive)
+
+        // A request being answered is not idle, however long the answer takes; after
+        // it, the time counts from the end of the response or the last input.
+        let kept = try channel(idleTimeout: .seconds(5))
+        _ = try send("GET /a HTTP/1.1\r\n\r\n", to: kept)
+        kept.embeddedEventLoop.advanceTime(by: .seconds(30))
+        #expect(kept.isActive)
+        try respond(kept, fields: [.contentLength: "0"])
+        kept.embeddedEventLoop.advanceTime(by: .seconds(4))
+        _ = try send("GET /b HTTP/1.1\r\n\r\n", to: kept)
+        try respond(kept, fields: [.contentLength: "0"])
+        kept.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(kept.isActive, "4 s after its last response")
+        kept.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!kept.isActive)
+        #expect(try written(kept) == "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+        // A request whose body stops arriving is idle too.
+        let slow = try channel(idleTimeout: .seconds(5))
+        _ = try send("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", to: slow)
+        slow.embeddedEventLoop.advanceTime(by: .seconds(4))
+        _ = try send("def", to: slow)
+        slow.embeddedEventLoop.advanceTime(by: .seconds(4))
+        #expect(slow.isActive)
+        slow.embeddedEventLoop.advanceTime(by: .seconds(1))
+        #expect(!slow.isActive)
+
+        // Without an idle timeout nothing closes.
+        let forever = try channel()
+        forever.embeddedEventLoop.advanceTime(by: .hours(1))
+        #expect(forever.isActive)
+    }
+
+    @Test func gracefulShutdownClosesOnceTheRequestsAreAnswered() throws {
+        let idle = try channel(idleTimeout: .seconds(5))
+        idle.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(!idle.isActive)
+
+        let busy = try channel()
+        _ = try send("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n", to: busy)
+        busy.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        #expect(busy.isActive)
+        try respond(busy, fields: [.contentLength: "1"], body: ["a"])
+        #expect(busy.isActive, "the second request is still owed its answer")
+        try respond(busy, fields: [.contentLength: "1"], body: ["b"])
+        #expect(!busy.isActive)
+        #expect(try written(busy) == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb")
+    }
+
     @Test func aRequestCutShortByTheEndOfInputIsAnError() throws {
         let channel = try channel()
         let parts = try send("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc", to: channel)

@@ -478,6 +478,22 @@ struct DataPlaneTests {
         }
     }
 
+    /// `server.idle_timeout_s` closes a kept-alive connection that has gone quiet, after
+    /// answering it on either path (the codec keeps the connection's state).
+    @Test func anIdleKeptAliveConnectionIsClosed() async throws {
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion()) }) { upstream in
+            let config = gatewayConfig(
+                primary: upstream.baseURL, secondary: upstream.baseURL, extra: "server: { idle_timeout_s: 1 }")
+            try await withGateway(config) { _, url in
+                try await RawConnection.with(url) { connection in
+                    try await connection.send(Self.post(chatRequest) + Self.get("/healthz"))
+                    #expect(try await connection.read(2).map(\.status) == [200, 200])
+                    #expect(try await connection.isClosedByPeer(), "closed about 1 s after the last response")
+                }
+            }
+        }
+    }
+
     @Test func unauthenticatedChatIsRejectedInTheOpenAIShape() async throws {
         try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
             try await withGateway(gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)) { gateway, url in

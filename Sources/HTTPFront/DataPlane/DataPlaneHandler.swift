@@ -11,9 +11,9 @@ import OrchestratorCore
 /// straight from the channel pipeline and passes every other request on to
 /// Hummingbird's responder behind it.
 ///
-/// It sits after Hummingbird's connection-state handler (which still sees every request
-/// and response, so idle timeouts, `Connection: close` and graceful shutdown work for
-/// both paths) and before the async channel that feeds the router. A hot request's body
+/// It sits after the HTTP/1 codec (which sees every request and response, so idle
+/// timeouts and graceful shutdown work for both paths) and before the async channel that
+/// feeds the router. A hot request's body
 /// is collected here, then one task, preferring this connection's event loop as its
 /// executor, runs the shared ``ChatEndpoint`` and writes the response.
 ///
@@ -149,8 +149,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        // Hummingbird's connection-state handler ahead does not pass this event on, so
-        // `handlerRemoved` usually does the cancelling; this covers pipelines where it does.
+        // The codec ahead does not pass this event on (as Hummingbird's connection-state
+        // handler did not), so `handlerRemoved` usually does the cancelling; this covers
+        // pipelines where it does.
         inFlight?.cancel()
         context.fireChannelInactive()
     }

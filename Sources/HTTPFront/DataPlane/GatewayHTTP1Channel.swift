@@ -5,12 +5,14 @@ import Logging
 import Metrics
 import NIOCore
 import NIOHTTPTypes
+import OrchestratorCore
 import Synchronization
 
 /// The gateway's HTTP/1.1 child channel: the gateway's own HTTP/1 codec
-/// (``HTTP1ServerCodec``), Hummingbird's connection-state handler, and the
-/// ``DataPlaneHandler`` between that and Hummingbird's responder, so `/v1/chat/completions` is served from the pipeline and every other
-/// route by the Hummingbird router, on one port.
+/// (``HTTP1ServerCodec``, which also keeps the idle timeout and graceful shutdown that
+/// Hummingbird's connection-state handler would), and the ``DataPlaneHandler`` between
+/// that and Hummingbird's responder, so `/v1/chat/completions` is served from the
+/// pipeline and every other route by the Hummingbird router, on one port.
 struct GatewayHTTP1Channel: HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -40,8 +42,7 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
             let readDeadlines = ReadDeadlineHandler(headTimeout: headTimeout, requestTimeout: requestTimeout, logger: logger)
             try sync.addHandler(readDeadlines)
             // Beyond the codec's head limits: 431, then the connection closes.
-            try sync.addHandler(HTTP1ServerCodec())
-            try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+            try sync.addHandler(HTTP1ServerCodec(idleTimeout: idleTimeout.map { .nanoseconds($0.totalNanoseconds) }))
             try sync.addHandler(DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines))
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
