@@ -93,11 +93,11 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Connection state
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { becameActive(context: context) }
+        if context.channel.isActive { startIdleCount(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        becameActive(context: context)
+        startIdleCount(context: context)
         context.fireChannelActive()
     }
 
@@ -106,7 +106,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         idleTimer = nil
     }
 
-    private func becameActive(context: ChannelHandlerContext) {
+    /// The connection counts as idle from now: at connect, and when the last response
+    /// ends.
+    private func startIdleCount(context: ChannelHandlerContext) {
         guard let idleTimeout else { return }
         lastActive = context.eventLoop.now
         armIdleTimer(at: lastActive + idleTimeout, context: context)
@@ -273,10 +275,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 context.close(promise: nil)
                 return
             }
-            if requestsInProgress == 0, let idleTimeout {
-                lastActive = context.eventLoop.now
-                armIdleTimer(at: lastActive + idleTimeout, context: context)
-            }
+            if requestsInProgress == 0 { startIdleCount(context: context) }
             if awaiting.first?.expectsContinue == true {
                 awaiting[awaiting.startIndex].expectsContinue = false
                 context.write(wrapOutboundOut(Self.continueHead), promise: nil)

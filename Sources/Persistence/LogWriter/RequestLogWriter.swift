@@ -177,22 +177,14 @@ public final class RequestLogWriter: RequestLogSink, Service {
     private func takeBatch() -> ([RequestLogEntry], [CheckedContinuation<Bool, Never>], Bool, backlog: Int) {
         state.withLock { state in
             let count = min(configuration.batchSize, state.buffer.count)
-            let batch: [RequestLogEntry]
-            if count == state.buffer.count {
-                // Usually the whole queue: taken as it is, rather than copied entry by
-                // entry (a dozen retains each) while the requests' threads wait for
-                // the lock.
-                batch = state.buffer
-                state.buffer = []
-                state.buffer.reserveCapacity(count)
-            } else {
-                // The rest (usually a few rows) is copied to stay queued; the batch is
-                // the old queue cut down to its first `count`.
-                var taken = Array(state.buffer[count...])
-                swap(&taken, &state.buffer)
-                taken.removeLast(taken.count - count)
-                batch = taken
-            }
+            // The queue itself becomes the batch, cut down to its first `count` rows; only
+            // the rows left behind (usually none) are copied to stay queued. Copying the
+            // batch out instead cost a dozen retains per row while the requests' threads
+            // waited for this lock.
+            var batch = state.buffer
+            state.buffer = Array(batch[count...])
+            state.buffer.reserveCapacity(count)
+            batch.removeLast(batch.count - count)
             var resumed: [CheckedContinuation<Bool, Never>] = []
             while state.buffer.count < configuration.capacity, !state.waitingProducers.isEmpty {
                 let waiter = state.waitingProducers.removeFirst()

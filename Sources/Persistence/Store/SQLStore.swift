@@ -253,19 +253,15 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
 
     private static func insert(_ entries: [RequestLogEntry], into db: any SQLConnection) throws {
         try db.transaction {
-            // Through the buffer, which lends each entry in place: iterating the array
-            // (or subscripting it) copies every entry, a dozen retains, per row.
-            try entries.withUnsafeBufferPointer { entries in
-                for index in entries.indices {
-                    try db.query(
-                        """
-                        INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
-                          upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
-                          cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
-                          attempts_detail)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, LogRows.values(entries[index]))
-                }
+            for e in entries {
+                try db.query(
+                    """
+                    INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
+                      upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
+                      cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
+                      attempts_detail)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, LogRows.values(e))
             }
             // The hourly rollups move with the rows, in the same transaction: the
             // statistics never disagree with the logs, and the current hour is live.

@@ -55,26 +55,19 @@ enum StatsRows {
     /// on MySQL lock rows in the same order and never deadlock each other).
     static func rollup(_ entries: [RequestLogEntry]) -> [(RowKey, StatsAggregate)] {
         var rows: [RowKey: StatsAggregate] = [:]
-        // Through the buffer, which lends each entry in place: iterating the array copies
-        // every entry (a dozen retains) for every row of every batch.
-        entries.withUnsafeBufferPointer { entries in
-            for entry in entries.indices { rows[RowKey(entries[entry]), default: StatsAggregate()].record(entries[entry]) }
-        }
+        for entry in entries { rows[RowKey(entry), default: StatsAggregate()].record(entry) }
         return rows.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Per client key: tokens and cost of a batch, and its latest request (key order).
     static func keyUsage(_ entries: [RequestLogEntry]) -> [(keyID: String, tokens: Int64, micros: Int64, lastUsed: Int64)] {
         var usage: [String: (tokens: Int64, micros: Int64, lastUsed: Int64)] = [:]
-        entries.withUnsafeBufferPointer { entries in
-            for index in entries.indices where !entries[index].keyID.isEmpty {
-                let keyID = entries[index].keyID
-                var row = usage[keyID] ?? (0, 0, .min)
-                row.tokens += Int64(max(0, entries[index].promptTokens) + max(0, entries[index].completionTokens))
-                row.micros += max(0, entries[index].costMicros)
-                row.lastUsed = max(row.lastUsed, entries[index].timestampMillis)
-                usage[keyID] = row
-            }
+        for entry in entries where !entry.keyID.isEmpty {
+            var row = usage[entry.keyID] ?? (0, 0, .min)
+            row.tokens += Int64(max(0, entry.promptTokens) + max(0, entry.completionTokens))
+            row.micros += max(0, entry.costMicros)
+            row.lastUsed = max(row.lastUsed, entry.timestampMillis)
+            usage[entry.keyID] = row
         }
         return usage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.tokens, $0.value.micros, $0.value.lastUsed) }
     }
