@@ -13,9 +13,9 @@ import OrchestratorCore
 ///
 /// It sits after the HTTP/1 codec (which sees every request and response, so idle
 /// timeouts and graceful shutdown work for both paths) and before the async channel that
-/// feeds the router. A hot request's body
-/// is collected here, then one task, preferring this connection's event loop as its
-/// executor, runs the shared ``ChatEndpoint`` and writes the response.
+/// feeds the router. A hot request's body is collected here, then one task, preferring
+/// this connection's event loop as its executor, runs the shared ``ChatEndpoint`` and
+/// writes the response.
 ///
 /// Responses leave in request order: while a response of either path is in progress,
 /// later request parts wait in a backlog (and reading pauses while it is non-empty).
