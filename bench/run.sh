@@ -24,7 +24,8 @@
 #        BENCH_ROUNDS, BENCH_ONLY, BENCH_SOAK, BENCH_DELAY_CONNECTIONS, BENCH_PACED_STREAMS,
 #        BENCH_WARMUP (seconds, 0 = none), BENCH_SOAK_INTERVAL (seconds, default 10),
 #        BENCH_SOAK_KIND (chat or stream: what the soak sends; default chat),
-#        BENCH_SKIP_BUILD=1, BENCH_KEEP_TMP=1 (keep the temp dir with configs and logs)
+#        BENCH_SKIP_BUILD=1, BENCH_KEEP_TMP=1 (keep the temp dir with configs and logs),
+#        ORCH_WRAPPER (a command the gateway runs under, e.g. valgrind; split on spaces)
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,6 +38,7 @@ WARMUP="${BENCH_WARMUP:-2}"
 SKIP_BUILD="${BENCH_SKIP_BUILD:-0}"
 ORCH_BIN="${ORCH_BIN:-}"
 KEEP_TMP="${BENCH_KEEP_TMP:-0}"
+read -r -a ORCH_WRAPPER <<<"${ORCH_WRAPPER:-}"
 ONLY="${BENCH_ONLY:-}"
 SOAK="${BENCH_SOAK:-0}"
 SOAK_INTERVAL="${BENCH_SOAK_INTERVAL:-10}"
@@ -476,7 +478,7 @@ log "starting orchestratord on $HOST:$GW_PORT ($ORCH_BIN)"
 (
     cd "$TMP"
     exec env -u ORCH_CONFIG -u ORCH_HOST -u ORCH_PORT -u ORCH_DATABASE_URL -u ORCH_REDIS_URL \
-        ORCH_LOG_LEVEL=warning "$ORCH_BIN" serve --config "$TMP/orchestrator.yaml" --host "$HOST" --port "$GW_PORT"
+        ORCH_LOG_LEVEL=warning ${ORCH_WRAPPER[@]+"${ORCH_WRAPPER[@]}"} "$ORCH_BIN" serve --config "$TMP/orchestrator.yaml" --host "$HOST" --port "$GW_PORT"
 ) </dev/null >"$TMP/orchestratord.log" 2>&1 &
 GW_PID=$!
 wait_http "http://$HOST:$GW_PORT/healthz" "$GW_PID" orchestratord 60

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# User-space instructions per request of one orchestratord binary, counted by valgrind's
+# callgrind over a stretch of bench/run.sh's soak: the gateway runs under callgrind, its
+# counters are zeroed once the soak is under way, and dumped 20 s later; the total is
+# divided by the requests the gateway's metrics counted in between. Unlike CPU time on a
+# shared VM this moves by about 1 % between runs of one binary, so it shows changes of a
+# few percent that bench/cpu_per_request.sh cannot. It leaves out the kernel (socket
+# calls) and cache misses, so confirm what it finds with CPU time and the full bench.
+#
+#   bash bench/instructions_per_request.sh BINARY [chat|stream] [TOP]
+#
+# Prints the instructions per request in total, then the TOP functions by their own
+# (exclusive) instructions per request. Env: CONNECTIONS (default 50). Needs valgrind;
+# run nothing else heavy meanwhile (valgrind runs the gateway's threads one at a time).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BIN="$(realpath "${1:?usage: instructions_per_request.sh BINARY [chat|stream] [TOP]}")"
+KIND="${2:-chat}"
+TOP="${3:-25}"
+case "$KIND" in
+chat | stream) ;;
+*) echo "kind: chat or stream" >&2; exit 2 ;;
+esac
+command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgrind)" >&2; exit 1; }
+WORK="$(mktemp -d)"
+trap '[[ -n "${KEEP:-}" ]] || rm -rf "$WORK"' EXIT
+OUT="$WORK/callgrind.out"
+# A copy without DWARF (valgrind 3.19 cannot read the toolchain's); the symbol table,
+# which names the functions, stays.
+objcopy --strip-debug "$BIN" "$WORK/orchestratord"
+
+# GLIBC_TUNABLES is set so that serve does not run itself again (valgrind would not
+# follow it); callgrind keeps glibc's own malloc, so the setting still applies.
+GLIBC_TUNABLES=glibc.malloc.tcache_count=256 \
+    ORCH_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$OUT --collect-atstart=yes --dump-instr=no" \
+    ORCH_BIN="$WORK/orchestratord" BENCH_SOAK_KIND="$KIND" BENCH_WARMUP=0 \
+    bash bench/run.sh --skip-build --only "$KIND" --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 \
+    --soak 40 >"$WORK/bench.log" 2>&1 &
+run=$!
+requests() { curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
+until grep -q "==> soak:" "$WORK/bench.log"; do
+    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early:" >&2; tail -5 "$WORK/bench.log" >&2; exit 1; }
+    sleep 0.5
+done
+sleep 5
+pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+callgrind_control -z "$pid" >/dev/null
+r0="$(requests)"
+sleep 20
+r1="$(requests)"
+callgrind_control -d "$pid" >/dev/null
+wait "$run" || true
+dump="$(ls "$OUT".* 2>/dev/null | sort | head -1)"
+[[ -n "$dump" ]] || { echo "callgrind wrote no dump" >&2; exit 1; }
+requests=$((r1 - r0))
+((requests > 0)) || { echo "no requests counted" >&2; exit 1; }
+total="$(awk '/^summary:/ { print $2 }' "$dump")"
+awk -v t="$total" -v n="$requests" -v k="$KIND" -v b="$(basename "$BIN")" \
+    'BEGIN { printf "%s: %.0f instructions per %s request (%d requests)\n", b, t / n, k, n }'
+callgrind_annotate --inclusive=no "$dump" 2>/dev/null |
+    awk -v n="$requests" -v top="$TOP" '
+        /^-+$/ { rule++; next }
+        rule >= 3 && $1 ~ /^[0-9,]+$/ && shown < top {
+            ir = $1; gsub(",", "", ir); sub(/^ *[0-9,]+ +\([ 0-9.%]+\) +/, "")
+            printf "%10.0f  %s\n", ir / n, substr($0, 1, 140); shown++
+        }'
