@@ -238,6 +238,25 @@ struct GatewayIntegrationTests {
         }
     }
 
+    /// The access line's `http.path` is the path alone: a query (which may carry a key,
+    /// `?key=`) never reaches it, on the data plane and on Hummingbird's routes alike.
+    @Test func accessLinesNameThePathWithoutItsQuery() async throws {
+        let capture = LogCapture()
+        try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion()) }) { upstream in
+            let yaml = gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)
+            try await withGateway(yaml, capture: capture) { _, url in
+                let chat = try await Client.post(url + "/v1/chat/completions?trace=%3F%C3%A9&x=?", chatRequest)
+                #expect(chat.status == 200)
+                let models = try await Client.get(url + "/v1/models?limit=5")
+                #expect(models.status == 200)
+            }
+        }
+        let access = capture.all.filter { $0.hasPrefix("info request ") }
+        #expect(access.contains { $0.contains("http.path=/v1/chat/completions ") && $0.contains("http.status=200") }, "\(access)")
+        #expect(access.contains { $0.contains("http.path=/v1/models ") }, "\(access)")
+        #expect(!access.contains { $0.contains("trace=") || $0.contains("limit=") }, "\(access)")
+    }
+
     @Test func shutdownFlushesEveryLogRowToDisk() async throws {
         let directory = NSTemporaryDirectory() + "orch-it-" + RequestID.generate()
         let yaml = gatewayConfig(primary: "http://127.0.0.1:1", secondary: "http://127.0.0.1:1", extra: "database: { url: \"sqlite://\(directory)/gw.db\" }")

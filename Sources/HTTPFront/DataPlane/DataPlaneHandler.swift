@@ -73,7 +73,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// The request's path without its query (for the access log).
         var path: String {
             let target = head.path ?? "/"
-            return target.firstIndex(of: "?").map { String(target[..<$0]) } ?? target
+            // Over the UTF-8 bytes: a search by `Character` segments graphemes, which
+            // cost more than the rest of the request's routing.
+            return target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[..<$0]) } ?? target
         }
     }
 

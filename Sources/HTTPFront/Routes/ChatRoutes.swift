@@ -82,7 +82,7 @@ extension Response {
             self.init(
                 status: front.status, headers: front.headers,
                 body: ResponseBody { writer in
-                    let completed = await produce { bytes in try await writer.write(bytes) }
+                    let completed = await produce { @concurrent bytes in try await writer.write(bytes) }
                     if completed { try? await writer.finish(nil) }
                 })
         }

@@ -18,7 +18,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
     let clock: any GatewayClock
     var cors = CORSPolicy(origins: [])
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+    func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response) async throws
         -> Response
     {
         var context = context

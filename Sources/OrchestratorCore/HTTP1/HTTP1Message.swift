@@ -1,6 +1,14 @@
 public import HTTPTypes
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why bytes that should be an HTTP/1.x message are not one.
 public struct HTTP1Malformed: Error, Equatable, CustomStringConvertible {
     /// The part of the message at fault (the server side maps it to its parser errors).
@@ -81,7 +89,11 @@ public struct HTTP1HeadReader {
 
     /// The next line without its line ending, or nil when the bytes end before its LF.
     public mutating func nextLine() -> Range<Int>? {
-        guard let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+        // memchr, not `firstIndex(of:)` on a slice, which tests a byte per step.
+        guard position < bytes.count, let base = bytes.baseAddress,
+            let found = memchr(base + position, Int32(UInt8(ascii: "\n")), bytes.count - position)
+        else { return nil }
+        let newline = UnsafeRawPointer(found) - base
         let start = position
         position = newline + 1
         var end = newline

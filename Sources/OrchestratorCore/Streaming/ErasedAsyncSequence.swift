@@ -38,5 +38,5 @@ public struct ErasedAsyncSequence<Element: Sendable>: AsyncSequence, Sendable {
 private final class IteratorBox<Base: AsyncIteratorProtocol> {
     var base: Base
     init(_ base: Base) { self.base = base }
-    func next() async throws -> Base.Element? { try await base.next() }
+    func next() async throws -> Base.Element? { try await base.next(isolation: #isolation) }
 }

@@ -94,7 +94,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
                 var iterator = body.makeAsyncIterator()
                 return {
                     do {
-                        return try await iterator.next()
+                        return try await iterator.next(isolation: #isolation)
                     } catch {
                         throw Self.classify(error)
                     }
