@@ -119,6 +119,26 @@ private func expectMalformed(
         #expect(fields[2].value == "caf\u{FFFD}")
     }
 
+
+    /// Common names in any case become the well-known names; others keep their
+    /// spelling as a name, whatever their length (including lengths no common one has).
+    @Test func fieldNamesInAnyCase() {
+        func name(_ text: String) -> HTTPField.Name {
+            var text = text
+            return text.withUTF8 { HTTP1Syntax.fieldName(UnsafeRawBufferPointer($0)) }
+        }
+        #expect(name("Content-Type") == .contentType)
+        #expect(name("CONTENT-LENGTH") == .contentLength)
+        #expect(name("host") == HTTP1Syntax.host)
+        #expect(name("Transfer-Encoding") == .transferEncoding)
+        #expect(name("authorization") == .authorization)
+        #expect(name("X-Api-Key") == HTTPField.Name("x-api-key"))
+        #expect(name("Date") == .date && name("vary") == .vary && name("ETag") == .eTag)
+        for other in ["x", "Hosts", "content-typo", "x-custom-header-longer-than-any-known-name"] {
+            #expect(name(other).rawName == other)
+            #expect(name(other) == HTTPField.Name(other))
+        }
+    }
     @Test func persistenceFollowsTheVersionAndConnection() throws {
         // HTTP/1.0 without keep-alive, and HTTP/1.1 with close: the request says close.
         let http10 = try parse("GET / HTTP/1.0\r\n\r\n").first

@@ -161,6 +161,8 @@ struct RouteInfoTests {
         #expect(text(.microseconds(1234)) == "1.23")
         #expect(text(.microseconds(12345)) == "12.35")
         #expect(text(.seconds(2)) == "2000.00")
+        #expect(text(.microseconds(99_995)) == "100.00")
+        #expect(text(.microseconds(-30)) == "0.00")
     }
 }
 

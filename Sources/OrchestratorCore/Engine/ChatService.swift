@@ -138,10 +138,28 @@ public struct RouteInfo: Sendable, Hashable {
 
     /// ``overhead`` in milliseconds with two decimals, as the header shows it.
     public var overheadMillisecondsText: String {
-        let micros = overhead.totalMicroseconds
-        let hundredths = max(0, (micros + 5) / 10)
-        let fraction = hundredths % 100
-        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        let hundredths = max(0, (overhead.totalMicroseconds + 5) / 10)
+        let whole = hundredths / 100
+        var wholeDigits = 1
+        var rest = whole
+        while rest >= 10 {
+            rest /= 10
+            wholeDigits += 1
+        }
+        // The digits written in place: interpolation built three strings and joined
+        // them, for every response.
+        return String(unsafeUninitializedCapacity: wholeDigits + 3) { out in
+            var value = whole
+            for index in stride(from: wholeDigits - 1, through: 0, by: -1) {
+                out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            let fraction = hundredths % 100
+            out[wholeDigits] = UInt8(ascii: ".")
+            out[wholeDigits + 1] = UInt8(ascii: "0") + UInt8(fraction / 10)
+            out[wholeDigits + 2] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            return wholeDigits + 3
+        }
     }
 }
 

@@ -457,14 +457,26 @@ public enum HTTP1Syntax {
     /// The field name for a valid token: the common ones without the lower-casing parse
     /// and its string (every message has several of them).
     public static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
-        for (spelling, name) in commonNames where RawBytes.equalIgnoringCase(token, spelling) {
-            return name
+        // Only the spellings of the token's length are compared: a pass over all of
+        // them cost about 200 instructions per field.
+        if token.count < spellingsByLength.count {
+            for index in spellingsByLength[token.count]
+            where RawBytes.equalIgnoringCase(token, commonNames[index].spelling) {
+                return commonNames[index].name
+            }
         }
         // A token is a valid field name.
         return HTTPField.Name(String(decoding: token, as: UTF8.self))!
     }
 
-    private static let commonNames: [(StaticString, HTTPField.Name)] = [
+    /// Indexes into `commonNames`, by the length of their spelling.
+    private static let spellingsByLength: [[Int]] = {
+        var table = [[Int]](repeating: [], count: (commonNames.map(\.spelling.utf8CodeUnitCount).max() ?? 0) + 1)
+        for (index, entry) in commonNames.enumerated() { table[entry.spelling.utf8CodeUnitCount].append(index) }
+        return table
+    }()
+
+    private static let commonNames: [(spelling: StaticString, name: HTTPField.Name)] = [
         ("content-type", .contentType), ("content-length", .contentLength), ("date", .date),
         ("server", .server), ("connection", .connection), ("transfer-encoding", .transferEncoding),
         ("x-request-id", HTTPField.Name("x-request-id")!), ("cache-control", .cacheControl), ("vary", .vary),
