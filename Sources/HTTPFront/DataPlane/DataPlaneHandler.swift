@@ -368,6 +368,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         _ hot: HotRequest, shared: Shared, sink: ResponseSink, executor: EventLoopTaskExecutor?
     ) -> Task<Void, Never> {
         Task(executorPreference: executor) {
+            // One slab for every frame below, allocated at once (see TaskStack).
+            await TaskStack.reserve()
             await respond(to: hot, shared: shared, sink: sink)
             shared.inFlight.leave()
         }
