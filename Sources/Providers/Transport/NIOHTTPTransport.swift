@@ -131,37 +131,40 @@ public final class NIOHTTPTransport: HTTPTransport {
         let connectTimeout = min(
             TimeAmount.nanoseconds(configuration.connectTimeout.totalNanoseconds), deadline - NIODeadline.now())
         return try await withTaskCancellationHandler {
-            @Sendable func start() -> EventLoopFuture<UpstreamResponseStart> {
-                Self.startExchange(
-                    pool: pool, key: key, url: url, tls: tls, request: request, deadline: deadline,
-                    idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation)
+            try await withUnsafeThrowingContinuation { continuation in
+                let waiter = UpstreamHeadWaiter(continuation)
+                @Sendable func start() {
+                    Self.startExchange(
+                        pool: pool, key: key, url: url, tls: tls, request: request, deadline: deadline,
+                        idleTimeout: idleTimeout, reuse: reuse, connectTimeout: connectTimeout, cancellation: cancellation,
+                        waiter: waiter)
+                }
+                // The data plane calls from the pool's own loop: start at once, with no
+                // job queued on the loop.
+                if loop.inEventLoop { start() } else { loop.execute(start) }
             }
-            // The data plane calls from the pool's own loop: start at once, with no task
-            // queued on the loop and no promises to carry its result over.
-            return try await (loop.inEventLoop ? start() : loop.flatSubmit(start)).get()
         } onCancel: {
             cancellation.cancel()
         }
     }
 
-    /// Sends the request on a pooled (or new) connection; on the pool's loop.
+    /// Sends the request on a pooled (or new) connection; on the pool's loop. `waiter`
+    /// gets the response head or the failure, once.
     private static func startExchange(
         pool: NIOLoopBoundBox<ConnectionPool>, key: PoolKey, url: UpstreamURL, tls: NIOSSLContext?,
         request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?, reuse: Bool,
-        connectTimeout: TimeAmount,
-        cancellation: CancellationHook
-    ) -> EventLoopFuture<UpstreamResponseStart> {
+        connectTimeout: TimeAmount, cancellation: CancellationHook, waiter: UpstreamHeadWaiter
+    ) {
         let loop = pool.eventLoop
-        let promise = loop.makePromise(of: UpstreamResponseStart.self)
         @Sendable func begin(_ handler: UpstreamConnectionHandler) {
             guard let id = handler.start(
-                request: request, deadline: deadline, idleTimeout: idleTimeout, promise: promise)
+                request: request, deadline: deadline, idleTimeout: idleTimeout, promise: waiter)
             else { return }
             let bound = NIOLoopBound(handler, eventLoop: loop)
             cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }
         }
         if cancellation.isCancelled {
-            promise.fail(CancellationError())
+            waiter.fail(CancellationError())
         } else if reuse, let handler = pool.value.checkout(key) {
             begin(handler)
         } else {
@@ -170,16 +173,15 @@ public final class NIOHTTPTransport: HTTPTransport {
                 case .success(let handler):
                     if cancellation.isCancelled {
                         handler.closeConnection()
-                        promise.fail(CancellationError())
+                        waiter.fail(CancellationError())
                     } else {
                         begin(handler)
                     }
                 case .failure(let error):
-                    promise.fail(UpstreamErrors.classifyConnect(error))
+                    waiter.fail(UpstreamErrors.classifyConnect(error))
                 }
             }
         }
-        return promise.futureResult
     }
 
     private func tlsContext(caFile: String) throws -> NIOSSLContext {
