@@ -373,6 +373,26 @@ extension Result where Failure == any Error {
         }
     }
 
+    /// Fields that speak for one connection, and the framing the transport sets itself,
+    /// never go upstream as the caller gave them; every other field does, with its bytes.
+    @Test func hopByHopFieldsAreDropped() throws {
+        var headers = HTTPFields()
+        for (name, value) in [
+            ("Connection", "close"), ("Keep-Alive", "timeout=5"), ("Proxy-Connection", "x"), ("Transfer-Encoding", "chunked"),
+            ("TE", "trailers"), ("Trailer", "x"), ("Upgrade", "h2c"), ("Host", "evil.example"), ("Content-Length", "99"),
+            ("User-Agent", "ua/1"), ("X-Te", "kept"), ("Accept", "*/*"), ("anthropic-version", "2023-06-01"),
+        ] {
+            headers.append(HTTPField(name: HTTPField.Name(name)!, value: value))
+        }
+        let request = TransportRequest(url: "http://up.example:8080/v1/x?q=1", headers: headers, body: ByteBuffer(string: "{}"))
+        let bytes = NIOHTTPTransport.requestBytes(request, url: try UpstreamURL(parsing: request.url))
+        #expect(bytes.body == nil)
+        #expect(
+            String(buffer: bytes.head)
+                == "POST /v1/x?q=1 HTTP/1.1\r\nhost: up.example:8080\r\nUser-Agent: ua/1\r\nX-Te: kept\r\nAccept: */*\r\n"
+                + "anthropic-version: 2023-06-01\r\ncontent-length: 2\r\n\r\n{}")
+    }
+
     @Test func largeBodiesGoOutWhole() async throws {
         let big = String(repeating: "x", count: NIOHTTPTransport.inlineBodyLimit * 3 + 17)
         try await withTransport { transport in

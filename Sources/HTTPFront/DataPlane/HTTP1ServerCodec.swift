@@ -310,35 +310,39 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             extra = "connection: keep-alive\r\n"
         }
 
-        var buffer = allocator.buffer(capacity: 256)
-        buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 100 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code / 10 % 10))
-        buffer.writeInteger(UInt8(ascii: "0") + UInt8(code % 10))
-        buffer.writeInteger(UInt8(ascii: " "))
         // A status made from its code alone has no phrase: the standard one is sent.
-        let phrase = head.status.reasonPhrase
-        buffer.writeString(phrase.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : phrase)
-        buffer.writeStaticString("\r\n")
+        let given = head.status.reasonPhrase
+        let phrase = given.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : given
         // The framing is this codec's: a Transfer-Encoding given is replaced, and a
         // message without a body has no Content-Length either.
-        for field in head.headerFields where field.name != .transferEncoding && !(bodiless && field.name == .contentLength) {
-            Self.writeField(field, to: &buffer)
+        func sent(_ field: HTTPField) -> Bool {
+            field.name != .transferEncoding && !(bodiless && field.name == .contentLength)
         }
-        if let extra { buffer.writeStaticString(extra) }
-        buffer.writeStaticString("\r\n")
+        // Measured over every field (an upper bound: the ones left out only shrink it).
+        var size = "HTTP/1.1 000 \r\n\r\n".utf8.count + phrase.utf8.count + (extra?.utf8CodeUnitCount ?? 0)
+        for field in head.headerFields { size += HeadBytes.size(of: field) }
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeHead(maximumBytes: size) { out in
+            out.append("HTTP/1.1 ")
+            out.append(byte: UInt8(ascii: "0") + UInt8(code / 100 % 10))
+            out.append(byte: UInt8(ascii: "0") + UInt8(code / 10 % 10))
+            out.append(byte: UInt8(ascii: "0") + UInt8(code % 10))
+            out.append(byte: UInt8(ascii: " "))
+            out.append(phrase)
+            out.append("\r\n")
+            for field in head.headerFields where sent(field) { out.append(field) }
+            if let extra { out.append(extra) }
+            out.append("\r\n")
+        }
         return buffer
     }
 
     private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
-        for field in fields { writeField(field, to: &buffer) }
-    }
-
-    private static func writeField(_ field: HTTPField, to buffer: inout ByteBuffer) {
-        buffer.writeString(field.name.rawName)
-        buffer.writeStaticString(": ")
-        field.withUnsafeBytesOfValue { _ = buffer.writeBytes($0) }
-        buffer.writeStaticString("\r\n")
+        var size = 0
+        for field in fields { size += HeadBytes.size(of: field) }
+        buffer.writeHead(maximumBytes: size) { out in
+            for field in fields { out.append(field) }
+        }
     }
 
     private static func writeChunkSize(_ size: Int, to buffer: inout ByteBuffer) {

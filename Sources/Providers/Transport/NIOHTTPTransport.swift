@@ -203,6 +203,11 @@ public final class NIOHTTPTransport: HTTPTransport {
     /// adapter's or a provider's value for them is not sent (a `switch`, not a `Set`:
     /// this runs for every field of every upstream request, and hashing cost more).
     static func isHopByHop(_ canonicalName: String) -> Bool {
+        // By length first: most fields are turned away without a string comparison.
+        switch canonicalName.utf8.count {
+        case 2, 4, 7, 10, 14, 16, 17: break
+        default: return false
+        }
         switch canonicalName {
         case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
             "content-length":
@@ -238,28 +243,26 @@ public final class NIOHTTPTransport: HTTPTransport {
         let sendsLength =
             bodyLength != nil || request.method == .post || request.method == .put || request.method == .patch
         let inline = bodyLength.map { $0 <= inlineBodyLimit } ?? true
-        var size = method.utf8.count + url.target.utf8.count + url.hostHeader.utf8.count + 64
-        for field in request.headers { size += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
-        if inline, let bodyLength { size += bodyLength }
-        var head = ByteBufferAllocator().buffer(capacity: size)
-        head.writeString(method)
-        head.writeStaticString(" ")
-        head.writeString(url.target)
-        head.writeStaticString(" HTTP/1.1\r\nhost: ")
-        head.writeString(url.hostHeader)
-        head.writeStaticString("\r\n")
-        for field in request.headers where !isHopByHop(field.name.canonicalName) {
-            head.writeString(field.name.rawName)
-            head.writeStaticString(": ")
-            head.writeString(field.value)
-            head.writeStaticString("\r\n")
+        // Measured over every field (an upper bound: hop-by-hop ones are left out).
+        var size = method.utf8.count + url.target.utf8.count + url.hostHeader.utf8.count
+            + " HTTP/1.1\r\nhost: \r\n\r\ncontent-length: \r\n".utf8.count + HeadBytes.maxDecimalDigits + 1
+        for field in request.headers { size += HeadBytes.size(of: field) }
+        var head = ByteBufferAllocator().buffer(capacity: size + (inline ? bodyLength ?? 0 : 0))
+        head.writeHead(maximumBytes: size) { out in
+            out.append(method)
+            out.append(byte: UInt8(ascii: " "))
+            out.append(url.target)
+            out.append(" HTTP/1.1\r\nhost: ")
+            out.append(url.hostHeader)
+            out.append("\r\n")
+            for field in request.headers where !isHopByHop(field.name.canonicalName) { out.append(field) }
+            if sendsLength {
+                out.append("content-length: ")
+                out.append(decimal: bodyLength ?? 0)
+                out.append("\r\n")
+            }
+            out.append("\r\n")
         }
-        if sendsLength {
-            head.writeStaticString("content-length: ")
-            head.writeString(String(bodyLength ?? 0))
-            head.writeStaticString("\r\n")
-        }
-        head.writeStaticString("\r\n")
         var body = request.body
         if inline, var bytes = body {
             head.writeBuffer(&bytes)
