@@ -234,9 +234,7 @@ struct EngineTests {
         routing.timeoutSeconds = 10
         routing.maxAttempts = 5
         let e = engine(providers: [("a", slow)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], routing: routing, clock: clock)
-        let started = request("m")
-        var inbound = started
-        inbound.receivedAt = clock.now
+        let inbound = request("m", receivedAt: clock.now)
         do {
             _ = try await e.chat(inbound, principal: .anonymous, logger: logger)
             Issue.record("expected a timeout")

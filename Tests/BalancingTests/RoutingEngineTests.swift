@@ -328,8 +328,7 @@ struct KeyHealthEngineTests {
         let e = engine(
             providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])],
             routing: routing, clock: clock)
-        var inbound = request("m")
-        inbound.receivedAt = clock.now
+        let inbound = request("m", receivedAt: clock.now)
         let route = try await e.chat(inbound, principal: .anonymous, logger: logger).route
         let backoff = clock.sleeps.withLock { $0.reduce(Duration.zero, +) }
         #expect(route.overhead == backoff, "the only gateway time on a manual clock is the backoff sleep")

@@ -88,13 +88,16 @@ final class ManualClock: GatewayClock {
     }
 }
 
-func request(_ model: String, stream: Bool = false, tools: Bool = false, image: Bool = false) -> InboundRequest {
+func request(
+    _ model: String, stream: Bool = false, tools: Bool = false, image: Bool = false, receivedAt: ContinuousClock.Instant = .now
+) -> InboundRequest {
     var chat = ChatRequest(model: model, messages: [ChatMessage(role: .user, content: .text("hello there"))])
     if stream { chat.stream = true }
     if tools { chat.tools = [Tool(function: FunctionDefinition(name: "f"))] }
     if image { chat.messages = [ChatMessage(role: .user, content: .parts([.imageURL(.init(url: "https://x/y.png"))]))] }
     return InboundRequest(
-        style: .openai, body: ByteBuffer(string: "{}"), chat: chat, requestID: "req-\(model)", receivedAtMillis: 1)
+        style: .openai, body: ByteBuffer(string: "{}"), chat: chat, requestID: "req-\(model)", receivedAtMillis: 1,
+        receivedAt: receivedAt)
 }
 
 func engine(
