@@ -154,9 +154,12 @@ struct EngineFixture {
 
     /// Serves `request` and consumes the result as the front door does (stream parts
     /// encoded when canonical, the terminator, the overhead header's text).
-    func serve(_ request: InboundRequest, codec: OpenAIInboundCodec) async throws {
-        var request = request
-        request.receivedAt = clock.now
+    func serve(_ template: InboundRequest, codec: OpenAIInboundCodec) async throws {
+        // Received now, as the front door stamps each request (its deadline starts here).
+        let request = InboundRequest(
+            style: template.style, body: template.body, chat: template.chat, requestID: template.requestID,
+            receivedAtMillis: template.receivedAtMillis, receivedAt: clock.now, forwardedHeaders: template.forwardedHeaders,
+            operation: template.operation, route: template.route)
         let result = try await engine.chat(request, principal: .benchClient, logger: logger)
         switch result {
         case .completion(.raw(let bytes), _):
