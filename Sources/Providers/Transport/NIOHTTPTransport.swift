@@ -158,7 +158,7 @@ public final class NIOHTTPTransport: HTTPTransport {
         let loop = pool.eventLoop
         @Sendable func begin(_ handler: UpstreamConnectionHandler) {
             guard let id = handler.start(
-                request: request, deadline: deadline, idleTimeout: idleTimeout, promise: waiter)
+                request: request, deadline: deadline, idleTimeout: idleTimeout, waiter: waiter)
             else { return }
             let bound = NIOLoopBound(handler, eventLoop: loop)
             cancellation.attach { loop.execute { bound.value.cancel(exchangeID: id) } }

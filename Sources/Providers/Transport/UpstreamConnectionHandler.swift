@@ -32,7 +32,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     private struct Exchange {
         var id: UInt64
-        var promise: UpstreamHeadWaiter
+        var waiter: UpstreamHeadWaiter
         var idleTimeout: TimeAmount?
         /// When the response head must have arrived.
         var deadline: NIODeadline
@@ -136,7 +136,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     state = .streaming(exchange, source, keepAlive: head.keepAlive)
                     lastActivity = .now()
                     if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
-                    exchange.promise.succeed(
+                    exchange.waiter.succeed(
                         UpstreamResponseStart(status: head.status, headers: head.headers, body: source.sequence))
                 case .body(var bytes):
                     if body == nil {
@@ -195,18 +195,18 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     // MARK: Exchanges (called on the event loop)
 
     /// Sends a request (its head serialized, and the body if it was not appended to the
-    /// head); `promise` gets the response head or the failure.
+    /// head); `waiter` gets the response head or the failure.
     func start(
-        request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?, promise: UpstreamHeadWaiter
+        request: UpstreamRequestBytes, deadline: NIODeadline, idleTimeout: TimeAmount?, waiter: UpstreamHeadWaiter
     ) -> UInt64? {
         guard case .idle = state, let context, context.channel.isActive else {
-            promise.fail(ReusedConnectionLost())
+            waiter.fail(ReusedConnectionLost())
             return nil
         }
         exchangeCounter += 1
         let id = exchangeCounter
         let exchange = Exchange(
-            id: id, promise: promise, idleTimeout: idleTimeout, deadline: deadline, onReusedConnection: id > 1,
+            id: id, waiter: waiter, idleTimeout: idleTimeout, deadline: deadline, onReusedConnection: id > 1,
             sentAt: .now())
         armTimer(by: deadline)
         state = .awaitingHead(exchange)
@@ -225,7 +225,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         guard case .awaitingHead(let exchange) = state, exchange.id == exchangeID else { return }
         disarmTimer()
         state = .closed
-        exchange.promise.fail(CancellationError())
+        exchange.waiter.fail(CancellationError())
         context?.close(promise: nil)
     }
 
@@ -259,7 +259,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         case .streaming(_, let source, _):
             source.finish(TransportError(.closed, "upstream response abandoned"))
         case .awaitingHead(let exchange):
-            exchange.promise.fail(TransportError(.closed, "upstream connection closed by the gateway"))
+            exchange.waiter.fail(TransportError(.closed, "upstream connection closed by the gateway"))
         case .idle, .closed:
             break
         }
@@ -296,7 +296,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                 return
             }
             state = .closed
-            exchange.promise.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
+            exchange.waiter.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
             context?.close(promise: nil)
         case .streaming(let exchange, let source, _):
             guard let idle = exchange.idleTimeout else { return }
@@ -325,7 +325,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             state = .closed
             let stale =
                 connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < staleWindow
-            exchange.promise.fail(stale ? ReusedConnectionLost() : error)
+            exchange.waiter.fail(stale ? ReusedConnectionLost() : error)
         case .streaming(_, let source, _):
             state = .closed
             source.finish(error)
