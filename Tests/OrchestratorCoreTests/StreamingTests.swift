@@ -338,9 +338,11 @@ struct PassThroughSummaryTests {
         let mixed = try PassThroughSummary.scan(
             #"{"choices":[{"delta":{"content" : "ab","reasoning":"xyz","contents":"no","content_x":"no"}},{"delta":{"content":null,"reasoning_content":"r","tool_calls":[{"function":{"arguments":"{}"}}]}}]}"#)
         #expect(mixed.textBytes == 2 + 3 + 1 + 2)
-        #expect(PassThroughSummary.outputTextBytes(in: UnsafeRawBufferPointer(start: nil, count: 0)) == 0)
-        let cut = Array(#"[{"content":"abc\"#.utf8)
-        #expect(cut.withUnsafeBytes { PassThroughSummary.outputTextBytes(in: $0) } == 4, "a cut-short value counts to the end")
+        // Only members' string values count: not keys, not strings in arrays, not a
+        // text key's name written as a value.
+        let shapes = try PassThroughSummary.scan(
+            #"{"choices":[{"content":["abc",{"x":"content"}],"arguments":{"content":"de"},"c\u006fntent":"f","n":"content"}]}"#)
+        #expect(shapes.textBytes == 2 + 1)
 
         #expect(try PassThroughSummary.scan(#"{"error":{"message":"overloaded"}}"#).hasError)
         #expect(!(try PassThroughSummary.scan(#"{"error":null,"choices":[]}"#).hasError))
@@ -365,44 +367,63 @@ struct PassThroughSummaryTests {
         }
     }
 
-    /// The text count, which skips from quote to quote, agrees with a byte-by-byte
-    /// reading over random mixes of text keys, quotes, escapes and other bytes.
-    @Test func textCountAgreesWithAByteByByteReading() {
-        func reference(_ bytes: [UInt8]) -> Int {
-            let keys = [#""content""#, #""arguments""#, #""reasoning""#, #""reasoning_content""#].map { Array($0.utf8) }
-            var total = 0
-            var i = 0
-            while i < bytes.count {
-                guard let key = keys.first(where: { bytes[i...].starts(with: $0) }) else {
-                    i += 1
-                    continue
-                }
-                var j = i + key.count
-                while j < bytes.count, bytes[j] == 0x20 { j += 1 }
-                guard j < bytes.count, bytes[j] == UInt8(ascii: ":") else {
-                    i += 1
-                    continue
-                }
-                j += 1
-                while j < bytes.count, bytes[j] == 0x20 { j += 1 }
-                guard j < bytes.count, bytes[j] == UInt8(ascii: "\"") else {
-                    i = j
-                    continue
-                }
-                j += 1
-                let start = j
-                while j < bytes.count, bytes[j] != UInt8(ascii: "\"") { j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1 }
-                total += min(j, bytes.count) - start
-                i = j + 1
-            }
-            return total
-        }
-        let pieces = [#""content""#, #""arguments""#, #""reasoning_content""#, #""reasoning""#, ":", " ", "\"", "\\", "ab", "\\\"", "{", "é"]
+    /// The text count, taken while the scan steps over `choices`, agrees with the count
+    /// known from building random values: text members at any depth, look-alike keys,
+    /// escapes, strings in arrays, whitespace between every token. Every cut of such a
+    /// chunk is malformed.
+    @Test func textCountAgreesWithTheValuesBuilt() throws {
         var generator = SystemRandomNumberGenerator()
-        for _ in 0..<3000 {
-            let text = (0..<Int.random(in: 0..<24, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined()
-            let bytes = Array(text.utf8)
-            #expect(bytes.withUnsafeBytes { PassThroughSummary.outputTextBytes(in: $0) } == reference(bytes), "\(text)")
+        let keys = [
+            "content", "arguments", "reasoning", "reasoning_content", "contents", "content_x", "c\\u006fntent", "con\\\"tent",
+            "index", "",
+        ]
+        let pieces = ["ab", "\\\"", "\\\\", "é", "\\u00e9", " ", "{", "]", ":"]
+        func space() -> String { ["", "", " ", "\n ", "\t"].randomElement(using: &generator)! }
+        func string() -> String { (0..<Int.random(in: 0..<5, using: &generator)).map { _ in pieces.randomElement(using: &generator)! }.joined() }
+        /// A value's text and the output text it holds; `counted` when it is a text member's.
+        func value(depth: Int, counted: Bool) -> (text: String, count: Int) {
+            switch Int.random(in: 0..<(depth > 3 ? 3 : 5), using: &generator) {
+            case 0:
+                let s = string()
+                return ("\"\(s)\"", counted ? s.utf8.count : 0)
+            case 1: return (["0", "-1.5e3", "null", "true"].randomElement(using: &generator)!, 0)
+            case 2: return ("[]", 0)
+            case 3:
+                let items = (0..<Int.random(in: 1..<4, using: &generator)).map { _ in value(depth: depth + 1, counted: false) }
+                return ("[" + items.map { space() + $0.text + space() }.joined(separator: ",") + "]", items.reduce(0) { $0 + $1.count })
+            default:
+                var count = 0
+                let members = (0..<Int.random(in: 1..<4, using: &generator)).map { _ in
+                    let key = keys.randomElement(using: &generator)!
+                    let isText = ["content", "arguments", "reasoning", "reasoning_content", "c\\u006fntent"].contains(key)
+                    let member = value(depth: depth + 1, counted: isText)
+                    count += member.count
+                    return space() + "\"\(key)\"" + space() + ":" + space() + member.text + space()
+                }
+                return ("{" + members.joined(separator: ",") + "}", count)
+            }
+        }
+        for _ in 0..<2000 {
+            let choices = value(depth: 0, counted: false)
+            let chunk = #"{"id":"c","choices":"# + space() + choices.text + space() + #","usage":null}"#
+            #expect(try PassThroughSummary.scan(chunk).textBytes == choices.count, "\(chunk)")
+            let bytes = Array(chunk.utf8)
+            let cut = Int.random(in: 0..<bytes.count, using: &generator)
+            #expect(throws: JSONObjectRewriter.MalformedJSON.self, "\(chunk) cut at \(cut)") {
+                _ = try PassThroughSummary.scan(String(decoding: bytes[..<cut], as: UTF8.self))
+            }
+        }
+    }
+
+    /// Containers nest up to 512 deep within a member's value, without recursion.
+    @Test func nestingIsBoundedWithoutRecursion() throws {
+        func nested(_ depth: Int) -> String { #"{"choices":"# + String(repeating: "[", count: depth) + "1" + String(repeating: "]", count: depth) + "}" }
+        #expect(try PassThroughSummary.scan(nested(512)).hasChoicesArray)
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try PassThroughSummary.scan(nested(513)) }
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try PassThroughSummary.scan(nested(100_000)) }
+        let unbalanced = #"{"a":[{"b":1]}"#
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) {
+            _ = try Array(unbalanced.utf8).withUnsafeBytes { try JSONObjectRewriter.members(of: $0) }
         }
     }
 

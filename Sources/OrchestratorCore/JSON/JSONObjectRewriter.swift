@@ -167,35 +167,11 @@ public struct JSONObjectRewriter: Sendable {
         of bytes: UnsafeRawBufferPointer,
         _ body: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>) throws -> Void
     ) throws {
-        var scanner = Scanner(bytes: bytes)
-        scanner.skipWhitespace()
-        try scanner.expect(UInt8(ascii: "{"))
-        scanner.skipWhitespace()
-        if scanner.peek() == UInt8(ascii: "}") {
-            scanner.index += 1
-        } else {
-            while true {
-                scanner.skipWhitespace()
-                let keyStart = scanner.index
-                let keyHasEscape = try scanner.skipString()
-                let key = RawKey(
-                    bytes: UnsafeRawBufferPointer(rebasing: bytes[(keyStart + 1)..<(scanner.index - 1)]), offset: keyStart,
-                    hasEscape: keyHasEscape)
-                scanner.skipWhitespace()
-                try scanner.expect(UInt8(ascii: ":"))
-                scanner.skipWhitespace()
-                let valueStart = scanner.index
-                try scanner.skipValue(depth: 0)
-                try body(key, keyStart..<scanner.index, valueStart..<scanner.index)
-                scanner.skipWhitespace()
-                guard let next = scanner.peek() else { throw scanner.error("unterminated object") }
-                scanner.index += 1
-                if next == UInt8(ascii: "}") { break }
-                if next != UInt8(ascii: ",") { throw scanner.error("expected ',' or '}'") }
-            }
+        try Scanner.readObject(bytes) { key, keyStart, scanner in
+            let valueStart = scanner.index
+            try scanner.skipValue()
+            try body(key, keyStart..<scanner.index, valueStart..<scanner.index)
         }
-        scanner.skipWhitespace()
-        if scanner.index != bytes.count { throw scanner.error("trailing characters after the object") }
     }
 
     static func encodeString(_ s: String) -> [UInt8] {
@@ -204,19 +180,71 @@ public struct JSONObjectRewriter: Sendable {
         return out
     }
 
+    /// A structural reader of JSON text: it checks brackets, quotes, colons and commas
+    /// and finds where each value ends, without decoding anything. Escapes and the
+    /// spelling of numbers and literals are left to whoever decodes a value.
+    ///
+    /// Every completion and stream chunk the pass-through path forwards goes through
+    /// here once, so it reads through a pointer, inlines its steps into one loop and
+    /// walks nested containers with a stack of bits rather than by recursion.
     struct Scanner {
         let bytes: UnsafeRawBufferPointer
+        /// `bytes`' start; never read when `bytes` is empty.
+        private let base: UnsafeRawPointer
         var index = 0
 
+        /// The deepest nesting of arrays and objects within one member's value.
+        static let maxDepth = 512
+
+        init(bytes: UnsafeRawBufferPointer) {
+            self.bytes = bytes
+            self.base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+        }
+
+        /// Reads the top-level object that is the whole of `bytes` (whitespace aside),
+        /// calling `member` for each member with its key, where the key starts, and the
+        /// scanner at the value's first byte, which `member` must step over.
         @inline(__always)
-        func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
+        static func readObject(
+            _ bytes: UnsafeRawBufferPointer,
+            _ member: (_ key: RawKey, _ keyStart: Int, _ scanner: inout Scanner) throws -> Void
+        ) throws {
+            var scanner = Scanner(bytes: bytes)
+            scanner.skipWhitespace()
+            try scanner.expect(UInt8(ascii: "{"))
+            scanner.skipWhitespace()
+            if scanner.peek() == UInt8(ascii: "}") {
+                scanner.index += 1
+            } else {
+                while true {
+                    scanner.skipWhitespace()
+                    let keyStart = scanner.index
+                    let key = try scanner.skipKey()
+                    scanner.skipWhitespace()
+                    try member(key, keyStart, &scanner)
+                    scanner.skipWhitespace()
+                    guard let next = scanner.peek() else { throw scanner.error("unterminated object") }
+                    scanner.index += 1
+                    if next == UInt8(ascii: "}") { break }
+                    if next != UInt8(ascii: ",") { throw scanner.error("expected ',' or '}'") }
+                }
+            }
+            scanner.skipWhitespace()
+            if scanner.index != bytes.count { throw scanner.error("trailing characters after the object") }
+        }
+
+        @inline(__always)
+        func byte(at offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+
+        @inline(__always)
+        func peek() -> UInt8? { index < bytes.count ? byte(at: index) : nil }
 
         func error(_ reason: String) -> MalformedJSON { MalformedJSON(offset: index, reason: reason) }
 
         @inline(__always)
         mutating func skipWhitespace() {
             while index < bytes.count {
-                switch bytes[index] {
+                switch byte(at: index) {
                 case 0x20, 0x09, 0x0A, 0x0D: index += 1
                 default: return
                 }
@@ -237,44 +265,55 @@ public struct JSONObjectRewriter: Sendable {
         }
 
         /// Skips a string, its quotes included; returns whether it has escapes.
+        @inline(__always)
         @discardableResult
         mutating func skipString() throws -> Bool {
             try expect(UInt8(ascii: "\""))
-            guard let (end, escaped) = Self.closingQuote(in: bytes, from: index) else {
-                index = bytes.count
-                throw error("unterminated string")
+            var escaped = false
+            while let found = Self.quoteOrBackslash(base, count: bytes.count, from: index) {
+                if byte(at: found) == UInt8(ascii: "\"") {
+                    index = found + 1
+                    return escaped
+                }
+                // Past the backslash and the character it escapes.
+                escaped = true
+                index = found + 2
             }
-            index = end + 1
-            return escaped
+            index = bytes.count
+            throw error("unterminated string")
         }
 
-        /// The quote that ends a string whose text starts at `start` (just after its
-        /// opening quote), and whether the text has escapes; nil when it never ends.
-        static func closingQuote(in bytes: UnsafeRawBufferPointer, from start: Int) -> (index: Int, escaped: Bool)? {
-            var from = start
-            var escaped = false
-            while let found = quoteOrBackslash(in: bytes, from: from) {
-                if bytes[found] == UInt8(ascii: "\"") { return (found, escaped) }
-                escaped = true
-                from = found + 2
-            }
-            return nil
+        /// Steps over a member's key, the whitespace after it and its colon.
+        @inline(__always)
+        mutating func skipKey() throws -> RawKey {
+            let start = index
+            let escaped = try skipString()
+            let key = RawKey(bytes: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)]), offset: start, hasEscape: escaped)
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            return key
         }
 
         /// The offset of the first `"` or `\` at or after `start`, or nil.
-        ///
-        /// Most of a JSON text is inside strings, and every stream chunk and completion
-        /// the pass-through path forwards is scanned once, so this looks at eight bytes
-        /// per step: a byte equal to either character makes its word's zero-byte test
-        /// fire. The test can also flag a byte just above a real match (a borrow), never
-        /// one below it, so the lowest flagged byte is the first match.
         static func quoteOrBackslash(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-            let count = bytes.count
+            guard let base = bytes.baseAddress else { return nil }
+            return quoteOrBackslash(base, count: bytes.count, from: start)
+        }
+
+        /// The offset of the first `"` or `\` in the `count` bytes at `base`, at or after
+        /// `start`, or nil.
+        ///
+        /// Most of a JSON text is inside strings, so this looks at eight bytes per step: a
+        /// byte equal to either character makes its word's zero-byte test fire. The test
+        /// can also flag a byte just above a real match (a borrow), never one below it, so
+        /// the lowest flagged byte is the first match.
+        @inline(__always)
+        static func quoteOrBackslash(_ base: UnsafeRawPointer, count: Int, from start: Int) -> Int? {
             var i = start
             let ones: UInt64 = 0x0101_0101_0101_0101
             let highs: UInt64 = 0x8080_8080_8080_8080
             while i + 8 <= count {
-                let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
                 let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
                 let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
                 let hits = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & highs
@@ -282,54 +321,109 @@ public struct JSONObjectRewriter: Sendable {
                 i += 8
             }
             while i < count {
-                let byte = bytes[i]
+                let byte = base.load(fromByteOffset: i, as: UInt8.self)
                 if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return i }
                 i += 1
             }
             return nil
         }
 
-        mutating func skipValue(depth: Int) throws {
-            guard depth < 512 else { throw error("nesting too deep") }
-            guard let b = peek() else { throw error("expected a value") }
-            switch b {
-            case UInt8(ascii: "\""):
-                try skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["):
-                let close = b == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
-                index += 1
-                skipWhitespace()
-                if peek() == close {
-                    index += 1
-                    return
+        /// Steps over one value of any kind, checking its structure. Inlined for the
+        /// strings and scalars that most members hold; containers are walked out of line.
+        @inline(__always)
+        mutating func skipValue() throws {
+            skipWhitespace()
+            switch peek() {
+            case UInt8(ascii: "\""): try skipString()
+            case UInt8(ascii: "{"), UInt8(ascii: "["): try skipContainer()
+            default: try skipScalar()
+            }
+        }
+
+        @inline(never)
+        private mutating func skipContainer() throws {
+            _ = try walkValue(counting: false) { _ in false }
+        }
+
+        /// Steps over a number or a literal: everything up to the next delimiter.
+        @inline(__always)
+        private mutating func skipScalar() throws {
+            let start = index
+            scalar: while index < bytes.count {
+                switch byte(at: index) {
+                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D: break scalar
+                default: index += 1
                 }
-                while true {
+            }
+            if index == start { throw error("expected a value") }
+        }
+
+        /// Steps over one value like ``skipValue()`` and returns the total length, as
+        /// written between the quotes, of every string that is the value of a member
+        /// whose key `isCounted`, at any depth within it.
+        mutating func skipValue(countingStringsOf isCounted: (RawKey) -> Bool) throws -> Int {
+            try walkValue(counting: true, isCounted)
+        }
+
+        @inline(__always)
+        private mutating func walkValue(counting: Bool, _ isCounted: (RawKey) -> Bool) throws -> Int {
+            // Bit d is set while the container at depth d is an object.
+            var objects = InlineArray<8, UInt64>(repeating: 0)
+            var depth = 0
+            var counted = 0
+            // Whether the value about to be read is a counted member's.
+            var countsValue = false
+            value: while true {
+                skipWhitespace()
+                guard let first = peek() else { throw error("expected a value") }
+                switch first {
+                case UInt8(ascii: "\""):
+                    let start = index
+                    try skipString()
+                    if countsValue { counted += index - start - 2 }
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    let isObject = first == UInt8(ascii: "{")
+                    index += 1
                     skipWhitespace()
-                    if close == UInt8(ascii: "}") {
-                        try skipString()
-                        skipWhitespace()
-                        try expect(UInt8(ascii: ":"))
-                        skipWhitespace()
+                    if peek() == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                        index += 1
+                        break
                     }
-                    try skipValue(depth: depth + 1)
+                    guard depth < Self.maxDepth else { throw error("nesting too deep") }
+                    let bit = UInt64(1) &<< UInt64(depth & 63)
+                    if isObject { objects[depth &>> 6] |= bit } else { objects[depth &>> 6] &= ~bit }
+                    depth += 1
+                    countsValue = isObject ? try countedKey(counting, isCounted) : false
+                    continue value
+                default:
+                    try skipScalar()
+                }
+                // After a value: the next element of its container, or the container's end
+                // (and perhaps its parents').
+                while depth > 0 {
                     skipWhitespace()
                     guard let next = peek() else { throw error("unterminated container") }
                     index += 1
-                    if next == close { return }
-                    if next != UInt8(ascii: ",") { throw error("expected ',' in container") }
-                }
-            default:
-                let start = index
-                while index < bytes.count {
-                    switch bytes[index] {
-                    case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D:
-                        if index == start { throw error("expected a value") }
-                        return
-                    default: index += 1
+                    let inObject = objects[(depth - 1) &>> 6] & (UInt64(1) &<< UInt64((depth - 1) & 63)) != 0
+                    if next == UInt8(ascii: ",") {
+                        countsValue = inObject ? try countedKey(counting, isCounted) : false
+                        continue value
                     }
+                    guard next == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
+                        throw error("expected ',' in container")
+                    }
+                    depth -= 1
                 }
-                if index == start { throw error("expected a value") }
+                return counted
             }
+        }
+
+        /// Steps over a nested member's key and colon; whether its value is counted.
+        @inline(__always)
+        private mutating func countedKey(_ counting: Bool, _ isCounted: (RawKey) -> Bool) throws -> Bool {
+            skipWhitespace()
+            let key = try skipKey()
+            return counting && isCounted(key)
         }
     }
 }

@@ -10,8 +10,13 @@ public enum RawBytes {
     /// Whether `bytes` start with `text`.
     @inlinable
     public static func hasPrefix(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
-        guard bytes.count >= text.utf8CodeUnitCount else { return false }
-        for i in 0..<text.utf8CodeUnitCount where bytes[i] != text.utf8Start[i] { return false }
+        let count = text.utf8CodeUnitCount
+        guard bytes.count >= count else { return false }
+        guard count > 0, let base = bytes.baseAddress else { return true }
+        // Both pointers read once: `bytes[i]` unwraps the base address and `utf8Start`
+        // checks its representation at every step, tripling a short key's comparison.
+        let wanted = text.utf8Start
+        for i in 0..<count where base.load(fromByteOffset: i, as: UInt8.self) != wanted[i] { return false }
         return true
     }
 
