@@ -167,10 +167,8 @@ public struct JSONObjectRewriter: Sendable {
         of bytes: UnsafeRawBufferPointer,
         _ body: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>) throws -> Void
     ) throws {
-        try Scanner.readObject(bytes) { key, keyStart, scanner in
-            let valueStart = scanner.index
-            try scanner.skipValue()
-            try body(key, keyStart..<scanner.index, valueStart..<scanner.index)
+        try Scanner.walkObject(bytes, counting: false, { _ in false }) { key, memberRange, valueRange, _ in
+            try body(key, memberRange, valueRange)
         }
     }
 
@@ -183,115 +181,177 @@ public struct JSONObjectRewriter: Sendable {
     /// A structural reader of JSON text: it checks brackets, quotes, colons and commas
     /// and finds where each value ends, without decoding anything. Escapes and the
     /// spelling of numbers and literals are left to whoever decodes a value.
-    ///
-    /// Every completion and stream chunk the pass-through path forwards goes through
-    /// here once, so it reads through a pointer, inlines its steps into one loop and
-    /// walks nested containers with a stack of bits rather than by recursion.
-    struct Scanner {
-        let bytes: UnsafeRawBufferPointer
-        /// `bytes`' start; never read when `bytes` is empty.
-        private let base: UnsafeRawPointer
-        var index = 0
-
-        /// The deepest nesting of arrays and objects within one member's value.
+    enum Scanner {
+        /// The deepest nesting of arrays and objects within one top-level member's value.
         static let maxDepth = 512
 
-        init(bytes: UnsafeRawBufferPointer) {
-            self.bytes = bytes
-            self.base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
-        }
-
-        /// Reads the top-level object that is the whole of `bytes` (whitespace aside),
-        /// calling `member` for each member with its key, where the key starts, and the
-        /// scanner at the value's first byte, which `member` must step over.
+        /// Walks the object that is the whole of `bytes` (whitespace aside) and calls
+        /// `member` for each of its members, in order, with its key, where its
+        /// `"key": value` text and its value lie, and — when `counting` — the total
+        /// length, as written between the quotes, of every string within the value that
+        /// is the value of a member whose key `isCounted`, at any depth.
+        ///
+        /// Every completion and stream chunk the pass-through path forwards is walked
+        /// once, so this is one loop over the bytes: nested containers are tracked with a
+        /// stack of bits rather than by recursion, and no step is a call, so the position
+        /// stays in a register. Reading a key, a string or a scalar cost a call of about
+        /// a hundred instructions each before, which made most of a chunk's cost.
         @inline(__always)
-        static func readObject(
+        static func walkObject(
             _ bytes: UnsafeRawBufferPointer,
-            _ member: (_ key: RawKey, _ keyStart: Int, _ scanner: inout Scanner) throws -> Void
+            counting: Bool,
+            _ isCounted: (RawKey) -> Bool,
+            _ member: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>, _ counted: Int) throws -> Void
         ) throws {
-            var scanner = Scanner(bytes: bytes)
-            scanner.skipWhitespace()
-            try scanner.expect(UInt8(ascii: "{"))
-            scanner.skipWhitespace()
-            if scanner.peek() == UInt8(ascii: "}") {
-                scanner.index += 1
+            let count = bytes.count
+            // Never read when `bytes` is empty.
+            let base = bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!
+            var i = 0
+
+            @inline(__always) func at(_ offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
+            @inline(__always) func skipSpace() {
+                while i < count {
+                    switch at(i) {
+                    case 0x20, 0x09, 0x0A, 0x0D: i += 1
+                    default: return
+                    }
+                }
+            }
+            @inline(__always) func isNext(_ byte: UInt8) -> Bool { i < count && at(i) == byte }
+            /// Steps over the string whose opening quote is at `i`; whether it has
+            /// escapes, or nil when it never ends.
+            @inline(__always) func skipString() -> Bool? {
+                var from = i + 1
+                var escaped = false
+                while let found = quoteOrBackslash(base, count: count, from: from) {
+                    if at(found) == UInt8(ascii: "\"") {
+                        i = found + 1
+                        return escaped
+                    }
+                    // Past the backslash and the character it escapes.
+                    escaped = true
+                    from = found + 2
+                }
+                return nil
+            }
+
+            skipSpace()
+            guard isNext(UInt8(ascii: "{")) else { throw unexpected(UInt8(ascii: "{"), at: i) }
+            i += 1
+            skipSpace()
+            if isNext(UInt8(ascii: "}")) {
+                i += 1
             } else {
-                while true {
-                    scanner.skipWhitespace()
-                    let keyStart = scanner.index
-                    let key = try scanner.skipKey()
-                    scanner.skipWhitespace()
-                    try member(key, keyStart, &scanner)
-                    scanner.skipWhitespace()
-                    guard let next = scanner.peek() else { throw scanner.error("unterminated object") }
-                    scanner.index += 1
-                    if next == UInt8(ascii: "}") { break }
-                    if next != UInt8(ascii: ",") { throw scanner.error("expected ',' or '}'") }
+                // Bit d is set while the container at depth d is an object; depth 0 is the
+                // top-level object, at depth 1 its members' values are read. Nine words
+                // hold the 1 + `maxDepth` levels.
+                var objects = InlineArray<9, UInt64>(repeating: 0)
+                objects[0] = 1
+                var depth = 1
+                // The top-level member being read, and the text counted in it so far.
+                var memberKey = RawKey(bytes: UnsafeRawBufferPointer(start: nil, count: 0), offset: 0, hasEscape: false)
+                var memberStart = 0
+                var valueStart = 0
+                var counted = 0
+                // Whether the value about to be read is a counted member's.
+                var countsValue = false
+
+                /// Steps over a key, its colon and the whitespace up to its value.
+                @inline(__always) func readKey() throws {
+                    guard isNext(UInt8(ascii: "\"")) else { throw unexpected(UInt8(ascii: "\""), at: i) }
+                    let start = i
+                    guard let escaped = skipString() else { throw MalformedJSON(offset: count, reason: "unterminated string") }
+                    let key = RawKey(
+                        bytes: UnsafeRawBufferPointer(start: base + start + 1, count: i - start - 2), offset: start, hasEscape: escaped)
+                    skipSpace()
+                    guard isNext(UInt8(ascii: ":")) else { throw unexpected(UInt8(ascii: ":"), at: i) }
+                    i += 1
+                    skipSpace()
+                    countsValue = counting && isCounted(key)
+                    if depth == 1 {
+                        memberKey = key
+                        memberStart = start
+                        valueStart = i
+                        counted = 0
+                    }
+                }
+
+                try readKey()
+                value: while true {
+                    // At a value's first byte.
+                    guard i < count else { throw MalformedJSON(offset: i, reason: "expected a value") }
+                    let first = at(i)
+                    switch first {
+                    case UInt8(ascii: "\""):
+                        let start = i
+                        guard skipString() != nil else { throw MalformedJSON(offset: count, reason: "unterminated string") }
+                        if countsValue { counted += i - start - 2 }
+                    case UInt8(ascii: "{"), UInt8(ascii: "["):
+                        let isObject = first == UInt8(ascii: "{")
+                        i += 1
+                        skipSpace()
+                        if isNext(isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                            i += 1
+                            break
+                        }
+                        guard depth <= maxDepth else { throw MalformedJSON(offset: i, reason: "nesting too deep") }
+                        let bit = UInt64(1) &<< UInt64(depth & 63)
+                        if isObject { objects[depth &>> 6] |= bit } else { objects[depth &>> 6] &= ~bit }
+                        depth += 1
+                        if isObject {
+                            skipSpace()
+                            try readKey()
+                        } else {
+                            countsValue = false
+                        }
+                        continue value
+                    default:
+                        // A number or a literal: everything up to the next delimiter.
+                        let start = i
+                        scalar: while i < count {
+                            switch at(i) {
+                            case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D: break scalar
+                            default: i += 1
+                            }
+                        }
+                        if i == start { throw MalformedJSON(offset: i, reason: "expected a value") }
+                    }
+                    // Just past a value: a top-level member's ends here; then the next
+                    // element of its container, or the container's end (a value of its
+                    // parent in turn).
+                    while true {
+                        if depth == 1 { try member(memberKey, memberStart..<i, valueStart..<i, counted) }
+                        skipSpace()
+                        guard i < count else {
+                            throw MalformedJSON(offset: i, reason: depth == 1 ? "unterminated object" : "unterminated container")
+                        }
+                        let next = at(i)
+                        i += 1
+                        let inObject = objects[(depth - 1) &>> 6] & (UInt64(1) &<< UInt64((depth - 1) & 63)) != 0
+                        if next == UInt8(ascii: ",") {
+                            skipSpace()
+                            if inObject {
+                                try readKey()
+                            } else {
+                                countsValue = false
+                            }
+                            continue value
+                        }
+                        guard next == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
+                            throw MalformedJSON(offset: i - 1, reason: depth == 1 ? "expected ',' or '}'" : "expected ',' in container")
+                        }
+                        depth -= 1
+                        if depth == 0 { break value }
+                    }
                 }
             }
-            scanner.skipWhitespace()
-            if scanner.index != bytes.count { throw scanner.error("trailing characters after the object") }
-        }
-
-        @inline(__always)
-        func byte(at offset: Int) -> UInt8 { base.load(fromByteOffset: offset, as: UInt8.self) }
-
-        @inline(__always)
-        func peek() -> UInt8? { index < bytes.count ? byte(at: index) : nil }
-
-        func error(_ reason: String) -> MalformedJSON { MalformedJSON(offset: index, reason: reason) }
-
-        @inline(__always)
-        mutating func skipWhitespace() {
-            while index < bytes.count {
-                switch byte(at: index) {
-                case 0x20, 0x09, 0x0A, 0x0D: index += 1
-                default: return
-                }
-            }
-        }
-
-        /// Steps over `byte`. Runs for every quote, colon and bracket, so the check is
-        /// inlined and the message for a mismatch is built out of line.
-        @inline(__always)
-        mutating func expect(_ byte: UInt8) throws {
-            guard peek() == byte else { throw unexpected(byte) }
-            index += 1
+            skipSpace()
+            if i != count { throw MalformedJSON(offset: i, reason: "trailing characters after the object") }
         }
 
         @inline(never)
-        func unexpected(_ byte: UInt8) -> MalformedJSON {
-            error("expected '\(Character(UnicodeScalar(byte)))'")
-        }
-
-        /// Skips a string, its quotes included; returns whether it has escapes.
-        @inline(__always)
-        @discardableResult
-        mutating func skipString() throws -> Bool {
-            try expect(UInt8(ascii: "\""))
-            var escaped = false
-            while let found = Self.quoteOrBackslash(base, count: bytes.count, from: index) {
-                if byte(at: found) == UInt8(ascii: "\"") {
-                    index = found + 1
-                    return escaped
-                }
-                // Past the backslash and the character it escapes.
-                escaped = true
-                index = found + 2
-            }
-            index = bytes.count
-            throw error("unterminated string")
-        }
-
-        /// Steps over a member's key, the whitespace after it and its colon.
-        @inline(__always)
-        mutating func skipKey() throws -> RawKey {
-            let start = index
-            let escaped = try skipString()
-            let key = RawKey(bytes: UnsafeRawBufferPointer(rebasing: bytes[(start + 1)..<(index - 1)]), offset: start, hasEscape: escaped)
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"))
-            return key
+        static func unexpected(_ byte: UInt8, at offset: Int) -> MalformedJSON {
+            MalformedJSON(offset: offset, reason: "expected '\(Character(UnicodeScalar(byte)))'")
         }
 
         /// The offset of the first `"` or `\` at or after `start`, or nil.
@@ -326,104 +386,6 @@ public struct JSONObjectRewriter: Sendable {
                 i += 1
             }
             return nil
-        }
-
-        /// Steps over one value of any kind, checking its structure. Inlined for the
-        /// strings and scalars that most members hold; containers are walked out of line.
-        @inline(__always)
-        mutating func skipValue() throws {
-            skipWhitespace()
-            switch peek() {
-            case UInt8(ascii: "\""): try skipString()
-            case UInt8(ascii: "{"), UInt8(ascii: "["): try skipContainer()
-            default: try skipScalar()
-            }
-        }
-
-        @inline(never)
-        private mutating func skipContainer() throws {
-            _ = try walkValue(counting: false) { _ in false }
-        }
-
-        /// Steps over a number or a literal: everything up to the next delimiter.
-        @inline(__always)
-        private mutating func skipScalar() throws {
-            let start = index
-            scalar: while index < bytes.count {
-                switch byte(at: index) {
-                case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D: break scalar
-                default: index += 1
-                }
-            }
-            if index == start { throw error("expected a value") }
-        }
-
-        /// Steps over one value like ``skipValue()`` and returns the total length, as
-        /// written between the quotes, of every string that is the value of a member
-        /// whose key `isCounted`, at any depth within it.
-        mutating func skipValue(countingStringsOf isCounted: (RawKey) -> Bool) throws -> Int {
-            try walkValue(counting: true, isCounted)
-        }
-
-        @inline(__always)
-        private mutating func walkValue(counting: Bool, _ isCounted: (RawKey) -> Bool) throws -> Int {
-            // Bit d is set while the container at depth d is an object.
-            var objects = InlineArray<8, UInt64>(repeating: 0)
-            var depth = 0
-            var counted = 0
-            // Whether the value about to be read is a counted member's.
-            var countsValue = false
-            value: while true {
-                skipWhitespace()
-                guard let first = peek() else { throw error("expected a value") }
-                switch first {
-                case UInt8(ascii: "\""):
-                    let start = index
-                    try skipString()
-                    if countsValue { counted += index - start - 2 }
-                case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    let isObject = first == UInt8(ascii: "{")
-                    index += 1
-                    skipWhitespace()
-                    if peek() == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                        index += 1
-                        break
-                    }
-                    guard depth < Self.maxDepth else { throw error("nesting too deep") }
-                    let bit = UInt64(1) &<< UInt64(depth & 63)
-                    if isObject { objects[depth &>> 6] |= bit } else { objects[depth &>> 6] &= ~bit }
-                    depth += 1
-                    countsValue = isObject ? try countedKey(counting, isCounted) : false
-                    continue value
-                default:
-                    try skipScalar()
-                }
-                // After a value: the next element of its container, or the container's end
-                // (and perhaps its parents').
-                while depth > 0 {
-                    skipWhitespace()
-                    guard let next = peek() else { throw error("unterminated container") }
-                    index += 1
-                    let inObject = objects[(depth - 1) &>> 6] & (UInt64(1) &<< UInt64((depth - 1) & 63)) != 0
-                    if next == UInt8(ascii: ",") {
-                        countsValue = inObject ? try countedKey(counting, isCounted) : false
-                        continue value
-                    }
-                    guard next == (inObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) else {
-                        throw error("expected ',' in container")
-                    }
-                    depth -= 1
-                }
-                return counted
-            }
-        }
-
-        /// Steps over a nested member's key and colon; whether its value is counted.
-        @inline(__always)
-        private mutating func countedKey(_ counting: Bool, _ isCounted: (RawKey) -> Bool) throws -> Bool {
-            skipWhitespace()
-            let key = try skipKey()
-            return counting && isCounted(key)
         }
     }
 }

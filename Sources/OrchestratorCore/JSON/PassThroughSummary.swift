@@ -39,19 +39,11 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// Scans bytes in place (an SSE event's data as the scanner hands it over).
     public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
         var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
-        try JSONObjectRewriter.Scanner.readObject(bytes) { key, _, scanner in
-            let start = scanner.index
-            guard let member = Member(key) else {
-                try scanner.skipValue()
-                return
-            }
-            if member == .choices {
-                // The output text is counted in the same pass that steps over the choices.
-                summary.textBytes = try scanner.skipValue(countingStringsOf: isOutputText)
-            } else {
-                try scanner.skipValue()
-            }
-            let value = UnsafeRawBufferPointer(rebasing: bytes[start..<scanner.index])
+        // Output text is counted anywhere in the chunk as it is walked; only what is in
+        // `choices` is kept.
+        try JSONObjectRewriter.Scanner.walkObject(bytes, counting: true, isOutputText) { key, _, valueRange, counted in
+            guard let member = Member(key) else { return }
+            let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
             switch member {
             case .error:
                 summary.hasError = !isNull(value)
@@ -74,6 +66,7 @@ public struct PassThroughSummary: Sendable, Hashable {
             case .choices:
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
+                summary.textBytes = counted
             }
         }
         return summary
@@ -82,7 +75,14 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// Whether `key` names output text: `content`, `reasoning_content`, `reasoning`
     /// (vLLM) or a tool call's `arguments`. Their string values, wherever they are in
     /// `choices`, are what the gateway counts for estimates.
+    @inline(__always)
     static func isOutputText(_ key: JSONObjectRewriter.RawKey) -> Bool {
+        // Most keys are none of the lengths, and turned away here, inline.
+        guard key.bytes.count == 7 || key.bytes.count == 9 || key.bytes.count == 17 || key.hasEscape else { return false }
+        return isOutputTextKey(key)
+    }
+
+    private static func isOutputTextKey(_ key: JSONObjectRewriter.RawKey) -> Bool {
         if key.hasEscape {
             return key.equals("content") || key.equals("arguments") || key.equals("reasoning") || key.equals("reasoning_content")
         }
@@ -115,7 +115,12 @@ public struct PassThroughSummary: Sendable, Hashable {
             case 7: member = .choices
             default: return nil
             }
-            guard RawBytes.equal(key.bytes, member.name) else { return nil }
+            // The first bytes turn most look-alikes away (`model` against `usage`,
+            // `created` against `choices`) before the whole key is compared.
+            let name = member.name
+            guard key.bytes[0] == name.utf8Start[0], key.bytes[1] == name.utf8Start[1], RawBytes.equal(key.bytes, name) else {
+                return nil
+            }
             self = member
         }
 

@@ -13,10 +13,34 @@ public enum RawBytes {
         let count = text.utf8CodeUnitCount
         guard bytes.count >= count else { return false }
         guard count > 0, let base = bytes.baseAddress else { return true }
-        // Both pointers read once: `bytes[i]` unwraps the base address and `utf8Start`
-        // checks its representation at every step, tripling a short key's comparison.
-        let wanted = text.utf8Start
-        for i in 0..<count where base.load(fromByteOffset: i, as: UInt8.self) != wanted[i] { return false }
+        return equal(base, UnsafeRawPointer(text.utf8Start), count: count)
+    }
+
+    /// Whether the `count` bytes at `a` and `b` are the same, compared a word at a time:
+    /// keys and field names are compared with known names on every chunk, and a loop
+    /// over bytes cost about eight instructions per byte.
+    @inlinable
+    public static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, count: Int) -> Bool {
+        if count >= 8 {
+            var i = 0
+            while i + 8 < count {
+                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                    return false
+                }
+                i += 8
+            }
+            // The last word, overlapping the one before when `count` is not a multiple of 8.
+            return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+                == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        }
+        if count >= 4 {
+            return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+                && a.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+                    == b.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        }
+        for i in 0..<count where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) {
+            return false
+        }
         return true
     }
 

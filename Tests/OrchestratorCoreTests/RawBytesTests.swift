@@ -1,0 +1,35 @@
+import Testing
+
+@testable import OrchestratorCore
+
+struct RawBytesTests {
+    /// The word-at-a-time comparison agrees with a byte-by-byte one for every length up
+    /// to several words, with a difference at every position (where the overlapping last
+    /// word and the four-byte halves must still see it).
+    @Test func comparesLikeAByteByByteComparison() {
+        for count in 0..<40 {
+            let a = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            a.withUnsafeBytes { left in
+                #expect(RawBytes.equal(left.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, left.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count))
+                for position in 0..<count {
+                    var b = a
+                    b[position] ^= 0x20
+                    b.withUnsafeBytes { right in
+                        #expect(!RawBytes.equal(left.baseAddress!, right.baseAddress!, count: count), "length \(count), differing at \(position)")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func prefixesAndWholeKeys() {
+        func bytes(_ text: String, _ body: (UnsafeRawBufferPointer) -> Bool) -> Bool { Array(text.utf8).withUnsafeBytes(body) }
+        #expect(bytes("reasoning_content") { RawBytes.equal($0, "reasoning_content") })
+        #expect(!bytes("reasoning_contenT") { RawBytes.equal($0, "reasoning_content") })
+        #expect(!bytes("reasoning") { RawBytes.equal($0, "reasoning_content") })
+        #expect(bytes("data: {}") { RawBytes.hasPrefix($0, "data:") })
+        #expect(!bytes("dat") { RawBytes.hasPrefix($0, "data:") })
+        #expect(bytes("") { RawBytes.hasPrefix($0, "") })
+        #expect(!bytes("Data:") { RawBytes.hasPrefix($0, "data:") })
+    }
+}
