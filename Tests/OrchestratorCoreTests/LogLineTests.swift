@@ -68,7 +68,11 @@ struct LogLineTests {
     }
 
     @Test func appendQuotedMatchesJSONEncoder() throws {
-        let samples = ["", "plain", "quote\" back\\slash /slash", "\u{00}\u{1F}\u{7F}\t\r\n\u{08}\u{0C}", "ünï 🙂 中文"]
+        // Escapes alone, at either end, side by side and between runs of plain text.
+        let samples = [
+            "", "plain", "quote\" back\\slash /slash", "\u{00}\u{1F}\u{7F}\t\r\n\u{08}\u{0C}", "ünï 🙂 中文", "\"", "\\",
+            "\"starts", "ends\n", "\"\"\\\\\n\n", "a\u{01}b\u{1E}c", String(repeating: "run of plain text \"", count: 20),
+        ]
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         for sample in samples {
