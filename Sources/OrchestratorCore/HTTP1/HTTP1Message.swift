@@ -132,9 +132,11 @@ public struct HTTP1HeadReader {
             if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
                 throw HTTP1Malformed(.field, "obsolete line folding in the head")
             }
-            guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")) else {
+            // The line is not empty, so the base address is not nil.
+            guard let found = memchr(bytes.baseAddress! + line.lowerBound, Int32(UInt8(ascii: ":")), line.count) else {
                 throw HTTP1Malformed(.field, "a header line without a colon")
             }
+            let colon = UnsafeRawPointer(found) - bytes.baseAddress!
             let nameRange = line.lowerBound..<colon
             guard !nameRange.isEmpty, nameRange.allSatisfy({ HTTP1Syntax.isTokenByte(bytes[$0]) }) else {
                 throw HTTP1Malformed(.field, "an invalid header name")
@@ -150,8 +152,8 @@ public struct HTTP1HeadReader {
                 if byte == UInt8(ascii: "\r") || byte == 0 { throw HTTP1Malformed(.field, "a CR or NUL inside a header value") }
                 if byte >= 0x80 { ascii = false }
             }
-            let name = HTTP1Syntax.fieldName(slice(nameRange))
-            switch name {
+            let (name, framing) = HTTP1Syntax.field(slice(nameRange))
+            switch framing {
             case .contentLength:
                 let length = try parseContentLength(valueRange)
                 if let contentLength = section.contentLength, contentLength != length {
@@ -168,7 +170,7 @@ public struct HTTP1HeadReader {
                     if RawBytes.equalIgnoringCase(token, "close") { section.connectionClose = true }
                     if RawBytes.equalIgnoringCase(token, "keep-alive") { section.connectionKeepAlive = true }
                 }
-            case HTTP1Syntax.host where takeHost && section.host == nil:
+            case .host where takeHost && section.host == nil:
                 section.host = String(decoding: slice(valueRange), as: UTF8.self)
                 continue
             default:
@@ -457,16 +459,27 @@ public enum HTTP1Syntax {
     /// The field name for a valid token: the common ones without the lower-casing parse
     /// and its string (every message has several of them).
     public static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
+        field(token).name
+    }
+
+    /// The fields the head reader acts on itself.
+    public enum FramingField: Sendable {
+        case contentLength, transferEncoding, connection, host
+    }
+
+    /// The field name for a valid token, and which framing field it is, if any: told by
+    /// its place in the table rather than by comparing names, which compares strings.
+    public static func field(_ token: UnsafeRawBufferPointer) -> (name: HTTPField.Name, framing: FramingField?) {
         // Only the spellings of the token's length are compared: a pass over all of
         // them cost about 200 instructions per field.
         if token.count < spellingsByLength.count {
             for index in spellingsByLength[token.count]
             where RawBytes.equalIgnoringCase(token, commonNames[index].spelling) {
-                return commonNames[index].name
+                return (commonNames[index].name, commonNames[index].framing)
             }
         }
         // A token is a valid field name.
-        return HTTPField.Name(String(decoding: token, as: UTF8.self))!
+        return (HTTPField.Name(String(decoding: token, as: UTF8.self))!, nil)
     }
 
     /// Indexes into `commonNames`, by the length of their spelling.
@@ -476,14 +489,16 @@ public enum HTTP1Syntax {
         return table
     }()
 
-    private static let commonNames: [(spelling: StaticString, name: HTTPField.Name)] = [
-        ("content-type", .contentType), ("content-length", .contentLength), ("date", .date),
-        ("server", .server), ("connection", .connection), ("transfer-encoding", .transferEncoding),
-        ("x-request-id", HTTPField.Name("x-request-id")!), ("cache-control", .cacheControl), ("vary", .vary),
-        ("etag", .eTag), ("last-modified", .lastModified), ("accept-ranges", .acceptRanges),
-        ("retry-after", .retryAfter), ("keep-alive", HTTPField.Name("keep-alive")!),
+    private static let commonNames: [(spelling: StaticString, name: HTTPField.Name, framing: FramingField?)] = [
+        ("content-type", .contentType, nil), ("content-length", .contentLength, .contentLength), ("date", .date, nil),
+        ("server", .server, nil), ("connection", .connection, .connection),
+        ("transfer-encoding", .transferEncoding, .transferEncoding),
+        ("x-request-id", HTTPField.Name("x-request-id")!, nil), ("cache-control", .cacheControl, nil), ("vary", .vary, nil),
+        ("etag", .eTag, nil), ("last-modified", .lastModified, nil), ("accept-ranges", .acceptRanges, nil),
+        ("retry-after", .retryAfter, nil), ("keep-alive", HTTPField.Name("keep-alive")!, nil),
         // Request fields.
-        ("host", host), ("authorization", .authorization), ("accept", .accept), ("user-agent", .userAgent),
-        ("accept-encoding", .acceptEncoding), ("origin", .origin), ("x-api-key", HTTPField.Name("x-api-key")!),
+        ("host", host, .host), ("authorization", .authorization, nil), ("accept", .accept, nil),
+        ("user-agent", .userAgent, nil), ("accept-encoding", .acceptEncoding, nil), ("origin", .origin, nil),
+        ("x-api-key", HTTPField.Name("x-api-key")!, nil),
     ]
 }
