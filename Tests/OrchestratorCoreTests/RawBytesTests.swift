@@ -10,7 +10,12 @@ struct RawBytesTests {
         for count in 0..<40 {
             let a = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
             a.withUnsafeBytes { left in
-                #expect(RawBytes.equal(left.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, left.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, count: count))
+                // An equal copy in memory of its own, not the same pointer.
+                let copy = Array(a)
+                copy.withUnsafeBytes { right in
+                    let none = UnsafeRawPointer(bitPattern: 1)!
+                    #expect(RawBytes.equal(left.baseAddress ?? none, right.baseAddress ?? none, count: count), "length \(count)")
+                }
                 for position in 0..<count {
                     var b = a
                     b[position] ^= 0x20

@@ -84,7 +84,9 @@ public struct PassThroughSummary: Sendable, Hashable {
 
     private static func isOutputTextKey(_ key: JSONObjectRewriter.RawKey) -> Bool {
         if key.hasEscape {
-            return key.equals("content") || key.equals("arguments") || key.equals("reasoning") || key.equals("reasoning_content")
+            // Decoded once (this runs for escaped keys at any depth of the chunk).
+            guard let name = try? key.decoded() else { return false }
+            return name == "content" || name == "arguments" || name == "reasoning" || name == "reasoning_content"
         }
         switch key.bytes.count {
         case 7: return RawBytes.equal(key.bytes, "content")
