@@ -37,4 +37,16 @@ static inline int orch_scheduling_policy(int tid) {
 static inline int orch_is_idle_policy(int policy) {
     return policy == SCHED_IDLE;
 }
+
+static int orch_yield_progress(void *unused) {
+    (void)unused;
+    sched_yield();
+    return 0; /* go on */
+}
+
+/// While `every` is positive, the connection gives up its core (`sched_yield`) every
+/// `every` virtual-machine steps of a statement; 0 stops it.
+static inline void orch_sqlite3_yield_every(sqlite3 *db, int every) {
+    sqlite3_progress_handler(db, every, every > 0 ? orch_yield_progress : 0, 0);
+}
 #endif

@@ -40,6 +40,19 @@ import Testing
         await database.close()
     }
 
+    /// A background statement gives up its core every few hundred steps and still
+    /// runs to its end with the right result; so does the next ordinary one.
+    @Test func aYieldingStatementRunsToItsEnd() async throws {
+        let database = try await SQLiteDatabase.open(path: ":memory:")
+        let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) SELECT count(*), sum(i) FROM n"
+        let background = try await database.runBackground { db in try db.query(sql, []) }
+        #expect(background.first?.first?.int == 200_000)
+        #expect(background.first?.last?.int == 20_000_100_000)
+        let ordinary = try await database.run { db in try db.query(sql, []) }
+        #expect(ordinary.first?.first?.int == 200_000)
+        await database.close()
+    }
+
     @Test func logInsertsStillWriteEveryRow() async throws {
         let store = try await openStore()
         try await store.insertLogs((0..<50).map(entry), backlog: 0)

@@ -19,12 +19,24 @@ import OrchestratorCore
 /// so a backlog of rows is written at normal priority. The queue in front of the writer is
 /// bounded and makes producers wait, so rows are never lost either way.
 ///
+/// `SCHED_IDLE` alone is not enough: a `perf sched timehist` of the one-connection run
+/// showed requests' threads waiting 0.8–1.1 ms behind an idle-class insert on their core
+/// (the kernel here runs with `preempt=none`, and a woken thread did not displace it at
+/// once). So a background insert also gives up its core every ``yieldEvery`` SQLite
+/// virtual-machine steps (`sched_yield` from a progress handler; about 40 µs of work): a
+/// request waits at most that long, and when nothing else wants the core the yield
+/// returns at once. That took the bench's one-connection Δ p99 from +400 µs to +170 µs.
+///
 /// Leaving `SCHED_IDLE` needs `CAP_SYS_NICE` (or `RLIMIT_NICE` of 20): without it a thread
 /// moved there could never come back. ``probe()`` tries it on a scratch thread once; where
 /// it fails, inserts run at normal priority as every other database call does.
 struct BackgroundScheduling: Sendable {
     /// How long an insert may run as `SCHED_IDLE` before it is moved back.
     static let promoteAfter: Duration = .milliseconds(50)
+
+    /// SQLite virtual-machine steps between the yields of a background insert (a
+    /// request-log row takes about a hundred).
+    static let yieldEvery: Int32 = 500
 
     /// The database thread's kernel id.
     let threadID: Int32

@@ -80,6 +80,14 @@ final class SQLiteConnection: SQLConnection {
         }
     }
 
+    /// While `on`, every statement gives up the core every
+    /// ``BackgroundScheduling/yieldEvery`` virtual-machine steps (see there).
+    func yieldPeriodically(_ on: Bool) {
+        #if os(Linux)
+        orch_sqlite3_yield_every(handle, on ? BackgroundScheduling.yieldEvery : 0)
+        #endif
+    }
+
     deinit {
         for statement in statements.values { sqlite3_finalize(statement) }
         sqlite3_close_v2(handle)

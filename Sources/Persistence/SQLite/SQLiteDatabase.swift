@@ -54,9 +54,16 @@ final class SQLiteDatabase: SQLDatabase {
     }
 
     /// Runs `body` as `SCHED_IDLE` where the process may (see ``BackgroundScheduling``),
-    /// moved back to normal priority once it has taken ``BackgroundScheduling/promoteAfter``.
+    /// moved back to normal priority once it has taken ``BackgroundScheduling/promoteAfter``;
+    /// either way its statements give up the core every few hundred steps.
     func runBackground<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        guard let background else { return try await run(body) }
+        let yielding: @Sendable (any SQLConnection) throws -> T = { connection in
+            let sqlite = connection as? SQLiteConnection
+            sqlite?.yieldPeriodically(true)
+            defer { sqlite?.yieldPeriodically(false) }
+            return try body(connection)
+        }
+        guard let background else { return try await run(yielding) }
         let watchdog = Task {
             try await Task.sleep(for: BackgroundScheduling.promoteAfter)
             background.leave()
@@ -65,7 +72,7 @@ final class SQLiteDatabase: SQLDatabase {
         return try await run { connection in
             background.enter()
             defer { background.leave() }
-            return try body(connection)
+            return try yielding(connection)
         }
     }
 
