@@ -167,7 +167,7 @@ public struct JSONObjectRewriter: Sendable {
         of bytes: UnsafeRawBufferPointer,
         _ body: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>) throws -> Void
     ) throws {
-        try Scanner.walkObject(bytes, counting: false, { _ in false }) { key, memberRange, valueRange, _ in
+        try Scanner.walkObject(bytes, counting: { _ in false }) { key, memberRange, valueRange, _ in
             try body(key, memberRange, valueRange)
         }
     }
@@ -187,9 +187,9 @@ public struct JSONObjectRewriter: Sendable {
 
         /// Walks the object that is the whole of `bytes` (whitespace aside) and calls
         /// `member` for each of its members, in order, with its key, where its
-        /// `"key": value` text and its value lie, and — when `counting` — the total
-        /// length, as written between the quotes, of every string within the value that
-        /// is the value of a member whose key `isCounted`, at any depth.
+        /// `"key": value` text and its value lie, and the total length, as written between
+        /// the quotes, of every string within the value that is the value of a member
+        /// whose key `isCounted`, at any depth.
         ///
         /// Every completion and stream chunk the pass-through path forwards is walked
         /// once, so this is one loop over the bytes: nested containers are tracked with a
@@ -199,8 +199,7 @@ public struct JSONObjectRewriter: Sendable {
         @inline(__always)
         static func walkObject(
             _ bytes: UnsafeRawBufferPointer,
-            counting: Bool,
-            _ isCounted: (RawKey) -> Bool,
+            counting isCounted: (RawKey) -> Bool,
             _ member: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>, _ counted: Int) throws -> Void
         ) throws {
             let count = bytes.count
@@ -267,7 +266,7 @@ public struct JSONObjectRewriter: Sendable {
                     guard isNext(UInt8(ascii: ":")) else { throw unexpected(UInt8(ascii: ":"), at: i) }
                     i += 1
                     skipSpace()
-                    countsValue = counting && isCounted(key)
+                    countsValue = isCounted(key)
                     if depth == 1 {
                         memberKey = key
                         memberStart = start

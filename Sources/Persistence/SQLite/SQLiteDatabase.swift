@@ -46,9 +46,20 @@ final class SQLiteDatabase: SQLDatabase {
 
     /// Runs `body` with the connection on the database thread.
     func run<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
+        try await run(yielding: false, body)
+    }
+
+    /// Runs `body` on the database thread; `yielding`, its statements give up the core
+    /// every ``BackgroundScheduling/yieldEvery`` steps.
+    private func run<T: Sendable>(
+        yielding: Bool, _ body: @escaping @Sendable (any SQLConnection) throws -> T
+    ) async throws -> T {
         let box = self.box
         return try await pool.runIfActive {
             guard let connection = box.connection else { throw DatabaseError(code: -1, message: "database is closed") }
+            guard yielding else { return try body(connection) }
+            connection.yieldPeriodically(true)
+            defer { connection.yieldPeriodically(false) }
             return try body(connection)
         }
     }
@@ -57,22 +68,16 @@ final class SQLiteDatabase: SQLDatabase {
     /// moved back to normal priority once it has taken ``BackgroundScheduling/promoteAfter``;
     /// either way its statements give up the core every few hundred steps.
     func runBackground<T: Sendable>(_ body: @escaping @Sendable (any SQLConnection) throws -> T) async throws -> T {
-        let yielding: @Sendable (any SQLConnection) throws -> T = { connection in
-            let sqlite = connection as? SQLiteConnection
-            sqlite?.yieldPeriodically(true)
-            defer { sqlite?.yieldPeriodically(false) }
-            return try body(connection)
-        }
-        guard let background else { return try await run(yielding) }
+        guard let background else { return try await run(yielding: true, body) }
         let watchdog = Task {
             try await Task.sleep(for: BackgroundScheduling.promoteAfter)
             background.leave()
         }
         defer { watchdog.cancel() }
-        return try await run { connection in
+        return try await run(yielding: true) { connection in
             background.enter()
             defer { background.leave() }
-            return try yielding(connection)
+            return try body(connection)
         }
     }
 
