@@ -445,6 +445,90 @@ struct PassThroughSummaryTests {
         #expect(groq.usage == Usage(promptTokens: 4, completionTokens: 5) && groq.isUsageOnly)
     }
 
+    /// A stream's chunks scanned in order give what each gives scanned alone, whether a
+    /// chunk starts like the one before it (and is walked from `choices` on) or not:
+    /// headers that are prefixes of each other, errors and usage before `choices`, a
+    /// duplicate `choices`, whitespace around the point the walk resumes at, and tails
+    /// that are malformed or end right there.
+    @Test func streamScannerAgreesWithScanningEachChunkAlone() throws {
+        var generator = SystemRandomNumberGenerator()
+        let heads = [
+            #"{"id":"c1","object":"chat.completion.chunk","model":"m","#,
+            #"{"id":"c1","object":"chat.completion.chunk","model":"m", "#,
+            #"{"id":"c1","object":"chat.completion.chunk","#,
+            #"{"id":"c1","#,
+            #" {"id":"c1","object":"error","#,
+            #"{"error":null,"usage":{"prompt_tokens":1,"completion_tokens":2},"#,
+            #"{"x_groq":{"usage":{"prompt_tokens":3}},"id":"c1","#,
+            #"{"id":"c1","choices":"first","#,
+            #"{"#,
+            #"{"id":"c2","data":[1],"#,
+        ]
+        let tails = [
+            #""choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"#,
+            #""choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6}}"#,
+            #""choices":[{"delta":{"reasoning_content":"ab","tool_calls":[{"function":{"arguments":"{}"}}]}}]}"#,
+            #""choices":[{"delta":{"content":"x"}}],"choices":[]}"#,
+            #""choices":[{"delta":{"content":"x"}}],"error":{"message":"m"}}"#,
+            #""model":"m","choices":[]}"#,
+            #""usage":null}"#,
+            #""choices":[}"#,
+            #""choices":[]"#,
+            "}",
+            "",
+            "   ",
+            #"x"choices":[]}"#,
+            #""choices":[]} trailing"#,
+        ]
+        func space() -> String { ["", "", " ", "\n\t"].randomElement(using: &generator)! }
+        var resumed = 0
+        for _ in 0..<200 {
+            var scanner = PassThroughSummary.StreamScanner()
+            for _ in 0..<Int.random(in: 1..<12, using: &generator) {
+                let chunk = heads.randomElement(using: &generator)! + space() + tails.randomElement(using: &generator)!
+                let bytes = Array(chunk.utf8)
+                let kept = scanner.prefix
+                let alone = Result { try PassThroughSummary.scan(chunk) }
+                let inStream = Result { try bytes.withUnsafeBytes { try scanner.scan(bytes: $0) } }
+                switch (alone, inStream) {
+                case (.success(let a), .success(let b)): #expect(a == b, "\(chunk)")
+                case (.failure, .failure): break
+                default: Issue.record("\(chunk): alone \(alone), in the stream \(inStream)")
+                }
+                if !kept.isEmpty, bytes.count > kept.count, bytes.starts(with: kept) { resumed += 1 }
+            }
+        }
+        // Chunks often start like the one before, so many were walked from `choices` on.
+        #expect(resumed > 100)
+    }
+
+    /// What the scanner keeps: the bytes before the first `choices`, and only when a
+    /// member came before it and the chunk was well formed.
+    @Test func streamScannerKeepsTheBytesBeforeChoices() throws {
+        var scanner = PassThroughSummary.StreamScanner()
+        func scan(_ text: String) throws -> PassThroughSummary {
+            try Array(text.utf8).withUnsafeBytes { try scanner.scan(bytes: $0) }
+        }
+        let head = #"{"id":"c1","object":"chat.completion.chunk","created":1, "#
+        let first = try scan(head + #""choices":[{"delta":{"content":"Hi"}}]}"#)
+        #expect(first.textBytes == 2 && scanner.prefix == Array(head.utf8))
+        let next = try scan(head + #""choices":[{"delta":{"content":"there"}}],"usage":null}"#)
+        #expect(next.textBytes == 5 && next.hasChoicesArray && !next.choicesEmpty && next.usage == nil)
+        let last = try scan(head + #""choices":[],"usage":{"prompt_tokens":7,"completion_tokens":8}}"#)
+        #expect(last.isUsageOnly && last.usage == Usage(promptTokens: 7, completionTokens: 8))
+        // A malformed chunk with the same start is still refused, and changes nothing.
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + #""choices":[{]}"#) }
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + "}") }
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(#"{"id":"c9","choices":[}"#) }
+        #expect(scanner.prefix == Array(head.utf8))
+        // `choices` first: nothing before it to keep, the old start stays.
+        #expect(try scan(#"{"choices":[],"id":"c1"}"#).choicesEmpty)
+        #expect(scanner.prefix == Array(head.utf8))
+        // A new start replaces the old.
+        #expect(try scan(#"{"id":"c2","choices":[{"delta":{"content":"abc"}}]}"#).textBytes == 3)
+        #expect(scanner.prefix == Array(#"{"id":"c2","#.utf8))
+    }
+
     @Test func rejectsWhatIsNotAnObject() {
         for bad in ["", "[1]", "{not json}", #"{"choices":[}"#, "{\"a\":1} trailing"] {
             #expect(throws: (any Error).self, "\(bad)") { _ = try PassThroughSummary.scan(bad) }

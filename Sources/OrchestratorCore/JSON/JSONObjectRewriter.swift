@@ -196,9 +196,15 @@ public struct JSONObjectRewriter: Sendable {
         /// stack of bits rather than by recursion, and no step is a call, so the position
         /// stays in a register. Reading a key, a string or a scalar cost a call of about
         /// a hundred instructions each before, which made most of a chunk's cost.
+        ///
+        /// With `resumingAt`, the walk starts at that offset, where a top-level member's
+        /// key is expected (after whitespace): the caller vouches that the bytes before it
+        /// are an object's opening brace, one or more members and the comma after the
+        /// last of them, as they were in an earlier walk whose members it already has.
         @inline(__always)
         static func walkObject(
             _ bytes: UnsafeRawBufferPointer,
+            resumingAt resume: Int? = nil,
             counting isCounted: (RawKey) -> Bool,
             _ member: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>, _ counted: Int) throws -> Void
         ) throws {
@@ -234,13 +240,22 @@ public struct JSONObjectRewriter: Sendable {
                 return nil
             }
 
-            skipSpace()
-            guard isNext(UInt8(ascii: "{")) else { throw unexpected(UInt8(ascii: "{"), at: i) }
-            i += 1
-            skipSpace()
-            if isNext(UInt8(ascii: "}")) {
-                i += 1
+            var isEmpty = false
+            if let resume {
+                precondition(resume > 0 && resume < count, "a walk resumes inside the object")
+                i = resume
+                skipSpace()
             } else {
+                skipSpace()
+                guard isNext(UInt8(ascii: "{")) else { throw unexpected(UInt8(ascii: "{"), at: i) }
+                i += 1
+                skipSpace()
+                if isNext(UInt8(ascii: "}")) {
+                    i += 1
+                    isEmpty = true
+                }
+            }
+            if !isEmpty {
                 // Bit d is set while the container at depth d is an object; depth 0 is the
                 // top-level object, at depth 1 its members' values are read. Nine words
                 // hold the 1 + `maxDepth` levels.

@@ -1,5 +1,13 @@
 public import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the pass-through path needs to know about an OpenAI-style completion or stream
 /// chunk, read with a structural scan instead of a full decode.
 ///
@@ -38,10 +46,28 @@ public struct PassThroughSummary: Sendable, Hashable {
 
     /// Scans bytes in place (an SSE event's data as the scanner hands it over).
     public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
-        var summary = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
+        var summary = PassThroughSummary.empty
+        try walk(bytes, resumingAt: nil, into: &summary) { _, _ in }
+        return summary
+    }
+
+    static let empty = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
+
+    /// Reads the members of the object in `bytes` into `summary`, from the member at
+    /// `resumingAt` on when it is given (see ``JSONObjectRewriter/Scanner/walkObject``).
+    /// When `choices` is not the first member, `beforeChoices` gets the offset its
+    /// first appearance starts at and the summary as it stood just before it.
+    @inline(__always)
+    private static func walk(
+        _ bytes: UnsafeRawBufferPointer, resumingAt resume: Int?, into summary: inout PassThroughSummary,
+        beforeChoices: (_ offset: Int, _ summary: PassThroughSummary) -> Void
+    ) throws {
+        var isFirst = resume == nil
         // Output text is counted anywhere in the chunk as it is walked; only what is in
         // `choices` is kept.
-        try JSONObjectRewriter.Scanner.walkObject(bytes, counting: isOutputText) { key, _, valueRange, counted in
+        try JSONObjectRewriter.Scanner.walkObject(bytes, resumingAt: resume, counting: isOutputText) {
+            key, memberRange, valueRange, counted in
+            defer { isFirst = false }
             guard let member = Member(key) else { return }
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
             switch member {
@@ -64,12 +90,60 @@ public struct PassThroughSummary: Sendable, Hashable {
                     }
                 }
             case .choices:
+                if !isFirst { beforeChoices(memberRange.lowerBound, summary) }
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
                 summary.textBytes = counted
             }
         }
-        return summary
+    }
+
+    /// Scans the chunks of one stream, in order.
+    ///
+    /// OpenAI-style upstreams repeat the same members before `choices` (`id`, `object`,
+    /// `created`, `model`, `system_fingerprint`…) in every chunk of a stream, byte for
+    /// byte: more than half of a typical chunk. So the scanner keeps those bytes from
+    /// the last chunk it walked in full, with what the walk had found in them, and a
+    /// chunk that starts with the same bytes is walked from its `choices` on. The result
+    /// is the same as ``PassThroughSummary/scan(bytes:)``'s for every chunk; a chunk
+    /// that starts differently is walked in full and becomes the new reference.
+    public struct StreamScanner: Sendable {
+        /// Longer runs before `choices` are not kept (a chunk with a large member first).
+        static let maxPrefix = 1024
+
+        /// The bytes of a walked chunk up to its first `choices` member, and what the
+        /// walk had found in them.
+        private(set) var prefix: [UInt8] = []
+        private var atPrefixEnd = PassThroughSummary.empty
+
+        public init() {}
+
+        /// Scans one chunk's bytes.
+        /// - Throws: ``JSONObjectRewriter/MalformedJSON`` when they are not a JSON object.
+        public mutating func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
+            if let base = bytes.baseAddress, !prefix.isEmpty, bytes.count > prefix.count,
+                prefix.withUnsafeBytes({ memcmp(base, $0.baseAddress!, $0.count) == 0 })
+            {
+                var summary = atPrefixEnd
+                try PassThroughSummary.walk(bytes, resumingAt: prefix.count, into: &summary) { _, _ in }
+                return summary
+            }
+            var summary = PassThroughSummary.empty
+            var prefixEnd = 0
+            var before = summary
+            try PassThroughSummary.walk(bytes, resumingAt: nil, into: &summary) { offset, soFar in
+                if prefixEnd == 0 {
+                    prefixEnd = offset
+                    before = soFar
+                }
+            }
+            if prefixEnd > 0, prefixEnd <= Self.maxPrefix {
+                prefix.removeAll(keepingCapacity: true)
+                prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<prefixEnd]))
+                atPrefixEnd = before
+            }
+            return summary
+        }
     }
 
     /// Whether `key` names output text: `content`, `reasoning_content`, `reasoning`

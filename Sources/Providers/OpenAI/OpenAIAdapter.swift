@@ -334,6 +334,8 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
     let passThrough: Bool
     let clientWantsUsage: Bool
     private(set) var sawDone = false
+    /// Walks each chunk from its `choices` on when it starts like the one before.
+    private var chunks = PassThroughSummary.StreamScanner()
 
     init(provider: String, passThrough: Bool, clientWantsUsage: Bool) {
         self.provider = provider
@@ -359,7 +361,7 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
             // only what the gateway needs (no full decode, no string per chunk).
             let summary: PassThroughSummary
             do {
-                summary = try PassThroughSummary.scan(bytes: data)
+                summary = try chunks.scan(bytes: data)
             } catch {
                 throw notAChunk(data)
             }
