@@ -33,6 +33,12 @@ private func parse(
             switch event {
             case .head(let head):
                 #expect(current == nil)
+                // A field read from the kept bytes is what the built fields say.
+                let fields = head.headers
+                for field in fields {
+                    #expect(head.rawHeaders.firstValue(field.name) == fields.firstValue(field.name), "\(field.name)")
+                }
+                #expect(head.rawHeaders.firstValue(HTTPField.Name("x-not-sent")!) == nil)
                 current = Parsed(
                     status: head.status, headers: head.headers.map { "\($0.name.canonicalName): \($0.value)" }, body: "",
                     keepAlive: head.keepAlive)
@@ -237,6 +243,38 @@ private func expectMalformed(_ text: String, _ reason: String, sourceLocation: S
             while try parser.next(&buffer) != nil { events += 1 }
         }
         #expect(events == 3)
+    }
+
+    /// The fields kept as bytes: found by name in any case, the first of repeated
+    /// names, values trimmed as the built fields trim them (non-ASCII ones too), and a
+    /// response built from them reads the same as one built from fields.
+    @Test func keptFieldsReadLikeBuiltOnes() throws {
+        let text = "HTTP/1.1 200 OK\r\nX-Request-ID:  req_1 \r\nx-request-id: req_2\r\nX-Note:\tcafé\r\n"
+            + "Retry-After: 7\r\nContent-Length: 0\r\nX-Empty:\r\n\r\n"
+        var parser = HTTP1ResponseParser()
+        parser.expectResponse()
+        var buffer = ByteBuffer(string: text)
+        guard case .head(let head)? = try parser.next(&buffer) else {
+            Issue.record("no head")
+            return
+        }
+        let raw = head.rawHeaders
+        #expect(raw.firstValue(.xRequestID) == "req_1")
+        #expect(raw.firstValue(HTTPField.Name("X-NOTE")!) == "café")
+        #expect(raw.firstValue(HTTPField.Name("x-empty")!) == "")
+        #expect(raw.firstValue(.contentType) == nil)
+        #expect(raw.fields.map(\.value) == ["req_1", "req_2", "café", "7", "0", ""])
+        let kept = TransportResponse(status: 200, rawHeaders: raw, body: ErasedAsyncSequence(elements: []))
+        let built = TransportResponse(status: 200, headers: raw.fields, body: ErasedAsyncSequence(elements: []))
+        for name in [HTTPField.Name.xRequestID, HTTPField.Name("retry-after")!, HTTPField.Name.contentLength, HTTPField.Name.contentType] {
+            #expect(kept.firstValue(name) == built.firstValue(name))
+        }
+        #expect(kept.headers == built.headers)
+        #expect(UpstreamFailure.retryAfter(kept.firstValue(HTTPField.Name("retry-after")!)) == 7)
+        // Setting the fields replaces the kept bytes.
+        var changed = kept
+        changed.headers = [.xRequestID: "req_3"]
+        #expect(changed.firstValue(.xRequestID) == "req_3" && changed.headers.count == 1)
     }
 
     /// The same bytes through NIO's decoder (llhttp) and this parser: random valid

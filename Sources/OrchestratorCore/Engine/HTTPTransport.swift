@@ -43,13 +43,46 @@ public struct TransportRequest: Sendable {
 
 public struct TransportResponse: Sendable {
     public var status: Int
-    public var headers: HTTPFields
     public var body: ErasedAsyncSequence<ByteBuffer>
+    private var storedHeaders: Headers
+
+    /// The header fields as a transport gives them: built, or the bytes they came in.
+    private enum Headers: Sendable {
+        case fields(HTTPFields)
+        case raw(HTTP1RawFields)
+    }
+
+    /// Every header field. When the transport kept the head's bytes, each read builds
+    /// them; read single fields with ``firstValue(_:)``.
+    public var headers: HTTPFields {
+        get {
+            switch storedHeaders {
+            case .fields(let fields): fields
+            case .raw(let raw): raw.fields
+            }
+        }
+        set { storedHeaders = .fields(newValue) }
+    }
 
     public init(status: Int, headers: HTTPFields, body: ErasedAsyncSequence<ByteBuffer>) {
         self.status = status
-        self.headers = headers
+        self.storedHeaders = .fields(headers)
         self.body = body
+    }
+
+    /// A response whose header fields stay as the bytes they came in until read.
+    public init(status: Int, rawHeaders: HTTP1RawFields, body: ErasedAsyncSequence<ByteBuffer>) {
+        self.status = status
+        self.storedHeaders = .raw(rawHeaders)
+        self.body = body
+    }
+
+    /// The value of the first header field named `name`, or nil.
+    public func firstValue(_ name: HTTPField.Name) -> String? {
+        switch storedHeaders {
+        case .fields(let fields): fields.firstValue(name)
+        case .raw(let raw): raw.firstValue(name)
+        }
     }
 
     /// Reads the whole body, failing when it exceeds `limit` bytes.

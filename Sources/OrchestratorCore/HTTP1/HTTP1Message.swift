@@ -109,18 +109,33 @@ public struct HTTP1HeadReader {
     /// Reads field lines through the blank line that ends the head; nil when the bytes
     /// end first. `takeHost` moves the first `Host` value out of the fields.
     public mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool = false) throws(HTTP1Malformed) -> HTTP1FieldSection? {
+        try readFields(limits: limits, takeHost: takeHost, building: true)
+    }
+
+    /// Reads and checks field lines through the blank line that ends the head, as
+    /// ``readFields(limits:takeHost:)`` does, and keeps them as bytes instead of building
+    /// `HTTPFields` (the section's `fields` stay empty); nil when the bytes end first.
+    public mutating func readRawFields(limits: HTTP1HeadLimits) throws(HTTP1Malformed) -> (HTTP1FieldSection, HTTP1RawFields)? {
+        let start = position
+        guard let section = try readFields(limits: limits, takeHost: false, building: false) else { return nil }
+        return (section, HTTP1RawFields(checked: slice(start..<position)))
+    }
+
+    private mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool, building: Bool) throws(HTTP1Malformed) -> HTTP1FieldSection? {
         var section = HTTP1FieldSection()
         // Collected in an array and added at the end in one call: `HTTPFields` appends
         // through its generic `replaceSubrange`, which is slow to call once per field.
         var fields = [HTTPField]()
-        fields.reserveCapacity(12)
+        if building { fields.reserveCapacity(12) }
         var count = 0
         while true {
             let lineStart = position
             guard let line = nextLine() else { return nil }
             if line.isEmpty {
-                section.fields.reserveCapacity(fields.count)
-                section.fields.append(contentsOf: fields)
+                if !fields.isEmpty {
+                    section.fields.reserveCapacity(fields.count)
+                    section.fields.append(contentsOf: fields)
+                }
                 return section
             }
             count += 1
@@ -152,7 +167,13 @@ public struct HTTP1HeadReader {
                 if byte == UInt8(ascii: "\r") || byte == 0 { throw HTTP1Malformed(.field, "a CR or NUL inside a header value") }
                 if byte >= 0x80 { ascii = false }
             }
-            let (name, framing) = HTTP1Syntax.field(slice(nameRange))
+            let name: HTTPField.Name?
+            let framing: HTTP1Syntax.FramingField?
+            if building {
+                (name, framing) = HTTP1Syntax.field(slice(nameRange))
+            } else {
+                (name, framing) = (nil, HTTP1Syntax.framingField(slice(nameRange)))
+            }
             switch framing {
             case .contentLength:
                 let length = try parseContentLength(valueRange)
@@ -176,15 +197,18 @@ public struct HTTP1HeadReader {
             default:
                 break
             }
-            let value = slice(valueRange)
-            // An ASCII value (nearly all) is made a string directly; `HTTPField`'s own
-            // bytes initializer validates UTF-8 through an unspecialised generic path,
-            // which cost 1 % of the data plane's CPU.
-            fields.append(
-                ascii
-                    ? HTTPField(name: name, value: String(decoding: value.assumingMemoryBound(to: UInt8.self), as: UTF8.self))
-                    : HTTPField(name: name, value: value))
+            if let name { fields.append(Self.field(name, slice(valueRange), ascii: ascii)) }
         }
+    }
+
+    /// A field from a checked line's name and value.
+    fileprivate static func field(_ name: HTTPField.Name, _ value: UnsafeRawBufferPointer, ascii: Bool) -> HTTPField {
+        // An ASCII value (nearly all) is made a string directly; `HTTPField`'s own bytes
+        // initializer validates UTF-8 through an unspecialised generic path, which cost
+        // 1 % of the data plane's CPU.
+        ascii
+            ? HTTPField(name: name, value: String(decoding: value.assumingMemoryBound(to: UInt8.self), as: UTF8.self))
+            : HTTPField(name: name, value: value)
     }
 
     /// A `Content-Length` value: digits, or a list of the same digits repeated.
@@ -221,6 +245,58 @@ public struct HTTP1HeadReader {
                 body(slice(tokenStart..<tokenEnd))
             }
             start = end + 1
+        }
+    }
+}
+
+/// A head's field lines, kept as the bytes they came in after
+/// ``HTTP1HeadReader/readRawFields(limits:)`` checked them.
+///
+/// Building `HTTPFields` costs a string and a validated `HTTPField` per line, about
+/// 1,500 instructions for the eight fields of a small upstream response and more for
+/// the twenty or so a hosted API sends, while the gateway reads one or two of them (the
+/// upstream's request id, the content type). So the upstream client keeps the bytes,
+/// and a field is found by name when asked for; ``fields`` builds them all.
+public struct HTTP1RawFields: Sendable, Hashable {
+    /// The field lines, through the blank line after them.
+    private let bytes: [UInt8]
+
+    fileprivate init(checked bytes: UnsafeRawBufferPointer) {
+        self.bytes = Array(bytes)
+    }
+
+    /// The value of the first field named `name`, as `fields.firstValue(name)` gives it.
+    public func firstValue(_ name: HTTPField.Name) -> String? {
+        var wanted = name.canonicalName
+        return wanted.withUTF8 { wanted in
+            bytes.withUnsafeBytes { bytes -> String? in
+                var reader = HTTP1HeadReader(bytes: bytes)
+                while let line = reader.nextLine(), !line.isEmpty {
+                    // Checked lines: each has a colon after a non-empty token name.
+                    guard let found = memchr(bytes.baseAddress! + line.lowerBound, Int32(UInt8(ascii: ":")), line.count) else {
+                        return nil
+                    }
+                    let colon = UnsafeRawPointer(found) - bytes.baseAddress!
+                    guard RawBytes.equalIgnoringCase(reader.slice(line.lowerBound..<colon), lowercase: UnsafeRawBufferPointer(wanted))
+                    else { continue }
+                    var start = colon + 1
+                    var end = line.upperBound
+                    while start < end, HTTP1Syntax.isWhitespace(bytes[start]) { start += 1 }
+                    while end > start, HTTP1Syntax.isWhitespace(bytes[end - 1]) { end -= 1 }
+                    let value = reader.slice(start..<end)
+                    return HTTP1HeadReader.field(name, value, ascii: !value.contains { $0 >= 0x80 }).value
+                }
+                return nil
+            }
+        }
+    }
+
+    /// Every field, in order.
+    public var fields: HTTPFields {
+        bytes.withUnsafeBytes { bytes in
+            var reader = HTTP1HeadReader(bytes: bytes)
+            // The lines were checked under the parser's limits already.
+            return (try? reader.readFields(limits: HTTP1HeadLimits(maxHeadBytes: .max)))?.fields ?? HTTPFields()
         }
     }
 }
@@ -460,6 +536,17 @@ public enum HTTP1Syntax {
     /// and its string (every message has several of them).
     public static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
         field(token).name
+    }
+
+    /// Which framing field a valid token names, if any, told by length first.
+    public static func framingField(_ token: UnsafeRawBufferPointer) -> FramingField? {
+        switch token.count {
+        case 4: RawBytes.equalIgnoringCase(token, "host") ? .host : nil
+        case 10: RawBytes.equalIgnoringCase(token, "connection") ? .connection : nil
+        case 14: RawBytes.equalIgnoringCase(token, "content-length") ? .contentLength : nil
+        case 17: RawBytes.equalIgnoringCase(token, "transfer-encoding") ? .transferEncoding : nil
+        default: nil
+        }
     }
 
     /// The fields the head reader acts on itself.

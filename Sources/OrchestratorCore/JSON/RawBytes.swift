@@ -62,6 +62,18 @@ public enum RawBytes {
         bytes.count == text.utf8CodeUnitCount && matchesIgnoringCase(bytes, at: 0, text)
     }
 
+    /// Whether `bytes` are `lowercase` (lower-case ASCII), ASCII letters in either case.
+    public static func equalIgnoringCase(_ bytes: UnsafeRawBufferPointer, lowercase: UnsafeRawBufferPointer) -> Bool {
+        guard bytes.count == lowercase.count else { return false }
+        for offset in 0..<bytes.count {
+            let wanted = lowercase[offset]
+            let byte = bytes[offset]
+            let isLetter = wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z")
+            if isLetter ? byte | 0x20 != wanted : byte != wanted { return false }
+        }
+        return true
+    }
+
     /// Whether the `text.utf8CodeUnitCount` bytes at `start` are `text` in either case.
     @usableFromInline
     static func matchesIgnoringCase(_ bytes: UnsafeRawBufferPointer, at start: Int, _ text: StaticString) -> Bool {

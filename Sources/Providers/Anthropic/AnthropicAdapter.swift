@@ -36,7 +36,7 @@ public struct AnthropicAdapter: ProviderAdapter {
         guard message.type == "message" else {
             throw .badUpstreamResponse("expected a message, got type \"\(message.type)\"", provider: provider)
         }
-        let requestID = Self.upstreamRequestID(response.headers)
+        let requestID = Self.upstreamRequestID(response)
         let usage = message.usage.canonical
         if call.request.style == .anthropic {
             return ProviderCompletion(body: .raw(body), usage: usage, upstreamRequestID: requestID)
@@ -56,7 +56,7 @@ public struct AnthropicAdapter: ProviderAdapter {
             structuredOutputTool: outbound?.structuredOutputTool, created: call.request.receivedAtMillis / 1000)
         return ProviderStream(
             events: SSETranslation.events(of: response.body, translator: translator),
-            upstreamRequestID: Self.upstreamRequestID(response.headers))
+            upstreamRequestID: Self.upstreamRequestID(response))
     }
 
     /// Lists the upstream's models (`GET {base}/v1/models`): free, and it checks the key.
@@ -170,8 +170,8 @@ public struct AnthropicAdapter: ProviderAdapter {
         provider.url(provider.trimmedBaseURL.hasSuffix("/v1") ? path : "v1/" + path)
     }
 
-    static func upstreamRequestID(_ headers: HTTPFields) -> String? {
-        headers.firstValue(.anthropicRequestID) ?? headers.firstValue(.xRequestID)
+    static func upstreamRequestID(_ response: TransportResponse) -> String? {
+        response.firstValue(.anthropicRequestID) ?? response.firstValue(.xRequestID)
     }
 }
 

@@ -42,7 +42,7 @@ public struct GeminiAdapter: ProviderAdapter {
         } catch {
             throw .badUpstreamResponse("the body is not a GenerateContentResponse (\(ProviderErrors.snippet(body)))", provider: provider)
         }
-        let requestID = Self.upstreamRequestID(response.headers)
+        let requestID = Self.upstreamRequestID(response)
         if call.request.style == .gemini {
             // The client speaks Gemini: it gets the upstream's bytes (a blocked prompt included).
             let text = (decoded.candidates ?? []).reduce(0) { sum, candidate in
@@ -69,7 +69,7 @@ public struct GeminiAdapter: ProviderAdapter {
             created: call.request.receivedAtMillis / 1000)
         return ProviderStream(
             events: SSETranslation.events(of: response.body, translator: translator),
-            upstreamRequestID: Self.upstreamRequestID(response.headers))
+            upstreamRequestID: Self.upstreamRequestID(response))
     }
 
     /// Lists one model (`GET {base}/models?pageSize=1`): free, and it checks the key.
@@ -165,7 +165,7 @@ public struct GeminiAdapter: ProviderAdapter {
                 throw .internalError("Could not encode the embeddings request.")
             }
             let response = try await send(call, method: "batchEmbedContents", body: body, stream: false)
-            upstreamRequestID = upstreamRequestID ?? Self.upstreamRequestID(response.headers)
+            upstreamRequestID = upstreamRequestID ?? Self.upstreamRequestID(response)
             let reply = try await response.successBody(provider: provider, limit: maxResponseBytes)
             guard let decoded = try? JSONCoding.decode(BatchEmbedResponse.self, from: reply), decoded.embeddings.count == batch.count
             else {
@@ -241,7 +241,7 @@ public struct GeminiAdapter: ProviderAdapter {
                 "Fetching the image at \(url) returned \(response.status).", param: "messages", code: "image_fetch_failed")
         }
         let mime =
-            response.headers.firstValue(.contentType)?.split(separator: ";", omittingEmptySubsequences: false).first
+            response.firstValue(.contentType)?.split(separator: ";", omittingEmptySubsequences: false).first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard mime.hasPrefix("image/") else {
             throw .invalidRequest(
@@ -326,8 +326,8 @@ public struct GeminiAdapter: ProviderAdapter {
         return headers
     }
 
-    static func upstreamRequestID(_ headers: HTTPFields) -> String? {
-        headers.firstValue(.xRequestID) ?? headers.firstValue(.xGoogRequestID)
+    static func upstreamRequestID(_ response: TransportResponse) -> String? {
+        response.firstValue(.xRequestID) ?? response.firstValue(.xGoogRequestID)
     }
 
     /// The reported usage, or an estimate (flagged) when the upstream sent none.

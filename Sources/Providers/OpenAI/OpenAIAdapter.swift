@@ -49,7 +49,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         let response = try await send(call, stream: false)
         let provider = call.provider.name
         let body = try await response.successBody(provider: provider, limit: maxResponseBytes)
-        let requestID = response.headers.firstValue(.xRequestID)
+        let requestID = response.firstValue(.xRequestID)
         // Built only on failure: the snippet is scrubbed with regular expressions.
         func notACompletion() -> GatewayError {
             .badUpstreamResponse("the body is not a chat completion (\(ProviderErrors.snippet(body)))", provider: provider)
@@ -86,7 +86,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         if let reported = usage { usage?.completionTokens = 0; usage?.totalTokens = reported.promptTokens }
         return ProviderCompletion(
             body: .raw(body), usage: usage ?? Usage(promptTokens: TokenEstimator.promptTokens(call.request.chat), completionTokens: 0),
-            usageEstimated: usage == nil, upstreamRequestID: response.headers.firstValue(.xRequestID))
+            usageEstimated: usage == nil, upstreamRequestID: response.firstValue(.xRequestID))
     }
 
     /// The Responses API, non-streaming: the upstream's bytes, usage read for the log.
@@ -104,7 +104,7 @@ public struct OpenAIAdapter: ProviderAdapter {
         }
         let (usage, estimated) = Self.usage(summary.usage, textBytes: 0, call: call)
         return ProviderCompletion(
-            body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: response.headers.firstValue(.xRequestID))
+            body: .raw(body), usage: usage, usageEstimated: estimated, upstreamRequestID: response.firstValue(.xRequestID))
     }
 
     public func stream(_ call: ProviderCall) async throws(GatewayError) -> ProviderStream {
@@ -113,13 +113,13 @@ public struct OpenAIAdapter: ProviderAdapter {
         try await response.requireEventStream(provider: provider)
         if call.request.operation == .responses {
             let events = SSETranslation.events(of: response.body, translator: ResponsesStreamTranslator(provider: provider))
-            return ProviderStream(events: events, upstreamRequestID: response.headers.firstValue(.xRequestID))
+            return ProviderStream(events: events, upstreamRequestID: response.firstValue(.xRequestID))
         }
         let translator = OpenAIStreamTranslator(
             provider: provider, passThrough: call.request.style == .openai,
             clientWantsUsage: call.request.chat.wantsStreamUsage)
         let events = SSETranslation.events(of: response.body, translator: translator)
-        return ProviderStream(events: events, upstreamRequestID: response.headers.firstValue(.xRequestID))
+        return ProviderStream(events: events, upstreamRequestID: response.firstValue(.xRequestID))
     }
 
     /// Lists the upstream's models (`GET <base>/models`): cheap, and it checks the key.

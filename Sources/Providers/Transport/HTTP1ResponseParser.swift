@@ -7,8 +7,8 @@ import OrchestratorCore
 ///
 /// Written for the one thing the gateway's client needs, not as a general parser: it
 /// reads responses to requests it made itself (HTTP/1.1, no `Expect`, no upgrade). It
-/// builds `HTTPFields` straight from the bytes, and body slices share the storage of
-/// the read they came in.
+/// keeps the head's field lines as bytes (see `HTTP1RawFields`), and body slices share
+/// the storage of the read they came in.
 ///
 /// - Framing (RFC 9112 §6.3): no body for 1xx, 204, 304 and responses to `HEAD`; a
 ///   `Transfer-Encoding` ending in `chunked` is chunked (chunk extensions and trailers
@@ -28,7 +28,9 @@ import OrchestratorCore
 struct HTTP1ResponseParser {
     struct Head {
         var status: Int
-        var headers: HTTPFields
+        /// The header fields as they came, checked; built into `HTTPFields` on demand.
+        var rawHeaders: HTTP1RawFields
+        var headers: HTTPFields { rawHeaders.fields }
         /// Whether the connection may carry another request after this response's end.
         var keepAlive: Bool
     }
@@ -133,7 +135,7 @@ struct HTTP1ResponseParser {
         // Lines are read as they come; a head cut short is read again with more bytes.
         guard let statusLine = reader.nextLine() else { return nil }
         let (minorVersion, status) = try parseStatusLine(reader.slice(statusLine))
-        guard let section = try reader.readFields(limits: limits) else { return nil }
+        guard let (section, rawHeaders) = try reader.readRawFields(limits: limits) else { return nil }
         if (100..<200).contains(status) {
             if status == 101 { throw Malformed(.unexpected, "an unrequested 101 Switching Protocols") }
             return (.interim, reader.position)
@@ -152,7 +154,7 @@ struct HTTP1ResponseParser {
         }
         var keepAlive = minorVersion >= 1 ? !section.connectionClose : section.connectionKeepAlive && !section.connectionClose
         if framing == .untilClose || bothLengthAndEncoding { keepAlive = false }
-        return (.final(Head(status: status, headers: section.fields, keepAlive: keepAlive), framing), reader.position)
+        return (.final(Head(status: status, rawHeaders: rawHeaders, keepAlive: keepAlive), framing), reader.position)
     }
 
     /// `HTTP/1.x NNN reason`: the minor version and the status.

@@ -104,7 +104,7 @@ public final class NIOHTTPTransport: HTTPTransport {
                 throw TransportError(.closed, "upstream closed the connection before responding")
             }
         }
-        return TransportResponse(status: start.status, headers: start.headers, body: start.body)
+        return TransportResponse(status: start.status, rawHeaders: start.headers, body: start.body)
     }
 
     /// Closes every pooled connection; calls still in flight finish, then close theirs.

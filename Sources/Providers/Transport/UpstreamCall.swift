@@ -42,7 +42,7 @@ extension TransportResponse {
     /// one with a JSON body (often an error) and 200: that is read for its message.
     func requireEventStream(provider: String) async throws(GatewayError) {
         try await requireSuccess(provider: provider)
-        if let contentType = headers.firstValue(.contentType), !Self.namesEventStream(contentType) {
+        if let contentType = firstValue(.contentType), !Self.namesEventStream(contentType) {
             let body = (try? await collect(upTo: UpstreamFailure.errorBodyLimit)) ?? ByteBuffer()
             let message = UpstreamFailure.errorMessage(from: body) ?? "unexpected content type \(contentType)"
             throw .badUpstreamResponse("expected an event stream: \(Redaction.scrub(message))", provider: provider)

@@ -5,7 +5,7 @@ import OrchestratorCore
 /// The response head of an exchange, with its body still arriving.
 struct UpstreamResponseStart: Sendable {
     var status: Int
-    var headers: HTTPFields
+    var headers: HTTP1RawFields
     var body: ErasedAsyncSequence<ByteBuffer>
 }
 
@@ -137,7 +137,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     lastActivity = .now()
                     if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
                     exchange.waiter.succeed(
-                        UpstreamResponseStart(status: head.status, headers: head.headers, body: source.sequence))
+                        UpstreamResponseStart(status: head.status, headers: head.rawHeaders, body: source.sequence))
                 case .body(var bytes):
                     if body == nil {
                         body = bytes

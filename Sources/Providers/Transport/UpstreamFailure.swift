@@ -33,7 +33,7 @@ enum UpstreamFailure {
         let status = response.status == 400 && isInvalidGoogleKey(body) ? 401 : response.status
         var error = GatewayError.upstream(
             status: status, message: Redaction.scrub(message), provider: provider,
-            retryAfterSeconds: retryAfter(response.headers) ?? retryDelay(in: body))
+            retryAfterSeconds: retryAfter(response.firstValue(.retryAfter)) ?? retryDelay(in: body))
         // A content filter's refusal (OpenAI and Azure say `code: content_filter`) keeps
         // its code, so clients can tell it from other 400s.
         if !error.isRetryable, let inner = (try? JSONCoding.decode(JSONValue.self, from: body))?["error"],
@@ -85,8 +85,8 @@ enum UpstreamFailure {
     }
 
     /// `Retry-After` in whole seconds, from delta-seconds or an HTTP date.
-    static func retryAfter(_ headers: HTTPFields) -> Int? {
-        guard let value = headers.firstValue(.retryAfter)?.trimmingCharacters(in: .whitespaces) else { return nil }
+    static func retryAfter(_ field: String?) -> Int? {
+        guard let value = field?.trimmingCharacters(in: .whitespaces) else { return nil }
         // At most a day: a hostile or broken header must neither crash nor rest a key forever.
         let limit = 86_400.0
         if let seconds = Double(value) {
