@@ -386,7 +386,7 @@ struct PassThroughSummaryTests {
             case 0:
                 let s = string()
                 return ("\"\(s)\"", counted ? s.utf8.count : 0)
-            case 1: return (["0", "-1.5e3", "null", "true"].randomElement(using: &generator)!, 0)
+            case 1: return (["0", "-1.5e3", "null", "true", "false", "nullish"].randomElement(using: &generator)!, 0)
             case 2: return (["[]", "{}", "[ ]", "{\n}"].randomElement(using: &generator)!, 0)
             case 3:
                 let items = (0..<Int.random(in: 1..<4, using: &generator)).map { _ in value(depth: depth + 1, counted: false) }

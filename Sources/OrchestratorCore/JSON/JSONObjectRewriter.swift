@@ -262,6 +262,10 @@ public struct JSONObjectRewriter: Sendable {
                 var objects = InlineArray<9, UInt64>(repeating: 0)
                 objects[0] = 1
                 var depth = 1
+                // Whether the container holding the value being read (at `depth - 1`)
+                // is an object: kept as containers open and close, not read from
+                // `objects` after every value.
+                var inObject = true
                 // The top-level member being read, and the text counted in it so far.
                 var memberKey = RawKey(bytes: UnsafeRawBufferPointer(start: nil, count: 0), offset: 0, hasEscape: false)
                 var memberStart = 0
@@ -312,6 +316,7 @@ public struct JSONObjectRewriter: Sendable {
                         let bit = UInt64(1) &<< UInt64(depth & 63)
                         if isObject { objects[depth &>> 6] |= bit } else { objects[depth &>> 6] &= ~bit }
                         depth += 1
+                        inObject = isObject
                         if isObject {
                             skipSpace()
                             try readKey()
@@ -321,7 +326,13 @@ public struct JSONObjectRewriter: Sendable {
                         continue value
                     default:
                         // A number or a literal: everything up to the next delimiter.
+                        // `null`, `true` and the start of `false` hold none, so they
+                        // are stepped over whole (chunks have several nulls each).
                         let start = i
+                        if i + 4 <= count {
+                            let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt32.self))
+                            if word == 0x6C6C_756E || word == 0x6575_7274 || word == 0x736C_6166 { i += 4 }  // "null", "true", "fals"
+                        }
                         scalar: while i < count {
                             switch at(i) {
                             case UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]"), 0x20, 0x09, 0x0A, 0x0D: break scalar
@@ -341,7 +352,6 @@ public struct JSONObjectRewriter: Sendable {
                         }
                         let next = at(i)
                         i += 1
-                        let inObject = objects[(depth - 1) &>> 6] & (UInt64(1) &<< UInt64((depth - 1) & 63)) != 0
                         if next == UInt8(ascii: ",") {
                             skipSpace()
                             if inObject {
@@ -356,6 +366,7 @@ public struct JSONObjectRewriter: Sendable {
                         }
                         depth -= 1
                         if depth == 0 { break value }
+                        inObject = objects[(depth - 1) &>> 6] & (UInt64(1) &<< UInt64((depth - 1) & 63)) != 0
                     }
                 }
             }
