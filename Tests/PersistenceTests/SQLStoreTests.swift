@@ -281,8 +281,47 @@ struct SQLBackendBehaviourTests {
         await database.drop()
     }
 
-    /// A batch is one statement run per row: a row that fails (a duplicate id) fails the
-    /// whole batch and leaves none of it, and the statement is usable again afterwards.
+    /// Rows go in several to a statement: 75 rows (two full statements and a short one)
+    /// and rows whose bodies split a batch by size all read back as they were written,
+    /// every field, empty and set.
+    @Test(arguments: TestBackend.all) func rowsGoInSeveralToAStatement(_ backend: TestBackend) async throws {
+        let database = try await backend.open()
+        let store = database.store
+        func row(_ i: Int, body: String? = nil) -> RequestLogEntry {
+            var entry = RequestLogEntry(
+                id: String(format: "m-%04d", i), requestID: "q\(i)", timestampMillis: 1_000 + Int64(i), keyID: "k\(i % 3)",
+                keyName: "name \(i)", apiStyle: i % 2 == 0 ? "openai" : "anthropic", model: "model-\(i % 4)",
+                provider: i % 5 == 0 ? nil : "p\(i % 2)", upstreamModel: i % 7 == 0 ? nil : "u\(i)", stream: i % 2 == 1,
+                status: i % 9 == 0 ? 502 : 200, attempts: 1 + i % 3, latencyMillis: Int64(i), promptTokens: i,
+                completionTokens: 2 * i)
+            entry.timeToFirstTokenMillis = i % 2 == 1 ? Int64(i / 2) : nil
+            entry.errorMessage = i % 9 == 0 ? "upstream said \(i)" : nil
+            entry.costMicros = Int64(i) * 1_000
+            entry.requestBody = body
+            if i % 4 == 0 {
+                entry.attemptDetails = [AttemptRecord(provider: "p", model: "u", keyID: nil, status: 502, error: "try \(i)", latencyMs: 4)]
+            }
+            return entry
+        }
+        let rows = (0..<75).map { row($0) }
+        try await store.insertLogs(rows)
+        #expect(try await store.countLogs() == 75)
+        for entry in rows {
+            #expect(try await store.log(id: entry.id) == entry)
+        }
+        // 600 KB bodies: a statement takes one of them, then the next row starts another.
+        let body = String(repeating: "b", count: 600_000)
+        let large = (100..<104).map { row($0, body: body) } + [row(104)]
+        try await store.insertLogs(large)
+        #expect(try await store.countLogs() == 80)
+        for entry in large {
+            #expect(try await store.log(id: entry.id) == entry)
+        }
+        await database.drop()
+    }
+
+    /// A batch is one transaction: a row that fails (a duplicate id) fails the whole
+    /// batch and leaves none of it, and the statement is usable again afterwards.
     @Test(arguments: TestBackend.all) func aFailedBatchLeavesNoRowAndTheNextOneLands(_ backend: TestBackend) async throws {
         let database = try await backend.open()
         let store = database.store

@@ -253,16 +253,29 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
 
     private static func insert(_ entries: [RequestLogEntry], into db: any SQLConnection) throws {
         try db.transaction {
-            for e in entries {
-                try db.query(
-                    """
-                    INSERT INTO request_logs (id, request_id, ts, key_id, key_name, api_style, model, provider,
-                      upstream_model, stream, status, attempts, latency_ms, ttft_ms, prompt_tokens, completion_tokens,
-                      cached_tokens, tokens_estimated, cost_micros, error, upstream_request_id, request_body, response_body,
-                      attempts_detail)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, LogRows.values(e))
+            // Several rows per statement (see `LogRows.insert(rows:)`).
+            var values: [SQLValue] = []
+            var rows = 0
+            var textBytes = 0
+            func flush() throws {
+                guard rows > 0 else { return }
+                try db.query(LogRows.insert(rows: rows), values)
+                values.removeAll(keepingCapacity: true)
+                rows = 0
+                textBytes = 0
             }
+            for e in entries {
+                let row = LogRows.values(e)
+                let bytes = LogRows.textBytes(row)
+                if rows == LogRows.rowsPerInsert || (rows > 0 && textBytes + bytes > LogRows.textBytesPerInsert) {
+                    try flush()
+                }
+                if values.isEmpty { values.reserveCapacity(row.count * min(entries.count, LogRows.rowsPerInsert)) }
+                values.append(contentsOf: row)
+                rows += 1
+                textBytes += bytes
+            }
+            try flush()
             // The hourly rollups move with the rows, in the same transaction: the
             // statistics never disagree with the logs, and the current hour is live.
             let upsert = StatsRows.upsert(db.dialect)
