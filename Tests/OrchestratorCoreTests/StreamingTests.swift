@@ -446,10 +446,11 @@ struct PassThroughSummaryTests {
     }
 
     /// A stream's chunks scanned in order give what each gives scanned alone, whether a
-    /// chunk starts like the one before it (and is walked from `choices` on) or not:
-    /// headers that are prefixes of each other, errors and usage before `choices`, a
-    /// duplicate `choices`, whitespace around the point the walk resumes at, and tails
-    /// that are malformed or end right there.
+    /// chunk starts like the one before it (and is walked from `choices`' value or the
+    /// first string inside it) or not: starts that are prefixes of each other, errors
+    /// and usage before `choices`, a duplicate `choices`, whitespace before it, content
+    /// that is escaped, null or in a second choice, and tails that are malformed or end
+    /// right after the shared start.
     @Test func streamScannerAgreesWithScanningEachChunkAlone() throws {
         var generator = SystemRandomNumberGenerator()
         let heads = [
@@ -466,6 +467,12 @@ struct PassThroughSummaryTests {
         ]
         let tails = [
             #""choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}],"usage":null}"#,
+            #""choices":[{"index":0,"delta":{"content":"Hi \"there\""},"finish_reason":null}],"usage":null}"#,
+            #""choices":[{"index":0,"delta":{"content":null},"finish_reason":"stop"}]}"#,
+            #""choices":[{"index":0,"delta":{"content":"x"}},{"index":1,"delta":{"content":"yz"}}]}"#,
+            #""choices":[{"index":0,"delta":{"content":"ab"}}]"#,
+            #""choices":[{"index":0,"delta":{"content":"ab}}]}"#,
+            #""choices":[{"index":0,"delta":{"content":"ab"},"usage":{"prompt_tokens":1}}],"error":null}"#,
             #""choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6}}"#,
             #""choices":[{"delta":{"reasoning_content":"ab","tool_calls":[{"function":{"arguments":"{}"}}]}}]}"#,
             #""choices":[{"delta":{"content":"x"}}],"choices":[]}"#,
@@ -484,10 +491,12 @@ struct PassThroughSummaryTests {
         var resumed = 0
         for _ in 0..<200 {
             var scanner = PassThroughSummary.StreamScanner()
+            // Like a real stream, most chunks start alike; some do not.
+            let usual = heads.randomElement(using: &generator)! + space()
             for _ in 0..<Int.random(in: 1..<12, using: &generator) {
-                let chunk = heads.randomElement(using: &generator)! + space() + tails.randomElement(using: &generator)!
+                let start = Int.random(in: 0..<4, using: &generator) == 0 ? heads.randomElement(using: &generator)! + space() : usual
+                let chunk = start + tails.randomElement(using: &generator)!
                 let bytes = Array(chunk.utf8)
-                let kept = scanner.prefix
                 let alone = Result { try PassThroughSummary.scan(chunk) }
                 let inStream = Result { try bytes.withUnsafeBytes { try scanner.scan(bytes: $0) } }
                 switch (alone, inStream) {
@@ -495,38 +504,47 @@ struct PassThroughSummaryTests {
                 case (.failure, .failure): break
                 default: Issue.record("\(chunk): alone \(alone), in the stream \(inStream)")
                 }
-                if !kept.isEmpty, bytes.count > kept.count, bytes.starts(with: kept) { resumed += 1 }
+                if scanner.lastResumedAt > 0 { resumed += 1 }
             }
         }
-        // Chunks often start like the one before, so many were walked from `choices` on.
+        // Chunks often start like the one before, so many were walked from a later point.
         #expect(resumed > 100)
     }
 
-    /// What the scanner keeps: the bytes before the first `choices`, and only when a
-    /// member came before it and the chunk was well formed.
-    @Test func streamScannerKeepsTheBytesBeforeChoices() throws {
+    /// What the scanner keeps: the bytes up to the first string inside the first
+    /// `choices`, or up to `choices`' value when there is none, and only from chunks
+    /// that were well formed; a chunk goes on from the later point it shares.
+    @Test func streamScannerKeepsTheBytesUpToChoices() throws {
         var scanner = PassThroughSummary.StreamScanner()
         func scan(_ text: String) throws -> PassThroughSummary {
             try Array(text.utf8).withUnsafeBytes { try scanner.scan(bytes: $0) }
         }
-        let head = #"{"id":"c1","object":"chat.completion.chunk","created":1, "#
-        let first = try scan(head + #""choices":[{"delta":{"content":"Hi"}}]}"#)
-        #expect(first.textBytes == 2 && scanner.prefix == Array(head.utf8))
-        let next = try scan(head + #""choices":[{"delta":{"content":"there"}}],"usage":null}"#)
+        let head = #"{"id":"c1","object":"chat.completion.chunk","created":1, "choices":"#
+        let delta = #"[{"index":0,"delta":{"content":"#
+        let first = try scan(head + delta + #""Hi"}}]}"#)
+        #expect(first.textBytes == 2 && scanner.prefix == Array((head + delta).utf8) && scanner.lastResumedAt == 0)
+        let next = try scan(head + delta + #""there"}}],"usage":null}"#)
         #expect(next.textBytes == 5 && next.hasChoicesArray && !next.choicesEmpty && next.usage == nil)
-        let last = try scan(head + #""choices":[],"usage":{"prompt_tokens":7,"completion_tokens":8}}"#)
+        #expect(scanner.lastResumedAt == (head + delta).utf8.count)
+        // Shares only the start up to `choices`: goes on from there, and keeps this
+        // chunk's start inside `choices` instead.
+        let role = #"[{"index":0,"delta":{"role":"#
+        let other = try scan(head + role + #""assistant","content":"ab"}}]}"#)
+        #expect(other.textBytes == 2 && scanner.lastResumedAt == head.utf8.count)
+        #expect(scanner.prefix == Array((head + role).utf8))
+        let last = try scan(head + #"[],"usage":{"prompt_tokens":7,"completion_tokens":8}}"#)
         #expect(last.isUsageOnly && last.usage == Usage(promptTokens: 7, completionTokens: 8))
+        #expect(scanner.lastResumedAt == head.utf8.count && scanner.prefix == Array(head.utf8))
         // A malformed chunk with the same start is still refused, and changes nothing.
-        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + #""choices":[{]}"#) }
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + #"[{]}"#) }
         #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + "}") }
         #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(#"{"id":"c9","choices":[}"#) }
         #expect(scanner.prefix == Array(head.utf8))
-        // `choices` first: nothing before it to keep, the old start stays.
+        // A new start replaces the old; `choices` may be the first member.
         #expect(try scan(#"{"choices":[],"id":"c1"}"#).choicesEmpty)
-        #expect(scanner.prefix == Array(head.utf8))
-        // A new start replaces the old.
+        #expect(scanner.prefix == Array(#"{"choices":"#.utf8) && scanner.lastResumedAt == 0)
         #expect(try scan(#"{"id":"c2","choices":[{"delta":{"content":"abc"}}]}"#).textBytes == 3)
-        #expect(scanner.prefix == Array(#"{"id":"c2","#.utf8))
+        #expect(scanner.prefix == Array(#"{"id":"c2","choices":[{"delta":{"content":"#.utf8))
     }
 
     @Test func rejectsWhatIsNotAnObject() {

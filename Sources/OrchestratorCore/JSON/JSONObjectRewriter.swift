@@ -197,15 +197,19 @@ public struct JSONObjectRewriter: Sendable {
         /// stays in a register. Reading a key, a string or a scalar cost a call of about
         /// a hundred instructions each before, which made most of a chunk's cost.
         ///
-        /// With `resumingAt`, the walk starts at that offset, where a top-level member's
-        /// key is expected (after whitespace): the caller vouches that the bytes before it
-        /// are an object's opening brace, one or more members and the comma after the
-        /// last of them, as they were in an earlier walk whose members it already has.
+        /// A walk can also be marked and resumed. The first top-level member whose key
+        /// `isMarked` is marked: `reached` gets a ``WalkPoint`` at its value's first byte,
+        /// and another at the first string value inside that value, if there is one.
+        /// Started `from` such a point, the walk goes on from there: the caller vouches
+        /// that the bytes before the point's offset are those of the walk that reached
+        /// it, whose members ending before the point it already has.
         @inline(__always)
         static func walkObject(
             _ bytes: UnsafeRawBufferPointer,
-            resumingAt resume: Int? = nil,
+            from point: WalkPoint? = nil,
             counting isCounted: (RawKey) -> Bool,
+            marking isMarked: (RawKey) -> Bool = { _ in false },
+            reached: (WalkPoint) -> Void = { _ in },
             _ member: (_ key: RawKey, _ memberRange: Range<Int>, _ valueRange: Range<Int>, _ counted: Int) throws -> Void
         ) throws {
             let count = bytes.count
@@ -241,11 +245,7 @@ public struct JSONObjectRewriter: Sendable {
             }
 
             var isEmpty = false
-            if let resume {
-                precondition(resume > 0 && resume < count, "a walk resumes inside the object")
-                i = resume
-                skipSpace()
-            } else {
+            if point == nil {
                 skipSpace()
                 guard isNext(UInt8(ascii: "{")) else { throw unexpected(UInt8(ascii: "{"), at: i) }
                 i += 1
@@ -273,6 +273,10 @@ public struct JSONObjectRewriter: Sendable {
                 var counted = 0
                 // Whether the value about to be read is a counted member's.
                 var countsValue = false
+                // 0 before the marked member, 1 inside it before its first inner string,
+                // 2 after that; whether the marked member's key was just read.
+                var marking = 0
+                var markedKeyRead = false
 
                 /// Steps over a key, its colon and the whitespace up to its value.
                 @inline(__always) func readKey() throws {
@@ -291,13 +295,48 @@ public struct JSONObjectRewriter: Sendable {
                         memberStart = start
                         valueStart = i
                         counted = 0
+                        if marking == 0 && isMarked(key) {
+                            marking = 1
+                            markedKeyRead = true
+                        }
                     }
                 }
 
-                try readKey()
+                if let point {
+                    precondition(point.offset > 0 && point.offset <= count, "a walk resumes inside the object")
+                    i = point.offset
+                    depth = point.depth
+                    objects[0] = point.objects
+                    inObject = point.objects & (UInt64(1) &<< UInt64(depth - 1)) != 0
+                    memberKey = RawKey(
+                        bytes: UnsafeRawBufferPointer(start: base + point.memberKeyOffset + 1, count: point.memberKeyCount),
+                        offset: point.memberKeyOffset, hasEscape: point.memberKeyEscaped)
+                    memberStart = point.memberKeyOffset
+                    valueStart = point.valueStart
+                    counted = point.counted
+                    countsValue = point.countsValue
+                    marking = point.seeksInner ? 1 : 2
+                } else {
+                    try readKey()
+                }
                 value: while true {
                     // At a value's first byte.
                     guard i < count else { throw MalformedJSON(offset: i, reason: "expected a value") }
+                    // Not a nested function: one capturing `objects` made every change of
+                    // it a copy of the whole array.
+                    if marking == 1 && (markedKeyRead || (depth >= 2 && at(i) == UInt8(ascii: "\""))) {
+                        // Points are kept small (no deeper than the first word of the
+                        // stack): they are copied as values.
+                        if depth < 64 {
+                            reached(
+                                WalkPoint(
+                                    offset: i, depth: depth, objects: objects[0], memberKeyOffset: memberKey.offset,
+                                    memberKeyCount: memberKey.bytes.count, valueStart: valueStart, counted: counted,
+                                    memberKeyEscaped: memberKey.hasEscape, countsValue: countsValue, seeksInner: markedKeyRead))
+                        }
+                        if !markedKeyRead { marking = 2 }
+                        markedKeyRead = false
+                    }
                     let first = at(i)
                     switch first {
                     case UInt8(ascii: "\""):
@@ -345,7 +384,10 @@ public struct JSONObjectRewriter: Sendable {
                     // element of its container, or the container's end (a value of its
                     // parent in turn).
                     while true {
-                        if depth == 1 { try member(memberKey, memberStart..<i, valueStart..<i, counted) }
+                        if depth == 1 {
+                            try member(memberKey, memberStart..<i, valueStart..<i, counted)
+                            if marking == 1 { marking = 2 }
+                        }
                         skipSpace()
                         guard i < count else {
                             throw MalformedJSON(offset: i, reason: depth == 1 ? "unterminated object" : "unterminated container")
@@ -372,6 +414,25 @@ public struct JSONObjectRewriter: Sendable {
             }
             skipSpace()
             if i != count { throw MalformedJSON(offset: i, reason: "trailing characters after the object") }
+        }
+
+        /// Where a walk stood at a value's first byte: enough to go on from there over
+        /// other bytes that are the same up to it.
+        struct WalkPoint: Sendable {
+            /// The value's first byte.
+            let offset: Int
+            /// Below 64: the stack's first word holds every level.
+            fileprivate let depth: Int
+            fileprivate let objects: UInt64
+            /// The top-level member's key (where its text starts, too).
+            fileprivate let memberKeyOffset: Int
+            fileprivate let memberKeyCount: Int
+            fileprivate let valueStart: Int
+            fileprivate let counted: Int
+            fileprivate let memberKeyEscaped: Bool
+            fileprivate let countsValue: Bool
+            /// At the marked member's value: the first string inside it is still to come.
+            let seeksInner: Bool
         }
 
         @inline(never)

@@ -47,27 +47,28 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// Scans bytes in place (an SSE event's data as the scanner hands it over).
     public static func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
         var summary = PassThroughSummary.empty
-        try walk(bytes, resumingAt: nil, into: &summary) { _, _ in }
+        try walk(bytes, from: nil, into: &summary, reached: { _ in }, beforeChoices: { _ in })
         return summary
     }
 
     static let empty = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
 
-    /// Reads the members of the object in `bytes` into `summary`, from the member at
-    /// `resumingAt` on when it is given (see ``JSONObjectRewriter/Scanner/walkObject``).
-    /// When `choices` is not the first member, `beforeChoices` gets the offset its
-    /// first appearance starts at and the summary as it stood just before it.
+    typealias WalkPoint = JSONObjectRewriter.Scanner.WalkPoint
+
+    /// Reads the members of the object in `bytes` into `summary`, from `point` on when
+    /// it is given (see ``JSONObjectRewriter/Scanner/walkObject``). The first `choices`
+    /// member is the marked one: `reached` gets the points at its value and at the first
+    /// string inside it, and `beforeChoices` the summary as it stood before it.
     @inline(__always)
     private static func walk(
-        _ bytes: UnsafeRawBufferPointer, resumingAt resume: Int?, into summary: inout PassThroughSummary,
-        beforeChoices: (_ offset: Int, _ summary: PassThroughSummary) -> Void
+        _ bytes: UnsafeRawBufferPointer, from point: WalkPoint?, into summary: inout PassThroughSummary,
+        reached: (WalkPoint) -> Void, beforeChoices: (_ summary: PassThroughSummary) -> Void
     ) throws {
-        var isFirst = resume == nil
         // Output text is counted anywhere in the chunk as it is walked; only what is in
         // `choices` is kept.
-        try JSONObjectRewriter.Scanner.walkObject(bytes, resumingAt: resume, counting: isOutputText) {
-            key, memberRange, valueRange, counted in
-            defer { isFirst = false }
+        try JSONObjectRewriter.Scanner.walkObject(
+            bytes, from: point, counting: isOutputText, marking: { Member($0) == .choices }, reached: reached
+        ) { key, _, valueRange, counted in
             guard let member = Member(key) else { return }
             let value = UnsafeRawBufferPointer(rebasing: bytes[valueRange])
             switch member {
@@ -90,7 +91,8 @@ public struct PassThroughSummary: Sendable, Hashable {
                     }
                 }
             case .choices:
-                if !isFirst { beforeChoices(memberRange.lowerBound, summary) }
+                // Only a walk from the start has anything before `choices` to report.
+                if point == nil { beforeChoices(summary) }
                 summary.hasChoicesArray = value.first == UInt8(ascii: "[")
                 summary.choicesEmpty = isEmptyArray(value)
                 summary.textBytes = counted
@@ -100,47 +102,92 @@ public struct PassThroughSummary: Sendable, Hashable {
 
     /// Scans the chunks of one stream, in order.
     ///
-    /// OpenAI-style upstreams repeat the same members before `choices` (`id`, `object`,
+    /// OpenAI-style upstreams repeat the members before `choices` (`id`, `object`,
     /// `created`, `model`, `system_fingerprint`…) in every chunk of a stream, byte for
-    /// byte: more than half of a typical chunk. So the scanner keeps those bytes from
-    /// the last chunk it walked in full, with what the walk had found in them, and a
-    /// chunk that starts with the same bytes is walked from its `choices` on. The result
-    /// is the same as ``PassThroughSummary/scan(bytes:)``'s for every chunk; a chunk
-    /// that starts differently is walked in full and becomes the new reference.
+    /// byte, and within `choices` the start of a content delta
+    /// (`[{"index":0,"delta":{"content":`): most of a typical chunk. So the scanner keeps
+    /// the bytes of the last chunk it walked up to the first string inside `choices`,
+    /// with where its walk stood at `choices`' value and at that string and what it had
+    /// found before them. A chunk that starts with the same bytes is walked from the
+    /// later point it shares (one `memcmp` each). The result is the same as
+    /// ``PassThroughSummary/scan(bytes:)``'s for every chunk; a chunk that starts
+    /// differently is walked in full and becomes the new reference.
     public struct StreamScanner: Sendable {
-        /// Longer runs before `choices` are not kept (a chunk with a large member first).
+        /// Points further in are not kept (a chunk with a large member first).
         static let maxPrefix = 1024
 
-        /// The bytes of a walked chunk up to its first `choices` member, and what the
-        /// walk had found in them.
+        /// The reference chunk's bytes up to its last point.
         private(set) var prefix: [UInt8] = []
-        private var atPrefixEnd = PassThroughSummary.empty
+        /// Where the reference's walk stood at `choices`' value, and at the first string
+        /// inside it.
+        private var atChoices: WalkPoint?
+        private var atInner: WalkPoint?
+        /// What the reference's walk had found before `choices`.
+        private var beforeChoices = PassThroughSummary.empty
+        /// The offset the last scan went on from, 0 for a whole walk (for tests).
+        private(set) var lastResumedAt = 0
+
+        /// What a walk reached: the points, and the summary before `choices`.
+        private struct Found {
+            var choices: WalkPoint?
+            var inner: WalkPoint?
+            var before: PassThroughSummary?
+        }
 
         public init() {}
 
         /// Scans one chunk's bytes.
         /// - Throws: ``JSONObjectRewriter/MalformedJSON`` when they are not a JSON object.
         public mutating func scan(bytes: UnsafeRawBufferPointer) throws -> PassThroughSummary {
-            if let base = bytes.baseAddress, !prefix.isEmpty, bytes.count > prefix.count,
-                prefix.withUnsafeBytes({ memcmp(base, $0.baseAddress!, $0.count) == 0 })
-            {
-                var summary = atPrefixEnd
-                try PassThroughSummary.walk(bytes, resumingAt: prefix.count, into: &summary) { _, _ in }
-                return summary
-            }
-            var summary = PassThroughSummary.empty
-            var prefixEnd = 0
-            var before = summary
-            try PassThroughSummary.walk(bytes, resumingAt: nil, into: &summary) { offset, soFar in
-                if prefixEnd == 0 {
-                    prefixEnd = offset
-                    before = soFar
+            // The later point the chunk shares with the reference, if any. (One walk call
+            // below, not one per case: the compiler then inlines it with its closures.)
+            var start: WalkPoint?
+            if let base = bytes.baseAddress {
+                func startsLikeReference(upTo offset: Int) -> Bool {
+                    bytes.count > offset && prefix.withUnsafeBytes { memcmp(base, $0.baseAddress!, offset) == 0 }
+                }
+                if let atInner, startsLikeReference(upTo: atInner.offset) {
+                    start = atInner
+                } else if let atChoices, startsLikeReference(upTo: atChoices.offset) {
+                    start = atChoices
                 }
             }
-            if prefixEnd > 0, prefixEnd <= Self.maxPrefix {
-                prefix.removeAll(keepingCapacity: true)
-                prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<prefixEnd]))
-                atPrefixEnd = before
+            var summary = start == nil ? PassThroughSummary.empty : beforeChoices
+            // Written through a pointer: captured as plain variables, these large values
+            // were copied from slot to slot on every turn of the walk's loop.
+            var found = Found()
+            try withUnsafeMutablePointer(to: &found) { found in
+                try PassThroughSummary.walk(
+                    bytes, from: start, into: &summary,
+                    reached: { point in
+                        if point.seeksInner { found.pointee.choices = point } else { found.pointee.inner = point }
+                    },
+                    beforeChoices: { if found.pointee.before == nil { found.pointee.before = $0 } })
+            }
+            lastResumedAt = start?.offset ?? 0
+            let reachedInner = found.inner
+            guard let start else {
+                // Walked in full: this chunk becomes the reference.
+                if let choices = found.choices, let before = found.before, choices.offset <= Self.maxPrefix {
+                    let inner = reachedInner.flatMap { $0.offset <= Self.maxPrefix ? $0 : nil }
+                    prefix.removeAll(keepingCapacity: true)
+                    prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<(inner ?? choices).offset]))
+                    atChoices = choices
+                    atInner = inner
+                    beforeChoices = before
+                }
+                return summary
+            }
+            if start.seeksInner {
+                // Went on from `choices`' value: this chunk's start inside it becomes the
+                // reference's.
+                prefix.removeSubrange(start.offset...)
+                if let inner = reachedInner, inner.offset <= Self.maxPrefix {
+                    prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start.offset..<inner.offset]))
+                    atInner = inner
+                } else {
+                    atInner = nil
+                }
             }
             return summary
         }
@@ -175,7 +222,7 @@ public struct PassThroughSummary: Sendable, Hashable {
     }
 
     /// The top-level members the scan reads.
-    private enum Member: CaseIterable {
+    private enum Member: CaseIterable, Equatable {
         case error, object, usage, data, xGroq, choices
 
         /// Which one `key` is, told by its length first: a chunk has about ten members
