@@ -147,34 +147,19 @@ public struct HTTP1HeadReader {
             if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
                 throw HTTP1Malformed(.field, "obsolete line folding in the head")
             }
-            // The line is not empty, so the base address is not nil.
-            guard let found = memchr(bytes.baseAddress! + line.lowerBound, Int32(UInt8(ascii: ":")), line.count) else {
+            guard let (nameRange, valueRange) = fieldParts(of: line) else {
                 throw HTTP1Malformed(.field, "a header line without a colon")
             }
-            let colon = UnsafeRawPointer(found) - bytes.baseAddress!
-            let nameRange = line.lowerBound..<colon
             guard !nameRange.isEmpty, nameRange.allSatisfy({ HTTP1Syntax.isTokenByte(bytes[$0]) }) else {
                 throw HTTP1Malformed(.field, "an invalid header name")
             }
-            var valueStart = colon + 1
-            var valueEnd = line.upperBound
-            while valueStart < valueEnd, HTTP1Syntax.isWhitespace(bytes[valueStart]) { valueStart += 1 }
-            while valueEnd > valueStart, HTTP1Syntax.isWhitespace(bytes[valueEnd - 1]) { valueEnd -= 1 }
-            let valueRange = valueStart..<valueEnd
             var ascii = true
             for index in valueRange {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\r") || byte == 0 { throw HTTP1Malformed(.field, "a CR or NUL inside a header value") }
                 if byte >= 0x80 { ascii = false }
             }
-            let name: HTTPField.Name?
-            let framing: HTTP1Syntax.FramingField?
-            if building {
-                (name, framing) = HTTP1Syntax.field(slice(nameRange))
-            } else {
-                (name, framing) = (nil, HTTP1Syntax.framingField(slice(nameRange)))
-            }
-            switch framing {
+            switch HTTP1Syntax.framingField(slice(nameRange)) {
             case .contentLength:
                 let length = try parseContentLength(valueRange)
                 if let contentLength = section.contentLength, contentLength != length {
@@ -197,8 +182,23 @@ public struct HTTP1HeadReader {
             default:
                 break
             }
-            if let name { fields.append(Self.field(name, slice(valueRange), ascii: ascii)) }
+            if building { fields.append(Self.field(HTTP1Syntax.fieldName(slice(nameRange)), slice(valueRange), ascii: ascii)) }
         }
+    }
+
+    /// A field line's name (up to the first colon) and its value without the whitespace
+    /// around it; nil when the line has no colon.
+    @inline(__always)
+    fileprivate func fieldParts(of line: Range<Int>) -> (name: Range<Int>, value: Range<Int>)? {
+        guard !line.isEmpty,
+            let found = memchr(bytes.baseAddress! + line.lowerBound, Int32(UInt8(ascii: ":")), line.count)
+        else { return nil }
+        let colon = UnsafeRawPointer(found) - bytes.baseAddress!
+        var start = colon + 1
+        var end = line.upperBound
+        while start < end, HTTP1Syntax.isWhitespace(bytes[start]) { start += 1 }
+        while end > start, HTTP1Syntax.isWhitespace(bytes[end - 1]) { end -= 1 }
+        return (line.lowerBound..<colon, start..<end)
     }
 
     /// A field from a checked line's name and value.
@@ -273,17 +273,9 @@ public struct HTTP1RawFields: Sendable, Hashable {
                 var reader = HTTP1HeadReader(bytes: bytes)
                 while let line = reader.nextLine(), !line.isEmpty {
                     // Checked lines: each has a colon after a non-empty token name.
-                    guard let found = memchr(bytes.baseAddress! + line.lowerBound, Int32(UInt8(ascii: ":")), line.count) else {
-                        return nil
-                    }
-                    let colon = UnsafeRawPointer(found) - bytes.baseAddress!
-                    guard RawBytes.equalIgnoringCase(reader.slice(line.lowerBound..<colon), lowercase: UnsafeRawBufferPointer(wanted))
-                    else { continue }
-                    var start = colon + 1
-                    var end = line.upperBound
-                    while start < end, HTTP1Syntax.isWhitespace(bytes[start]) { start += 1 }
-                    while end > start, HTTP1Syntax.isWhitespace(bytes[end - 1]) { end -= 1 }
-                    let value = reader.slice(start..<end)
+                    guard let (nameRange, valueRange) = reader.fieldParts(of: line) else { return nil }
+                    guard RawBytes.equalIgnoringCase(reader.slice(nameRange), lowercase: UnsafeRawBufferPointer(wanted)) else { continue }
+                    let value = reader.slice(valueRange)
                     return HTTP1HeadReader.field(name, value, ascii: !value.contains { $0 >= 0x80 }).value
                 }
                 return nil
@@ -535,10 +527,24 @@ public enum HTTP1Syntax {
     /// The field name for a valid token: the common ones without the lower-casing parse
     /// and its string (every message has several of them).
     public static func fieldName(_ token: UnsafeRawBufferPointer) -> HTTPField.Name {
-        field(token).name
+        // Only the spellings of the token's length are compared: a pass over all of
+        // them cost about 200 instructions per field.
+        if token.count < spellingsByLength.count {
+            for index in spellingsByLength[token.count] where RawBytes.equalIgnoringCase(token, commonNames[index].spelling) {
+                return commonNames[index].name
+            }
+        }
+        // A token is a valid field name.
+        return HTTPField.Name(String(decoding: token, as: UTF8.self))!
     }
 
-    /// Which framing field a valid token names, if any, told by length first.
+    /// The fields the head reader acts on itself.
+    public enum FramingField: Sendable {
+        case contentLength, transferEncoding, connection, host
+    }
+
+    /// Which framing field a valid token names, if any, told by length first (bytes
+    /// compared, not `HTTPField.Name`s, which compare strings).
     public static func framingField(_ token: UnsafeRawBufferPointer) -> FramingField? {
         switch token.count {
         case 4: RawBytes.equalIgnoringCase(token, "host") ? .host : nil
@@ -549,26 +555,6 @@ public enum HTTP1Syntax {
         }
     }
 
-    /// The fields the head reader acts on itself.
-    public enum FramingField: Sendable {
-        case contentLength, transferEncoding, connection, host
-    }
-
-    /// The field name for a valid token, and which framing field it is, if any: told by
-    /// its place in the table rather than by comparing names, which compares strings.
-    public static func field(_ token: UnsafeRawBufferPointer) -> (name: HTTPField.Name, framing: FramingField?) {
-        // Only the spellings of the token's length are compared: a pass over all of
-        // them cost about 200 instructions per field.
-        if token.count < spellingsByLength.count {
-            for index in spellingsByLength[token.count]
-            where RawBytes.equalIgnoringCase(token, commonNames[index].spelling) {
-                return (commonNames[index].name, commonNames[index].framing)
-            }
-        }
-        // A token is a valid field name.
-        return (HTTPField.Name(String(decoding: token, as: UTF8.self))!, nil)
-    }
-
     /// Indexes into `commonNames`, by the length of their spelling.
     private static let spellingsByLength: [[Int]] = {
         var table = [[Int]](repeating: [], count: (commonNames.map(\.spelling.utf8CodeUnitCount).max() ?? 0) + 1)
@@ -576,16 +562,14 @@ public enum HTTP1Syntax {
         return table
     }()
 
-    private static let commonNames: [(spelling: StaticString, name: HTTPField.Name, framing: FramingField?)] = [
-        ("content-type", .contentType, nil), ("content-length", .contentLength, .contentLength), ("date", .date, nil),
-        ("server", .server, nil), ("connection", .connection, .connection),
-        ("transfer-encoding", .transferEncoding, .transferEncoding),
-        ("x-request-id", HTTPField.Name("x-request-id")!, nil), ("cache-control", .cacheControl, nil), ("vary", .vary, nil),
-        ("etag", .eTag, nil), ("last-modified", .lastModified, nil), ("accept-ranges", .acceptRanges, nil),
-        ("retry-after", .retryAfter, nil), ("keep-alive", HTTPField.Name("keep-alive")!, nil),
+    private static let commonNames: [(spelling: StaticString, name: HTTPField.Name)] = [
+        ("content-type", .contentType), ("content-length", .contentLength), ("date", .date),
+        ("server", .server), ("connection", .connection), ("transfer-encoding", .transferEncoding),
+        ("x-request-id", HTTPField.Name("x-request-id")!), ("cache-control", .cacheControl), ("vary", .vary),
+        ("etag", .eTag), ("last-modified", .lastModified), ("accept-ranges", .acceptRanges),
+        ("retry-after", .retryAfter), ("keep-alive", HTTPField.Name("keep-alive")!),
         // Request fields.
-        ("host", host, .host), ("authorization", .authorization, nil), ("accept", .accept, nil),
-        ("user-agent", .userAgent, nil), ("accept-encoding", .acceptEncoding, nil), ("origin", .origin, nil),
-        ("x-api-key", HTTPField.Name("x-api-key")!, nil),
+        ("host", host), ("authorization", .authorization), ("accept", .accept), ("user-agent", .userAgent),
+        ("accept-encoding", .acceptEncoding), ("origin", .origin), ("x-api-key", HTTPField.Name("x-api-key")!),
     ]
 }

@@ -266,9 +266,9 @@ public struct JSONObjectRewriter: Sendable {
                 // is an object: kept as containers open and close, not read from
                 // `objects` after every value.
                 var inObject = true
-                // The top-level member being read, and the text counted in it so far.
+                // The top-level member being read (its text starts at its key), where its
+                // value starts, and the text counted in it so far.
                 var memberKey = RawKey(bytes: UnsafeRawBufferPointer(start: nil, count: 0), offset: 0, hasEscape: false)
-                var memberStart = 0
                 var valueStart = 0
                 var counted = 0
                 // Whether the value about to be read is a counted member's.
@@ -292,7 +292,6 @@ public struct JSONObjectRewriter: Sendable {
                     countsValue = isCounted(key)
                     if depth == 1 {
                         memberKey = key
-                        memberStart = start
                         valueStart = i
                         counted = 0
                         if marking == 0 && isMarked(key) {
@@ -311,7 +310,6 @@ public struct JSONObjectRewriter: Sendable {
                     memberKey = RawKey(
                         bytes: UnsafeRawBufferPointer(start: base + point.memberKeyOffset + 1, count: point.memberKeyCount),
                         offset: point.memberKeyOffset, hasEscape: point.memberKeyEscaped)
-                    memberStart = point.memberKeyOffset
                     valueStart = point.valueStart
                     counted = point.counted
                     countsValue = point.countsValue
@@ -385,7 +383,7 @@ public struct JSONObjectRewriter: Sendable {
                     // parent in turn).
                     while true {
                         if depth == 1 {
-                            try member(memberKey, memberStart..<i, valueStart..<i, counted)
+                            try member(memberKey, memberKey.offset..<i, valueStart..<i, counted)
                             if marking == 1 { marking = 2 }
                         }
                         skipSpace()

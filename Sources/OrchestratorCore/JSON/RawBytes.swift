@@ -64,21 +64,22 @@ public enum RawBytes {
 
     /// Whether `bytes` are `lowercase` (lower-case ASCII), ASCII letters in either case.
     public static func equalIgnoringCase(_ bytes: UnsafeRawBufferPointer, lowercase: UnsafeRawBufferPointer) -> Bool {
-        guard bytes.count == lowercase.count else { return false }
-        for offset in 0..<bytes.count {
-            let wanted = lowercase[offset]
-            let byte = bytes[offset]
-            let isLetter = wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z")
-            if isLetter ? byte | 0x20 != wanted : byte != wanted { return false }
-        }
-        return true
+        bytes.count == lowercase.count && matchesIgnoringCase(bytes, at: 0, lowercase)
     }
 
     /// Whether the `text.utf8CodeUnitCount` bytes at `start` are `text` in either case.
     @usableFromInline
     static func matchesIgnoringCase(_ bytes: UnsafeRawBufferPointer, at start: Int, _ text: StaticString) -> Bool {
-        for offset in 0..<text.utf8CodeUnitCount {
-            let wanted = text.utf8Start[offset]
+        matchesIgnoringCase(bytes, at: start, UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Whether the `lowercase.count` bytes at `start` are `lowercase` (its letters in
+    /// lower case; its other bytes match exactly) in either case. Inlined: with a
+    /// constant `text` the loop is compiled for its length.
+    @inline(__always)
+    static func matchesIgnoringCase(_ bytes: UnsafeRawBufferPointer, at start: Int, _ lowercase: UnsafeRawBufferPointer) -> Bool {
+        for offset in 0..<lowercase.count {
+            let wanted = lowercase[offset]
             let byte = bytes[start + offset]
             let isLetter = wanted >= UInt8(ascii: "a") && wanted <= UInt8(ascii: "z")
             if isLetter ? byte | 0x20 != wanted : byte != wanted { return false }
