@@ -487,15 +487,28 @@ struct PassThroughSummaryTests {
             #"x"choices":[]}"#,
             #""choices":[]} trailing"#,
         ]
+        // Content chunks that differ only in their text, which may hold escapes, end
+        // early on a bare quote, or escape its closing quote.
+        let texts = ["", "ab", #"""#, #"\"#, "é", #"a"b"#, #""#, "}]", #"""#]
+        let contentTails = [
+            #"},"finish_reason":null}],"usage":null}"#, #"}}]}"#, #"}}],"usage":{"prompt_tokens":2}}"#, #"}}]"#,
+        ]
+        func contentTail() -> String {
+            let text = (0..<Int.random(in: 0..<3, using: &generator)).map { _ in texts.randomElement(using: &generator)! }.joined()
+            let value = Int.random(in: 0..<8, using: &generator) == 0 ? "null" : "\"\(text)\""
+            let end = Int.random(in: 0..<3, using: &generator) == 0 ? contentTails.randomElement(using: &generator)! : contentTails[0]
+            return #""choices":[{"index":0,"delta":{"content":"# + value + end
+        }
         func space() -> String { ["", "", " ", "\n\t"].randomElement(using: &generator)! }
         var resumed = 0
+        var stringOnly = 0
         for _ in 0..<200 {
             var scanner = PassThroughSummary.StreamScanner()
             // Like a real stream, most chunks start alike; some do not.
             let usual = heads.randomElement(using: &generator)! + space()
             for _ in 0..<Int.random(in: 1..<12, using: &generator) {
                 let start = Int.random(in: 0..<4, using: &generator) == 0 ? heads.randomElement(using: &generator)! + space() : usual
-                let chunk = start + tails.randomElement(using: &generator)!
+                let chunk = start + (Bool.random(using: &generator) ? tails.randomElement(using: &generator)! : contentTail())
                 let bytes = Array(chunk.utf8)
                 let alone = Result { try PassThroughSummary.scan(chunk) }
                 let inStream = Result { try bytes.withUnsafeBytes { try scanner.scan(bytes: $0) } }
@@ -505,10 +518,13 @@ struct PassThroughSummaryTests {
                 default: Issue.record("\(chunk): alone \(alone), in the stream \(inStream)")
                 }
                 if scanner.lastResumedAt > 0 { resumed += 1 }
+                if scanner.lastResumedAt == bytes.count, case .success = inStream { stringOnly += 1 }
             }
         }
-        // Chunks often start like the one before, so many were walked from a later point.
+        // Chunks often start like the one before, so many were walked from a later point,
+        // and some differed from the last only in their text and were not walked at all.
         #expect(resumed > 100)
+        #expect(stringOnly > 20)
     }
 
     /// What the scanner keeps: the bytes up to the first string inside the first
@@ -525,7 +541,25 @@ struct PassThroughSummaryTests {
         #expect(first.textBytes == 2 && scanner.prefix == Array((head + delta).utf8) && scanner.lastResumedAt == 0)
         let next = try scan(head + delta + #""there"}}],"usage":null}"#)
         #expect(next.textBytes == 5 && next.hasChoicesArray && !next.choicesEmpty && next.usage == nil)
+        #expect(scanner.lastResumedAt == (head + delta).utf8.count && scanner.tail == Array(#"}}],"usage":null}"#.utf8))
+        // The same chunk with only that string changed is not walked at all.
+        let again = #""again\""}}],"usage":null}"#
+        #expect(try scan(head + delta + again).textBytes == 7)
+        #expect(scanner.lastResumedAt == (head + delta + again).utf8.count)
+        // Not when there is another value there, or the string ends elsewhere; those
+        // chunks are walked, and only a string's tail is kept.
+        #expect(try scan(head + delta + #"null}}],"usage":null}"#).textBytes == 0)
+        #expect(scanner.lastResumedAt == (head + delta).utf8.count && scanner.tail.isEmpty)
+        #expect(try scan(head + delta + #""a"}}],"usage":null}"#).textBytes == 1)
         #expect(scanner.lastResumedAt == (head + delta).utf8.count)
+        #expect(throws: JSONObjectRewriter.MalformedJSON.self) { try scan(head + delta + #""a"b"}}],"usage":null}"#) }
+        // (The walk takes what is no string, object or array up to a delimiter as a
+        // number or literal.)
+        #expect(try scan(head + delta + #"1"}}],"usage":null}"#).textBytes == 0)
+        #expect(scanner.lastResumedAt == (head + delta).utf8.count && scanner.tail.isEmpty)
+        #expect(try scan(head + delta + #""x"}}],"usage":null}"#).textBytes == 1)
+        #expect(try scan(head + delta + #""xyz"}}],"usage":null}"#).textBytes == 3)
+        #expect(scanner.lastResumedAt == (head + delta + #""xyz"}}],"usage":null}"#).utf8.count)
         // Shares only the start up to `choices`: goes on from there, and keeps this
         // chunk's start inside `choices` instead.
         let role = #"[{"index":0,"delta":{"role":"#

@@ -428,7 +428,8 @@ public struct JSONObjectRewriter: Sendable {
             fileprivate let valueStart: Int
             fileprivate let counted: Int
             fileprivate let memberKeyEscaped: Bool
-            fileprivate let countsValue: Bool
+            /// Whether the value is counted text (when it is a string).
+            let countsValue: Bool
             /// At the marked member's value: the first string inside it is still to come.
             let seeksInner: Bool
         }

@@ -112,6 +112,13 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// later point it shares (one `memcmp` each). The result is the same as
     /// ``PassThroughSummary/scan(bytes:)``'s for every chunk; a chunk that starts
     /// differently is walked in full and becomes the new reference.
+    ///
+    /// The bytes after that first string are mostly the same from chunk to chunk too
+    /// (`},"logprobs":null,"finish_reason":null}],"usage":null}`), so the scanner also
+    /// keeps those of the last chunk it walked, with its summary. A chunk that is that
+    /// chunk with only the string's text changed is not walked at all: the walk reads a
+    /// string's text only to find its end, so the chunk's summary is the kept one with
+    /// the text count moved by the change in the string's length.
     public struct StreamScanner: Sendable {
         /// Points further in are not kept (a chunk with a large member first).
         static let maxPrefix = 1024
@@ -124,7 +131,13 @@ public struct PassThroughSummary: Sendable, Hashable {
         private var atInner: WalkPoint?
         /// What the reference's walk had found before `choices`.
         private var beforeChoices = PassThroughSummary.empty
-        /// The offset the last scan went on from, 0 for a whole walk (for tests).
+        /// The last walked chunk's bytes after its string at `atInner`, the length of that
+        /// string's text, and the chunk's summary; nil when there is no `atInner`.
+        private(set) var tail: [UInt8] = []
+        private var tailSummary: PassThroughSummary?
+        private var tailStringLength = 0
+        /// The offset the last scan went on from: 0 for a whole walk, the chunk's length
+        /// when only its string at `atInner` was read (for tests).
         private(set) var lastResumedAt = 0
 
         /// What a walk reached: the points, and the summary before `choices`.
@@ -147,6 +160,10 @@ public struct PassThroughSummary: Sendable, Hashable {
                     bytes.count > offset && prefix.withUnsafeBytes { memcmp(base, $0.baseAddress!, offset) == 0 }
                 }
                 if let atInner, startsLikeReference(upTo: atInner.offset) {
+                    if let summary = sameButString(bytes, base: base, at: atInner) {
+                        lastResumedAt = bytes.count
+                        return summary
+                    }
                     start = atInner
                 } else if let atChoices, startsLikeReference(upTo: atChoices.offset) {
                     start = atChoices
@@ -166,30 +183,77 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
             lastResumedAt = start?.offset ?? 0
             let reachedInner = found.inner
-            guard let start else {
-                // Walked in full: this chunk becomes the reference.
-                if let choices = found.choices, let before = found.before, choices.offset <= Self.maxPrefix {
-                    let inner = reachedInner.flatMap { $0.offset <= Self.maxPrefix ? $0 : nil }
-                    prefix.removeAll(keepingCapacity: true)
-                    prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<(inner ?? choices).offset]))
-                    atChoices = choices
-                    atInner = inner
-                    beforeChoices = before
+            if let start {
+                if start.seeksInner {
+                    // Went on from `choices`' value: this chunk's start inside it becomes
+                    // the reference's.
+                    prefix.removeSubrange(start.offset...)
+                    if let inner = reachedInner, inner.offset <= Self.maxPrefix {
+                        Self.append(UnsafeRawBufferPointer(rebasing: bytes[start.offset..<inner.offset]), to: &prefix)
+                        atInner = inner
+                    } else {
+                        atInner = nil
+                    }
                 }
+            } else if let choices = found.choices, let before = found.before, choices.offset <= Self.maxPrefix {
+                // Walked in full: this chunk becomes the reference.
+                let inner = reachedInner.flatMap { $0.offset <= Self.maxPrefix ? $0 : nil }
+                prefix.removeAll(keepingCapacity: true)
+                Self.append(UnsafeRawBufferPointer(rebasing: bytes[..<(inner ?? choices).offset]), to: &prefix)
+                atChoices = choices
+                atInner = inner
+                beforeChoices = before
+            } else {
+                // Walked in full and kept nothing: the reference, and its tail, stay.
                 return summary
             }
-            if start.seeksInner {
-                // Went on from `choices`' value: this chunk's start inside it becomes the
-                // reference's.
-                prefix.removeSubrange(start.offset...)
-                if let inner = reachedInner, inner.offset <= Self.maxPrefix {
-                    prefix.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start.offset..<inner.offset]))
-                    atInner = inner
-                } else {
-                    atInner = nil
-                }
-            }
+            // This chunk starts like the reference up to `atInner`: its tail is kept.
+            keepTail(of: bytes, summary: summary)
             return summary
+        }
+
+        /// The summary of a chunk that is the last walked one with only the string at
+        /// `inner` changed, or nil when it is not. The caller has compared the bytes
+        /// before `inner` (and the chunk goes on past them).
+        private func sameButString(_ bytes: UnsafeRawBufferPointer, base: UnsafeRawPointer, at inner: WalkPoint) -> PassThroughSummary? {
+            guard var summary = tailSummary, base.load(fromByteOffset: inner.offset, as: UInt8.self) == UInt8(ascii: "\""),
+                let end = Self.endOfString(base, count: bytes.count, at: inner.offset), bytes.count - end == tail.count,
+                tail.withUnsafeBytes({ $0.isEmpty || memcmp(base + end, $0.baseAddress!, $0.count) == 0 })
+            else { return nil }
+            if inner.countsValue { summary.textBytes += (end - inner.offset - 2) - tailStringLength }
+            return summary
+        }
+
+        /// Keeps the bytes of `bytes` after its string at `atInner`, and its summary.
+        private mutating func keepTail(of bytes: UnsafeRawBufferPointer, summary: PassThroughSummary) {
+            tail.removeAll(keepingCapacity: true)
+            tailSummary = nil
+            // This chunk may have another value there. Where it has a string, the walk went
+            // past it, so it ends within the chunk.
+            guard let inner = atInner, let base = bytes.baseAddress,
+                base.load(fromByteOffset: inner.offset, as: UInt8.self) == UInt8(ascii: "\""),
+                let end = Self.endOfString(base, count: bytes.count, at: inner.offset), bytes.count - end <= Self.maxPrefix
+            else { return }
+            Self.append(UnsafeRawBufferPointer(rebasing: bytes[end...]), to: &tail)
+            tailSummary = summary
+            tailStringLength = end - inner.offset - 2
+        }
+
+        /// Just past the closing quote of the string whose opening quote is at `offset`,
+        /// found as the walk finds it; nil when the string never ends.
+        private static func endOfString(_ base: UnsafeRawPointer, count: Int, at offset: Int) -> Int? {
+            var from = offset + 1
+            while let found = JSONObjectRewriter.Scanner.quoteOrBackslash(base, count: count, from: from) {
+                if base.load(fromByteOffset: found, as: UInt8.self) == UInt8(ascii: "\"") { return found + 1 }
+                // Past the backslash and the character it escapes.
+                from = found + 2
+            }
+            return nil
+        }
+
+        /// Appends with one copy (appending the raw buffer itself went byte by byte).
+        private static func append(_ bytes: UnsafeRawBufferPointer, to array: inout [UInt8]) {
+            bytes.withMemoryRebound(to: UInt8.self) { array.append(contentsOf: $0) }
         }
     }
 
