@@ -120,10 +120,13 @@ struct SSEScannerTests {
             }
             if next(4) == 0 { stream += "data: tail" }
             let bytes = Array(stream.utf8)
+            // Whole, most events are read in place (one data line and a blank line, all
+            // in the buffer); cut small, none is; cut larger, some are.
             let whole = try scan([bytes])
             #expect(!whole.isEmpty)
-            for _ in 0..<8 {
-                let chunks = randomPieces(of: bytes, maxPiece: 12, using: &cuts)
+            #expect(try scan(bytes.map { [$0] }) == whole, "\(stream.debugDescription)")
+            for maxPiece in [12, 12, 12, 12, 64, 64, 64, 64] {
+                let chunks = randomPieces(of: bytes, maxPiece: maxPiece, using: &cuts)
                 #expect(try scan(chunks) == whole, "\(stream.debugDescription)")
             }
         }

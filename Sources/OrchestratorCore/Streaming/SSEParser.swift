@@ -149,6 +149,20 @@ public struct SSEScanner: Sendable {
                         continue
                     }
                 }
+                // Most events are one `data: …` line and a blank line, all in this
+                // buffer: handed over in place, without the line-by-line state.
+                if carry.isEmpty, case .empty = shape, let end = Self.canonicalEventEnd(base, from: start, count: count) {
+                    let data = UnsafeRawBufferPointer(start: base + start + 6, count: end - start - 6)
+                    let keepGoing = lastID.withUnsafeBytes { id in
+                        onEvent(Event(name: nil, data: data, id: hasID ? id : nil, raw: start..<(end + 2)))
+                    }
+                    start = end + 2
+                    if !keepGoing {
+                        stopped = true
+                        return
+                    }
+                    continue
+                }
                 // The line ends at the first CR or LF: found with memchr (vectorised),
                 // since events are long lines and this runs over every byte streamed.
                 guard let end = Self.lineEnd(base, from: start, count: count) else { break }
@@ -190,6 +204,19 @@ public struct SSEScanner: Sendable {
         } else {
             shape = .other
         }
+    }
+
+    /// Where the line ends (its LF) when `base[from..<count]` starts with a whole event
+    /// of one data line: `data: `, no CR, LF, and the blank line's LF. No line of the
+    /// event has been read yet, so it has no name and no other data.
+    @inline(__always)
+    private static func canonicalEventEnd(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int? {
+        guard count - start >= 8, RawBytes.hasPrefix(UnsafeRawBufferPointer(start: base + start, count: 6), "data: "),
+            let lf = memchr(base + start + 6, Int32(UInt8(ascii: "\n")), count - start - 6).map({ UnsafeRawPointer($0) - base }),
+            lf + 1 < count, base.load(fromByteOffset: lf + 1, as: UInt8.self) == UInt8(ascii: "\n"),
+            memchr(base + start + 6, Int32(UInt8(ascii: "\r")), lf - start - 6) == nil
+        else { return nil }
+        return lf
     }
 
     /// The index of the first CR or LF in `base[from..<count]`, if any.
