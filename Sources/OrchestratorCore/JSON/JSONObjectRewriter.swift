@@ -64,12 +64,14 @@ public struct JSONObjectRewriter: Sendable {
             out.reserveCapacity(raw.count + replacements.reduce(0) { $0 + ($1.value?.count ?? 0) + $1.key.utf8.count + 4 })
             out.writeInteger(UInt8(ascii: "{"))
             var first = true
-            var written = Set<String>()
+            // Which replacements are written (their keys are unique): marked by index, not
+            // hashed into a set of keys for every request.
+            var written = [Bool](repeating: false, count: replacements.count)
             try Self.forEachMember(of: raw) { key, memberRange, valueRange in
-                if let replacement = try replacements.first(where: { try key.equals(string: $0.key) }) {
-                    if written.contains(replacement.key) { return }
-                    written.insert(replacement.key)
-                    guard let value = replacement.value else { return }
+                if let index = try replacements.firstIndex(where: { try key.equals(string: $0.key) }) {
+                    if written[index] { return }
+                    written[index] = true
+                    guard let value = replacements[index].value else { return }
                     if !first { out.writeInteger(UInt8(ascii: ",")) }
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[memberRange.lowerBound..<valueRange.lowerBound]))
                     out.writeBytes(value)
@@ -79,7 +81,7 @@ public struct JSONObjectRewriter: Sendable {
                 }
                 first = false
             }
-            for replacement in replacements where !written.contains(replacement.key) {
+            for (index, replacement) in replacements.enumerated() where !written[index] {
                 guard let value = replacement.value else { continue }
                 if !first { out.writeInteger(UInt8(ascii: ",")) }
                 out.writeBytes(Self.encodeString(replacement.key))
