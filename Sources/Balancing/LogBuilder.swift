@@ -3,15 +3,37 @@ import OrchestratorCore
 
 /// Accumulates what one request did, then produces its request-log row.
 struct LogBuilder: Sendable {
-    let chat: ChatRequest
-    private let requestID: String
-    private let receivedAtMillis: Int64
-    private let receivedAt: ContinuousClock.Instant
-    private let principal: Principal
-    private let style: APIStyle
-    private let clock: any GatewayClock
-    private let maxBodyBytes: Int
-    private let requestBody: String?
+    /// What the request fixed when it arrived. Held by reference: the builder is copied
+    /// from frame to frame as a request is routed, tried and streamed, and each copy of
+    /// these values retained and released every string in them.
+    private final class Arrival: Sendable {
+        let chat: ChatRequest
+        let requestID: String
+        let receivedAtMillis: Int64
+        let receivedAt: ContinuousClock.Instant
+        let principal: Principal
+        let style: APIStyle
+        let clock: any GatewayClock
+        let maxBodyBytes: Int
+        let requestBody: String?
+
+        init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
+            self.chat = request.chat
+            self.requestID = request.requestID
+            self.receivedAtMillis = request.receivedAtMillis
+            self.receivedAt = request.receivedAt
+            self.principal = principal
+            self.style = request.style
+            self.clock = clock
+            self.maxBodyBytes = maxBodyBytes
+            self.requestBody =
+                principal.logBodies
+                ? String(decoding: request.body.readableBytesView.prefix(maxBodyBytes), as: UTF8.self) : nil
+        }
+    }
+
+    private let arrival: Arrival
+    var chat: ChatRequest { arrival.chat }
 
     var attempts = 0
     var provider: String?
@@ -30,17 +52,7 @@ struct LogBuilder: Sendable {
     var providerAdmission: KeyAdmission?
 
     init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
-        self.chat = request.chat
-        self.requestID = request.requestID
-        self.receivedAtMillis = request.receivedAtMillis
-        self.receivedAt = request.receivedAt
-        self.principal = principal
-        self.style = request.style
-        self.clock = clock
-        self.maxBodyBytes = maxBodyBytes
-        self.requestBody =
-            principal.logBodies
-            ? String(decoding: request.body.readableBytesView.prefix(maxBodyBytes), as: UTF8.self) : nil
+        arrival = Arrival(request: request, principal: principal, clock: clock, maxBodyBytes: maxBodyBytes)
     }
 
     mutating func recordAttempt(_ target: TargetConfig, keyID: String?, status: Int, error: String?, latency: Duration) {
@@ -51,7 +63,8 @@ struct LogBuilder: Sendable {
     }
 
     mutating func captureResponse(_ body: CompletionBody) {
-        guard principal.logBodies else { return }
+        guard arrival.principal.logBodies else { return }
+        let maxBodyBytes = arrival.maxBodyBytes
         switch body {
         case .raw(let buffer):
             responseBody = String(decoding: buffer.readableBytesView.prefix(maxBodyBytes), as: UTF8.self)
@@ -61,18 +74,20 @@ struct LogBuilder: Sendable {
     }
 
     func finish(status: Int, error: GatewayError?) -> RequestLogEntry {
-        let now = clock.now
+        let arrival = self.arrival
+        let receivedAt = arrival.receivedAt
+        let now = arrival.clock.now
         let usage = self.usage
         let cost = (usage.flatMap { u in price.map { $0.costMicros(for: u) } }) ?? 0
         return RequestLogEntry(
-            requestID: requestID, timestampMillis: receivedAtMillis, keyID: principal.keyID, keyName: principal.name,
-            apiStyle: style.rawValue, model: chat.model, provider: provider, upstreamModel: upstreamModel,
-            stream: chat.isStreaming, status: status, attempts: attempts,
+            requestID: arrival.requestID, timestampMillis: arrival.receivedAtMillis, keyID: arrival.principal.keyID,
+            keyName: arrival.principal.name, apiStyle: arrival.style.rawValue, model: arrival.chat.model, provider: provider,
+            upstreamModel: upstreamModel, stream: arrival.chat.isStreaming, status: status, attempts: attempts,
             latencyMillis: receivedAt.duration(to: now).totalMilliseconds,
             timeToFirstTokenMillis: firstTokenAt.map { receivedAt.duration(to: $0).totalMilliseconds },
             promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0,
             cachedTokens: usage?.cachedTokens ?? 0, tokensEstimated: tokensEstimated, costMicros: cost,
             errorMessage: error.map { Redaction.scrub($0.message) }, upstreamRequestID: upstreamRequestID,
-            requestBody: requestBody, responseBody: responseBody, attemptDetails: attemptDetails)
+            requestBody: arrival.requestBody, responseBody: responseBody, attemptDetails: attemptDetails)
     }
 }
