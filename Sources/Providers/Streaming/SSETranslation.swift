@@ -196,38 +196,47 @@ struct SSETranslation<Translator: SSEEventTranslator> {
         ProviderStreamEvent
     > where Translator: Sendable {
         ErasedAsyncSequence<ProviderStreamEvent>(makeNext: {
-            var translation = SSETranslation(translator)
-            var upstream = body.makeAsyncIterator()
-            var pending: [ProviderStreamEvent] = []
-            var next = 0
-            var finished = false
-            return {
-                while true {
-                    if next < pending.count {
-                        defer { next += 1 }
-                        return pending[next]
-                    }
-                    // An error that arrived with the events just delivered: raise it now,
-                    // not after the next (possibly never coming) upstream read.
-                    if let error = translation.takeDeferred() { throw error }
-                    if finished { return nil }
-                    let chunk: ByteBuffer?
-                    do {
-                        chunk = try await upstream.next()
-                    } catch {
-                        throw ProviderErrors.gatewayError(
-                            UpstreamFailure.fromTransport(error, provider: translation.translator.provider))
-                    }
-                    next = 0
-                    if let chunk {
-                        pending = try translation.feed(chunk)
-                    } else {
-                        pending = try translation.finish()
-                        finished = true
-                    }
-                }
-            }
+            var pump = EventPump(translation: SSETranslation(translator), upstream: body.makeAsyncIterator())
+            return { try await pump.next() }
         })
+    }
+}
+
+/// The state of one iteration of ``SSETranslation/events(of:translator:)``, in one value:
+/// as separate variables captured by the iterator's closure, each use of each of them
+/// was checked for exclusive access, several times for every event.
+private struct EventPump<Translator: SSEEventTranslator> {
+    var translation: SSETranslation<Translator>
+    var upstream: ErasedAsyncSequence<ByteBuffer>.Iterator
+    /// The events of the last upstream read, delivered from `index` on.
+    var pending: [ProviderStreamEvent] = []
+    var index = 0
+    var finished = false
+
+    mutating func next() async throws -> ProviderStreamEvent? {
+        while true {
+            if index < pending.count {
+                defer { index += 1 }
+                return pending[index]
+            }
+            // An error that arrived with the events just delivered: raise it now, not
+            // after the next (possibly never coming) upstream read.
+            if let error = translation.takeDeferred() { throw error }
+            if finished { return nil }
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await upstream.next()
+            } catch {
+                throw ProviderErrors.gatewayError(UpstreamFailure.fromTransport(error, provider: translation.translator.provider))
+            }
+            index = 0
+            if let chunk {
+                pending = try translation.feed(chunk)
+            } else {
+                pending = try translation.finish()
+                finished = true
+            }
+        }
     }
 }
 
