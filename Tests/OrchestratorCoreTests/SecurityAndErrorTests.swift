@@ -207,6 +207,8 @@ struct RequestIDTests {
         // Same process, same millisecond: the counter still orders and separates them.
         let a = RequestID.generate(unixMillis: 42), b = RequestID.generate(unixMillis: 42)
         #expect(a < b && a.prefix(20) == b.prefix(20))
+        #expect(UInt64(b.suffix(12), radix: 16)! == UInt64(a.suffix(12), radix: 16)! + 1)
+        #expect(a.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
     }
 }
 

@@ -29,19 +29,24 @@ public enum RequestID {
     static func generate(unixMillis: UInt64) -> String {
         let n = counter.add(1, ordering: .relaxed).newValue
         return String(unsafeUninitializedCapacity: 32) { out in
-            var at = 0
-            appendHex(unixMillis, digits: 12, to: out, at: &at)
-            appendHex(processTag, digits: 8, to: out, at: &at)
-            appendHex(n, digits: 12, to: out, at: &at)
-            return at
+            let base = out.baseAddress!
+            writeHex(unixMillis, digits: 12, to: base)
+            writeHex(processTag, digits: 8, to: base + 12)
+            writeHex(n, digits: 12, to: base + 20)
+            return 32
         }
     }
 
-    /// The low `digits` hex digits of `value`, most significant first.
-    private static func appendHex(_ value: UInt64, digits: Int, to out: UnsafeMutableBufferPointer<UInt8>, at: inout Int) {
-        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-            out[at] = Hex.digit(UInt8(truncatingIfNeeded: value >> UInt64(shift)) & 0x0F)
-            at += 1
+    /// The low `digits` hex digits of `value`, most significant first, written from the
+    /// last digit back (a plain loop: this runs twice for every request).
+    @inline(__always)
+    private static func writeHex(_ value: UInt64, digits: Int, to out: UnsafeMutablePointer<UInt8>) {
+        var value = value
+        var at = digits
+        while at > 0 {
+            at -= 1
+            out[at] = Hex.digit(UInt8(truncatingIfNeeded: value) & 0x0F)
+            value >>= 4
         }
     }
 
