@@ -336,6 +336,13 @@ struct SQLBackendBehaviourTests {
         try await store.insertLogs([row("c"), row("d"), row("e")])
         #expect(try await store.logs(RequestLogQuery()).map(\.id).sorted() == ["a", "b", "c", "d", "e"])
         #expect(try await store.log(id: "d")?.requestID == "r-d")
+        // Failing in a later statement of the batch (past the first 32 rows) takes the
+        // earlier statements' rows back too.
+        let long = (0..<40).map { row("long-\($0)") }
+        await #expect(throws: (any Error).self) { try await store.insertLogs(long + [row("b")] + [row("after")]) }
+        #expect(try await store.countLogs() == 5)
+        try await store.insertLogs(long)
+        #expect(try await store.countLogs() == 45)
         await database.drop()
     }
 

@@ -18,17 +18,30 @@ enum LogRows {
     /// `INSERT INTO request_logs (…) VALUES (…), …` for `rows` rows, 1 to
     /// ``rowsPerInsert``: the same string each time, so the connection's statement cache
     /// finds it.
-    static func insert(rows: Int) -> String {
+    ///
+    /// On SQLite it is `INSERT OR ROLLBACK`. A statement that writes several rows and may
+    /// stop part-way on a constraint (the default, `ABORT`) keeps a statement journal,
+    /// a copy of every page it changes, to undo its own rows alone. The writer rolls back
+    /// the whole batch on any failure anyway, so SQLite may as well do that at once, and
+    /// then keeps no such copy (about 4,000 instructions per row kept in memory, two
+    /// `pwrite` calls per page spilled to a file).
+    static func insert(rows: Int, dialect: SQLDialect) -> String {
         precondition(rows >= 1 && rows <= rowsPerInsert, "rows per insert")
-        return inserts[rows - 1]
+        switch dialect {
+        case .sqlite: return sqliteInserts[rows - 1]
+        case .mysql: return mysqlInserts[rows - 1]
+        }
     }
 
-    private static let inserts: [String] = {
+    private static let sqliteInserts = inserts("INSERT OR ROLLBACK INTO")
+    private static let mysqlInserts = inserts("INSERT INTO")
+
+    private static func inserts(_ verb: String) -> [String] {
         let row = "(" + Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ") + ")"
         return (1...rowsPerInsert).map { count in
-            "INSERT INTO request_logs (\(columns)) VALUES " + Array(repeating: row, count: count).joined(separator: ", ")
+            "\(verb) request_logs (\(columns)) VALUES " + Array(repeating: row, count: count).joined(separator: ", ")
         }
-    }()
+    }
 
     /// The bytes of a row's text values.
     static func textBytes(_ row: [SQLValue]) -> Int {

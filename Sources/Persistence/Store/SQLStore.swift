@@ -253,13 +253,13 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
 
     private static func insert(_ entries: [RequestLogEntry], into db: any SQLConnection) throws {
         try db.transaction {
-            // Several rows per statement (see `LogRows.insert(rows:)`).
+            // Several rows per statement (see `LogRows.insert(rows:dialect:)`).
             var values: [SQLValue] = []
             var rows = 0
             var textBytes = 0
             func flush() throws {
                 guard rows > 0 else { return }
-                try db.query(LogRows.insert(rows: rows), values)
+                try db.query(LogRows.insert(rows: rows, dialect: db.dialect), values)
                 values.removeAll(keepingCapacity: true)
                 rows = 0
                 textBytes = 0
