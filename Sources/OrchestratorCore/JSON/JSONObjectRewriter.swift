@@ -232,18 +232,9 @@ public struct JSONObjectRewriter: Sendable {
             /// Steps over the string whose opening quote is at `i`; whether it has
             /// escapes, or nil when it never ends.
             @inline(__always) func skipString() -> Bool? {
-                var from = i + 1
-                var escaped = false
-                while let found = quoteOrBackslash(base, count: count, from: from) {
-                    if at(found) == UInt8(ascii: "\"") {
-                        i = found + 1
-                        return escaped
-                    }
-                    // Past the backslash and the character it escapes.
-                    escaped = true
-                    from = found + 2
-                }
-                return nil
+                guard let string = stringEnd(base, count: count, quoteAt: i) else { return nil }
+                i = string.end
+                return string.escaped
             }
 
             var isEmpty = false
@@ -439,6 +430,21 @@ public struct JSONObjectRewriter: Sendable {
         @inline(never)
         static func unexpected(_ byte: UInt8, at offset: Int) -> MalformedJSON {
             MalformedJSON(offset: offset, reason: "expected '\(Character(UnicodeScalar(byte)))'")
+        }
+
+        /// Just past the closing quote of the string whose opening quote is at `quote`,
+        /// and whether the string has escapes; nil when it never ends.
+        @inline(__always)
+        static func stringEnd(_ base: UnsafeRawPointer, count: Int, quoteAt quote: Int) -> (end: Int, escaped: Bool)? {
+            var from = quote + 1
+            var escaped = false
+            while let found = quoteOrBackslash(base, count: count, from: from) {
+                if base.load(fromByteOffset: found, as: UInt8.self) == UInt8(ascii: "\"") { return (found + 1, escaped) }
+                // Past the backslash and the character it escapes.
+                escaped = true
+                from = found + 2
+            }
+            return nil
         }
 
         /// The offset of the first `"` or `\` at or after `start`, or nil.

@@ -216,8 +216,7 @@ public struct PassThroughSummary: Sendable, Hashable {
         /// `inner` changed, or nil when it is not. The caller has compared the bytes
         /// before `inner` (and the chunk goes on past them).
         private func sameButString(_ bytes: UnsafeRawBufferPointer, base: UnsafeRawPointer, at inner: WalkPoint) -> PassThroughSummary? {
-            guard var summary = tailSummary, base.load(fromByteOffset: inner.offset, as: UInt8.self) == UInt8(ascii: "\""),
-                let end = Self.endOfString(base, count: bytes.count, at: inner.offset), bytes.count - end == tail.count,
+            guard var summary = tailSummary, let end = Self.endOfString(at: inner, in: bytes), bytes.count - end == tail.count,
                 tail.withUnsafeBytes({ $0.isEmpty || memcmp(base + end, $0.baseAddress!, $0.count) == 0 })
             else { return nil }
             if inner.countsValue { summary.textBytes += (end - inner.offset - 2) - tailStringLength }
@@ -228,27 +227,22 @@ public struct PassThroughSummary: Sendable, Hashable {
         private mutating func keepTail(of bytes: UnsafeRawBufferPointer, summary: PassThroughSummary) {
             tail.removeAll(keepingCapacity: true)
             tailSummary = nil
-            // This chunk may have another value there. Where it has a string, the walk went
-            // past it, so it ends within the chunk.
-            guard let inner = atInner, let base = bytes.baseAddress,
-                base.load(fromByteOffset: inner.offset, as: UInt8.self) == UInt8(ascii: "\""),
-                let end = Self.endOfString(base, count: bytes.count, at: inner.offset), bytes.count - end <= Self.maxPrefix
+            // This chunk may have another value there.
+            guard let inner = atInner, let end = Self.endOfString(at: inner, in: bytes), bytes.count - end <= Self.maxPrefix
             else { return }
             Self.append(UnsafeRawBufferPointer(rebasing: bytes[end...]), to: &tail)
             tailSummary = summary
             tailStringLength = end - inner.offset - 2
         }
 
-        /// Just past the closing quote of the string whose opening quote is at `offset`,
-        /// found as the walk finds it; nil when the string never ends.
-        private static func endOfString(_ base: UnsafeRawPointer, count: Int, at offset: Int) -> Int? {
-            var from = offset + 1
-            while let found = JSONObjectRewriter.Scanner.quoteOrBackslash(base, count: count, from: from) {
-                if base.load(fromByteOffset: found, as: UInt8.self) == UInt8(ascii: "\"") { return found + 1 }
-                // Past the backslash and the character it escapes.
-                from = found + 2
-            }
-            return nil
+        /// Just past the closing quote of the string that begins at `point`, found as the
+        /// walk finds it; nil when the value there is no string or the string never ends.
+        /// The caller knows the bytes reach past `point`.
+        @inline(__always)
+        private static func endOfString(at point: WalkPoint, in bytes: UnsafeRawBufferPointer) -> Int? {
+            guard let base = bytes.baseAddress, base.load(fromByteOffset: point.offset, as: UInt8.self) == UInt8(ascii: "\"")
+            else { return nil }
+            return JSONObjectRewriter.Scanner.stringEnd(base, count: bytes.count, quoteAt: point.offset)?.end
         }
 
         /// Appends with one copy (appending the raw buffer itself went byte by byte).

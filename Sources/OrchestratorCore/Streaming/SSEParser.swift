@@ -212,14 +212,15 @@ public struct SSEScanner: Sendable {
     @inline(__always)
     private static func canonicalEventEnd(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int? {
         guard count - start >= 8, RawBytes.hasPrefix(UnsafeRawBufferPointer(start: base + start, count: 6), "data: "),
-            let lf = memchr(base + start + 6, Int32(UInt8(ascii: "\n")), count - start - 6).map({ UnsafeRawPointer($0) - base }),
-            lf + 1 < count, base.load(fromByteOffset: lf + 1, as: UInt8.self) == UInt8(ascii: "\n"),
-            memchr(base + start + 6, Int32(UInt8(ascii: "\r")), lf - start - 6) == nil
+            let end = lineEnd(base, from: start + 6, count: count), end + 1 < count,
+            base.load(fromByteOffset: end, as: UInt8.self) == UInt8(ascii: "\n"),
+            base.load(fromByteOffset: end + 1, as: UInt8.self) == UInt8(ascii: "\n")
         else { return nil }
-        return lf
+        return end
     }
 
     /// The index of the first CR or LF in `base[from..<count]`, if any.
+    @inline(__always)
     private static func lineEnd(_ base: UnsafeRawPointer, from start: Int, count: Int) -> Int? {
         let lf = memchr(base + start, Int32(UInt8(ascii: "\n")), count - start).map { UnsafeRawPointer($0) - base } ?? count
         // A CR ends a line too (alone or before an LF); upstreams rarely send one.
