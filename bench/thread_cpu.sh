@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# CPU per request of each orchestratord thread (user and system time apart), in one
+# scenario of bench/run.sh: which thread pays, and whether a request costs more when more
+# of them are in flight. Reads /proc/PID/task/*/stat 4 s into the gateway's 20 s wrk run and
+# 10 s later, and divides by the requests the gateway's metrics counted in between.
+#
+#   bash bench/thread_cpu.sh BINARY [delay|chat|stream] [CONNECTIONS]
+#
+# delay (the default) is the upstream that answers after 50 ms, at CONNECTIONS (default
+# 1000); chat and stream answer at once (default 50 connections). Run nothing else heavy
+# meanwhile; a VM's CPU time moves by a few percent between runs.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+BIN="$(realpath "${1:?usage: thread_cpu.sh BINARY [delay|chat|stream] [CONNECTIONS]}")"
+KIND="${2:-delay}"
+case "$KIND" in
+delay) CONNS="${3:-1000}"; ARGS=(--only delay --delay-connections "$CONNS") ;;
+chat | stream) CONNS="${3:-50}"; ARGS=(--only "$KIND" --connections "$CONNS") ;;
+*) echo "kind: delay, chat or stream" >&2; exit 2 ;;
+esac
+LOG="$(mktemp)"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+ORCH_BIN="$BIN" bash bench/run.sh --skip-build "${ARGS[@]}" --rounds 1 --duration 20 >"$LOG" 2>&1 &
+run=$!
+# The gateway's own 20 s run (the warm-up runs last 2 s).
+until pgrep -f "wrk .*-c$CONNS -d20s .*:18083/" >/dev/null; do
+    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $LOG" >&2; exit 1; }
+    sleep 0.2
+done
+sleep 4
+pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+requests() { curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
+# One line per thread: tid, name (spaces made underscores), utime, stime (clock ticks).
+snapshot() {
+    local task line name rest
+    for task in /proc/"$pid"/task/*; do
+        read -r line <"$task/stat" || continue
+        name="${line#*(}"; name="${name%%)*}"; rest="${line##*) }"
+        # shellcheck disable=SC2086
+        set -- $rest
+        echo "${task##*/} ${name// /_} ${12} ${13}"
+    done | sort
+}
+r0="$(requests)"; snapshot >"$WORK/before"
+sleep 10
+r1="$(requests)"; snapshot >"$WORK/after"
+wait "$run"
+n=$((r1 - r0))
+echo "$KIND c=$CONNS: $n requests in 10 s ($((n / 10))/s)"
+join "$WORK/before" "$WORK/after" | awk -v n="$n" -v hz="$(getconf CLK_TCK)" '
+    { u = ($6 - $3) / hz * 1e6 / n; s = ($7 - $4) / hz * 1e6 / n; tu += u; ts += s
+      if (u + s >= 0.05) printf "  %-18s user %6.2f  system %6.2f  µs/request\n", $2, u, s }
+    END { printf "  %-18s user %6.2f  system %6.2f  µs/request (%.2f CPUs)\n", "all threads", tu, ts, (tu + ts) * n / 10 / 1e6 }'
+grep -E "^ +$KIND c=$CONNS +(direct|nginx-proxy|orchestratord) +1 " "$LOG" || true
