@@ -10,6 +10,8 @@
 # Needs root (perf probe) and perf; run nothing else heavy meanwhile.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/measure.sh
+source bench/measure.sh
 BIN="$(realpath "${1:?usage: allocations_per_request.sh BINARY [chat|stream] [TOP]}")"
 SCENARIO="${2:-chat}"
 TOP="${3:-25}"
@@ -30,14 +32,9 @@ esac
 ORCH_BIN="$BIN" BENCH_SOAK_KIND="$SCENARIO" bash bench/run.sh --skip-build --only "$SCENARIO" --rounds 1 --duration 3 \
     --soak 25 >"$WORK/bench.log" 2>&1 &
 run=$!
-# (0 while the gateway is not up yet: curl's failure must not add a second line.)
-requests() { { curl -s "localhost:18083/metrics" || true; } | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
-until grep -q "==> soak:" "$WORK/bench.log"; do
-    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $WORK/bench.log" >&2; exit 1; }
-    sleep 0.5
-done
+wait_for_run "$run" "$WORK/bench.log" grep -q "==> soak:" "$WORK/bench.log"
 sleep 3
-pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+pid="$(gateway_pid)"
 perf record -q -e probe_libc:malloc -e orchbench:request -g -p "$pid" -o "$WORK/perf.data" -- sleep 5 >/dev/null 2>&1
 wait "$run" || true
 perf script -i "$WORK/perf.data" -F comm,event,ip,sym 2>/dev/null >"$WORK/stacks.txt"

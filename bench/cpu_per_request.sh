@@ -10,17 +10,16 @@
 # the one-connection latency pays); KIND (chat, the default, or stream: complete streams).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/measure.sh
+source bench/measure.sh
 BIN="$(realpath "${1:?usage: cpu_per_request.sh BINARY [LOG]}")"
 LOG="${2:-$(mktemp)}"
 KIND="${KIND:-chat}"
 ORCH_BIN="$BIN" BENCH_SOAK_KIND="$KIND" bash bench/run.sh --skip-build --only "$KIND" --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 --soak 30 >"$LOG" 2>&1 &
 run=$!
-until grep -q "==> soak:" "$LOG"; do
-    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $LOG" >&2; exit 1; }
-    sleep 0.2
-done
+wait_for_run "$run" "$LOG" grep -q "==> soak:" "$LOG"
 sleep 4
-pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+pid="$(gateway_pid)"
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 ticks0="$(cpu)"; t0="$(date +%s.%N)"
 sleep 20

@@ -14,6 +14,8 @@
 # run nothing else heavy meanwhile (valgrind runs the gateway's threads one at a time).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/measure.sh
+source bench/measure.sh
 BIN="$(realpath "${1:?usage: instructions_per_request.sh BINARY [chat|stream] [TOP]}")"
 KIND="${2:-chat}"
 TOP="${3:-25}"
@@ -37,17 +39,13 @@ GLIBC_TUNABLES=glibc.malloc.tcache_count=256 \
     bash bench/run.sh --skip-build --only "$KIND" --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 \
     --soak 40 >"$WORK/bench.log" 2>&1 &
 run=$!
-requests() { curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
-until grep -q "==> soak:" "$WORK/bench.log"; do
-    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early:" >&2; tail -5 "$WORK/bench.log" >&2; exit 1; }
-    sleep 0.5
-done
+wait_for_run "$run" "$WORK/bench.log" grep -q "==> soak:" "$WORK/bench.log"
 sleep 5
-pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
+pid="$(gateway_pid)"
 callgrind_control -z "$pid" >/dev/null
-r0="$(requests)"
+r0="$(gateway_requests)"
 sleep 20
-r1="$(requests)"
+r1="$(gateway_requests)"
 callgrind_control -d "$pid" >/dev/null
 wait "$run" || true
 dump="$(ls "$OUT".* 2>/dev/null | sort | head -1)"

@@ -11,6 +11,8 @@
 # meanwhile; a VM's CPU time moves by a few percent between runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/measure.sh
+source bench/measure.sh
 BIN="$(realpath "${1:?usage: thread_cpu.sh BINARY [delay|chat|stream] [CONNECTIONS]}")"
 KIND="${2:-delay}"
 case "$KIND" in
@@ -24,13 +26,9 @@ trap 'rm -rf "$WORK"' EXIT
 ORCH_BIN="$BIN" bash bench/run.sh --skip-build "${ARGS[@]}" --rounds 1 --duration 20 >"$LOG" 2>&1 &
 run=$!
 # The gateway's own 20 s run (the warm-up runs last 2 s).
-until pgrep -f "wrk .*-c$CONNS -d20s .*:18083/" >/dev/null; do
-    kill -0 "$run" 2>/dev/null || { echo "bench/run.sh stopped early; see $LOG" >&2; exit 1; }
-    sleep 0.2
-done
+wait_for_run "$run" "$LOG" pgrep -f "wrk .*-c$CONNS -d20s .*:18083/" >/dev/null
 sleep 4
-pid="$(ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2)"
-requests() { curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'; }
+pid="$(gateway_pid)"
 # One line per thread: tid, name (spaces made underscores), utime, stime (clock ticks).
 snapshot() {
     local task line name rest
@@ -42,9 +40,9 @@ snapshot() {
         echo "${task##*/} ${name// /_} ${12} ${13}"
     done | sort
 }
-r0="$(requests)"; snapshot >"$WORK/before"
+r0="$(gateway_requests)"; snapshot >"$WORK/before"
 sleep 10
-r1="$(requests)"; snapshot >"$WORK/after"
+r1="$(gateway_requests)"; snapshot >"$WORK/after"
 wait "$run"
 n=$((r1 - r0))
 echo "$KIND c=$CONNS: $n requests in 10 s ($((n / 10))/s)"

@@ -1,0 +1,28 @@
+# Sourced by the per-request measurement scripts (cpu_per_request.sh,
+# allocations_per_request.sh, instructions_per_request.sh, thread_cpu.sh), which each run
+# bench/run.sh in the background and measure the gateway in the middle of one of its runs.
+
+# wait_for_run PID LOG COMMAND...: waits until COMMAND succeeds; exits, showing the end of
+# LOG, if bench/run.sh (PID) stops first.
+wait_for_run() {
+    local run="$1" log="$2"
+    shift 2
+    until "$@"; do
+        if ! kill -0 "$run" 2>/dev/null; then
+            echo "bench/run.sh stopped early; the end of $log:" >&2
+            tail -5 "$log" >&2
+            exit 1
+        fi
+        sleep 0.2
+    done
+}
+
+# The pid of the gateway bench/run.sh started (listening on its port, 18083).
+gateway_pid() {
+    ss -ltnpH "sport = :18083" | grep -o "pid=[0-9]*" | head -1 | cut -d= -f2
+}
+
+# The requests the gateway has counted (its orchestrator_requests_total, all series).
+gateway_requests() {
+    curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'
+}
