@@ -1,36 +1,155 @@
 /// One request-log row: what was asked, what served it, and what it cost.
 public struct RequestLogEntry: Sendable, Hashable, Codable {
+    /// The row's values. A row is copied several times on its way into the database (the
+    /// writer's batch, its rollups); kept in one box, a copy is one retain rather than one
+    /// for each of its dozen strings, and the box is copied only when a shared row changes.
+    private struct Fields: Sendable, Hashable, Codable {
+        var id: String
+        var requestID: String
+        var timestampMillis: Int64
+        var keyID: String
+        var keyName: String
+        var apiStyle: String
+        var model: String
+        var provider: String?
+        var upstreamModel: String?
+        var stream: Bool
+        var status: Int
+        var attempts: Int
+        var latencyMillis: Int64
+        var timeToFirstTokenMillis: Int64?
+        var promptTokens: Int
+        var completionTokens: Int
+        var cachedTokens: Int
+        var tokensEstimated: Bool
+        var costMicros: Int64
+        var errorMessage: String?
+        var upstreamRequestID: String?
+        var requestBody: String?
+        var responseBody: String?
+        var attemptDetails: [AttemptRecord]
+    }
+
+    /// Written only through `fields`, which first copies a box that other rows share: a
+    /// box another thread can see is never written, so sharing it is safe.
+    private final class Box: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var box: Box
+
+    private var fields: Fields {
+        get { box.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&box) { box = Box(box.fields) }
+            yield &box.fields
+        }
+    }
+
     /// The row's own unique id.
-    public var id: String
+    public var id: String {
+        get { box.fields.id }
+        set { fields.id = newValue }
+    }
     /// The request id (`x-request-id`); a client may reuse one, so it is not unique.
-    public var requestID: String
+    public var requestID: String {
+        get { box.fields.requestID }
+        set { fields.requestID = newValue }
+    }
     /// Epoch milliseconds when the request arrived.
-    public var timestampMillis: Int64
-    public var keyID: String
-    public var keyName: String
-    public var apiStyle: String
+    public var timestampMillis: Int64 {
+        get { box.fields.timestampMillis }
+        set { fields.timestampMillis = newValue }
+    }
+    public var keyID: String {
+        get { box.fields.keyID }
+        set { fields.keyID = newValue }
+    }
+    public var keyName: String {
+        get { box.fields.keyName }
+        set { fields.keyName = newValue }
+    }
+    public var apiStyle: String {
+        get { box.fields.apiStyle }
+        set { fields.apiStyle = newValue }
+    }
     /// The model the client asked for.
-    public var model: String
-    public var provider: String?
-    public var upstreamModel: String?
-    public var stream: Bool
-    public var status: Int
-    public var attempts: Int
-    public var latencyMillis: Int64
-    public var timeToFirstTokenMillis: Int64?
-    public var promptTokens: Int
-    public var completionTokens: Int
-    public var cachedTokens: Int
+    public var model: String {
+        get { box.fields.model }
+        set { fields.model = newValue }
+    }
+    public var provider: String? {
+        get { box.fields.provider }
+        set { fields.provider = newValue }
+    }
+    public var upstreamModel: String? {
+        get { box.fields.upstreamModel }
+        set { fields.upstreamModel = newValue }
+    }
+    public var stream: Bool {
+        get { box.fields.stream }
+        set { fields.stream = newValue }
+    }
+    public var status: Int {
+        get { box.fields.status }
+        set { fields.status = newValue }
+    }
+    public var attempts: Int {
+        get { box.fields.attempts }
+        set { fields.attempts = newValue }
+    }
+    public var latencyMillis: Int64 {
+        get { box.fields.latencyMillis }
+        set { fields.latencyMillis = newValue }
+    }
+    public var timeToFirstTokenMillis: Int64? {
+        get { box.fields.timeToFirstTokenMillis }
+        set { fields.timeToFirstTokenMillis = newValue }
+    }
+    public var promptTokens: Int {
+        get { box.fields.promptTokens }
+        set { fields.promptTokens = newValue }
+    }
+    public var completionTokens: Int {
+        get { box.fields.completionTokens }
+        set { fields.completionTokens = newValue }
+    }
+    public var cachedTokens: Int {
+        get { box.fields.cachedTokens }
+        set { fields.cachedTokens = newValue }
+    }
     /// Whether the token counts were estimated (no usage from upstream, or cut short).
-    public var tokensEstimated: Bool
-    public var costMicros: Int64
-    public var errorMessage: String?
-    public var upstreamRequestID: String?
+    public var tokensEstimated: Bool {
+        get { box.fields.tokensEstimated }
+        set { fields.tokensEstimated = newValue }
+    }
+    public var costMicros: Int64 {
+        get { box.fields.costMicros }
+        set { fields.costMicros = newValue }
+    }
+    public var errorMessage: String? {
+        get { box.fields.errorMessage }
+        set { fields.errorMessage = newValue }
+    }
+    public var upstreamRequestID: String? {
+        get { box.fields.upstreamRequestID }
+        set { fields.upstreamRequestID = newValue }
+    }
     /// Request/response bodies, only for keys with `log_bodies`.
-    public var requestBody: String?
-    public var responseBody: String?
+    public var requestBody: String? {
+        get { box.fields.requestBody }
+        set { fields.requestBody = newValue }
+    }
+    public var responseBody: String? {
+        get { box.fields.responseBody }
+        set { fields.responseBody = newValue }
+    }
     /// Every attempt made: which target, and how it ended.
-    public var attemptDetails: [AttemptRecord]
+    public var attemptDetails: [AttemptRecord] {
+        get { box.fields.attemptDetails }
+        set { fields.attemptDetails = newValue }
+    }
 
     public init(
         id: String = RequestID.generate(), requestID: String, timestampMillis: Int64, keyID: String, keyName: String, apiStyle: String, model: String,
@@ -40,30 +159,31 @@ public struct RequestLogEntry: Sendable, Hashable, Codable {
         upstreamRequestID: String? = nil, requestBody: String? = nil, responseBody: String? = nil,
         attemptDetails: [AttemptRecord] = []
     ) {
-        self.id = id
-        self.requestID = requestID
-        self.timestampMillis = timestampMillis
-        self.keyID = keyID
-        self.keyName = keyName
-        self.apiStyle = apiStyle
-        self.model = model
-        self.provider = provider
-        self.upstreamModel = upstreamModel
-        self.stream = stream
-        self.status = status
-        self.attempts = attempts
-        self.latencyMillis = latencyMillis
-        self.timeToFirstTokenMillis = timeToFirstTokenMillis
-        self.promptTokens = promptTokens
-        self.completionTokens = completionTokens
-        self.cachedTokens = cachedTokens
-        self.tokensEstimated = tokensEstimated
-        self.costMicros = costMicros
-        self.errorMessage = errorMessage
-        self.upstreamRequestID = upstreamRequestID
-        self.requestBody = requestBody
-        self.responseBody = responseBody
-        self.attemptDetails = attemptDetails
+        box = Box(
+            Fields(
+                id: id, requestID: requestID, timestampMillis: timestampMillis, keyID: keyID, keyName: keyName,
+                apiStyle: apiStyle, model: model, provider: provider, upstreamModel: upstreamModel, stream: stream,
+                status: status, attempts: attempts, latencyMillis: latencyMillis,
+                timeToFirstTokenMillis: timeToFirstTokenMillis, promptTokens: promptTokens,
+                completionTokens: completionTokens, cachedTokens: cachedTokens, tokensEstimated: tokensEstimated,
+                costMicros: costMicros, errorMessage: errorMessage, upstreamRequestID: upstreamRequestID,
+                requestBody: requestBody, responseBody: responseBody, attemptDetails: attemptDetails))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        box = Box(try Fields(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try box.fields.encode(to: encoder)
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.box === rhs.box || lhs.box.fields == rhs.box.fields
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        box.fields.hash(into: &hasher)
     }
 }
 
@@ -140,7 +260,9 @@ public struct AttemptRecord: Sendable, Hashable, Codable {
 /// Where finished requests are recorded. `record` returns at once while the writer's
 /// queue has room; when it is full the caller waits (rows are never dropped).
 public protocol RequestLogSink: Sendable {
-    func record(_ entry: RequestLogEntry) async
+    /// `consuming`: a queue keeps the caller's row instead of copying it (a copy
+    /// retains each of its dozen strings).
+    func record(_ entry: consuming RequestLogEntry) async
 }
 
 /// A filter for reading request logs back, newest first.

@@ -81,12 +81,15 @@ public final class RequestLogWriter: RequestLogSink, Service {
     /// Rows queued and not yet written.
     public var pending: Int { state.withLock { $0.buffer.count + $0.waitingProducers.count } }
 
-    public func record(_ entry: RequestLogEntry) async {
+    public func record(_ entry: consuming RequestLogEntry) async {
         enum Admission { case queued(CheckedContinuation<Void, Never>?), full, stopped }
+        // Moved into the queue rather than copied: the closure below captures `row`, and
+        // `take()` leaves nil behind instead of retaining each of the row's strings.
+        var row = Optional(consume entry)
         let admission = state.withLock { state -> Admission in
             if state.stopped { return .stopped }
             if state.buffer.count < configuration.capacity && state.waitingProducers.isEmpty {
-                state.buffer.append(entry)
+                state.buffer.append(row.take()!)
                 let consumer = state.consumer
                 state.consumer = nil
                 return .queued(consumer)
@@ -99,8 +102,9 @@ public final class RequestLogWriter: RequestLogSink, Service {
         case .stopped:
             // The writer has already flushed and ended: write this late row directly (a
             // request waits for it, so not as background work).
-            await insertRetrying([entry], backlog: 1)
+            await insertRetrying([row!], backlog: 1)
         case .full:
+            let entry = row!
             let start = ContinuousClock.now
             let writerStopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 enum Wait { case queued(CheckedContinuation<Void, Never>?), stopped }
