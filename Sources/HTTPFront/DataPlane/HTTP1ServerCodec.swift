@@ -320,7 +320,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
         // Measured over every field (an upper bound: the ones left out only shrink it).
         var size = "HTTP/1.1 000 \r\n\r\n".utf8.count + phrase.utf8.count + (extra?.utf8CodeUnitCount ?? 0)
-        for field in head.headerFields { size += HeadBytes.size(of: field) }
+        size += HeadBytes.size(of: head.headerFields)
         var buffer = allocator.buffer(capacity: size)
         buffer.writeHead(maximumBytes: size) { out in
             out.append("HTTP/1.1 ")
@@ -330,7 +330,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             out.append(byte: UInt8(ascii: " "))
             out.append(phrase)
             out.append("\r\n")
-            for field in head.headerFields where sent(field) { out.append(field) }
+            out.append(head.headerFields, where: sent)
             if let extra { out.append(extra) }
             out.append("\r\n")
         }
@@ -338,10 +338,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
-        var size = 0
-        for field in fields { size += HeadBytes.size(of: field) }
-        buffer.writeHead(maximumBytes: size) { out in
-            for field in fields { out.append(field) }
+        buffer.writeHead(maximumBytes: HeadBytes.size(of: fields)) { out in
+            out.append(fields, where: { _ in true })
         }
     }
 

@@ -32,6 +32,9 @@ public struct HeadBytes {
     }
 
     public mutating func append(_ text: String) {
+        // A native string lends its bytes in place; only another one is copied first.
+        let lent: Void? = text.utf8.withContiguousStorageIfAvailable { append(UnsafeRawBufferPointer($0)) }
+        guard lent == nil else { return }
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
@@ -61,6 +64,18 @@ public struct HeadBytes {
         append(": ")
         field.withUnsafeBytesOfValue { append(UnsafeRawBufferPointer($0)) }
         append("\r\n")
+    }
+
+    /// The field lines of `fields` that `include` accepts.
+    public mutating func append(_ fields: HTTPFields, where include: (HTTPField) -> Bool) {
+        for field in fields where include(field) { append(field) }
+    }
+
+    /// The bytes ``append(_:where:)`` writes for `fields` at most.
+    public static func size(of fields: HTTPFields) -> Int {
+        var size = 0
+        for field in fields { size += Self.size(of: field) }
+        return size
     }
 
     /// The bytes ``append(_:)-(HTTPField)`` writes for `field`.

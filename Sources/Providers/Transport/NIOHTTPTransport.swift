@@ -246,7 +246,7 @@ public final class NIOHTTPTransport: HTTPTransport {
         // Measured over every field (an upper bound: hop-by-hop ones are left out).
         var size = method.utf8.count + url.target.utf8.count + url.hostHeader.utf8.count
             + " HTTP/1.1\r\nhost: \r\n\r\ncontent-length: \r\n".utf8.count + HeadBytes.maxDecimalDigits + 1
-        for field in request.headers { size += HeadBytes.size(of: field) }
+        size += HeadBytes.size(of: request.headers)
         var head = ByteBufferAllocator().buffer(capacity: size + (inline ? bodyLength ?? 0 : 0))
         head.writeHead(maximumBytes: size) { out in
             out.append(method)
@@ -255,7 +255,7 @@ public final class NIOHTTPTransport: HTTPTransport {
             out.append(" HTTP/1.1\r\nhost: ")
             out.append(url.hostHeader)
             out.append("\r\n")
-            for field in request.headers where !isHopByHop(field.name.canonicalName) { out.append(field) }
+            out.append(request.headers, where: { !isHopByHop($0.name.canonicalName) })
             if sendsLength {
                 out.append("content-length: ")
                 out.append(decimal: bodyLength ?? 0)
