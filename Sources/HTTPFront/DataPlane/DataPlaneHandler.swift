@@ -356,7 +356,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
             method: hot.head.method, path: hot.path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
-            logger: shared.logger)
+            requestID: hot.requestID, logger: shared.logger)
         let (head, body) = Self.head(of: response)
         let written = writeResponse(head: head, body: body, end: true)
         responseFinished(completed: !written.clientGone, close: hot.closeAfter)
@@ -377,8 +377,6 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static func respond(to hot: HotRequest, shared: Shared, sink: ResponseSink) async {
         let endpoint = hot.endpoint
-        var logger = shared.logger
-        logger[metadataKey: "request.id"] = .string(hot.requestID)
         let path = hot.path
         let body = hot.body
         // The limit, not the endpoint: the closure then retains one buffer, not the
@@ -390,21 +388,21 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 if let limit { throw GatewayError.payloadTooLarge(limit: limit) }
                 return body
             }, requestID: hot.requestID, receivedAt: hot.receivedAt, receivedAtMillis: hot.receivedAtMillis,
-            logger: logger)
+            logger: shared.logger)
         var response: FrontResponse
         do {
             response = try await endpoint.serve(call)
         } catch {
             let mapped = ErrorMapping.gatewayError(from: error, maxBodyBytes: endpoint.maxBodyBytes)
-            FrontDoor.logUnexpected(error, mapped: mapped, logger: logger)
+            FrontDoor.logUnexpected(error, mapped: mapped, logger: call.requestLogger)
             response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
         }
         response.headers[.xRequestID] = hot.requestID
         if hot.closeAfter { response.headers[.connection] = "close" }
         shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
         FrontDoor.logAccess(
-            method: hot.head.method, path: path,
-            status: response.status.code, elapsed: hot.receivedAt.duration(to: shared.clock.now), logger: logger)
+            method: hot.head.method, path: path, status: response.status.code,
+            elapsed: hot.receivedAt.duration(to: shared.clock.now), requestID: hot.requestID, logger: shared.logger)
         await sink.send(response, thenClose: hot.closeAfter)
     }
 

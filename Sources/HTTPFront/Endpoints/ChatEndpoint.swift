@@ -26,7 +26,17 @@ struct ChatEndpoint: Sendable {
         var requestID: String
         var receivedAt: ContinuousClock.Instant
         var receivedAtMillis: Int64
+        /// The server's logger. It need not carry the request's id yet: ``serve(_:)`` adds
+        /// it together with the model and key, so a request that logs nothing (at the
+        /// usual levels, every successful one) pays for one metadata update, not two.
         var logger: Logger
+
+        /// `logger` with the request's id.
+        var requestLogger: Logger {
+            var logger = logger
+            logger[metadataKey: "request.id"] = .string(requestID)
+            return logger
+        }
     }
 
     func authenticate(_ headers: HTTPFields, query: String?) throws(GatewayError) -> Principal {
@@ -60,10 +70,11 @@ struct ChatEndpoint: Sendable {
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
             route: call.route)
         var logger = call.logger
-        // Both at once: one copy of the metadata, grown once (two subscript writes
-        // copied it and then grew it, for every request).
+        // All at once: one copy of the metadata, grown once (each subscript write
+        // copied it, for every request).
         var metadata = logger.handler.metadata
-        metadata.reserveCapacity(metadata.count + 2)
+        metadata.reserveCapacity(metadata.count + 3)
+        metadata["request.id"] = .string(call.requestID)
         metadata["model"] = .string(chat.model)
         metadata["key"] = .string(principal.name)
         logger.handler.metadata = metadata
@@ -83,12 +94,14 @@ struct ChatEndpoint: Sendable {
             case .raw(let raw): responseBody = .bytes(raw)
             case .canonical(let canonical): responseBody = .bytes(try codec.encodeCompletion(canonical))
             }
-            headers.append(HTTPField(name: .contentType, value: "application/json"))
+            headers.append(Self.jsonContentType)
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
-            headers.append(HTTPField(name: .contentType, value: encoder.contentType))
-            headers.append(HTTPField(name: .cacheControl, value: "no-cache"))
-            headers.append(HTTPField(name: .xAccelBuffering, value: "no"))
+            headers.append(
+                encoder.contentType == "text/event-stream"
+                    ? Self.eventStreamContentType : HTTPField(name: .contentType, value: encoder.contentType))
+            headers.append(Self.noCache)
+            headers.append(Self.noProxyBuffering)
             responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
             keepAlive = encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil
         }
@@ -98,6 +111,13 @@ struct ChatEndpoint: Sendable {
         headers.add(result.route.rateLimit)
         return FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
     }
+
+    // The fields every response of a kind carries, made once: making one checks every
+    // byte of its value.
+    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
+    private static let eventStreamContentType = HTTPField(name: .contentType, value: "text/event-stream")
+    private static let noCache = HTTPField(name: .cacheControl, value: "no-cache")
+    private static let noProxyBuffering = HTTPField(name: .xAccelBuffering, value: "no")
 
     /// An SSE comment: every SSE reader skips it.
     static let ping = ByteBuffer(string: ": ping\n\n")
@@ -145,7 +165,7 @@ struct ChatEndpoint: Sendable {
             style: codec.style, body: body, chat: chat, requestID: call.requestID,
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style))
-        let count = try await service.countTokens(inbound, principal: principal, logger: call.logger)
+        let count = try await service.countTokens(inbound, principal: principal, logger: call.requestLogger)
         let reply = ByteBuffer(string: #"{"input_tokens":\#(count)}"#)
         return FrontResponse(status: .ok, headers: [.contentType: "application/json"], body: .bytes(reply))
     }

@@ -71,13 +71,22 @@ enum FrontDoor {
     }
 
     /// The access-log line.
-    static func logAccess(method: HTTPRequest.Method, path: String, status: Int, elapsed: Duration, logger: Logger) {
+    ///
+    /// - Parameter requestID: the request's id, when `logger` does not carry it already
+    ///   (the data plane adds it only to lines that are written).
+    static func logAccess(
+        method: HTTPRequest.Method, path: String, status: Int, elapsed: Duration, requestID: String? = nil, logger: Logger
+    ) {
         logger.info(
             "request",
-            metadata: [
-                "http.method": "\(method.rawValue)", "http.path": "\(path)", "http.status": "\(status)",
-                "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
-            ])
+            metadata: {
+                var metadata: Logger.Metadata = [
+                    "http.method": "\(method.rawValue)", "http.path": "\(path)", "http.status": "\(status)",
+                    "duration_ms": "\(Double(elapsed.totalMicroseconds) / 1000)",
+                ]
+                if let requestID { metadata["request.id"] = .string(requestID) }
+                return metadata
+            }())
     }
 }
 
