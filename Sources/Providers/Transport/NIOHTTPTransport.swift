@@ -285,7 +285,9 @@ final class ConnectionPool {
     let eventLoop: any EventLoop
     let maxIdle: Int
     let idleTimeout: TimeAmount
-    private var idle: [NIOHTTPTransport.PoolKey: [(handler: UpstreamConnectionHandler, since: NIODeadline)]] = [:]
+    /// An idle connection and when it became idle.
+    private typealias IdleConnection = (handler: UpstreamConnectionHandler, since: NIODeadline)
+    private var idle: [NIOHTTPTransport.PoolKey: [IdleConnection]] = [:]
     private var sweeper: RepeatedTask?
     private var closed = false
 
@@ -294,6 +296,13 @@ final class ConnectionPool {
         self.maxIdle = maxIdle
         self.idleTimeout = idleTimeout
         self.staleWindow = staleWindow
+    }
+
+    /// Appends `entry` unless `list` already holds `limit` entries.
+    private static func append(_ entry: IdleConnection, to list: inout [IdleConnection], limit: Int) -> Bool {
+        guard list.count < limit else { return false }
+        list.append(entry)
+        return true
     }
 
     /// Given to every connection's handler (see `Configuration.staleConnectionWindow`).
@@ -309,11 +318,12 @@ final class ConnectionPool {
     }
 
     func checkin(_ handler: UpstreamConnectionHandler, key: NIOHTTPTransport.PoolKey) {
-        guard !closed, idle[key, default: []].count < maxIdle else {
+        // The key's list is changed in place: one hash of the key (its host and CA
+        // file strings) per request instead of two.
+        guard !closed, Self.append((handler, .now()), to: &idle[key, default: []], limit: maxIdle) else {
             handler.closeConnection()
             return
         }
-        idle[key, default: []].append((handler, .now()))
         if sweeper == nil {
             let bound = NIOLoopBound(self, eventLoop: eventLoop)
             let period = min(idleTimeout, .seconds(5))
@@ -372,7 +382,7 @@ final class ConnectionPool {
     private func sweep() {
         let now = NIODeadline.now()
         for (key, entries) in idle {
-            var kept: [(handler: UpstreamConnectionHandler, since: NIODeadline)] = []
+            var kept: [IdleConnection] = []
             for entry in entries {
                 if entry.handler.isIdle, now - entry.since < idleTimeout {
                     kept.append(entry)
