@@ -31,8 +31,9 @@ WORKDIR /build
 COPY . .
 # scripts/build-release.sh: the Swift libraries (stdlib, Concurrency, Foundation with its
 # ICU data, Dispatch) linked into the binary, so the runtime image needs no Swift
-# runtime, and relative relocations packed (DT_RELR, glibc ≥ 2.36 as in bookworm), so
-# the process keeps fewer pages resident (see docs/performance.md).
+# runtime, relative relocations packed (DT_RELR, glibc ≥ 2.36 as in bookworm) and the
+# executable's symbols not exported, so the process keeps fewer pages resident (see
+# docs/performance.md).
 RUN bin="$(scripts/build-release.sh)" && install -D -m 0755 "$bin" /staging/orchestratord
 
 # ---------------------------------------------------------------- runtime stage
