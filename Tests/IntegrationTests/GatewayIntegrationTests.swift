@@ -240,8 +240,11 @@ struct GatewayIntegrationTests {
 
     /// The access line's `http.path` is the path alone: a query (which may carry a key,
     /// `?key=`) never reaches it, on the data plane and on Hummingbird's routes alike.
+    /// Both paths' lines carry the request's id (the data plane adds it to the line
+    /// itself, not to the request's logger).
     @Test func accessLinesNameThePathWithoutItsQuery() async throws {
         let capture = LogCapture()
+        let replyIDs = Mutex<[String]>([])
         try await MockUpstream.withServer({ _ in .json(200, OpenAIFixtures.completion()) }) { upstream in
             let yaml = gatewayConfig(primary: upstream.baseURL, secondary: upstream.baseURL)
             try await withGateway(yaml, capture: capture) { _, url in
@@ -249,11 +252,18 @@ struct GatewayIntegrationTests {
                 #expect(chat.status == 200)
                 let models = try await Client.get(url + "/v1/models?limit=5")
                 #expect(models.status == 200)
+                replyIDs.withLock { $0 = [chat, models].compactMap { $0.headers.first(name: "x-request-id") } }
             }
         }
+        let ids = replyIDs.withLock { $0 }
         let access = capture.all.filter { $0.hasPrefix("info request ") }
-        #expect(access.contains { $0.contains("http.path=/v1/chat/completions ") && $0.contains("http.status=200") }, "\(access)")
-        #expect(access.contains { $0.contains("http.path=/v1/models ") }, "\(access)")
+        #expect(ids.count == 2)
+        #expect(
+            access.contains {
+                $0.contains("http.path=/v1/chat/completions ") && $0.contains("http.status=200")
+                    && $0.contains("request.id=\(ids.first ?? "-")")
+            }, "\(access)")
+        #expect(access.contains { $0.contains("http.path=/v1/models ") && $0.contains("request.id=\(ids.last ?? "-")") }, "\(access)")
         #expect(!access.contains { $0.contains("trace=") || $0.contains("limit=") }, "\(access)")
     }
 
