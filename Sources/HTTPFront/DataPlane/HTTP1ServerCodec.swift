@@ -339,7 +339,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
         buffer.writeHead(maximumBytes: HeadBytes.size(of: fields)) { out in
-            out.append(fields, where: { _ in true })
+            out.append(fields)
         }
     }
 

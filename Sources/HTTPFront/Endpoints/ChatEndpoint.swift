@@ -97,9 +97,7 @@ struct ChatEndpoint: Sendable {
             headers.append(Self.jsonContentType)
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
-            headers.append(
-                encoder.contentType == "text/event-stream"
-                    ? Self.eventStreamContentType : HTTPField(name: .contentType, value: encoder.contentType))
+            headers.append(HTTPField(name: .contentType, value: encoder.contentType))
             headers.append(Self.noCache)
             headers.append(Self.noProxyBuffering)
             responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
@@ -112,10 +110,8 @@ struct ChatEndpoint: Sendable {
         return FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
     }
 
-    // The fields every response of a kind carries, made once: making one checks every
-    // byte of its value.
+    // Fields with a fixed value, made once: making one checks every byte of its value.
     private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
-    private static let eventStreamContentType = HTTPField(name: .contentType, value: "text/event-stream")
     private static let noCache = HTTPField(name: .cacheControl, value: "no-cache")
     private static let noProxyBuffering = HTTPField(name: .xAccelBuffering, value: "no")
 

@@ -66,8 +66,8 @@ public struct HeadBytes {
         append("\r\n")
     }
 
-    /// The field lines of `fields` that `include` accepts.
-    public mutating func append(_ fields: HTTPFields, where include: (HTTPField) -> Bool) {
+    /// The field lines of `fields` that `include` accepts (all of them by default).
+    public mutating func append(_ fields: HTTPFields, where include: (HTTPField) -> Bool = { _ in true }) {
         for field in fields where include(field) { append(field) }
     }
 

@@ -116,21 +116,20 @@ public enum JSONValidator {
         var arena: [UInt8] = []
         var keys: [Key] = []
 
-        init(bytes: UnsafeRawBufferPointer) {
-            self.bytes = bytes
-            // Room for a typical request up front: grown from empty, the three arrays
-            // were reallocated about ten times for a one-message chat request, which cost
-            // more than checking its bytes.
-            frames.reserveCapacity(8)
-            keys.reserveCapacity(16)
-            arena.reserveCapacity(min(bytes.count, 256))
-        }
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
         /// Objects compare a new key against their keys one by one up to this many, and
         /// through a hash index beyond.
         static let linearKeys = 8
 
         mutating func run() throws(Violation) {
+            // Room for a typical request up front: grown from empty, the three arrays
+            // were reallocated about ten times for a one-message chat request, which cost
+            // more than checking its bytes. (Here, not in `init`: the UTF-8 check uses
+            // none of them.)
+            frames.reserveCapacity(8)
+            keys.reserveCapacity(16)
+            arena.reserveCapacity(min(bytes.count, 256))
             // A UTF-8 byte order mark is tolerated, as RFC 8259 allows parsers to.
             if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
             skipWhitespace()
