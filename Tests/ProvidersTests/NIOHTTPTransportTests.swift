@@ -49,7 +49,10 @@ import Testing
 
     @Test func streamsTheBodyAsItArrives() async throws {
         let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in .sse(["1", "2", "3"], delay: .milliseconds(30)) }) { upstream in
+        // The events are far enough apart that a reader starved on a loaded box (the
+        // whole suite runs at once on CI's two cores) still gets each on its own: at
+        // 30 ms, two of them once arrived in one read.
+        try await MockUpstream.withServer({ _ in .sse(["1", "2", "3"], delay: .milliseconds(250)) }) { upstream in
             let response = try await transport.execute(
                 post(upstream.baseURL + "/stream"), deadline: .now + .seconds(5), logger: logger)
             var chunks: [String] = []
