@@ -370,6 +370,21 @@ struct PassThroughSummaryTests {
         }
     }
 
+    /// The summary keeps usage as plain counts: what is set is what is read back, the
+    /// total filled in as `Usage` fills it, and equality follows the counts.
+    @Test func usageSetOnASummaryReadsBack() {
+        let usage = Usage(promptTokens: 7, completionTokens: 3, cachedTokens: 2, reasoningTokens: 1)
+        var summary = PassThroughSummary(usage: usage, hasError: false, choicesEmpty: true, hasChoicesArray: true, textBytes: 0)
+        #expect(summary.usage == usage && summary.usage?.totalTokens == 10 && summary.isUsageOnly)
+        var other = summary
+        other.usage = Usage(promptTokens: 7, completionTokens: 4)
+        #expect(other != summary && other.usage?.totalTokens == 11 && other.usage?.cachedTokens == nil)
+        other.usage = usage
+        #expect(other == summary && other.hashValue == summary.hashValue)
+        summary.usage = nil
+        #expect(summary.usage == nil && !summary.isUsageOnly)
+    }
+
     /// The text count, taken while the scan steps over `choices`, agrees with the count
     /// known from building random values: text members at any depth, look-alike keys,
     /// escapes, strings in arrays, whitespace between every token. Every cut of such a

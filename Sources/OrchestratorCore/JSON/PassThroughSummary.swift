@@ -17,7 +17,15 @@ import Darwin
 /// estimates when an upstream reports no usage or a stream is cut short.
 public struct PassThroughSummary: Sendable, Hashable {
     /// The `usage` member, decoded, when present and not null.
-    public var usage: Usage?
+    public var usage: Usage? {
+        get { counts?.usage }
+        set { counts = newValue.map(UsageCounts.init) }
+    }
+    /// The counts `usage` is made of, kept as plain integers: a stream's scanner copies
+    /// its summaries for every chunk, and `Usage` (with its dictionaries of extra
+    /// details, always empty here) made each copy and destroy a call through its value
+    /// witnesses plus a retain or release per dictionary.
+    private var counts: UsageCounts?
     /// Whether the chunk has a top-level `error` member.
     public var hasError: Bool
     /// Whether `choices` is an empty array (or absent).
@@ -30,7 +38,7 @@ public struct PassThroughSummary: Sendable, Hashable {
     public var textBytes: Int
 
     /// Whether this is the usage-only chunk sent at the end when `include_usage` is set.
-    public var isUsageOnly: Bool { choicesEmpty && usage != nil }
+    public var isUsageOnly: Bool { choicesEmpty && counts != nil }
 
     /// Scans `data`, one SSE event's payload.
     /// - Throws: ``JSONObjectRewriter/MalformedJSON`` when it is not a JSON object.
@@ -51,7 +59,46 @@ public struct PassThroughSummary: Sendable, Hashable {
         return summary
     }
 
+    public init(usage: Usage?, hasError: Bool, choicesEmpty: Bool, hasChoicesArray: Bool, hasDataArray: Bool = false, textBytes: Int) {
+        self.counts = usage.map(UsageCounts.init)
+        self.hasError = hasError
+        self.choicesEmpty = choicesEmpty
+        self.hasChoicesArray = hasChoicesArray
+        self.hasDataArray = hasDataArray
+        self.textBytes = textBytes
+    }
+
     static let empty = PassThroughSummary(usage: nil, hasError: false, choicesEmpty: true, hasChoicesArray: false, textBytes: 0)
+
+    /// The token counts a scan reads (see ``PassThroughSummary/scanUsage(_:)``).
+    struct UsageCounts: Sendable, Hashable {
+        var prompt: Int
+        var completion: Int
+        var total: Int
+        var cached: Int?
+        var reasoning: Int?
+
+        init(prompt: Int, completion: Int, total: Int?, cached: Int?, reasoning: Int?) {
+            self.prompt = prompt
+            self.completion = completion
+            // As `Usage` fills in a missing total.
+            self.total = total ?? Usage.sum(prompt, completion)
+            self.cached = cached
+            self.reasoning = reasoning
+        }
+
+        init(_ usage: Usage) {
+            self.init(
+                prompt: usage.promptTokens, completion: usage.completionTokens, total: usage.totalTokens,
+                cached: usage.cachedTokens, reasoning: usage.reasoningTokens)
+        }
+
+        var usage: Usage {
+            Usage(
+                promptTokens: prompt, completionTokens: completion, totalTokens: total, cachedTokens: cached,
+                reasoningTokens: reasoning)
+        }
+    }
 
     typealias WalkPoint = JSONObjectRewriter.Scanner.WalkPoint
 
@@ -78,16 +125,16 @@ public struct PassThroughSummary: Sendable, Hashable {
                 // vLLM's mid-stream errors: `{"object":"error","message":…}`.
                 if RawBytes.equal(value, #""error""#) { summary.hasError = true }
             case .usage:
-                if !isNull(value) { summary.usage = try scanUsage(value) }
+                if !isNull(value) { summary.counts = try scanUsage(value) }
             case .data:
                 summary.hasDataArray = value.first == UInt8(ascii: "[")
             case .xGroq:
                 // Groq reports a stream's usage in `x_groq.usage` on its last chunk.
-                guard summary.usage == nil, value.first == UInt8(ascii: "{") else { return }
+                guard summary.counts == nil, value.first == UInt8(ascii: "{") else { return }
                 try JSONObjectRewriter.forEachMember(of: value) { inner, _, innerRange in
                     if inner.equals("usage") {
                         let usage = UnsafeRawBufferPointer(rebasing: value[innerRange])
-                        if !isNull(usage) { summary.usage = try scanUsage(usage) }
+                        if !isNull(usage) { summary.counts = try scanUsage(usage) }
                     }
                 }
             case .choices:
@@ -320,7 +367,7 @@ public struct PassThroughSummary: Sendable, Hashable {
     /// without a full decode. Nil when a count is neither null nor a non-negative
     /// integer: the gateway then estimates the tokens rather than failing a response
     /// whose content is fine.
-    static func scanUsage(_ value: UnsafeRawBufferPointer) throws -> Usage? {
+    static func scanUsage(_ value: UnsafeRawBufferPointer) throws -> UsageCounts? {
         guard value.first == UInt8(ascii: "{") else { return nil }
         var prompt: Int?
         var completion: Int?
@@ -363,9 +410,7 @@ public struct PassThroughSummary: Sendable, Hashable {
             }
         }
         if malformed { return nil }
-        return Usage(
-            promptTokens: prompt ?? 0, completionTokens: completion ?? 0, totalTokens: total, cachedTokens: cached,
-            reasoningTokens: reasoning)
+        return UsageCounts(prompt: prompt ?? 0, completion: completion ?? 0, total: total, cached: cached, reasoning: reasoning)
     }
 
     /// A non-negative JSON integer that fits in `Int`.
