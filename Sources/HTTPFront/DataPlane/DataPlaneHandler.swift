@@ -226,7 +226,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.mode = .responding
         var response = FrontDoor.errorResponse(error, codec: codec)
         response.headers[.connection] = "close"
-        response.headers[.xRequestID] = requestID
+        response.headers.set(.xRequestID, to: requestID)
         let (head, body) = Self.head(of: response)
         close(mode, after: writeResponse(head: head, body: body, end: true), context: context)
     }
@@ -351,7 +351,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func shed(_ hot: HotRequest) {
         Self.shedCounter.increment()
         var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
-        response.headers[.xRequestID] = hot.requestID
+        response.headers.set(.xRequestID, to: hot.requestID)
         shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
         if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
@@ -397,7 +397,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             FrontDoor.logUnexpected(error, mapped: mapped, logger: call.requestLogger)
             response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
         }
-        response.headers[.xRequestID] = hot.requestID
+        response.headers.set(.xRequestID, to: hot.requestID)
         if hot.closeAfter { response.headers[.connection] = "close" }
         shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
         FrontDoor.logAccess(
@@ -411,7 +411,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var head = HTTPResponse(status: response.status)
         head.headerFields = response.headers
         guard case .bytes(let bytes) = response.body else { return (head, nil) }
-        head.headerFields[.contentLength] = String(bytes.readableBytes)
+        head.headerFields.set(.contentLength, to: String(bytes.readableBytes))
         return (head, bytes)
     }
 

@@ -34,7 +34,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
         if let preflight = cors.preflight(method: request.method, headers: request.headers) {
             // A browser's preflight: answered here for every path, before routing.
             response = Response(preflight)
-            response.headers[.xRequestID] = context.requestID
+            response.headers.set(.xRequestID, to: context.requestID)
             FrontDoor.logAccess(
                 method: request.method, path: request.uri.path, status: response.status.code,
                 elapsed: start.duration(to: clock.now), logger: context.logger)
@@ -50,7 +50,7 @@ struct FrontDoorMiddleware: RouterMiddleware {
             FrontDoor.logUnexpected(error, mapped: gatewayError, logger: context.logger)
             response = Response(FrontDoor.errorResponse(gatewayError, codec: codec))
         }
-        response.headers[.xRequestID] = context.requestID
+        response.headers.set(.xRequestID, to: context.requestID)
         cors.decorate(&response.headers, origin: origin)
         FrontDoor.logAccess(
             method: request.method, path: request.uri.path, status: response.status.code,

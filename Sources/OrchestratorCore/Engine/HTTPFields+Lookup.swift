@@ -13,4 +13,18 @@ extension HTTPFields {
         for field in self where field.name == name { return field.value }
         return nil
     }
+
+    /// Sets the field named `name` to `value`, as `self[name] = value` does, for fields
+    /// that are nearly always absent when set (a response's request id and length, an
+    /// upstream request's credentials). An absent field is appended; the subscript's
+    /// setter instead searches, removes and re-inserts through `HTTPFields`' generic
+    /// range replacement, about 1,600 instructions a call, three times per request.
+    @inlinable
+    public mutating func set(_ name: HTTPField.Name, to value: String) {
+        if self[name] == nil {
+            append(HTTPField(name: name, value: value))
+        } else {
+            self[name] = value
+        }
+    }
 }

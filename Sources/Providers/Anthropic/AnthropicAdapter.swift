@@ -123,7 +123,7 @@ public struct AnthropicAdapter: ProviderAdapter {
         var headers = Self.headers(
             provider: call.provider, apiKey: call.apiKey,
             forwarded: call.request.style == .anthropic ? call.request.forwardedHeaders : [:])
-        headers[.accept] = stream ? "text/event-stream" : "application/json"
+        headers.set(.accept, to: stream ? "text/event-stream" : "application/json")
         let request = TransportRequest(
             method: .post, url: Self.endpoint(call.provider, "messages"), headers: headers, body: body,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
@@ -157,10 +157,10 @@ public struct AnthropicAdapter: ProviderAdapter {
     /// client's `anthropic-beta`, then the provider's configured headers.
     static func headers(provider: ProviderConfig, apiKey: String?, forwarded: HTTPFields) -> HTTPFields {
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        if let apiKey, !apiKey.isEmpty { headers[.anthropicAPIKey] = apiKey }
-        headers[.anthropicVersion] = forwarded[.anthropicVersion] ?? apiVersion
-        if let beta = forwarded[.anthropicBeta] { headers[.anthropicBeta] = beta }
+        headers.set(.contentType, to: "application/json")
+        if let apiKey, !apiKey.isEmpty { headers.set(.anthropicAPIKey, to: apiKey) }
+        headers.set(.anthropicVersion, to: forwarded[.anthropicVersion] ?? apiVersion)
+        if let beta = forwarded[.anthropicBeta] { headers.set(.anthropicBeta, to: beta) }
         headers.addProviderHeaders(provider)
         return headers
     }

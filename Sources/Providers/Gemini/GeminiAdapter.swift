@@ -299,7 +299,7 @@ public struct GeminiAdapter: ProviderAdapter {
         -> TransportResponse
     {
         var headers = Self.headers(provider: call.provider, apiKey: call.apiKey)
-        headers[.accept] = stream ? "text/event-stream" : "application/json"
+        headers.set(.accept, to: stream ? "text/event-stream" : "application/json")
         let url = call.provider.url(try Self.modelPath(call.target.model) + ":" + method + (stream ? "?alt=sse" : ""))
         let request = TransportRequest(
             method: .post, url: url, headers: headers, body: body,
@@ -320,8 +320,8 @@ public struct GeminiAdapter: ProviderAdapter {
 
     static func headers(provider: ProviderConfig, apiKey: String?) -> HTTPFields {
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        if let apiKey, !apiKey.isEmpty { headers[.googAPIKey] = apiKey }
+        headers.set(.contentType, to: "application/json")
+        if let apiKey, !apiKey.isEmpty { headers.set(.googAPIKey, to: apiKey) }
         headers.addProviderHeaders(provider)
         return headers
     }

@@ -163,9 +163,9 @@ public struct OpenAIAdapter: ProviderAdapter {
     private func addAuthorization(_ key: String?, provider: ProviderConfig, to headers: inout HTTPFields) {
         guard let key, !key.isEmpty else { return }
         if dialect == .azure && provider.azureAuth == .apiKey {
-            headers[.apiKey] = key
+            headers.set(.apiKey, to: key)
         } else {
-            headers[.authorization] = "Bearer \(key)"
+            headers.set(.authorization, to: "Bearer \(key)")
         }
     }
 
