@@ -59,7 +59,8 @@ public struct PassThroughSummary: Sendable, Hashable {
         return summary
     }
 
-    public init(usage: Usage?, hasError: Bool, choicesEmpty: Bool, hasChoicesArray: Bool, hasDataArray: Bool = false, textBytes: Int) {
+    /// A summary from its values (for tests; internal, as the synthesized one was).
+    init(usage: Usage?, hasError: Bool, choicesEmpty: Bool, hasChoicesArray: Bool, hasDataArray: Bool = false, textBytes: Int) {
         self.counts = usage.map(UsageCounts.init)
         self.hasError = hasError
         self.choicesEmpty = choicesEmpty
