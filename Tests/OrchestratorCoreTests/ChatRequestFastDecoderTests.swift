@@ -61,6 +61,11 @@ struct ChatRequestFastDecoderTests {
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":true,"x":1}}"#,
             #"{"model":"m","messages":{"role":"user"}}"#,
+            // A message without a role, or with one that is not a string; a model that
+            // is not a string after messages were read.
+            #"{"model":"m","messages":[{"content":"x"}]}"#,
+            #"{"model":"m","messages":[{"content":"x","role":7}]}"#,
+            #"{"messages":[{"role":"user","content":"x"}],"model":["m"]}"#,
             #"["model"]"#,
         ]
         for body in bodies {

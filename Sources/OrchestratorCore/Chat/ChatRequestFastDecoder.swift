@@ -39,10 +39,13 @@ public struct ChatRequestFastDecoder {
 
     private mutating func request() -> ChatRequest? {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
-        var model: String?
-        var messages: [ChatMessage]?
+        // Filled in place and handed to the member closure rather than captured by it: a
+        // captured value cannot be moved out at the end, and a chat request is dozens of
+        // references to copy.
         var request = ChatRequest(model: "", messages: [])
-        let complete = object { decoder, key in
+        var sawModel = false
+        var sawMessages = false
+        let complete = object(filling: &request) { decoder, request, key in
             switch key.count {
             case 1 where decoder.equals(key, "n"): return decoder.optionalInt(&request.n)
             case 4 where decoder.equals(key, "user"): return decoder.optionalString(&request.user)
@@ -53,13 +56,16 @@ public struct ChatRequestFastDecoder {
                 return true
             case 5 where decoder.equals(key, "model"):
                 guard let value = decoder.string() else { return false }
-                model = value
+                request.model = value
+                sawModel = true
                 return true
             case 5 where decoder.equals(key, "top_p"): return decoder.optionalDouble(&request.topP)
             case 6 where decoder.equals(key, "stream"): return decoder.optionalBool(&request.stream)
             case 8 where decoder.equals(key, "messages"):
-                messages = decoder.messages()
-                return messages != nil
+                guard let messages = decoder.messages() else { return false }
+                request.messages = messages
+                sawMessages = true
+                return true
             case 8 where decoder.equals(key, "logprobs"): return decoder.optionalBool(&request.logprobs)
             case 10 where decoder.equals(key, "max_tokens"): return decoder.optionalInt(&request.maxTokens)
             case 11 where decoder.equals(key, "temperature"): return decoder.optionalDouble(&request.temperature)
@@ -75,9 +81,7 @@ public struct ChatRequestFastDecoder {
             }
         }
         skipWhitespace()
-        guard complete, index == bytes.count, let model, let messages else { return nil }
-        request.model = model
-        request.messages = messages
+        guard complete, index == bytes.count, sawModel, sawMessages else { return nil }
         return request
     }
 
@@ -97,12 +101,14 @@ public struct ChatRequestFastDecoder {
     }
 
     private mutating func message() -> ChatMessage? {
-        var role: String?
+        var sawRole = false
         var message = ChatMessage(role: .user)
-        let complete = object { decoder, key in
+        let complete = object(filling: &message) { decoder, message, key in
             if decoder.equals(key, "role") {
-                role = decoder.string()
-                return role.map(ChatMessage.Role.known.contains) == true
+                guard let role = decoder.string(), ChatMessage.Role.known.contains(role) else { return false }
+                message.role = ChatMessage.Role(rawValue: role)
+                sawRole = true
+                return true
             }
             if decoder.equals(key, "content") {
                 if decoder.takeNull() { return true }
@@ -113,8 +119,7 @@ public struct ChatRequestFastDecoder {
             if decoder.equals(key, "name") { return decoder.optionalString(&message.name) }
             return false
         }
-        guard complete, let role else { return nil }
-        message.role = ChatMessage.Role(rawValue: role)
+        guard complete, sawRole else { return nil }
         return message
     }
 
@@ -132,6 +137,14 @@ public struct ChatRequestFastDecoder {
     /// Reads an object whose keys have no escapes, handing each key (as a byte range) to
     /// `member`, which reads the value and says whether it could.
     private mutating func object(_ member: (inout ChatRequestFastDecoder, Range<Int>) -> Bool) -> Bool {
+        var nothing: Void = ()
+        return object(filling: &nothing) { decoder, _, key in member(&decoder, key) }
+    }
+
+    /// ``object(_:)`` with a value that `member` fills as it reads.
+    private mutating func object<Value>(
+        filling value: inout Value, _ member: (inout ChatRequestFastDecoder, inout Value, Range<Int>) -> Bool
+    ) -> Bool {
         skipWhitespace()
         guard take(UInt8(ascii: "{")) else { return false }
         skipWhitespace()
@@ -150,7 +163,7 @@ public struct ChatRequestFastDecoder {
             skipWhitespace()
             guard take(UInt8(ascii: ":")) else { return false }
             skipWhitespace()
-            guard member(&self, key) else { return false }
+            guard member(&self, &value, key) else { return false }
             skipWhitespace()
             if take(UInt8(ascii: ",")) { continue }
             return take(UInt8(ascii: "}"))
