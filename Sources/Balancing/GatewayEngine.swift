@@ -161,7 +161,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
     /// The ordered targets to try for a request.
     struct Plan {
         var candidates: [Candidate]
-        var model: ModelConfig?
+        /// The model entry's price, which a target without its own uses.
+        var modelPrice: Price?
     }
 
     /// One target to try, with its provider. A class: a request passes its candidates
@@ -206,7 +207,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 param: missing.contains(.tools) ? "tools" : missing.contains(.json) ? "response_format" : "messages",
                 code: "unsupported_capability")
         }
-        let strategy = resolved.model?.strategy ?? configuration.routing.strategy
+        let strategy = resolved.strategy ?? configuration.routing.strategy
         var rng = RandomSourceGenerator(random)
         let health = self.health
         let ordered =
@@ -234,7 +235,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             if unsupported { throw .unsupportedOperation(operation, model: requested) }
             throw .noAvailableTarget(requested)
         }
-        return Plan(candidates: candidates, model: resolved.model)
+        return Plan(candidates: candidates, modelPrice: resolved.price)
     }
 
     private func execute(_ request: InboundRequest, plan: Plan, log: inout LogBuilder, logger: Logger)
@@ -306,7 +307,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
             log.attempts = attempt
             log.provider = candidate.target.provider
             log.upstreamModel = candidate.target.model
-            log.price = candidate.target.price ?? plan.model?.price
+            log.price = candidate.target.price ?? plan.modelPrice
             // The attempt's own lines below carry its provider and attempt number. The
             // logger handed to the adapter gets them as metadata only when it can log at
             // all: the transports log at debug level, and each metadata write copies the

@@ -6,10 +6,19 @@ import Synchronization
 /// their adapters and key pools. The engine swaps the whole table atomically when the
 /// configuration changes; requests in flight keep the table they started with.
 public struct RoutingTable: Sendable {
-    public struct Provider: Sendable {
-        public var config: ProviderConfig
-        public var adapter: any ProviderAdapter
-        public var keys: KeyPool
+    /// A routable provider. A class: every request's plan holds the ones it may try,
+    /// and a reference is one retain where a copy of the configuration was dozens.
+    public final class Provider: Sendable {
+        public let config: ProviderConfig
+        public let adapter: any ProviderAdapter
+        public let keys: KeyPool
+
+        init(config: ProviderConfig, adapter: any ProviderAdapter, keys: KeyPool) {
+            self.config = config
+            self.adapter = adapter
+            self.keys = keys
+        }
+
         /// The provider's own `rpm`/`tpm` caps as a limiter principal (nil: uncapped).
         var caps: Principal? {
             guard config.rpm > 0 || config.tpm > 0 else { return nil }
@@ -80,16 +89,29 @@ public struct RoutingTable: Sendable {
         return out
     }
 
+    /// A requested model's targets, and what its configuration says about routing them
+    /// (nil for `provider/upstream-model`, which has no model entry).
+    struct Resolution {
+        var targets: [TargetConfig]
+        var strategy: RoutingStrategy?
+        var price: Price?
+        var balancer: TierBalancer?
+    }
+
     /// Resolves a requested model: an exact alias first, else `provider/upstream-model`.
-    func resolve(_ requested: String) -> (targets: [TargetConfig], model: ModelConfig?, balancer: TierBalancer?)? {
+    /// Only the pieces a request uses come out: a copy of the whole model entry retained
+    /// its every string.
+    func resolve(_ requested: String) -> Resolution? {
         if let model = models[requested] {
-            return (model.config.targets, model.config, model.balancer)
+            return Resolution(
+                targets: model.config.targets, strategy: model.config.strategy, price: model.config.price,
+                balancer: model.balancer)
         }
         if let slash = requested.firstIndex(of: "/") {
             let providerName = String(requested[..<slash])
             let upstream = String(requested[requested.index(after: slash)...])
             if !upstream.isEmpty, providers[providerName] != nil || unavailableProviders[providerName] != nil {
-                return ([TargetConfig(provider: providerName, model: upstream)], nil, nil)
+                return Resolution(targets: [TargetConfig(provider: providerName, model: upstream)])
             }
         }
         return nil
