@@ -75,7 +75,7 @@ struct ChatEndpoint: Sendable {
         var metadata = logger.handler.metadata
         metadata.reserveCapacity(metadata.count + 3)
         metadata["request.id"] = .string(call.requestID)
-        metadata["model"] = .string(chat.model)
+        metadata["model"] = .string(inbound.chat.model)
         metadata["key"] = .string(principal.name)
         logger.handler.metadata = metadata
         let result = try await service.chat(inbound, principal: principal, logger: logger)
@@ -97,14 +97,18 @@ struct ChatEndpoint: Sendable {
             headers.append(Self.jsonContentType)
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
-            headers.append(HTTPField(name: .contentType, value: encoder.contentType))
+            headers.append(
+                encoder.contentType == "text/event-stream"
+                    ? Self.eventStream : HTTPField(name: .contentType, value: encoder.contentType))
             headers.append(Self.noCache)
             headers.append(Self.noProxyBuffering)
             responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
             keepAlive = encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil
         }
         headers.append(HTTPField(name: .xOrchestratorProvider, value: result.route.provider))
-        headers.append(HTTPField(name: .xOrchestratorAttempts, value: String(result.route.attempts)))
+        headers.append(
+            result.route.attempts == 1
+                ? Self.oneAttempt : HTTPField(name: .xOrchestratorAttempts, value: String(result.route.attempts)))
         headers.append(HTTPField(name: .xOrchestratorOverheadMs, value: result.route.overheadMillisecondsText))
         headers.add(result.route.rateLimit)
         return FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
@@ -112,6 +116,8 @@ struct ChatEndpoint: Sendable {
 
     // Fields with a fixed value, made once: making one checks every byte of its value.
     private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
+    private static let eventStream = HTTPField(name: .contentType, value: "text/event-stream")
+    private static let oneAttempt = HTTPField(name: .xOrchestratorAttempts, value: "1")
     private static let noCache = HTTPField(name: .cacheControl, value: "no-cache")
     private static let noProxyBuffering = HTTPField(name: .xAccelBuffering, value: "no")
 

@@ -148,8 +148,8 @@ public struct OpenAIAdapter: ProviderAdapter {
         let body = try Self.upstreamBody(for: call, stream: stream)
         var headers = HTTPFields()
         headers.reserveCapacity(3 + call.provider.headers.count)
-        headers.append(HTTPField(name: .contentType, value: "application/json"))
-        headers.append(HTTPField(name: .accept, value: stream ? "text/event-stream" : "application/json"))
+        headers.append(Self.jsonContentType)
+        headers.append(stream ? Self.acceptEventStream : Self.acceptJSON)
         addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
@@ -158,6 +158,11 @@ public struct OpenAIAdapter: ProviderAdapter {
             proxy: call.provider.transportProxy)
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
     }
+
+    // Fields with a fixed value, made once: making one checks every byte of its value.
+    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
+    private static let acceptJSON = HTTPField(name: .accept, value: "application/json")
+    private static let acceptEventStream = HTTPField(name: .accept, value: "text/event-stream")
 
     /// The upstream key: a bearer token, or Azure's `api-key` header.
     private func addAuthorization(_ key: String?, provider: ProviderConfig, to headers: inout HTTPFields) {
@@ -195,26 +200,27 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,
     /// else the canonical request encoded.
     static func upstreamBody(for call: ProviderCall, stream: Bool) throws(GatewayError) -> ByteBuffer {
-        let chat = call.request.chat
-        let target = call.target
+        // Read through the request (a class) rather than copied out of it: a copy of a
+        // chat request retains every string and array in it.
+        let request = call.request
         do {
-            if call.request.operation != .chat {
+            if request.operation != .chat {
                 // Embeddings and Responses requests: the client's bytes, model rewritten.
-                return try target.applyingExtraBody(to: call.request.body, model: target.model)
+                return try call.target.applyingExtraBody(to: request.body, model: call.target.model)
             }
             let strict = Self.refusesOpenAIOnlyFields(call.provider.baseURL)
-            if call.request.style == .openai {
+            if request.style == .openai {
                 var rewriter = JSONObjectRewriter()
-                rewriter.set("model", string: target.model)
+                rewriter.set("model", string: call.target.model)
                 if strict {
                     // Mistral refuses these (422): its streams report usage unasked.
-                    if chat.streamOptions != nil { rewriter.remove("stream_options") }
-                    if let maxCompletion = chat.maxCompletionTokens {
+                    if request.chat.streamOptions != nil { rewriter.remove("stream_options") }
+                    if let maxCompletion = request.chat.maxCompletionTokens {
                         rewriter.remove("max_completion_tokens")
-                        if chat.maxTokens == nil { try rewriter.set("max_tokens", value: maxCompletion) }
+                        if request.chat.maxTokens == nil { try rewriter.set("max_tokens", value: maxCompletion) }
                     }
-                } else if stream, !chat.wantsStreamUsage {
-                    if let options = chat.streamOptions {
+                } else if stream, !request.chat.wantsStreamUsage {
+                    if let options = request.chat.streamOptions {
                         var options = options
                         options.includeUsage = true
                         try rewriter.set("stream_options", value: options)
@@ -223,18 +229,18 @@ public struct OpenAIAdapter: ProviderAdapter {
                         rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8)
                     }
                 }
-                if chat.maxTokens == nil, chat.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
+                if request.chat.maxTokens == nil, request.chat.maxCompletionTokens == nil, let defaultMax = call.target.maxTokensDefault {
                     // Reasoning models on OpenAI's and Azure's APIs refuse max_tokens.
                     let field = Self.wantsMaxCompletionTokens(call.provider) ? "max_completion_tokens" : "max_tokens"
                     try rewriter.set(field, value: defaultMax)
                 }
-                for (key, value) in target.extraBody {
-                    try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: chat))
+                for (key, value) in call.target.extraBody {
+                    try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: request.chat))
                 }
-                return try rewriter.apply(to: call.request.body)
+                return try rewriter.apply(to: request.body)
             }
-            var outbound = chat
-            outbound.model = target.model
+            var outbound = request.chat
+            outbound.model = call.target.model
             // What other styles carry for their own round trips (Anthropic thinking
             // blocks, reasoning text of earlier turns) is refused by OpenAI-style servers.
             // Gemini's thought signatures ride on tool calls as `extra_content`; only
@@ -251,7 +257,7 @@ public struct OpenAIAdapter: ProviderAdapter {
                     }
                 }
             }
-            if outbound.maxTokens == nil, outbound.maxCompletionTokens == nil, let defaultMax = target.maxTokensDefault {
+            if outbound.maxTokens == nil, outbound.maxCompletionTokens == nil, let defaultMax = call.target.maxTokensDefault {
                 outbound.maxTokens = defaultMax
             }
             // OpenAI's own API and Azure's want max_completion_tokens (their reasoning
@@ -275,9 +281,9 @@ public struct OpenAIAdapter: ProviderAdapter {
                 outbound.streamOptions = nil
             }
             var buffer = try JSONCoding.encode(outbound)
-            if !target.extraBody.isEmpty {
+            if !call.target.extraBody.isEmpty {
                 var rewriter = JSONObjectRewriter()
-                for (key, value) in target.extraBody {
+                for (key, value) in call.target.extraBody {
                     try rewriter.set(key, value: mergedExtra(key: key, value: value, chat: outbound))
                 }
                 buffer = try rewriter.apply(to: buffer)
