@@ -84,6 +84,32 @@ struct SecurityTests {
         if case .expired = directory.authenticate("sk-old") {} else { Issue.record("expired key") }
     }
 
+    /// Hashes are looked up by their 32 bytes: only the lower-case hex that
+    /// `sha256Hex` writes names a key, as before; the first of two equal hashes wins; a
+    /// directory of hashes that match nothing still has keys (so requests need one).
+    @Test func keyDirectoryHashForms() {
+        let hash = KeyHashing.sha256Hex("sk-bob")
+        let bob = Principal(keyID: "k1", name: "bob")
+        let uppercase = ClientKeyDirectory(entries: [.init(keyHash: hash.uppercased(), principal: bob)])
+        if case .unknown = uppercase.authenticate("sk-bob") {} else { Issue.record("an upper-case hash matched") }
+        #expect(!uppercase.isEmpty)
+        for bad in ["", String(hash.dropLast()), hash + "0", String(hash.dropLast()) + "g"] {
+            let directory = ClientKeyDirectory(entries: [.init(keyHash: bad, principal: bob)])
+            if case .unknown = directory.authenticate("sk-bob") {} else { Issue.record("hash \(bad) matched") }
+            #expect(!directory.isEmpty)
+        }
+        #expect(ClientKeyDirectory(entries: []).isEmpty)
+        let twice = ClientKeyDirectory(entries: [
+            .init(keyHash: hash, principal: bob), .init(keyHash: hash, principal: Principal(keyID: "k2", name: "other")),
+        ])
+        guard case .valid(let principal) = twice.authenticate("sk-bob") else {
+            Issue.record("bob should authenticate")
+            return
+        }
+        #expect(principal == bob)
+        if case .unknown = twice.authenticate("sk-bob ") {} else { Issue.record("a different secret matched") }
+    }
+
     @Test func globs() {
         #expect(Glob.matches(pattern: "*", value: "anything"))
         #expect(Glob.matches(pattern: "gpt-4?", value: "gpt-4o"))

@@ -18,21 +18,26 @@ public enum ClientCredential {
     }
 
     /// The token of `Bearer <token>` (scheme case-insensitive, spaces and tabs around
-    /// it ignored), scanned in place without Foundation: this runs for every request.
+    /// it ignored), scanned over the string's bytes: this runs for every request.
     static func bearerToken(_ value: String) -> String? {
-        func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
-        var rest = Substring(value).utf8
-        while let first = rest.first, isBlank(first) { rest = rest.dropFirst() }
-        while let last = rest.last, isBlank(last) { rest = rest.dropLast() }
-        let scheme = "bearer".utf8
-        guard rest.count > scheme.count + 1 else { return nil }
-        for letter in scheme {
-            guard rest.first.map({ $0 | 0x20 }) == letter else { return nil }
-            rest = rest.dropFirst()
+        var value = value
+        return value.withUTF8 { bytes -> String? in
+            func isBlank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+            var start = 0
+            var end = bytes.count
+            while start < end, isBlank(bytes[start]) { start += 1 }
+            while end > start, isBlank(bytes[end - 1]) { end -= 1 }
+            let scheme = "bearer".utf8
+            guard end - start > scheme.count + 1 else { return nil }
+            for letter in scheme {
+                guard bytes[start] | 0x20 == letter else { return nil }
+                start += 1
+            }
+            guard isBlank(bytes[start]) else { return nil }
+            while start < end, isBlank(bytes[start]) { start += 1 }
+            guard start < end else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
         }
-        guard let separator = rest.first, isBlank(separator) else { return nil }
-        while let first = rest.first, isBlank(first) { rest = rest.dropFirst() }
-        return rest.isEmpty ? nil : String(Substring(rest))
     }
 }
 

@@ -12,6 +12,13 @@ public enum KeyHashing {
         return digest.withUnsafeBytes { Hex.lowercase($0) }
     }
 
+    /// The SHA-256 of `secret` as a ``SHA256Words`` value, for looking a key up.
+    static func sha256Words(_ secret: String) -> SHA256Words {
+        var secret = secret
+        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        return digest.withUnsafeBytes { SHA256Words(bytes: $0) }
+    }
+
     /// Compares two byte strings in time independent of where they differ.
     public static func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
         guard a.count == b.count else { return false }
@@ -45,8 +52,8 @@ public enum KeyHashing {
 
 /// The in-memory table of client keys, swapped as a whole on change.
 ///
-/// Lookups hash the presented secret and find the entry by hash; the final comparison
-/// is constant-time so timing does not reveal how much of a hash matched.
+/// Lookups hash the presented secret and find the entry by hash; the hashes compare in
+/// constant time, so timing does not reveal how much of a hash matched.
 public struct ClientKeyDirectory: Sendable {
     public struct Entry: Sendable {
         public var keyHash: String
@@ -62,14 +69,25 @@ public struct ClientKeyDirectory: Sendable {
         }
     }
 
-    private let byHash: [String: Entry]
+    /// Entries by their hash's 32 bytes: a lookup then hashes and compares four words,
+    /// where a key of 64 hex digits cost a string for the presented key's hash and a
+    /// hash of 64 bytes (this runs for every request). An entry whose `keyHash` is not a
+    /// lower-case hex SHA-256 matches no secret, as it never could.
+    private let byHash: [SHA256Words: Entry]
+    private let count: Int
 
     public init(entries: [Entry]) {
-        self.byHash = Dictionary(entries.map { ($0.keyHash, $0) }, uniquingKeysWith: { first, _ in first })
+        var byHash: [SHA256Words: Entry] = [:]
+        for entry in entries {
+            guard let words = SHA256Words(lowercaseHex: entry.keyHash), byHash[words] == nil else { continue }
+            byHash[words] = entry
+        }
+        self.byHash = byHash
+        self.count = entries.count
     }
 
     /// Whether any client key is configured.
-    public var isEmpty: Bool { byHash.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     public enum Outcome: Sendable {
         case valid(Principal)
@@ -80,13 +98,59 @@ public struct ClientKeyDirectory: Sendable {
 
     /// Authenticates a presented secret.
     public func authenticate(_ secret: String, now: Date = Date()) -> Outcome {
-        let hash = KeyHashing.sha256Hex(secret)
-        guard let entry = byHash[hash], KeyHashing.constantTimeEquals(entry.keyHash.utf8, hash.utf8) else {
-            return .unknown
-        }
+        let hash = KeyHashing.sha256Words(secret)
+        guard let entry = byHash[hash] else { return .unknown }
         if !entry.enabled { return .disabled }
         if let expiresAt = entry.expiresAt, expiresAt <= now { return .expired }
         return .valid(entry.principal)
+    }
+}
+
+/// A SHA-256 digest as four 64-bit words (its bytes in order, read big-endian).
+struct SHA256Words: Hashable, Sendable {
+    var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+
+    /// The 32 bytes of a digest.
+    init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == 32, "a SHA-256 digest is 32 bytes")
+        func word(_ at: Int) -> UInt64 { UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+        (w0, w1, w2, w3) = (word(0), word(8), word(16), word(24))
+    }
+
+    /// Parses 64 lower-case hex digits (what ``KeyHashing/sha256Hex(_:)`` writes); nil
+    /// for anything else.
+    init?(lowercaseHex text: String) {
+        let digits = Array(text.utf8)
+        guard digits.count == 64 else { return nil }
+        var words: [UInt64] = []
+        words.reserveCapacity(4)
+        for start in stride(from: 0, to: 64, by: 16) {
+            var word: UInt64 = 0
+            for digit in digits[start..<start + 16] {
+                let nibble: UInt8
+                switch digit {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = digit - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = digit - UInt8(ascii: "a") + 10
+                default: return nil
+                }
+                word = word << 4 | UInt64(nibble)
+            }
+            words.append(word)
+        }
+        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+    }
+
+    /// Equality in time independent of where the words differ: the dictionary's lookup
+    /// compares with this, so its timing does not tell how much of a hash matched.
+    static func == (lhs: SHA256Words, rhs: SHA256Words) -> Bool {
+        ((lhs.w0 ^ rhs.w0) | (lhs.w1 ^ rhs.w1) | (lhs.w2 ^ rhs.w2) | (lhs.w3 ^ rhs.w3)) == 0
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(w0)
+        hasher.combine(w1)
+        hasher.combine(w2)
+        hasher.combine(w3)
     }
 }
 
