@@ -26,7 +26,8 @@ private func parse(_ pieces: [[UInt8]]) throws(HTTP1Malformed) -> [(Seen, HTTP1R
     try feed(pieces) { (buffer: inout ByteBuffer) throws(HTTP1Malformed) in
         while let event = try parser.next(&buffer) {
             switch event {
-            case .head(let head, let exchange):
+            case .head(let parsed, let exchange):
+                let head = parsed.request
                 let seen = Seen(
                     method: head.method.rawValue, path: head.path ?? "", authority: head.authority,
                     headers: head.headerFields.map { "\($0.name.canonicalName): \($0.value)" }, body: "")
@@ -57,7 +58,65 @@ private func expectMalformed(
     }
 }
 
+/// The head of `text`, a single request.
+private func head(_ text: String) throws -> RequestHead? {
+    var parser = HTTP1RequestParser(limits: HTTP1ServerCodec.limits)
+    var buffer = ByteBuffer(string: text)
+    guard case .head(let head, _)? = try parser.next(&buffer) else { return nil }
+    return head
+}
+
 @Suite struct HTTP1RequestParserTests {
+    /// The data plane reads fields from the head's bytes; Hummingbird gets them built.
+    /// Both must say the same for every name: first values, joined values (the
+    /// separators `HTTPFields` uses), names in any case, values with non-ASCII bytes,
+    /// absent fields, and a `Host` that the built fields leave out.
+    @Test func rawFieldsReadAsTheBuiltOnes() throws {
+        let text = "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nhost: second\r\nAuthorization: Bearer k\r\n"
+            + "X-Request-ID: r-1\r\nAnthropic-Beta: a\r\nanthropic-beta:  b \r\nAnthropic-Beta:\r\nCookie: c=1\r\n"
+            + "cookie: d=2\r\nX-Note: caf\u{e9}\r\nX-Tab: a\tb\r\nX-Ctl: a\u{01}b\u{7F}\r\nContent-Length: 0\r\n\r\n"
+        let parsed = try #require(try head(text))
+        let built = parsed.request.headerFields
+        #expect(parsed.request.authority == "gw")
+        #expect(built[values: HTTPField.Name("host")!] == ["second"], "the first Host becomes the authority, as before")
+        let raw = RequestHeaders(raw: parsed.fields)
+        let names: [HTTPField.Name] = [
+            .authorization, .xRequestID, .anthropicBeta, .cookie, HTTPField.Name("x-note")!, HTTPField.Name("x-tab")!,
+            HTTPField.Name("x-ctl")!, .contentLength, .xAPIKey,
+            .origin, .connection,
+        ]
+        for name in names {
+            #expect(raw.firstValue(name) == built.firstValue(name), "\(name)")
+            #expect(raw[name] == built[name], "\(name)")
+            #expect(RequestHeaders(built)[name] == built[name], "\(name)")
+        }
+        #expect(raw[.anthropicBeta] == "a, b, ")
+        #expect(raw[.cookie] == "c=1; d=2")
+        #expect(ChatEndpoint.forwardedHeaders(raw, style: .anthropic) == ChatEndpoint.forwardedHeaders(RequestHeaders(built), style: .anthropic))
+    }
+
+    /// `closes` (what the data plane acts on) agrees with the `Connection: close` the
+    /// built head carries for Hummingbird, in every way a request can say it.
+    @Test func theCloseReadsAsTheBuiltHeadSaysIt() throws {
+        let cases: [(String, Bool)] = [
+            ("GET / HTTP/1.1\r\n\r\n", false),
+            ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nConnection: keep-alive, close\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nConnection: TE\r\nConnection: close\r\n\r\n", true),
+            ("GET / HTTP/1.1\r\nConnection: keep-alive\r\n\r\n", false),
+            ("GET / HTTP/1.0\r\n\r\n", true),
+            ("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", false),
+            ("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", true),
+        ]
+        for (text, closes) in cases {
+            let parsed = try #require(try head(text))
+            #expect(parsed.closes == closes, "\(text.debugDescription)")
+            let connection = parsed.request.headerFields[.connection]
+            #expect((connection == "close") == closes, "\(text.debugDescription): \(connection ?? "none")")
+        }
+    }
+
     @Test func aRequestWithItsBodyAtEveryReadBoundary() throws {
         let body = #"{"model":"m","messages":[]}"#
         let text = "POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: gw:8080\r\nAuthorization: Bearer k\r\n"
@@ -111,7 +170,7 @@ private func expectMalformed(
             Issue.record("no head")
             return
         }
-        let fields = Array(head.headerFields)
+        let fields = Array(head.request.headerFields)
         #expect(fields.map(\.name.canonicalName) == ["x-a", "x-b", "x-c"])
         #expect(fields[0].value == "plain value")
         #expect(fields[1].value == "caf\u{e9} \u{1F511}")
@@ -279,7 +338,8 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
     private func send(_ text: String, to channel: EmbeddedChannel) throws -> [HTTPRequestPart] {
         try channel.writeInbound(ByteBuffer(string: text))
         var parts: [HTTPRequestPart] = []
-        while let part = try channel.readInbound(as: HTTPRequestPart.self) { parts.append(part) }
+        // As Hummingbird gets them: the data plane passes a request's parts on so.
+        while let part = try channel.readInbound(as: RequestPart.self) { parts.append(part.httpPart) }
         return parts
     }
 
@@ -399,7 +459,7 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         let channel = try channel()
         #expect(throws: HTTPParserError.invalidMethod) { try channel.writeInbound(ByteBuffer(string: "G@T / HTTP/1.1\r\n\r\n")) }
         #expect(throws: Never.self) { try channel.writeInbound(ByteBuffer(string: "GET / HTTP/1.1\r\n\r\n")) }
-        #expect(try channel.readInbound(as: HTTPRequestPart.self) == nil)
+        #expect(try channel.readInbound(as: RequestPart.self) == nil)
 
         let tooLarge = try self.channel()
         let head = "GET / HTTP/1.1\r\n" + String(repeating: "X-A: b\r\n", count: 200) + "\r\n"

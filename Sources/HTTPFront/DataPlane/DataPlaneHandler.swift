@@ -20,7 +20,7 @@ import OrchestratorCore
 /// Responses leave in request order: while a response of either path is in progress,
 /// later request parts wait in a backlog (and reading pauses while it is non-empty).
 final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
+    typealias InboundIn = RequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
@@ -61,7 +61,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private struct HotRequest: Sendable {
         var endpoint: ChatEndpoint
         var route: RouteParameters
-        var head: HTTPRequest
+        var head: RequestHead
         var body: ByteBuffer
         var tooLarge: Bool
         var requestID: String
@@ -71,12 +71,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var closeAfter: Bool
 
         /// The request's path without its query (for the access log).
-        var path: String {
-            let target = head.path ?? "/"
-            // Over the UTF-8 bytes: a search by `Character` segments graphemes, which
-            // cost more than the rest of the request's routing.
-            return target.utf8.firstIndex(of: UInt8(ascii: "?")).map { String(target[..<$0]) } ?? target
-        }
+        var path: String { String(head.pathWithoutQuery) }
     }
 
     private enum Mode {
@@ -94,7 +89,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The hot request being collected. Kept outside `mode` so that each body part is
     /// appended in place, without copying the request out of the enum and back.
     private var collected: HotRequest?
-    private var backlog = CircularBuffer<HTTPRequestPart>()
+    private var backlog = CircularBuffer<RequestPart>()
     private var pendingRead = false
     /// The client half-closed while a request was underway: passed on once it is done.
     private var heldInputClosed = false
@@ -124,8 +119,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The endpoint serving a request on this data plane (and what its path says), or
     /// nil for Hummingbird's router.
-    static func hotEndpoint(_ head: HTTPRequest, shared: Shared) -> (ChatEndpoint, RouteParameters)? {
-        guard head.method == .post, let target = head.path else { return nil }
+    static func hotEndpoint(_ head: RequestHead, shared: Shared) -> (ChatEndpoint, RouteParameters)? {
+        guard head.method == .post else { return nil }
+        let target = head.path
+        // Over the UTF-8 bytes: a search by `Character` segments graphemes, which cost
+        // more than the rest of the request's routing.
         let queryStart = target.utf8.firstIndex(of: UInt8(ascii: "?"))
         guard let (endpoint, matched) = shared.endpoints.match(path: target[..<(queryStart ?? target.endIndex)]) else {
             return nil
@@ -270,7 +268,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func canProcess(_ part: HTTPRequestPart) -> Bool {
+    private func canProcess(_ part: RequestPart) -> Bool {
         switch mode {
         case .responding: return false
         case .forwarding(let requestEnded): return !requestEnded
@@ -278,20 +276,18 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func process(_ part: RequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
             if let (endpoint, route) = Self.hotEndpoint(head, shared: shared) {
                 mode = .collecting
                 collected = HotRequest(
                     endpoint: endpoint, route: route, head: head, body: ByteBuffer(), tooLarge: false,
-                    requestID: FrontDoor.requestID(head.headerFields), receivedAt: shared.clock.now,
-                    receivedAtMillis: shared.clock.epochMillis,
-                    // The codec passes any request that ends its connection on with exactly this.
-                    closeAfter: head.headerFields.firstValue(.connection) == "close")
+                    requestID: FrontDoor.requestID(given: head.fields.firstValue(.xRequestID)), receivedAt: shared.clock.now,
+                    receivedAtMillis: shared.clock.epochMillis, closeAfter: head.closes)
             } else {
                 mode = .forwarding(requestEnded: false)
-                context.fireChannelRead(wrapInboundOut(part))
+                context.fireChannelRead(wrapInboundOut(part.httpPart))
             }
         case (.collecting, .body(var bytes)):
             guard collected?.tooLarge == false else { break }
@@ -308,11 +304,11 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if let hot = collected.take() { serve(hot, context: context) }
         case (.forwarding, .end):
             mode = .forwarding(requestEnded: true)
-            context.fireChannelRead(wrapInboundOut(part))
+            context.fireChannelRead(wrapInboundOut(part.httpPart))
         default:
             // Parts of a request Hummingbird is already answering (it drains the body
             // of a request it rejected early): they are its business.
-            context.fireChannelRead(wrapInboundOut(part))
+            context.fireChannelRead(wrapInboundOut(part.httpPart))
         }
     }
 
@@ -352,7 +348,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         Self.shedCounter.increment()
         var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
         response.headers.set(.xRequestID, to: hot.requestID)
-        shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
+        shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
         if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
             method: hot.head.method, path: hot.path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
@@ -383,7 +379,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // endpoint's references.
         let limit = hot.tooLarge ? endpoint.maxBodyBytes : nil
         let call = ChatEndpoint.Call(
-            headers: hot.head.headerFields, query: hot.route.query, route: hot.route,
+            headers: RequestHeaders(raw: hot.head.fields), query: hot.route.query, route: hot.route,
             readBody: {
                 if let limit { throw GatewayError.payloadTooLarge(limit: limit) }
                 return body
@@ -399,7 +395,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         response.headers.set(.xRequestID, to: hot.requestID)
         if hot.closeAfter { response.headers[.connection] = "close" }
-        shared.cors.decorate(&response.headers, origin: hot.head.headerFields.firstValue(.origin))
+        shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
         FrontDoor.logAccess(
             method: hot.head.method, path: path, status: response.status.code,
             elapsed: hot.receivedAt.duration(to: shared.clock.now), requestID: hot.requestID, logger: shared.logger)

@@ -5,7 +5,7 @@ import NIOHTTPTypes
 import OrchestratorCore
 
 /// The gateway's server side of HTTP/1.x, in one handler: request bytes in,
-/// `HTTPRequestPart`s out (see ``HTTP1RequestParser``); `HTTPResponsePart`s in,
+/// ``RequestPart``s out (see ``HTTP1RequestParser``); `HTTPResponsePart`s in,
 /// response bytes out. It takes the place of NIO's request decoder and response encoder
 /// and of the `HTTPRequestHead` ⇄ `HTTPRequest` conversion between them, which cost a
 /// string per header name and value, two header copies and a URL parse per request.
@@ -40,7 +40,7 @@ import OrchestratorCore
 /// channel behind learns of the close when its handler is removed.
 final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = HTTPRequestPart
+    typealias InboundOut = RequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = ByteBuffer
 
@@ -163,7 +163,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 case .body(let body):
                     context.fireChannelRead(wrapInboundOut(.body(body)))
                 case .end:
-                    context.fireChannelRead(wrapInboundOut(.end(nil)))
+                    context.fireChannelRead(wrapInboundOut(.end))
                 }
                 // A handler behind may have closed the connection on what it was given.
                 if failed || !context.channel.isActive { return }

@@ -17,7 +17,7 @@ struct ChatEndpoint: Sendable {
 
     /// One request as the edge saw it.
     struct Call {
-        var headers: HTTPFields
+        var headers: RequestHeaders
         var query: String?
         /// What the path said (Gemini's model and stream flag) and the query.
         var route: RouteParameters
@@ -39,8 +39,8 @@ struct ChatEndpoint: Sendable {
         }
     }
 
-    func authenticate(_ headers: HTTPFields, query: String?) throws(GatewayError) -> Principal {
-        try access.authenticateClient(ClientCredential.extract(headers: headers, query: query))
+    func authenticate(_ headers: RequestHeaders, query: String?) throws(GatewayError) -> Principal {
+        try access.authenticateClient(ClientCredential.extract(headers.firstValue, query: query))
     }
 
     /// Serves the request; throws what the front door maps to an error response.
@@ -173,7 +173,7 @@ struct ChatEndpoint: Sendable {
     }
 
     /// The client headers an upstream of the same style is meant to see.
-    static func forwardedHeaders(_ headers: HTTPFields, style: APIStyle) -> HTTPFields {
+    static func forwardedHeaders(_ headers: RequestHeaders, style: APIStyle) -> HTTPFields {
         guard style == .anthropic else { return [:] }
         var out = HTTPFields()
         for name in [HTTPField.Name.anthropicBeta, .anthropicVersion] {

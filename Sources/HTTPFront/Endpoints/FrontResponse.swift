@@ -34,7 +34,12 @@ public enum FrontBody: Sendable {
 enum FrontDoor {
     /// A valid incoming `x-request-id`, else a new one.
     static func requestID(_ headers: HTTPFields) -> String {
-        headers.firstValue(.xRequestID).flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
+        requestID(given: headers.firstValue(.xRequestID))
+    }
+
+    /// The client's `x-request-id` when it may be echoed, else a new id.
+    static func requestID(given: String?) -> String {
+        given.flatMap { RequestID.isValid($0) ? $0 : nil } ?? RequestID.generate()
     }
 
     /// Whether a path belongs to the Anthropic-style routes (errors in Anthropic's shape).

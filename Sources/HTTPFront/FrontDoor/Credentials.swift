@@ -5,9 +5,14 @@ import OrchestratorCore
 /// `Authorization: Bearer`, `x-api-key` (Anthropic), `x-goog-api-key` or `?key=` (Gemini).
 public enum ClientCredential {
     public static func extract(headers: HTTPFields, query: String?) -> String? {
-        if let authorization = headers.firstValue(.authorization), let token = bearerToken(authorization) { return token }
-        if let key = headers.firstValue(.xAPIKey), !key.isEmpty { return key }
-        if let key = headers.firstValue(.xGoogAPIKey), !key.isEmpty { return key }
+        extract(headers.firstValue, query: query)
+    }
+
+    /// The key, reading fields through `firstValue` (the first value of a field by name).
+    static func extract(_ firstValue: (HTTPField.Name) -> String?, query: String?) -> String? {
+        if let authorization = firstValue(.authorization), let token = bearerToken(authorization) { return token }
+        if let key = firstValue(.xAPIKey), !key.isEmpty { return key }
+        if let key = firstValue(.xGoogAPIKey), !key.isEmpty { return key }
         if let query {
             for pair in query.split(separator: "&") where pair.hasPrefix("key=") {
                 let value = String(pair.dropFirst(4)).removingPercentEncoding ?? ""

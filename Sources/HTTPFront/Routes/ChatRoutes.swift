@@ -34,12 +34,12 @@ struct ChatRoutes {
         }
         let endpoint = endpoints.chat
         router.get("/v1/models") { request, context in
-            let principal = try endpoint.authenticate(request.headers, query: request.uri.query)
+            let principal = try endpoint.authenticate(RequestHeaders(request.headers), query: request.uri.query)
             let list = ModelList(data: endpoint.service.models(for: principal))
             return try jsonResponse(list)
         }
         router.get("/v1/models/{id}") { request, context in
-            let principal = try endpoint.authenticate(request.headers, query: request.uri.query)
+            let principal = try endpoint.authenticate(RequestHeaders(request.headers), query: request.uri.query)
             let raw = context.parameters.get("id") ?? ""
             // Percent-decoded, as clients encode aliases with spaces, `:` or non-ASCII.
             let id = raw.removingPercentEncoding ?? raw
@@ -66,7 +66,7 @@ struct ChatRoutes {
     ) -> ChatEndpoint.Call {
         let maxBodyBytes = endpoint.maxBodyBytes
         return ChatEndpoint.Call(
-            headers: request.headers, query: request.uri.query, route: route,
+            headers: RequestHeaders(request.headers), query: request.uri.query, route: route,
             readBody: { try await request.body.collect(upTo: maxBodyBytes) }, requestID: context.requestID,
             receivedAt: context.receivedAt, receivedAtMillis: context.receivedAtMillis, logger: context.logger)
     }

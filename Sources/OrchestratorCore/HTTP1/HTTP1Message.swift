@@ -109,19 +109,38 @@ public struct HTTP1HeadReader {
     /// Reads field lines through the blank line that ends the head; nil when the bytes
     /// end first. `takeHost` moves the first `Host` value out of the fields.
     public mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool = false) throws(HTTP1Malformed) -> HTTP1FieldSection? {
-        try readFields(limits: limits, takeHost: takeHost, building: true)
+        var unused: [HTTP1RawFields.Line] = []
+        return try readFields(limits: limits, takeHost: takeHost, building: true, lines: &unused)
     }
 
     /// Reads and checks field lines through the blank line that ends the head, as
     /// ``readFields(limits:takeHost:)`` does, and keeps them as bytes instead of building
     /// `HTTPFields` (the section's `fields` stay empty); nil when the bytes end first.
-    public mutating func readRawFields(limits: HTTP1HeadLimits) throws(HTTP1Malformed) -> (HTTP1FieldSection, HTTP1RawFields)? {
+    /// `takeHost` sets the section's `host` as ``readFields(limits:takeHost:)`` does; the
+    /// line stays in the bytes (``HTTP1RawFields/fields(takingHost:)`` leaves it out).
+    public mutating func readRawFields(limits: HTTP1HeadLimits, takeHost: Bool = false) throws(HTTP1Malformed)
+        -> (HTTP1FieldSection, HTTP1RawFields)?
+    {
         let start = position
-        guard let section = try readFields(limits: limits, takeHost: false, building: false) else { return nil }
-        return (section, HTTP1RawFields(checked: slice(start..<position)))
+        var lines: [HTTP1RawFields.Line] = []
+        lines.reserveCapacity(12)
+        guard let section = try readFields(limits: limits, takeHost: takeHost, building: false, lines: &lines) else { return nil }
+        // Offsets into the kept bytes, which start at `start`.
+        let offset = Int32(start)
+        for index in lines.indices {
+            lines[index].nameStart -= offset
+            lines[index].nameEnd -= offset
+            lines[index].valueStart -= offset
+            lines[index].valueEnd -= offset
+        }
+        return (section, HTTP1RawFields(checked: slice(start..<position), lines: lines))
     }
 
-    private mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool, building: Bool) throws(HTTP1Malformed) -> HTTP1FieldSection? {
+    /// Reads the field lines; with `building`, into the section's `fields`, otherwise
+    /// noting where each line's name and value are in `lines`.
+    private mutating func readFields(
+        limits: HTTP1HeadLimits, takeHost: Bool, building: Bool, lines: inout [HTTP1RawFields.Line]
+    ) throws(HTTP1Malformed) -> HTTP1FieldSection? {
         var section = HTTP1FieldSection()
         // Collected in an array and added at the end in one call: `HTTPFields` appends
         // through its generic `replaceSubrange`, which is slow to call once per field.
@@ -158,6 +177,12 @@ public struct HTTP1HeadReader {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\r") || byte == 0 { throw HTTP1Malformed(.field, "a CR or NUL inside a header value") }
                 if byte >= 0x80 { ascii = false }
+            }
+            if !building {
+                lines.append(
+                    HTTP1RawFields.Line(
+                        nameStart: Int32(nameRange.lowerBound), nameEnd: Int32(nameRange.upperBound),
+                        valueStart: Int32(valueRange.lowerBound), valueEnd: Int32(valueRange.upperBound)))
             }
             switch HTTP1Syntax.framingField(slice(nameRange)) {
             case .contentLength:
@@ -258,37 +283,84 @@ public struct HTTP1HeadReader {
 /// upstream's request id, the content type). So the upstream client keeps the bytes,
 /// and a field is found by name when asked for; ``fields`` builds them all.
 public struct HTTP1RawFields: Sendable, Hashable {
+    /// Where one field line's name and value are in ``bytes``.
+    public struct Line: Sendable, Hashable {
+        var nameStart: Int32
+        var nameEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
+    }
+
     /// The field lines, through the blank line after them.
     private let bytes: [UInt8]
+    /// Each line's name and value, as the reader found them: a lookup compares names
+    /// without finding the lines and colons again (four lookups of a chat request
+    /// searched 45 times for a line's end or colon).
+    private let lines: [Line]
 
-    fileprivate init(checked bytes: UnsafeRawBufferPointer) {
+    fileprivate init(checked bytes: UnsafeRawBufferPointer, lines: [Line]) {
         self.bytes = Array(bytes)
+        self.lines = lines
     }
 
     /// The value of the first field named `name`, as `fields.firstValue(name)` gives it.
     public func firstValue(_ name: HTTPField.Name) -> String? {
+        var found: String?
+        forEachValue(of: name) { value in
+            found = value
+            return false
+        }
+        return found
+    }
+
+    /// The values of the fields named `name`, joined as `fields[name]` joins them
+    /// (with "; " for cookies, ", " otherwise); nil when there is none.
+    public subscript(name: HTTPField.Name) -> String? {
+        var joined: String?
+        let separator = name == .cookie ? "; " : ", "
+        forEachValue(of: name) { value in
+            joined = joined.map { $0 + separator + value } ?? value
+            return true
+        }
+        return joined
+    }
+
+    /// Calls `body` with the value of each field named `name`, in order, while it
+    /// returns true.
+    private func forEachValue(of name: HTTPField.Name, _ body: (String) -> Bool) {
         var wanted = name.canonicalName
-        return wanted.withUTF8 { wanted in
-            bytes.withUnsafeBytes { bytes -> String? in
-                var reader = HTTP1HeadReader(bytes: bytes)
-                while let line = reader.nextLine(), !line.isEmpty {
-                    // Checked lines: each has a colon after a non-empty token name.
-                    guard let (nameRange, valueRange) = reader.fieldParts(of: line) else { return nil }
-                    guard RawBytes.equalIgnoringCase(reader.slice(nameRange), lowercase: UnsafeRawBufferPointer(wanted)) else { continue }
-                    let value = reader.slice(valueRange)
-                    return HTTP1HeadReader.field(name, value, ascii: !value.contains { $0 >= 0x80 }).value
+        wanted.withUTF8 { wanted in
+            let wanted = UnsafeRawBufferPointer(wanted)
+            bytes.withUnsafeBytes { bytes in
+                for line in lines where Int(line.nameEnd - line.nameStart) == wanted.count {
+                    let lineName = UnsafeRawBufferPointer(rebasing: bytes[Int(line.nameStart)..<Int(line.nameEnd)])
+                    guard RawBytes.equalIgnoringCase(lineName, lowercase: wanted) else { continue }
+                    let value = UnsafeRawBufferPointer(rebasing: bytes[Int(line.valueStart)..<Int(line.valueEnd)])
+                    guard body(Self.value(value, name: name)) else { return }
                 }
-                return nil
             }
         }
     }
 
+    /// A field's value as `HTTPField` gives it. Visible ASCII, spaces and tabs (nearly
+    /// every value) are a legal value as they are, so the string is made directly,
+    /// without the field's validation of every byte.
+    private static func value(_ bytes: UnsafeRawBufferPointer, name: HTTPField.Name) -> String {
+        let plain = bytes.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }
+        guard plain else { return HTTP1HeadReader.field(name, bytes, ascii: !bytes.contains { $0 >= 0x80 }).value }
+        return String(decoding: bytes.assumingMemoryBound(to: UInt8.self), as: UTF8.self)
+    }
+
     /// Every field, in order.
-    public var fields: HTTPFields {
+    public var fields: HTTPFields { fields(takingHost: false) }
+
+    /// Every field, in order; `takingHost` leaves out the first `Host`, as the reader
+    /// that kept these bytes with `takeHost` did.
+    public func fields(takingHost: Bool) -> HTTPFields {
         bytes.withUnsafeBytes { bytes in
             var reader = HTTP1HeadReader(bytes: bytes)
             // The lines were checked under the parser's limits already.
-            return (try? reader.readFields(limits: HTTP1HeadLimits(maxHeadBytes: .max)))?.fields ?? HTTPFields()
+            return (try? reader.readFields(limits: HTTP1HeadLimits(maxHeadBytes: .max), takeHost: takingHost))?.fields ?? HTTPFields()
         }
     }
 }
