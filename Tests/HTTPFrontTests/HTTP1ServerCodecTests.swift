@@ -353,9 +353,9 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         _ channel: EmbeddedChannel, status: HTTPResponse.Status = .ok, fields: HTTPFields = [:], body: [String] = [],
         trailers: HTTPFields? = nil
     ) throws {
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: status, headerFields: fields)))
-        for part in body { try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: part))) }
-        try channel.writeOutbound(HTTPResponsePart.end(trailers))
+        try channel.writeOutbound(ResponsePart.head(HTTPResponse(status: status, headerFields: fields)))
+        for part in body { try channel.writeOutbound(ResponsePart.body(ByteBuffer(string: part))) }
+        try channel.writeOutbound(ResponsePart.end(trailers))
     }
 
     @Test func responsesAreFramedByLengthOrChunks() throws {
@@ -395,7 +395,7 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
     @Test func interimResponsesBelongToTheSameRequest() throws {
         let channel = try channel()
         _ = try send("HEAD /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", to: channel)
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .continue)))
+        try channel.writeOutbound(ResponsePart.head(HTTPResponse(status: .continue)))
         try respond(channel, fields: [.contentLength: "3"], body: ["abc"])
         #expect(try written(channel) == "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n")
     }
@@ -410,11 +410,11 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
 
         // Behind a response in progress, the 100 waits for that response's end.
         _ = try send("GET /b HTTP/1.1\r\n\r\n", to: channel)
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "1"])))
+        try channel.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok, headerFields: [.contentLength: "1"])))
         _ = try send("PUT /c HTTP/1.1\r\nExpect: 100-Continue\r\nTransfer-Encoding: chunked\r\n\r\n", to: channel)
         #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n")
-        try channel.writeOutbound(HTTPResponsePart.body(ByteBuffer(string: "x")))
-        try channel.writeOutbound(HTTPResponsePart.end(nil))
+        try channel.writeOutbound(ResponsePart.body(ByteBuffer(string: "x")))
+        try channel.writeOutbound(ResponsePart.end(nil))
         #expect(try written(channel) == "xHTTP/1.1 100 Continue\r\n\r\n")
 
         // No 100 without a body, or for HTTP/1.0.
@@ -448,11 +448,41 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
     @Test func aPromiseOnAnEmptyPartCompletesInOrder() throws {
         let channel = try channel()
         _ = try send("GET /a HTTP/1.1\r\n\r\n", to: channel)
-        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        try channel.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok)))
         let promise = channel.eventLoop.makePromise(of: Void.self)
-        channel.write(HTTPResponsePart.body(ByteBuffer()), promise: promise)
+        channel.write(ResponsePart.body(ByteBuffer()), promise: promise)
         channel.flush()
         #expect(throws: Never.self) { try promise.futureResult.wait() }
+    }
+
+    /// A whole response in one part goes out as its head, body and end would, for every
+    /// framing; its promise completes once it is written, and a close after it happens.
+    @Test func aWholeResponseIsItsPartsInOne() throws {
+        let requests = [
+            "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
+            "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ]
+        let heads: [HTTPFields] = [[.contentLength: "5"], [:], [.contentType: "text/plain"]]
+        for request in requests {
+            for fields in heads {
+                let parts = try channel()
+                _ = try send(request, to: parts)
+                try parts.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok, headerFields: fields)))
+                try parts.writeOutbound(ResponsePart.body(ByteBuffer(string: "hello")))
+                try parts.writeOutbound(ResponsePart.end(nil))
+
+                let whole = try channel()
+                _ = try send(request, to: whole)
+                let promise = whole.eventLoop.makePromise(of: Void.self)
+                whole.writeAndFlush(
+                    ResponsePart.whole(HTTPResponse(status: .ok, headerFields: fields), ByteBuffer(string: "hello")),
+                    promise: promise)
+                #expect(throws: Never.self) { try promise.futureResult.wait() }
+                let label = "\(request.debugDescription) \(fields)"
+                #expect(try written(whole) == written(parts), "\(label)")
+                #expect(whole.isActive == parts.isActive, "\(label)")
+            }
+        }
     }
 
     @Test func malformedInputIsReportedOnceAndTheRestIgnored() throws {

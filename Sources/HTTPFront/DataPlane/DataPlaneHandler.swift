@@ -23,7 +23,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = RequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias OutboundOut = ResponsePart
 
     /// What every connection's handler shares. A class: each request's task holds it,
     /// and copying it as a struct retained (and later released) every endpoint's
@@ -249,9 +249,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // Hummingbird's responses pass through here; their end frees the connection.
+        let part = unwrapOutboundIn(data)
         let isEnd: Bool
-        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
-        context.write(data, promise: promise)
+        if case .end = part { isEnd = true } else { isEnd = false }
+        context.write(wrapOutboundOut(ResponsePart(part)), promise: promise)
         if isEnd, case .forwarding = mode {
             mode = .idle
             drainBacklog(context: context)
@@ -436,12 +437,18 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         precondition(head != nil || body != nil || end, "nothing to write")
         guard let context, context.channel.isActive else { return .gone }
         lastWriteAt = .now()
-        if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
-        if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
         var promise: EventLoopPromise<Void>?
-        if end {
+        if let head, let body, end {
+            // A whole response (a completion, an error) in one part.
             promise = context.eventLoop.makePromise()
-            context.write(wrapOutboundOut(.end(nil)), promise: promise)
+            context.write(wrapOutboundOut(.whole(head, body)), promise: promise)
+        } else {
+            if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+            if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+            if end {
+                promise = context.eventLoop.makePromise()
+                context.write(wrapOutboundOut(.end(nil)), promise: promise)
+            }
         }
         // Wait while the client is behind, so a slow client slows the stream down
         // instead of filling memory; and at every part once the client has closed its

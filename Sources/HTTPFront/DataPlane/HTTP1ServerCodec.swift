@@ -5,7 +5,7 @@ import NIOHTTPTypes
 import OrchestratorCore
 
 /// The gateway's server side of HTTP/1.x, in one handler: request bytes in,
-/// ``RequestPart``s out (see ``HTTP1RequestParser``); `HTTPResponsePart`s in,
+/// ``RequestPart``s out (see ``HTTP1RequestParser``); ``ResponsePart``s in,
 /// response bytes out. It takes the place of NIO's request decoder and response encoder
 /// and of the `HTTPRequestHead` ⇄ `HTTPRequest` conversion between them, which cost a
 /// string per header name and value, two header copies and a URL parse per request.
@@ -41,7 +41,7 @@ import OrchestratorCore
 final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = RequestPart
-    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundIn = ResponsePart
     typealias OutboundOut = ByteBuffer
 
     /// Real clients send a dozen fields and a few KiB.
@@ -227,59 +227,79 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
         case .head(let head):
-            context.write(wrapOutboundOut(encode(head, allocator: context.channel.allocator)), promise: promise)
+            writeHead(head, context: context, promise: promise)
         case .body(let bytes):
-            guard !suppressBody, bytes.readableBytes > 0 else {
-                // Nothing to send, but a promise completes in order with the writes ahead.
-                if let promise { context.write(wrapOutboundOut(ByteBuffer()), promise: promise) }
-                return
-            }
-            switch framing {
-            case .identity:
-                context.write(wrapOutboundOut(bytes), promise: promise)
-            case .chunked where bytes.readableBytes <= Self.copyChunkLimit:
-                var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12)
-                Self.writeChunkSize(bytes.readableBytes, to: &chunk)
-                chunk.writeImmutableBuffer(bytes)
-                chunk.writeStaticString("\r\n")
-                context.write(wrapOutboundOut(chunk), promise: promise)
-            case .chunked:
-                var size = context.channel.allocator.buffer(capacity: 10)
-                Self.writeChunkSize(bytes.readableBytes, to: &size)
-                context.write(wrapOutboundOut(size), promise: nil)
-                context.write(wrapOutboundOut(bytes), promise: nil)
-                context.write(wrapOutboundOut(Self.lineEnd), promise: promise)
-            }
+            writeBody(bytes, context: context, promise: promise)
         case .end(let trailers):
-            if case .chunked = framing {
-                if let trailers, !trailers.isEmpty {
-                    var end = context.channel.allocator.buffer(capacity: 64)
-                    end.writeStaticString("0\r\n")
-                    Self.writeFields(trailers, to: &end)
-                    end.writeStaticString("\r\n")
-                    context.write(wrapOutboundOut(end), promise: promise)
-                } else {
-                    context.write(wrapOutboundOut(Self.chunkedEnd), promise: promise)
-                }
-            } else if let promise {
-                context.write(wrapOutboundOut(ByteBuffer()), promise: promise)
+            writeEnd(trailers, context: context, promise: promise)
+        case .whole(let head, let bytes):
+            writeHead(head, context: context, promise: nil)
+            // Without chunks the end writes nothing: the promise rides on the body's
+            // bytes rather than on an empty write behind them.
+            let endWritesNothing: Bool
+            if case .identity = framing { endWritesNothing = true } else { endWritesNothing = false }
+            writeBody(bytes, context: context, promise: endWritesNothing ? promise : nil)
+            writeEnd(nil, context: context, promise: endWritesNothing ? nil : promise)
+        }
+    }
+
+    private func writeHead(_ head: HTTPResponse, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        context.write(wrapOutboundOut(encode(head, allocator: context.channel.allocator)), promise: promise)
+    }
+
+    private func writeBody(_ bytes: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard !suppressBody, bytes.readableBytes > 0 else {
+            // Nothing to send, but a promise completes in order with the writes ahead.
+            if let promise { context.write(wrapOutboundOut(ByteBuffer()), promise: promise) }
+            return
+        }
+        switch framing {
+        case .identity:
+            context.write(wrapOutboundOut(bytes), promise: promise)
+        case .chunked where bytes.readableBytes <= Self.copyChunkLimit:
+            var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12)
+            Self.writeChunkSize(bytes.readableBytes, to: &chunk)
+            chunk.writeImmutableBuffer(bytes)
+            chunk.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(chunk), promise: promise)
+        case .chunked:
+            var size = context.channel.allocator.buffer(capacity: 10)
+            Self.writeChunkSize(bytes.readableBytes, to: &size)
+            context.write(wrapOutboundOut(size), promise: nil)
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            context.write(wrapOutboundOut(Self.lineEnd), promise: promise)
+        }
+    }
+
+    private func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        if case .chunked = framing {
+            if let trailers, !trailers.isEmpty {
+                var end = context.channel.allocator.buffer(capacity: 64)
+                end.writeStaticString("0\r\n")
+                Self.writeFields(trailers, to: &end)
+                end.writeStaticString("\r\n")
+                context.write(wrapOutboundOut(end), promise: promise)
+            } else {
+                context.write(wrapOutboundOut(Self.chunkedEnd), promise: promise)
             }
-            let close = closeAfterResponse
-            framing = .identity
-            suppressBody = false
-            closeAfterResponse = false
-            responding = false
-            if close || (quiescing && requestsInProgress == 0) {
-                // The body was delimited by the close, or the server is shutting down.
-                context.flush()
-                context.close(promise: nil)
-                return
-            }
-            if requestsInProgress == 0 { startIdleCount(context: context) }
-            if awaiting.first?.expectsContinue == true {
-                awaiting[awaiting.startIndex].expectsContinue = false
-                context.write(wrapOutboundOut(Self.continueHead), promise: nil)
-            }
+        } else if let promise {
+            context.write(wrapOutboundOut(ByteBuffer()), promise: promise)
+        }
+        let close = closeAfterResponse
+        framing = .identity
+        suppressBody = false
+        closeAfterResponse = false
+        responding = false
+        if close || (quiescing && requestsInProgress == 0) {
+            // The body was delimited by the close, or the server is shutting down.
+            context.flush()
+            context.close(promise: nil)
+            return
+        }
+        if requestsInProgress == 0 { startIdleCount(context: context) }
+        if awaiting.first?.expectsContinue == true {
+            awaiting[awaiting.startIndex].expectsContinue = false
+            context.write(wrapOutboundOut(Self.continueHead), promise: nil)
         }
     }
 
@@ -351,5 +371,24 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             shift -= 4
         }
         buffer.writeStaticString("\r\n")
+    }
+}
+
+/// What the codec writes: the parts of a response (as Hummingbird writes them, one by
+/// one), or a whole response with its body in one part, as the data plane writes a
+/// completion: one pass through the pipeline instead of three, each of which boxed its
+/// part and cast it back.
+enum ResponsePart: Sendable {
+    case head(HTTPResponse)
+    case body(ByteBuffer)
+    case end(HTTPFields?)
+    case whole(HTTPResponse, ByteBuffer)
+
+    init(_ part: HTTPResponsePart) {
+        switch part {
+        case .head(let head): self = .head(head)
+        case .body(let bytes): self = .body(bytes)
+        case .end(let trailers): self = .end(trailers)
+        }
     }
 }
