@@ -339,7 +339,7 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         try channel.writeInbound(ByteBuffer(string: text))
         var parts: [HTTPRequestPart] = []
         // As Hummingbird gets them: the data plane passes a request's parts on so.
-        while let part = try channel.readInbound(as: RequestPart.self) { parts.append(part.httpPart) }
+        while let part = try channel.readInbound(as: RequestPart.self) { part.forEachHTTPPart { parts.append($0) } }
         return parts
     }
 
@@ -453,6 +453,34 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         channel.write(ResponsePart.body(ByteBuffer()), promise: promise)
         channel.flush()
         #expect(throws: Never.self) { try promise.futureResult.wait() }
+    }
+
+    /// A request that arrives in one read goes on whole; one whose end is still to come,
+    /// or whose body comes in several parts, goes on part by part.
+    @Test func aRequestInOneReadGoesOnWhole() throws {
+        func kinds(_ reads: [String]) throws -> [String] {
+            let channel = try channel()
+            var out: [String] = []
+            for read in reads {
+                try channel.writeInbound(ByteBuffer(string: read))
+                while let part = try channel.readInbound(as: RequestPart.self) {
+                    switch part {
+                    case .head: out.append("head")
+                    case .body(let bytes): out.append("body:\(String(buffer: bytes))")
+                    case .end: out.append("end")
+                    case .whole(_, let bytes): out.append("whole:\(bytes.map { String(buffer: $0) } ?? "-")")
+                    }
+                }
+            }
+            return out
+        }
+        let post = "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 2\r\n\r\n"
+        #expect(try kinds([post + "{}"]) == ["whole:{}"])
+        #expect(try kinds(["GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"]) == ["whole:-", "whole:-"])
+        #expect(try kinds([post, "{}"]) == ["head", "body:{}", "end"])
+        #expect(try kinds([post + "{", "}"]) == ["head", "body:{", "body:}", "end"])
+        let chunked = "POST /v1/embeddings HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n"
+        #expect(try kinds([chunked]) == ["head", "body:a", "body:b", "end"])
     }
 
     /// A whole response in one part goes out as its head, body and end would, for every

@@ -173,6 +173,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             switch part {
             case .head: readDeadlines.headReceived()
             case .end: readDeadlines.requestEnded()
+            case .whole:
+                readDeadlines.headReceived()
+                readDeadlines.requestEnded()
             case .body: break
             }
         }
@@ -280,37 +283,63 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func process(_ part: RequestPart, context: ChannelHandlerContext) {
         switch (mode, part) {
         case (.idle, .head(let head)):
-            if let (endpoint, route) = Self.hotEndpoint(head, shared: shared) {
-                mode = .collecting
-                collected = HotRequest(
-                    endpoint: endpoint, route: route, head: head, body: ByteBuffer(), tooLarge: false,
-                    requestID: FrontDoor.requestID(given: head.fields.firstValue(.xRequestID)), receivedAt: shared.clock.now,
-                    receivedAtMillis: shared.clock.epochMillis, closeAfter: head.closes)
-            } else {
+            if !collect(head) {
                 mode = .forwarding(requestEnded: false)
-                context.fireChannelRead(wrapInboundOut(part.httpPart))
+                forward(part, context: context)
             }
-        case (.collecting, .body(var bytes)):
-            guard collected?.tooLarge == false else { break }
-            if collected!.body.readableBytes + bytes.readableBytes > collected!.endpoint.maxBodyBytes {
-                collected!.tooLarge = true
-                collected!.body = ByteBuffer()
-            } else if collected!.body.readableBytes == 0 {
-                collected!.body = bytes
+        case (.idle, .whole(let head, let body)):
+            if collect(head) {
+                if let body { append(body) }
+                mode = .responding
+                if let hot = collected.take() { serve(hot, context: context) }
             } else {
-                collected!.body.writeBuffer(&bytes)
+                mode = .forwarding(requestEnded: true)
+                forward(part, context: context)
             }
+        case (.collecting, .body(let bytes)):
+            append(bytes)
         case (.collecting, .end):
             mode = .responding
             if let hot = collected.take() { serve(hot, context: context) }
         case (.forwarding, .end):
             mode = .forwarding(requestEnded: true)
-            context.fireChannelRead(wrapInboundOut(part.httpPart))
+            forward(part, context: context)
         default:
             // Parts of a request Hummingbird is already answering (it drains the body
             // of a request it rejected early): they are its business.
-            context.fireChannelRead(wrapInboundOut(part.httpPart))
+            forward(part, context: context)
         }
+    }
+
+    /// Starts collecting a hot request (`mode` becomes `.collecting`); false for a
+    /// request Hummingbird serves.
+    private func collect(_ head: RequestHead) -> Bool {
+        guard let (endpoint, route) = Self.hotEndpoint(head, shared: shared) else { return false }
+        mode = .collecting
+        collected = HotRequest(
+            endpoint: endpoint, route: route, head: head, body: ByteBuffer(), tooLarge: false,
+            requestID: FrontDoor.requestID(given: head.fields.firstValue(.xRequestID)), receivedAt: shared.clock.now,
+            receivedAtMillis: shared.clock.epochMillis, closeAfter: head.closes)
+        return true
+    }
+
+    /// Adds a part of the collected request's body, up to the endpoint's limit.
+    private func append(_ bytes: ByteBuffer) {
+        guard collected?.tooLarge == false else { return }
+        var bytes = bytes
+        if collected!.body.readableBytes + bytes.readableBytes > collected!.endpoint.maxBodyBytes {
+            collected!.tooLarge = true
+            collected!.body = ByteBuffer()
+        } else if collected!.body.readableBytes == 0 {
+            collected!.body = bytes
+        } else {
+            collected!.body.writeBuffer(&bytes)
+        }
+    }
+
+    /// Passes a part on to Hummingbird, as the parts it takes.
+    private func forward(_ part: RequestPart, context: ChannelHandlerContext) {
+        part.forEachHTTPPart { context.fireChannelRead(wrapInboundOut($0)) }
     }
 
     private func drainBacklog(context: ChannelHandlerContext) {

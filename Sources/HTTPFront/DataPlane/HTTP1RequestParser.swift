@@ -272,18 +272,27 @@ struct RequestHead: Sendable {
     }
 }
 
-/// What the codec passes on for each request: its head, body slices, its end.
+/// What the codec passes on for each request: its head, body slices, its end; or, for
+/// a request that arrived in one read (nearly all), the whole of it in one part: one
+/// pass through the pipeline instead of three, each of which boxed its part and cast it
+/// back.
 enum RequestPart: Sendable {
     case head(RequestHead)
     case body(ByteBuffer)
     case end
+    /// A head, its body (nil when it has none) and its end.
+    case whole(RequestHead, ByteBuffer?)
 
-    /// The part as Hummingbird takes it.
-    var httpPart: HTTPRequestPart {
+    /// The part as the parts Hummingbird takes, in order.
+    func forEachHTTPPart(_ body: (HTTPRequestPart) -> Void) {
         switch self {
-        case .head(let head): return .head(head.request)
-        case .body(let bytes): return .body(bytes)
-        case .end: return .end(nil)
+        case .head(let head): body(.head(head.request))
+        case .body(let bytes): body(.body(bytes))
+        case .end: body(.end(nil))
+        case .whole(let head, let bytes):
+            body(.head(head.request))
+            if let bytes { body(.body(bytes)) }
+            body(.end(nil))
         }
     }
 }

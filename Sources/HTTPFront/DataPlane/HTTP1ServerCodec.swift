@@ -145,6 +145,15 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         guard !failed else { return }
         if idleTimeout != nil { lastActive = context.eventLoop.now }
         var bytes = unparsed.joined(with: unwrapInboundIn(data))
+        // A head, and the one body part after it, held back while this read may still
+        // hold the request's end: then the request goes on whole, in one part.
+        var heldHead: RequestHead?
+        var heldBody: ByteBuffer?
+        func passHeld() {
+            guard let head = heldHead.take() else { return }
+            context.fireChannelRead(wrapInboundOut(.head(head)))
+            if let body = heldBody.take() { context.fireChannelRead(wrapInboundOut(.body(body))) }
+        }
         do {
             while let event = try parser.next(&bytes) {
                 switch event {
@@ -159,19 +168,33 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                         context.writeAndFlush(wrapOutboundOut(Self.continueHead), promise: nil)
                     }
                     awaiting.append(exchange)
-                    context.fireChannelRead(wrapInboundOut(.head(head)))
+                    heldHead = head
+                    continue
                 case .body(let body):
+                    if heldHead != nil, heldBody == nil {
+                        heldBody = body
+                        continue
+                    }
+                    passHeld()
                     context.fireChannelRead(wrapInboundOut(.body(body)))
                 case .end:
-                    context.fireChannelRead(wrapInboundOut(.end))
+                    if let head = heldHead.take() {
+                        context.fireChannelRead(wrapInboundOut(.whole(head, heldBody.take())))
+                    } else {
+                        context.fireChannelRead(wrapInboundOut(.end))
+                    }
                 }
                 // A handler behind may have closed the connection on what it was given.
                 if failed || !context.channel.isActive { return }
             }
+            passHeld()
         } catch {
+            passHeld()
+            if failed || !context.channel.isActive { return }
             fail(Self.parserError(error), context: context)
             return
         }
+        if failed || !context.channel.isActive { return }
         unparsed.keep(bytes)
     }
 
