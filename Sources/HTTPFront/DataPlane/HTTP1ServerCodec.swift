@@ -328,7 +328,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The head's bytes, with its framing fields set for the request it answers.
     private func encode(_ head: HTTPResponse, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let code = head.status.code
+        // Read once: the getter parses the status pseudo-field each time.
+        let status = head.status
+        let code = status.code
         let informational = (100..<200).contains(code)
         var exchange = HTTP1RequestParser.Exchange()
         // A 1xx other than 101 is followed by the final response to the same request.
@@ -354,12 +356,15 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
 
         // A status made from its code alone has no phrase: the standard one is sent.
-        let given = head.status.reasonPhrase
+        let given = status.reasonPhrase
         let phrase = given.isEmpty ? HTTPResponseStatus(statusCode: code).reasonPhrase : given
         // The framing is this codec's: a Transfer-Encoding given is replaced, and a
         // message without a body has no Content-Length either.
         func sent(_ field: HTTPField) -> Bool {
-            field.name != .transferEncoding && !(bodiless && field.name == .contentLength)
+            // Names of another length are told apart without comparing the strings.
+            let length = field.name.canonicalName.utf8.count
+            if length == Self.transferEncodingLength, field.name == .transferEncoding { return false }
+            return !(bodiless && length == Self.contentLengthLength && field.name == .contentLength)
         }
         // Measured over every field (an upper bound: the ones left out only shrink it).
         var size = "HTTP/1.1 000 \r\n\r\n".utf8.count + phrase.utf8.count + (extra?.utf8CodeUnitCount ?? 0)
@@ -379,6 +384,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
         return buffer
     }
+
+    private static let transferEncodingLength = HTTPField.Name.transferEncoding.canonicalName.utf8.count
+    private static let contentLengthLength = HTTPField.Name.contentLength.canonicalName.utf8.count
 
     private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
         buffer.writeHead(maximumBytes: HeadBytes.size(of: fields)) { out in
