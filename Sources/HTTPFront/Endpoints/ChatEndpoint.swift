@@ -94,12 +94,12 @@ struct ChatEndpoint: Sendable {
             case .raw(let raw): responseBody = .bytes(raw)
             case .canonical(let canonical): responseBody = .bytes(try codec.encodeCompletion(canonical))
             }
-            headers.append(Self.jsonContentType)
+            headers.append(.jsonContentType)
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
             headers.append(
                 encoder.contentType == "text/event-stream"
-                    ? Self.eventStream : HTTPField(name: .contentType, value: encoder.contentType))
+                    ? .eventStreamContentType : HTTPField(name: .contentType, value: encoder.contentType))
             headers.append(Self.noCache)
             headers.append(Self.noProxyBuffering)
             responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
@@ -115,8 +115,6 @@ struct ChatEndpoint: Sendable {
     }
 
     // Fields with a fixed value, made once: making one checks every byte of its value.
-    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
-    private static let eventStream = HTTPField(name: .contentType, value: "text/event-stream")
     private static let oneAttempt = HTTPField(name: .xOrchestratorAttempts, value: "1")
     private static let noCache = HTTPField(name: .cacheControl, value: "no-cache")
     private static let noProxyBuffering = HTTPField(name: .xAccelBuffering, value: "no")

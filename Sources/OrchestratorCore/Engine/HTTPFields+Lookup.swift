@@ -28,3 +28,12 @@ extension HTTPFields {
         }
     }
 }
+
+extension HTTPField {
+    // Fields with a fixed value that requests and responses carry, made once: making a
+    // field checks every byte of its value.
+    public static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
+    public static let eventStreamContentType = HTTPField(name: .contentType, value: "text/event-stream")
+    public static let acceptJSON = HTTPField(name: .accept, value: "application/json")
+    public static let acceptEventStream = HTTPField(name: .accept, value: "text/event-stream")
+}

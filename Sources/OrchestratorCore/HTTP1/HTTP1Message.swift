@@ -110,7 +110,7 @@ public struct HTTP1HeadReader {
     /// end first. `takeHost` moves the first `Host` value out of the fields.
     public mutating func readFields(limits: HTTP1HeadLimits, takeHost: Bool = false) throws(HTTP1Malformed) -> HTTP1FieldSection? {
         var unused: [HTTP1RawFields.Line] = []
-        return try readFields(limits: limits, takeHost: takeHost, building: true, lines: &unused)
+        return try readFields(limits: limits, takeHost: takeHost, building: true, lines: &unused, linesFrom: 0)
     }
 
     /// Reads and checks field lines through the blank line that ends the head, as
@@ -124,22 +124,16 @@ public struct HTTP1HeadReader {
         let start = position
         var lines: [HTTP1RawFields.Line] = []
         lines.reserveCapacity(12)
-        guard let section = try readFields(limits: limits, takeHost: takeHost, building: false, lines: &lines) else { return nil }
-        // Offsets into the kept bytes, which start at `start`.
-        let offset = Int32(start)
-        for index in lines.indices {
-            lines[index].nameStart -= offset
-            lines[index].nameEnd -= offset
-            lines[index].valueStart -= offset
-            lines[index].valueEnd -= offset
-        }
+        guard let section = try readFields(limits: limits, takeHost: takeHost, building: false, lines: &lines, linesFrom: start)
+        else { return nil }
         return (section, HTTP1RawFields(checked: slice(start..<position), lines: lines))
     }
 
     /// Reads the field lines; with `building`, into the section's `fields`, otherwise
-    /// noting where each line's name and value are in `lines`.
+    /// noting in `lines` where each line's name and value are, as offsets from
+    /// `linesFrom` (where the kept bytes start).
     private mutating func readFields(
-        limits: HTTP1HeadLimits, takeHost: Bool, building: Bool, lines: inout [HTTP1RawFields.Line]
+        limits: HTTP1HeadLimits, takeHost: Bool, building: Bool, lines: inout [HTTP1RawFields.Line], linesFrom base: Int
     ) throws(HTTP1Malformed) -> HTTP1FieldSection? {
         var section = HTTP1FieldSection()
         // Collected in an array and added at the end in one call: `HTTPFields` appends
@@ -181,8 +175,8 @@ public struct HTTP1HeadReader {
             if !building {
                 lines.append(
                     HTTP1RawFields.Line(
-                        nameStart: Int32(nameRange.lowerBound), nameEnd: Int32(nameRange.upperBound),
-                        valueStart: Int32(valueRange.lowerBound), valueEnd: Int32(valueRange.upperBound)))
+                        nameStart: Int32(nameRange.lowerBound - base), nameEnd: Int32(nameRange.upperBound - base),
+                        valueStart: Int32(valueRange.lowerBound - base), valueEnd: Int32(valueRange.upperBound - base)))
             }
             switch HTTP1Syntax.framingField(slice(nameRange)) {
             case .contentLength:

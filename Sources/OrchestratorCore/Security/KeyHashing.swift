@@ -3,20 +3,20 @@ public import Foundation
 
 /// Hashing and comparison of client keys.
 public enum KeyHashing {
-    /// Lower-case hex SHA-256 of `secret`: how client keys are stored and looked up.
-    /// (Hashed from the string's own bytes and written straight into the result: this
-    /// runs for every request.)
+    /// Lower-case hex SHA-256 of `secret`: how client keys are stored.
     public static func sha256Hex(_ secret: String) -> String {
-        var secret = secret
-        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { Hex.lowercase($0) }
+        sha256(secret).withUnsafeBytes { Hex.lowercase($0) }
     }
 
     /// The SHA-256 of `secret` as a ``SHA256Words`` value, for looking a key up.
     static func sha256Words(_ secret: String) -> SHA256Words {
+        sha256(secret).withUnsafeBytes { SHA256Words(bytes: $0) }
+    }
+
+    /// Hashed from the string's own bytes (this runs for every request).
+    private static func sha256(_ secret: String) -> SHA256.Digest {
         var secret = secret
-        let digest = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        return digest.withUnsafeBytes { SHA256Words(bytes: $0) }
+        return secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
     }
 
     /// Compares two byte strings in time independent of where they differ.
@@ -122,22 +122,20 @@ struct SHA256Words: Hashable, Sendable {
     init?(lowercaseHex text: String) {
         let digits = Array(text.utf8)
         guard digits.count == 64 else { return nil }
-        var words: [UInt64] = []
-        words.reserveCapacity(4)
-        for start in stride(from: 0, to: 64, by: 16) {
+        /// The word of the 16 digits from `start`.
+        func word(_ start: Int) -> UInt64? {
             var word: UInt64 = 0
             for digit in digits[start..<start + 16] {
-                let nibble: UInt8
                 switch digit {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): nibble = digit - UInt8(ascii: "0")
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): nibble = digit - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): word = word << 4 | UInt64(digit - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): word = word << 4 | UInt64(digit - UInt8(ascii: "a") + 10)
                 default: return nil
                 }
-                word = word << 4 | UInt64(nibble)
             }
-            words.append(word)
+            return word
         }
-        (w0, w1, w2, w3) = (words[0], words[1], words[2], words[3])
+        guard let w0 = word(0), let w1 = word(16), let w2 = word(32), let w3 = word(48) else { return nil }
+        (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
     }
 
     /// Equality in time independent of where the words differ: the dictionary's lookup

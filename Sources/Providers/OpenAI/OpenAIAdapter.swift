@@ -148,8 +148,8 @@ public struct OpenAIAdapter: ProviderAdapter {
         let body = try Self.upstreamBody(for: call, stream: stream)
         var headers = HTTPFields()
         headers.reserveCapacity(3 + call.provider.headers.count)
-        headers.append(Self.jsonContentType)
-        headers.append(stream ? Self.acceptEventStream : Self.acceptJSON)
+        headers.append(.jsonContentType)
+        headers.append(stream ? .acceptEventStream : .acceptJSON)
         addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
         let request = TransportRequest(
@@ -158,11 +158,6 @@ public struct OpenAIAdapter: ProviderAdapter {
             proxy: call.provider.transportProxy)
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
     }
-
-    // Fields with a fixed value, made once: making one checks every byte of its value.
-    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
-    private static let acceptJSON = HTTPField(name: .accept, value: "application/json")
-    private static let acceptEventStream = HTTPField(name: .accept, value: "text/event-stream")
 
     /// The upstream key: a bearer token, or Azure's `api-key` header.
     private func addAuthorization(_ key: String?, provider: ProviderConfig, to headers: inout HTTPFields) {
