@@ -121,6 +121,83 @@ struct JSONValidatorTests {
         #expect(violation(repeated)?.kind == .duplicateKey("key49999"))
     }
 
+    /// Strings are stepped over eight bytes at a time: whatever a string holds, wherever it
+    /// falls against those words, the verdict and the offset are those of reading it byte
+    /// by byte.
+    @Test func readsEveryByteOfAStringWhereverItFalls() {
+        struct Piece {
+            let bytes: [UInt8]
+            /// nil: accepted; else the fault's kind and its offset within the piece.
+            let fault: (Kind, Int)?
+        }
+        let pieces: [Piece] = [
+            Piece(bytes: Array(#"\""#.utf8), fault: nil),
+            Piece(bytes: Array(#"\\"#.utf8), fault: nil),
+            Piece(bytes: Array(#"\n\u00e9\ud83d\ude00"#.utf8), fault: nil),
+            Piece(bytes: [0x7F, 0x20, 0x21, 0x5B, 0x5D, 0x7E], fault: nil),
+            Piece(bytes: Array("é中😀".utf8), fault: nil),
+            Piece(bytes: [0x01], fault: (.syntax, 0)),
+            Piece(bytes: [0x1F], fault: (.syntax, 0)),
+            Piece(bytes: [0x0A], fault: (.syntax, 0)),
+            Piece(bytes: [0xFF], fault: (.invalidUTF8, 0)),
+            Piece(bytes: [0xC3, 0x28], fault: (.invalidUTF8, 1)),
+            Piece(bytes: Array(#"\u0000"#.utf8), fault: (.nul, 0)),
+            Piece(bytes: Array(#"\ud800"#.utf8), fault: (.unpairedSurrogate, 0)),
+            Piece(bytes: Array(#"\q"#.utf8), fault: (.syntax, 0)),
+        ]
+        for piece in pieces {
+            for before in 0..<20 {
+                for after in [0, 1, 7, 8, 9, 17] {
+                    // `{"k":"aaa…<piece>bbb…"}`: the string's text starts at offset 6.
+                    let text = Array(repeating: UInt8(ascii: "a"), count: before) + piece.bytes
+                        + Array(repeating: UInt8(ascii: "b"), count: after)
+                    let document = Array(#"{"k":""#.utf8) + text + Array(#""}"#.utf8)
+                    let found = violation(document)
+                    let label = "\(piece.bytes) after \(before), before \(after)"
+                    guard let (kind, offset) = piece.fault else {
+                        #expect(found == nil, "\(label): \(found.map { "\($0)" } ?? "")")
+                        continue
+                    }
+                    #expect(found?.kind == kind, "\(label)")
+                    #expect(found?.offset == 6 + before + offset, "\(label): \(found.map { "\($0)" } ?? "accepted")")
+                    if kind != .syntax { #expect(found?.path == "k", "\(label)") }
+                }
+            }
+        }
+        // A string that never ends, cut at every length.
+        let long = Array(#"{"k":"abcdefghijklmnopqrstuvwxyz"}"#.utf8)
+        for cut in 6..<(long.count - 2) {
+            #expect(violation(Array(long[..<cut]))?.reason == "unterminated string", "cut at \(cut)")
+        }
+    }
+
+    /// Keys are compared as decoded, whether they are read in place or have escapes, and
+    /// whether their object is small (one by one) or large (indexed by hash).
+    @Test func comparesKeysAsDecodedInSmallAndLargeObjects() {
+        let names = (0..<12).map { "key\($0)" }
+        for count in [2, 8, 9, 12] {
+            let plain = names.prefix(count).map { "\"\($0)\":1" }
+            // The same names with their first letter escaped.
+            let escaped = names.prefix(count).map { #"\u006b"# + $0.dropFirst() }
+            for repeated in [0, count - 1] {
+                let asEscape = "{" + (plain + ["\"\(escaped[repeated])\":2"]).joined(separator: ",") + "}"
+                #expect(violation(asEscape)?.kind == .duplicateKey(names[repeated]), "\(count) keys, escaped repeat")
+                let asPlain = "{" + (escaped.map { "\"\($0)\":1" } + ["\"\(names[repeated])\":2"]).joined(separator: ",") + "}"
+                let found = violation(asPlain)
+                #expect(found?.kind == .duplicateKey(names[repeated]), "\(count) keys, plain repeat")
+                #expect(found?.path == names[repeated])
+            }
+            // Distinct keys with escapes, nested objects reusing the names, and keys that
+            // are prefixes of one another: accepted.
+            let mixed = "{" + escaped.enumerated().map { "\"\($1)\":{\"\(names[$0])\":[{\"key\":0,\"ke\":1}]}" }
+                .joined(separator: ",") + "}"
+            #expect(violation(mixed) == nil, "\(count) keys, mixed")
+        }
+        // An escaped key deep inside names its place in the path.
+        let deep = violation(#"{"a\u0062":{"c":[{"d\u00e9":1,"dé":2}]}}"#)
+        #expect(deep?.kind == .duplicateKey("dé") && deep?.path == "ab.c[0].dé")
+    }
+
     /// Differential check of the grammar against Foundation's parser on mutated documents
     /// (no escapes, unique keys, so only grammar decides). Foundation accepts a trailing
     /// comma (`[1,]`), which RFC 8259 does not: those documents are left out.

@@ -89,12 +89,15 @@ public enum JSONValidator {
 
     // MARK: - Parser
 
+    /// A key of an object being read: its bytes as the document has them when it has no
+    /// escapes (nearly always), else decoded into the parser's arena.
     private struct Key {
-        var start: Int  // in the arena
+        var start: Int
         var count: Int
-        var hash: Int
+        var inArena: Bool
     }
 
+    /// A plain value (no references), so the stack costs no reference counting.
     private struct Frame {
         var isObject: Bool
         /// Array: the element being read.
@@ -104,17 +107,21 @@ public enum JSONValidator {
         var arenaStart: Int
         /// Object: the key whose value is being read.
         var currentKey: Int?
-        /// Object with many keys: key positions by hash, for linear-time duplicate checks.
-        var byHash: [Int: [Int]]?
+        /// Object with more than ``Parser/linearKeys`` keys: its keys are indexed by hash
+        /// in the parser's `indexes`, under this frame's depth.
+        var indexed = false
     }
 
     private struct Parser {
         let bytes: UnsafeRawBufferPointer
         var index = 0
         var frames: [Frame] = []
-        /// Decoded keys of the objects being read, back to back.
-        var arena: [UInt8] = []
+        /// The keys of the objects being read, innermost last.
         var keys: [Key] = []
+        /// Decoded bytes of keys with escapes, back to back.
+        var arena: [UInt8] = []
+        /// Key positions by hash, for objects with many keys (by their frame's depth).
+        var indexes: [Int: [Int: [Int]]] = [:]
 
         init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -123,13 +130,12 @@ public enum JSONValidator {
         static let linearKeys = 8
 
         mutating func run() throws(Violation) {
-            // Room for a typical request up front: grown from empty, the three arrays
-            // were reallocated about ten times for a one-message chat request, which cost
-            // more than checking its bytes. (Here, not in `init`: the UTF-8 check uses
-            // none of them.)
+            // Room for a typical request up front: grown from empty, the arrays were
+            // reallocated about ten times for a one-message chat request, which cost more
+            // than checking its bytes. (Here, not in `init`: the UTF-8 check uses none of
+            // them.) Keys are read in place, so the arena is only for escaped ones.
             frames.reserveCapacity(8)
             keys.reserveCapacity(16)
-            arena.reserveCapacity(min(bytes.count, 256))
             // A UTF-8 byte order mark is tolerated, as RFC 8259 allows parsers to.
             if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
             skipWhitespace()
@@ -203,9 +209,8 @@ public enum JSONValidator {
             // While the key is read, errors belong to the object, not to the previous member.
             frames[frames.count - 1].currentKey = nil
             let keyOffset = index
-            let arenaStart = arena.count
-            try string(isKey: true)
-            try addKey(from: arenaStart, at: keyOffset)
+            let key = try string(isKey: true)
+            try addKey(key, at: keyOffset)
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw syntax("expected ':' after a key") }
             index += 1
@@ -224,45 +229,53 @@ public enum JSONValidator {
         mutating func pop() {
             let frame = frames.removeLast()
             if frame.isObject {
-                keys.removeSubrange(frame.firstKey...)
-                arena.removeSubrange(frame.arenaStart...)
+                keys.removeLast(keys.count - frame.firstKey)
+                if arena.count > frame.arenaStart { arena.removeLast(arena.count - frame.arenaStart) }
+                if frame.indexed { indexes[frames.count] = nil }
             }
         }
 
-        /// Records the key just appended to the arena, refusing a repeat.
-        mutating func addKey(from start: Int, at offset: Int) throws(Violation) {
+        /// Records a key of the innermost object, refusing a repeat.
+        mutating func addKey(_ key: Key, at offset: Int) throws(Violation) {
             let top = frames.count - 1
-            let count = arena.count - start
-            var hasher = Hasher()
-            arena.withUnsafeBytes { hasher.combine(bytes: UnsafeRawBufferPointer(rebasing: $0[start...])) }
-            let key = Key(start: start, count: count, hash: hasher.finalize())
             let first = frames[top].firstKey
-            let existing = keys.count - first
-            if existing < Self.linearKeys {
-                for i in first..<keys.count where keys[i].hash == key.hash && same(keys[i], key) {
-                    throw duplicate(key, at: offset)
+            if !frames[top].indexed {
+                if keys.count - first < Self.linearKeys {
+                    for i in first..<keys.count where same(keys[i], key) { throw duplicate(key, at: offset) }
+                    frames[top].currentKey = keys.count
+                    keys.append(key)
+                    return
                 }
-            } else {
-                if frames[top].byHash == nil {
-                    var index: [Int: [Int]] = [:]
-                    for i in first..<keys.count { index[keys[i].hash, default: []].append(i) }
-                    frames[top].byHash = index
-                }
-                for i in frames[top].byHash?[key.hash] ?? [] where same(keys[i], key) {
-                    throw duplicate(key, at: offset)
-                }
-                frames[top].byHash?[key.hash, default: []].append(keys.count)
+                // Past a handful of keys, one-by-one comparison would make a large object
+                // quadratic: its keys go into an index by hash from here on.
+                var index: [Int: [Int]] = [:]
+                for i in first..<keys.count { index[hash(keys[i]), default: []].append(i) }
+                indexes[top] = index
+                frames[top].indexed = true
             }
+            let hash = hash(key)
+            for i in indexes[top]?[hash] ?? [] where same(keys[i], key) { throw duplicate(key, at: offset) }
+            indexes[top]?[hash, default: []].append(keys.count)
             frames[top].currentKey = keys.count
             keys.append(key)
         }
 
+        /// Calls `body` with a key's bytes, wherever they are.
+        func withBytes<R>(of key: Key, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+            guard key.inArena else { return body(UnsafeRawBufferPointer(rebasing: bytes[key.start..<(key.start + key.count)])) }
+            return arena.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[key.start..<(key.start + key.count)])) }
+        }
+
         func same(_ a: Key, _ b: Key) -> Bool {
             guard a.count == b.count else { return false }
-            return arena.withUnsafeBytes { raw in
-                for i in 0..<a.count where raw[a.start + i] != raw[b.start + i] { return false }
-                return true
-            }
+            guard a.count > 0 else { return true }
+            return withBytes(of: a) { x in withBytes(of: b) { y in RawBytes.equal(x.baseAddress!, y.baseAddress!, count: a.count) } }
+        }
+
+        func hash(_ key: Key) -> Int {
+            var hasher = Hasher()
+            withBytes(of: key) { hasher.combine(bytes: $0) }
+            return hasher.finalize()
         }
 
         mutating func duplicate(_ key: Key, at offset: Int) -> Violation {
@@ -274,23 +287,48 @@ public enum JSONValidator {
         }
 
         func text(_ key: Key) -> String {
-            String(decoding: arena[key.start..<(key.start + key.count)], as: UTF8.self)
+            withBytes(of: key) { String(decoding: $0, as: UTF8.self) }
         }
 
         // MARK: Strings
 
-        /// Reads a string from its opening quote; a key's decoded bytes go to the arena.
-        mutating func string(isKey: Bool) throws(Violation) {
+        /// Reads a string from its opening quote, and returns where its bytes are: in place
+        /// when it has no escapes, else (a key's only) decoded into the arena. A value's
+        /// escapes are checked, not decoded: its result is the text as written.
+        ///
+        /// Most of a request is text inside strings, so plain ASCII is stepped over eight
+        /// bytes at a time (``specialBytes(_:)``); only a quote, a backslash, a control
+        /// character or a UTF-8 sequence stops the word-wise loop.
+        @discardableResult
+        mutating func string(isKey: Bool) throws(Violation) -> Key {
             index += 1
+            let start = index
+            // Where the key's decoded bytes begin in the arena, once it has an escape.
+            var decodedStart: Int?
             var runStart = index
-            while index < bytes.count {
+            let count = bytes.count
+            while true {
+                while index &+ 8 <= count {
+                    let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                    let special = Self.specialBytes(word)
+                    if special != 0 {
+                        index &+= special.trailingZeroBitCount &>> 3
+                        break
+                    }
+                    index &+= 8
+                }
+                guard index < count else { break }
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    if isKey { arena.append(contentsOf: bytes[runStart..<index]) }
-                    index += 1
-                    return
+                    defer { index += 1 }
+                    guard let decodedStart else { return Key(start: start, count: index - start, inArena: false) }
+                    arena.append(contentsOf: bytes[runStart..<index])
+                    return Key(start: decodedStart, count: arena.count - decodedStart, inArena: true)
                 } else if byte == UInt8(ascii: "\\") {
-                    if isKey { arena.append(contentsOf: bytes[runStart..<index]) }
+                    if isKey {
+                        if decodedStart == nil { decodedStart = arena.count }
+                        arena.append(contentsOf: bytes[runStart..<index])
+                    }
                     try escape(isKey: isKey)
                     runStart = index
                 } else if byte < 0x20 {
@@ -302,6 +340,22 @@ public enum JSONValidator {
                 }
             }
             throw syntax("unterminated string")
+        }
+
+        /// Flags (in its high bit) the first byte of `word`, in memory order, that is a
+        /// quote, a backslash, below 0x20 or above 0x7F; zero when there is none. The
+        /// zero-byte tests can also flag a byte just above a real match (a borrow), never
+        /// one below it, so the lowest flag is always a real one.
+        @inline(__always)
+        static func specialBytes(_ word: UInt64) -> UInt64 {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            let quotes = word ^ (ones &* 0x22)
+            let backslashes = word ^ (ones &* 0x5C)
+            let zeroQuote = (quotes &- ones) & ~quotes
+            let zeroBackslash = (backslashes &- ones) & ~backslashes
+            let control = (word &- ones &* 0x20) & ~word
+            return (zeroQuote | zeroBackslash | control | word) & highs
         }
 
         /// Reads one escape from its backslash; a key's decoded bytes go to the arena.
