@@ -31,6 +31,10 @@ struct ChatRequestFastDecoderTests {
             "\u{FEFF}{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bom\"}],\"stream_options\":null,\"stream\":null}",
             #"{"messages":[{"content":"content first","role":"user"}],"model":"m","temperature":2,"max_tokens":16777216}"#,
             #"{"model":"m","messages":[]}"#,
+            // An agent's turn: tool definitions with schemas, a tool call and its result.
+            #"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"ok\":true}"}],"tools":[{"type":"function","function":{"name":"get","description":"Gets.","parameters":{"type":"object","properties":{"a":{"type":"integer","minimum":-9223372036854775808,"maximum":18446744073709551615},"b":{"type":["string","null"],"enum":["x",null,true,false,0,-0]}},"required":["a"],"additionalProperties":false},"strict":true}},{"function":{"name":"none","parameters":null,"description":null,"strict":null},"type":"function"}],"tool_choice":{"type":"function","function":{"name":"get"}},"metadata":{"tenant":"acme","n":3,"nested":{"k":[1,"2",null]}},"logit_bias":{"50256":-100}}"#,
+            #"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[]},{"role":"assistant","tool_calls":null,"tool_call_id":null}],"tool_choice":"required","tools":[],"metadata":null,"logit_bias":{}}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"","name":"f"},"id":"c","type":null}]}],"tool_choice":{"type":"function","function":{"name":"f","x":1}}}"#,
         ]
         for body in bodies {
             #expect(fast(body) != nil, "\(body)")
@@ -40,15 +44,50 @@ struct ChatRequestFastDecoderTests {
         #expect(decoded?.messages.count == 4 && decoded?.messages[1].name == "ann" && decoded?.messages[2].content == nil)
         #expect(decoded?.wantsStreamUsage == true && decoded?.seed == -42 && decoded?.frequencyPenalty == 1.5)
         #expect(fast(bodies[2])?.messages[0].content == .text("line\nbreak \"q\" é 😀 / \\ é😀"))
+        let agent = fast(bodies[6])
+        #expect(agent?.tools?.count == 2 && agent?.tools?[0].function?.parameters?["properties"]?["a"]?["maximum"] == .uint(.max))
+        #expect(agent?.tools?[0].function?.parameters?["properties"]?["a"]?["minimum"] == .int(.min))
+        #expect(agent?.tools?[1].function?.parameters == nil && agent?.tools?[1].function?.description == nil)
+        #expect(agent?.toolChoice == .function(name: "get") && agent?.metadata?["nested"]?["k"] == [1, "2", .null])
+        #expect(agent?.messages[1].toolCalls?.first?.function.arguments == #"{"a":1}"# && agent?.messages[2].toolCallID == "call_1")
+        #expect(fast(bodies[8])?.messages[0].toolCalls?.first?.type == "function")
+        #expect(fast(bodies[8])?.toolChoice.map { if case .other = $0 { true } else { false } } == true)
     }
 
     @Test func leavesEverythingElseToJSONDecoder() {
         let bodies = [
-            #"{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
             #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
+            // Tools and tool calls outside the fast path's shape: other members or types,
+            // numbers that are not plain integers, escaped keys, wrong types, nulls where a
+            // value is required.
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","x":1}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"},"cache_control":{}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"web_search"}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function"}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":null}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"description":"d"}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"maximum":1.5}}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"maximum":1e3}}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"m":1.0}}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"m":-9223372036854775809}}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"m":18446744073709551616}}}]}"#,
+            #"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f","parameters":{"\u0061":1}}}]}"#,
+            #"{"model":"m","messages":[],"tools":{"type":"function"}}"#,
+            #"{"model":"m","messages":[],"tool_choice":"sometimes"}"#,
+            #"{"model":"m","messages":[],"tool_choice":["auto"]}"#,
+            #"{"model":"m","messages":[],"tool_choice":{"type":"function","function":{"name":"f","w":0.5}}}"#,
+            #"{"model":"m","messages":[],"metadata":["a"]}"#,
+            #"{"model":"m","messages":[],"metadata":{"a":0.5}}"#,
+            #"{"model":"m","messages":[],"logit_bias":7}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f"}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":null,"function":{"name":"f","arguments":""}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":{}}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"","x":1}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":1,"function":{"name":"f","arguments":""}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","index":0,"function":{"name":"f","arguments":""}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"tool","tool_call_id":5,"content":"x"}]}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"service_tier":"auto"}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a"]}"#,
-            #"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[]}]}"#,
             #"{"mod\u0065l":"m","messages":[{"role":"user","content":"x"}]}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.0}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e2}"#,
@@ -86,16 +125,53 @@ struct ChatRequestFastDecoderTests {
         let members = [
             "model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens", "max_completion_tokens",
             "n", "seed", "user", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "parallel_tool_calls",
-            "reasoning_effort", "metadata", "extra_thing",
+            "reasoning_effort", "metadata", "extra_thing", "tools", "tool_choice", "logit_bias",
         ]
         func message() -> String {
             var fields = ["\"role\":" + pick(["\"user\"", "\"system\"", "\"assistant\"", "\"tool\"", "\"robot\"", "null", "1"])]
             if random.next() % 4 != 0 { fields.append("\"content\":" + pick([string(), string(), "null", #"[{"type":"text","text":"p"}]"#, "3"])) }
             if random.next() % 5 == 0 { fields.append("\"name\":" + pick([string(), "null", "true"])) }
-            if random.next() % 8 == 0 { fields.append("\"tool_call_id\":\"c1\"") }
+            if random.next() % 8 == 0 { fields.append("\"tool_call_id\":" + pick([string(), "null", "1"])) }
+            if random.next() % 5 == 0 { fields.append("\"tool_calls\":" + pick(["null", "[]", "{}", "[" + toolCall() + "," + toolCall() + "]"])) }
+            return "{" + fields.shuffled(using: &random).joined(separator: ",") + "}"
+        }
+        // Untyped values: every kind, nested, with numbers of every form.
+        func untyped(_ depth: Int = 0) -> String {
+            switch random.next() % (depth < 3 ? 7 : 4) {
+            case 0: return string()
+            case 1: return pick(numbers + ["-9223372036854775808", "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616"])
+            case 2: return pick(["true", "false", "null"])
+            case 3: return pick(["[]", "{}"])
+            case 4, 5:
+                let keys = ["type", "properties", "a", "é", "enum", "items", "\\u0061b"]
+                let members = Set((0..<Int(random.next() % 4)).map { _ in pick(keys) })
+                return "{" + members.map { "\"\($0)\":" + untyped(depth + 1) }.joined(separator: ",") + "}"
+            default:
+                return "[" + (0..<Int(random.next() % 3)).map { _ in untyped(depth + 1) }.joined(separator: ",") + "]"
+            }
+        }
+        func toolCall() -> String {
+            var fields = ["\"id\":" + pick([string(), string(), "null"])]
+            if random.next() % 2 == 0 { fields.append("\"type\":" + pick(["\"function\"", "null", "\"custom\"", "1"])) }
+            var function = ["\"name\":" + pick([string(), string(), "null"]), "\"arguments\":" + pick([string(), string(), "{}"])]
+            if random.next() % 6 == 0 { function.removeLast() }
+            if random.next() % 8 == 0 { function.append("\"extra\":1") }
+            fields.append("\"function\":" + (random.next() % 10 == 0 ? "null" : "{" + function.shuffled(using: &random).joined(separator: ",") + "}"))
+            if random.next() % 10 == 0 { fields.append("\"index\":0") }
+            return "{" + fields.shuffled(using: &random).joined(separator: ",") + "}"
+        }
+        func tool() -> String {
+            var function = ["\"name\":" + pick([string(), string(), "null"])]
+            if random.next() % 2 == 0 { function.append("\"description\":" + pick([string(), "null", "2"])) }
+            if random.next() % 2 == 0 { function.append("\"parameters\":" + pick([untyped(), untyped(), "null"])) }
+            if random.next() % 3 == 0 { function.append("\"strict\":" + pick(["true", "false", "null", "\"yes\""])) }
+            if random.next() % 10 == 0 { function.append("\"x\":1") }
+            var fields = ["\"type\":" + pick(["\"function\"", "\"function\"", "\"web_search\"", "null"])]
+            if random.next() % 10 != 0 { fields.append("\"function\":" + "{" + function.shuffled(using: &random).joined(separator: ",") + "}") }
             return "{" + fields.shuffled(using: &random).joined(separator: ",") + "}"
         }
         var fastHits = 0
+        var agentHits = 0
         for _ in 0..<3000 {
             var fields = ["\"model\":" + (random.next() % 10 == 0 ? value() : string())]
             fields.append("\"messages\":[" + (0..<Int(random.next() % 4)).map { _ in message() }.joined(separator: ",") + "]")
@@ -105,14 +181,29 @@ struct ChatRequestFastDecoderTests {
                 case "stream", "logprobs", "parallel_tool_calls": typed = pick(["true", "false"])
                 case "user", "reasoning_effort": typed = string()
                 case "stream_options": typed = pick([#"{"include_usage":true}"#, #"{"include_usage":null}"#, "{}"])
+                case "tools": typed = "[" + (0..<Int(random.next() % 3)).map { _ in tool() }.joined(separator: ",") + "]"
+                case "tool_choice":
+                    typed = pick([
+                        #""auto""#, #""none""#, #""required""#, #""any""#, #"{"type":"function","function":{"name":"f"}}"#,
+                        #"{"type":"function","function":{"name":"f"},"x":1}"#, untyped(),
+                    ])
+                case "metadata", "logit_bias": typed = random.next() % 4 == 0 ? untyped() : "{\"k\":" + untyped() + "}"
                 default: typed = pick(numbers)
                 }
                 fields.append("\"\(member)\":" + (random.next() % 3 == 0 ? value() : typed))
             }
             let body = "{" + fields.shuffled(using: &random).joined(separator: ",") + "}"
-            if fast(body) != nil { fastHits += 1 }
+            if let request = fast(body) {
+                fastHits += 1
+                if request.tools?.isEmpty == false || request.toolChoice != nil || request.metadata != nil
+                    || request.logitBias != nil || request.messages.contains(where: { $0.toolCalls?.isEmpty == false })
+                {
+                    agentHits += 1
+                }
+            }
             expectSameAsJSONDecoder(body)
         }
         #expect(fastHits > 200, "the generator reaches the fast path often enough to test it")
+        #expect(agentHits > 50, "and with tools, tool calls or untyped values often enough: \(agentHits)")
     }
 }

@@ -89,10 +89,17 @@ public enum ToolChoice: Sendable, Hashable, Codable {
             return
         }
         let value = try c.decode(JSONValue.self)
-        guard case .object(let object) = value else {
+        guard let choice = ToolChoice(object: value) else {
             throw DecodingError.typeMismatch(
                 ToolChoice.self, .init(codingPath: c.codingPath, debugDescription: "expected a string or an object"))
         }
+        self = choice
+    }
+
+    /// The object form: exactly `{"type":"function","function":{"name":…}}` names a
+    /// function, any other object is kept as it is; nil for a value that is no object.
+    init?(object value: JSONValue) {
+        guard case .object(let object) = value else { return nil }
         if object["type"]?.stringValue == "function", let name = object["function"]?["name"]?.stringValue,
             object.count == 2, object["function"]?.objectValue?.count == 1
         {
