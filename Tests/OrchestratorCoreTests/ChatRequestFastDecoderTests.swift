@@ -35,6 +35,11 @@ struct ChatRequestFastDecoderTests {
             #"{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"call_1","content":"{\"ok\":true}"}],"tools":[{"type":"function","function":{"name":"get","description":"Gets.","parameters":{"type":"object","properties":{"a":{"type":"integer","minimum":-9223372036854775808,"maximum":18446744073709551615},"b":{"type":["string","null"],"enum":["x",null,true,false,0,-0]}},"required":["a"],"additionalProperties":false},"strict":true}},{"function":{"name":"none","parameters":null,"description":null,"strict":null},"type":"function"}],"tool_choice":{"type":"function","function":{"name":"get"}},"metadata":{"tenant":"acme","n":3,"nested":{"k":[1,"2",null]}},"logit_bias":{"50256":-100}}"#,
             #"{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[]},{"role":"assistant","tool_calls":null,"tool_call_id":null}],"tool_choice":"required","tools":[],"metadata":null,"logit_bias":{}}"#,
             #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"function":{"arguments":"","name":"f"},"id":"c","type":null}]}],"tool_choice":{"type":"function","function":{"name":"f","x":1}}}"#,
+            // Content parts, stop sequences and response formats.
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"look","cache_control":{"type":"ephemeral"}},{"image_url":"data:image/png;base64,iVBORw0KGgo=","type":"image_url"},{"type":"image_url","image_url":{"url":"https://x/y.png","detail":"high","z":1}},{"type":"image_url","image_url":{"url":"u","detail":null}},{"type":"input_audio","input_audio":{"data":"AAA=","format":"wav"}}]},{"role":"user","content":[]}],"stop":["\n\n","END"],"response_format":{"type":"json_schema","json_schema":{"name":"answer","description":null,"schema":{"type":"object","properties":{"a":{"type":"string"}}},"strict":true,"extra":1}}}"#,
+            #"{"model":"m","messages":[],"stop":"END","response_format":{"type":"json_object","json_schema":{"ignored":[1]},"x":{"y":null}}}"#,
+            #"{"model":"m","messages":[],"stop":[],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":null,"strict":null}}}"#,
+            #"{"model":"m","messages":[],"stop":null,"response_format":null}"#,
         ]
         for body in bodies {
             #expect(fast(body) != nil, "\(body)")
@@ -52,11 +57,29 @@ struct ChatRequestFastDecoderTests {
         #expect(agent?.messages[1].toolCalls?.first?.function.arguments == #"{"a":1}"# && agent?.messages[2].toolCallID == "call_1")
         #expect(fast(bodies[8])?.messages[0].toolCalls?.first?.type == "function")
         #expect(fast(bodies[8])?.toolChoice.map { if case .other = $0 { true } else { false } } == true)
+        let parts = fast(bodies[9])
+        #expect(parts?.messages[0].content?.hasImage == true && parts?.stop == .multiple(["\n\n", "END"]))
+        #expect(parts?.responseFormat?.jsonSchema?.schema?["properties"]?["a"]?["type"] == "string")
+        #expect(fast(bodies[10])?.responseFormat?.extra["x"] == ["y": .null] && fast(bodies[10])?.stop == .single("END"))
     }
 
     @Test func leavesEverythingElseToJSONDecoder() {
         let bodies = [
-            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":7}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"x","w":0.5}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":null}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"detail":"low"}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"u","detail":1}}]}]}"#,
+            #"{"model":"m","messages":[{"role":"user","content":["x"]}]}"#,
+            #"{"model":"m","messages":[],"stop":["a",1]}"#,
+            #"{"model":"m","messages":[],"stop":7}"#,
+            #"{"model":"m","messages":[],"response_format":{"type":"xml"}}"#,
+            #"{"model":"m","messages":[],"response_format":{"type":"json_schema"}}"#,
+            #"{"model":"m","messages":[],"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}"#,
+            #"{"model":"m","messages":[],"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":"yes"}}}"#,
+            #"{"model":"m","messages":[],"response_format":"json_object"}"#,
             // Tools and tool calls outside the fast path's shape: other members or types,
             // numbers that are not plain integers, escaped keys, wrong types, nulls where a
             // value is required.
@@ -87,7 +110,6 @@ struct ChatRequestFastDecoderTests {
             #"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","index":0,"function":{"name":"f","arguments":""}}]}]}"#,
             #"{"model":"m","messages":[{"role":"tool","tool_call_id":5,"content":"x"}]}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"service_tier":"auto"}"#,
-            #"{"model":"m","messages":[{"role":"user","content":"x"}],"stop":["a"]}"#,
             #"{"mod\u0065l":"m","messages":[{"role":"user","content":"x"}]}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1.0}"#,
             #"{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e2}"#,
@@ -125,15 +147,28 @@ struct ChatRequestFastDecoderTests {
         let members = [
             "model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens", "max_completion_tokens",
             "n", "seed", "user", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "parallel_tool_calls",
-            "reasoning_effort", "metadata", "extra_thing", "tools", "tool_choice", "logit_bias",
+            "reasoning_effort", "metadata", "extra_thing", "tools", "tool_choice", "logit_bias", "stop", "response_format",
         ]
         func message() -> String {
             var fields = ["\"role\":" + pick(["\"user\"", "\"system\"", "\"assistant\"", "\"tool\"", "\"robot\"", "null", "1"])]
-            if random.next() % 4 != 0 { fields.append("\"content\":" + pick([string(), string(), "null", #"[{"type":"text","text":"p"}]"#, "3"])) }
+            if random.next() % 4 != 0 { fields.append("\"content\":" + pick([string(), string(), "null", contentParts(), "3"])) }
             if random.next() % 5 == 0 { fields.append("\"name\":" + pick([string(), "null", "true"])) }
             if random.next() % 8 == 0 { fields.append("\"tool_call_id\":" + pick([string(), "null", "1"])) }
             if random.next() % 5 == 0 { fields.append("\"tool_calls\":" + pick(["null", "[]", "{}", "[" + toolCall() + "," + toolCall() + "]"])) }
             return "{" + fields.shuffled(using: &random).joined(separator: ",") + "}"
+        }
+        func contentParts() -> String {
+            let parts = (0..<Int(random.next() % 3)).map { _ in
+                pick([
+                    "{\"type\":\"text\",\"text\":" + pick([string(), string(), "null", "1"]) + "}",
+                    "{\"text\":" + string() + ",\"type\":\"text\",\"cache_control\":" + untyped() + "}",
+                    "{\"type\":\"image_url\",\"image_url\":" + pick([string(), "null", "{\"url\":" + string() + "}",
+                        "{\"url\":" + pick([string(), "null"]) + ",\"detail\":" + pick([string(), "null", "2"]) + "}"]) + "}",
+                    "{\"type\":" + pick(["\"input_audio\"", "\"file\"", "null", "3"]) + ",\"x\":" + untyped() + "}",
+                    "{\"x\":1}", string(),
+                ])
+            }
+            return "[" + parts.joined(separator: ",") + "]"
         }
         // Untyped values: every kind, nested, with numbers of every form.
         func untyped(_ depth: Int = 0) -> String {
@@ -187,6 +222,11 @@ struct ChatRequestFastDecoderTests {
                         #""auto""#, #""none""#, #""required""#, #""any""#, #"{"type":"function","function":{"name":"f"}}"#,
                         #"{"type":"function","function":{"name":"f"},"x":1}"#, untyped(),
                     ])
+                case "stop": typed = pick([string(), "[" + string() + "," + string() + "]", "[]", "[1]"])
+                case "response_format":
+                    let schema = "{\"name\":" + pick([string(), "null"]) + ",\"schema\":" + untyped() + ",\"strict\":" + pick(["true", "null", "1"]) + "}"
+                    typed = "{\"type\":" + pick(["\"text\"", "\"json_object\"", "\"json_schema\"", "\"xml\"", "null"])
+                        + pick(["", ",\"json_schema\":" + schema, ",\"json_schema\":" + untyped()]) + pick(["", ",\"x\":" + untyped()]) + "}"
                 case "metadata", "logit_bias": typed = random.next() % 4 == 0 ? untyped() : "{\"k\":" + untyped() + "}"
                 default: typed = pick(numbers)
                 }
@@ -196,7 +236,12 @@ struct ChatRequestFastDecoderTests {
             if let request = fast(body) {
                 fastHits += 1
                 if request.tools?.isEmpty == false || request.toolChoice != nil || request.metadata != nil
-                    || request.logitBias != nil || request.messages.contains(where: { $0.toolCalls?.isEmpty == false })
+                    || request.logitBias != nil || request.stop != nil || request.responseFormat != nil
+                    || request.messages.contains(where: {
+                        if $0.toolCalls?.isEmpty == false { return true }
+                        if case .parts(let parts)? = $0.content { return !parts.isEmpty }
+                        return false
+                    })
                 {
                     agentHits += 1
                 }

@@ -33,6 +33,21 @@ enum Fixtures {
             "metadata":{"tenant":"acme","session":"s-5c1e0f"}}
             """#)
 
+    /// A multimodal request for structured output: text and image parts (one inline,
+    /// one by URL), a stop list and a `json_schema` response format.
+    static let visionChatBody: ByteBuffer = {
+        let image = String(repeating: "iVBORw0KGgoAAAANSUhEUgAA", count: 400)  // 9,600 base64 characters
+        return ByteBuffer(
+            string: #"{"model":"bench","messages":[{"role":"system","content":"Describe images as JSON."},"#
+                + #"{"role":"user","content":[{"type":"text","text":"What is on these two pictures?"},"#
+                + #"{"type":"image_url","image_url":{"url":"data:image/png;base64,\#(image)","detail":"low"}},"#
+                + #"{"type":"image_url","image_url":{"url":"https://example.com/cat.jpg"}}]}],"#
+                + #""stop":["\n\n","END"],"max_tokens":300,"#
+                + #""response_format":{"type":"json_schema","json_schema":{"name":"scene","strict":true,"schema":"#
+                + #"{"type":"object","properties":{"objects":{"type":"array","items":{"type":"string"}},"#
+                + #""mood":{"type":"string","enum":["calm","busy"]}},"required":["objects","mood"],"additionalProperties":false}}}}"#)
+    }()
+
     /// ``largeChatBody`` without its `tools` and `metadata`: the members whose values are
     /// decoded as untyped `JSONValue` trees (JSON schemas, free-form metadata).
     static let largeChatBodyWithoutUntypedMembers: ByteBuffer = largeChatBody.withUnsafeReadableBytes { raw in

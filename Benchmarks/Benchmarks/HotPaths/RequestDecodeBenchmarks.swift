@@ -21,6 +21,12 @@ func requestDecodeBenchmarks() {
         }
     }
 
+    Benchmark("decode: vision body (\(Fixtures.visionChatBody.readableBytes) B, image parts, json_schema)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try codec.decodeChatRequest(Fixtures.visionChatBody))
+        }
+    }
+
     // The difference to the previous one is what the untyped members cost.
     Benchmark(
         "decode: the large body without tools and metadata (\(Fixtures.largeChatBodyWithoutUntypedMembers.readableBytes) B)"

@@ -20,11 +20,12 @@ extension ChatRequest {
 /// Reads a chat request of the common shape from bytes already checked by
 /// ``JSONValidator`` (well-formed, UTF-8, no duplicate keys): top-level `model`,
 /// `messages` whose members are `role` (a known role), `content` (a string or null),
-/// `name`, `tool_calls` and `tool_call_id`, the scalar options, and an agent's `tools`
-/// (functions with JSON Schema parameters), `tool_choice`, `metadata` and `logit_bias`.
-/// Returns nil at the first thing outside that shape — an unknown member, content
-/// parts, a number that is not a plain integer where one is expected (in a schema too),
-/// an escaped key — and the caller decodes with `JSONDecoder` instead.
+/// `name`, `tool_calls` and `tool_call_id`, the scalar options, `stop`,
+/// `response_format`, and an agent's `tools` (functions with JSON Schema parameters),
+/// `tool_choice`, `metadata` and `logit_bias`; content may be text or parts (text,
+/// images, others kept as they are). Returns nil at the first thing outside that shape
+/// — an unknown member, a number that is not a plain integer where one is expected (in
+/// a schema too), an escaped key — and the caller decodes with `JSONDecoder` instead.
 ///
 /// An agent's request carries its tool definitions every time: through `JSONDecoder`,
 /// whose untyped values try each kind in turn (and build an error for every wrong
@@ -67,9 +68,11 @@ public struct ChatRequestFastDecoder {
                 return true
             case 5 where decoder.equals(key, "top_p"): return decoder.optionalDouble(&request.topP)
             case 5 where decoder.equals(key, "tools"): return decoder.optionalArray(&request.tools) { $0.tool() }
+            case 4 where decoder.equals(key, "stop"): return decoder.stop(&request.stop)
             case 8 where decoder.equals(key, "metadata"): return decoder.optionalValues(&request.metadata)
             case 10 where decoder.equals(key, "logit_bias"): return decoder.optionalValues(&request.logitBias)
             case 11 where decoder.equals(key, "tool_choice"): return decoder.toolChoice(&request.toolChoice)
+            case 15 where decoder.equals(key, "response_format"): return decoder.responseFormat(&request.responseFormat)
             case 6 where decoder.equals(key, "stream"): return decoder.optionalBool(&request.stream)
             case 8 where decoder.equals(key, "messages"):
                 guard let messages = decoder.messages() else { return false }
@@ -111,6 +114,11 @@ public struct ChatRequestFastDecoder {
             }
             if decoder.equals(key, "content") {
                 if decoder.takeNull() { return true }
+                if decoder.index < decoder.bytes.count, decoder.bytes[decoder.index] == UInt8(ascii: "[") {
+                    guard let parts = decoder.array({ $0.contentPart() }) else { return false }
+                    message.content = .parts(parts)
+                    return true
+                }
                 guard let text = decoder.string() else { return false }
                 message.content = .text(text)
                 return true
@@ -132,6 +140,83 @@ public struct ChatRequestFastDecoder {
         }
         guard complete else { return false }
         target = options
+        return true
+    }
+
+    /// One part of a message's content, read as ``ContentPart`` reads it: `text`, an
+    /// `image_url` (a string or `url` and `detail`), or any other type with its members.
+    private mutating func contentPart() -> ContentPart? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(var members)? = value(),
+            case .string(let type)? = members.removeValue(forKey: "type")
+        else { return nil }
+        switch type {
+        case "text":
+            // Other members are not read (a `cache_control`, say), as `ContentPart` reads them.
+            guard case .string(let text)? = members["text"] else { return nil }
+            return .text(text)
+        case "image_url":
+            switch members["image_url"] {
+            case .string(let url)?:
+                return .imageURL(.init(url: url))
+            case .object(let image)?:
+                guard case .string(let url)? = image["url"] else { return nil }
+                switch image["detail"] {
+                case nil, .null?: return .imageURL(.init(url: url))
+                case .string(let detail)?: return .imageURL(.init(url: url, detail: detail))
+                default: return nil
+                }
+            default:
+                return nil
+            }
+        default:
+            return .other(type: type, fields: members)
+        }
+    }
+
+    /// `stop`: a string, an array of strings, or null.
+    private mutating func stop(_ target: inout StopSequences?) -> Bool {
+        if takeNull() { return true }
+        if let single = string() {
+            target = .single(single)
+            return true
+        }
+        guard let multiple = array({ $0.string() }) else { return false }
+        target = .multiple(multiple)
+        return true
+    }
+
+    /// `response_format`: `text`, `json_object` or `json_schema` (`name`, `description`,
+    /// `schema`, `strict`), other members kept, as ``ResponseFormat`` reads it.
+    private mutating func responseFormat(_ target: inout ResponseFormat?) -> Bool {
+        if takeNull() { return true }
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(var members)? = value(),
+            case .string(let type)? = members.removeValue(forKey: "type")
+        else { return false }
+        let schema = members.removeValue(forKey: "json_schema")
+        switch type {
+        case "text", "json_object":
+            target = ResponseFormat(type: type, extra: members)
+        case "json_schema":
+            guard case .object(let format)? = schema, case .string(let name)? = format["name"] else { return false }
+            var jsonSchema = ResponseFormat.JSONSchemaFormat(name: name)
+            switch format["description"] {
+            case nil, .null?: break
+            case .string(let description)?: jsonSchema.description = description
+            default: return false
+            }
+            switch format["schema"] {
+            case nil, .null?: break
+            case let schema?: jsonSchema.schema = schema
+            }
+            switch format["strict"] {
+            case nil, .null?: break
+            case .bool(let strict)?: jsonSchema.strict = strict
+            default: return false
+            }
+            target = ResponseFormat(type: type, jsonSchema: jsonSchema, extra: members)
+        default:
+            return false
+        }
         return true
     }
 
@@ -422,19 +507,15 @@ public struct ChatRequestFastDecoder {
 
     /// A string value, escapes decoded (the validator has checked them and the UTF-8).
     private mutating func string() -> String? {
-        guard take(UInt8(ascii: "\"")) else { return nil }
+        guard take(UInt8(ascii: "\"")), let base = bytes.baseAddress,
+            // Eight bytes at a time: a string can be a whole document or an image.
+            let stop = JSONObjectRewriter.Scanner.quoteOrBackslash(base, count: bytes.count, from: index)
+        else { return nil }
         let start = index
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-                index += 1
-                return text
-            }
-            if byte == UInt8(ascii: "\\") { return escapedString(from: start) }
-            index += 1
-        }
-        return nil
+        index = stop
+        guard bytes[stop] == UInt8(ascii: "\"") else { return escapedString(from: start) }
+        index += 1
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<stop]), as: UTF8.self)
     }
 
     /// The rest of a string that has escapes, from its first byte at `start`.
