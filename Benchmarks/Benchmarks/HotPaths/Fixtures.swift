@@ -48,6 +48,28 @@ enum Fixtures {
                 + #""mood":{"type":"string","enum":["calm","busy"]}},"required":["objects","mood"],"additionalProperties":false}}}}"#)
     }()
 
+    /// An Anthropic Messages request of a coding agent's kind: a system prompt with
+    /// `cache_control`, eight tools with JSON Schemas, and a history with `tool_use` and
+    /// `tool_result` blocks.
+    static let anthropicAgentBody: ByteBuffer = {
+        let tools = (1...8).map { n in
+            #"{"name":"tool_\#(n)","description":"Runs step \#(n) of the workflow on the files given and returns what changed.","#
+                + #""input_schema":{"type":"object","properties":{"path":{"type":"string","description":"A file path"},"#
+                + #""mode":{"type":"string","enum":["read","write","append"]},"limit":{"type":"integer","minimum":1},"#
+                + #""flags":{"type":"array","items":{"type":"string"}}},"required":["path"],"additionalProperties":false}}"#
+        }
+        let turns = (1...4).map { n in
+            #"{"role":"assistant","content":[{"type":"text","text":"Reading the file now."},"#
+                + #"{"type":"tool_use","id":"toolu_\#(n)","name":"tool_1","input":{"path":"src/main_\#(n).swift","mode":"read"}}]},"#
+                + #"{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_\#(n)","content":"import Foundation\nlet x = \#(n)\nprint(x)\n"}]}"#
+        }
+        return ByteBuffer(
+            string: #"{"model":"bench","max_tokens":4096,"stream":true,"#
+                + #""system":[{"type":"text","text":"You are a careful coding agent. Use the tools to read and change files.","cache_control":{"type":"ephemeral"}}],"#
+                + #""tools":[\#(tools.joined(separator: ","))],"#
+                + #""messages":[{"role":"user","content":"Fix the failing build."},\#(turns.joined(separator: ","))]}"#)
+    }()
+
     /// ``largeChatBody`` without its `tools` and `metadata`: the members whose values are
     /// decoded as untyped `JSONValue` trees (JSON schemas, free-form metadata).
     static let largeChatBodyWithoutUntypedMembers: ByteBuffer = largeChatBody.withUnsafeReadableBytes { raw in

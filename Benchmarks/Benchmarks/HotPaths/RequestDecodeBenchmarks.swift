@@ -27,6 +27,16 @@ func requestDecodeBenchmarks() {
         }
     }
 
+    // `POST /v1/messages`: still decoded with `JSONDecoder` into Anthropic's types, then
+    // translated (the next candidate for a fast path).
+    let anthropic = AnthropicInboundCodec()
+    Benchmark("decode: Anthropic agent body (\(Fixtures.anthropicAgentBody.readableBytes) B, 8 tools, tool_use/tool_result)") {
+        benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try anthropic.decodeChatRequest(Fixtures.anthropicAgentBody))
+        }
+    }
+
     // The difference to the previous one is what the untyped members cost.
     Benchmark(
         "decode: the large body without tools and metadata (\(Fixtures.largeChatBodyWithoutUntypedMembers.readableBytes) B)"
