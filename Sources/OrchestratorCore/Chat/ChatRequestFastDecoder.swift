@@ -42,6 +42,17 @@ public struct ChatRequestFastDecoder {
         return decoder.request()
     }
 
+    /// A whole validated document as the `JSONValue` that decoding it as one gives, or
+    /// nil when reading it that way is not certain to agree (see ``value()``).
+    static func document(_ bytes: UnsafeRawBufferPointer) -> JSONValue? {
+        var decoder = ChatRequestFastDecoder(bytes: bytes)
+        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { decoder.index = 3 }
+        decoder.skipWhitespace()
+        guard let value = decoder.value() else { return nil }
+        decoder.skipWhitespace()
+        return decoder.index == bytes.count ? value : nil
+    }
+
     // MARK: Shapes
 
     private mutating func request() -> ChatRequest? {
@@ -316,9 +327,10 @@ public struct ChatRequestFastDecoder {
         return true
     }
 
-    /// Any JSON value, as `JSONValue`'s decoding makes it. Numbers are read only when
-    /// they are plain integers (`.int`, or `.uint` above `Int64.max`): where
-    /// `JSONDecoder` would read a fraction or an exponent is for it to say. The
+    /// Any JSON value, as `JSONValue`'s decoding makes it: plain integers as `.int` (or
+    /// `.uint` above `Int64.max`), other numbers as `.double` when they have a fractional
+    /// part. Whether `JSONDecoder` reads `1.0` or `1e3` as an integer is for it to say,
+    /// so those give nil, as do integers beyond `UInt64` and escaped keys. The
     /// validator bounds the nesting, so the recursion is bounded too.
     private mutating func value() -> JSONValue? {
         guard index < bytes.count else { return nil }
@@ -342,8 +354,20 @@ public struct ChatRequestFastDecoder {
         case UInt8(ascii: "n"):
             return takeNull() ? .null : nil
         default:
-            return integer()
+            return number()
         }
+    }
+
+    /// ``integer()``, or a number with a fraction or an exponent whose value is not a
+    /// whole number (Swift's and Foundation's parsers both round correctly).
+    private mutating func number() -> JSONValue? {
+        let start = index
+        if let integer = integer() { return integer }
+        index = start
+        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite, value.rounded(.towardZero) != value else { return nil }
+        return .double(value)
     }
 
     /// `-?[0-9]+` that fits in `Int64` (or, when positive, `UInt64`), not followed by a

@@ -35,7 +35,18 @@ public enum JSONCoding {
     }
 
     /// Decodes a client-sent body that ``validateRequest(_:)`` has accepted.
+    /// The body is read as a tree first (``JSONTreeDecoder``); `JSONDecoder` decodes
+    /// what that cannot, and gives every error.
     public static func decodeValidatedRequest<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(GatewayError) -> T {
+        if let value = buffer.withUnsafeReadableBytes({ JSONTreeDecoder.decode(T.self, from: $0) }) { return value }
+        return try decodeValidatedRequestWithJSONDecoder(T.self, from: buffer)
+    }
+
+    /// ``decodeValidatedRequest(_:from:)`` with `JSONDecoder` alone: the reading the tree
+    /// decoder is held to (tests compare the two).
+    static func decodeValidatedRequestWithJSONDecoder<T: Decodable>(
+        _ type: T.Type, from buffer: ByteBuffer
+    ) throws(GatewayError) -> T {
         do {
             return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
