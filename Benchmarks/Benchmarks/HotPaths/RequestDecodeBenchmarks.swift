@@ -27,8 +27,8 @@ func requestDecodeBenchmarks() {
         }
     }
 
-    // `POST /v1/messages`: still decoded with `JSONDecoder` into Anthropic's types, then
-    // translated (the next candidate for a fast path).
+    // `POST /v1/messages`: decoded into Anthropic's types from a JSONValue tree of the
+    // body (`JSONTreeDecoder`, not `JSONDecoder`'s kind-by-kind guesses), then translated.
     let anthropic = AnthropicInboundCodec()
     Benchmark("decode: Anthropic agent body (\(Fixtures.anthropicAgentBody.readableBytes) B, 8 tools, tool_use/tool_result)") {
         benchmark in
