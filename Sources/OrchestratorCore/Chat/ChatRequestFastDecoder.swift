@@ -46,7 +46,7 @@ public struct ChatRequestFastDecoder {
     /// nil when reading it that way is not certain to agree (see ``value()``).
     static func document(_ bytes: UnsafeRawBufferPointer) -> JSONValue? {
         var decoder = ChatRequestFastDecoder(bytes: bytes)
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { decoder.index = 3 }
+        decoder.index = JSONValidator.afterByteOrderMark(bytes)
         decoder.skipWhitespace()
         guard let value = decoder.value() else { return nil }
         decoder.skipWhitespace()
@@ -56,7 +56,7 @@ public struct ChatRequestFastDecoder {
     // MARK: Shapes
 
     private mutating func request() -> ChatRequest? {
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+        index = JSONValidator.afterByteOrderMark(bytes)
         // Filled in place and handed to the member closure rather than captured by it: a
         // captured value cannot be moved out at the end, and a chat request is dozens of
         // references to copy.
@@ -157,9 +157,7 @@ public struct ChatRequestFastDecoder {
     /// One part of a message's content, read as ``ContentPart`` reads it: `text`, an
     /// `image_url` (a string or `url` and `detail`), or any other type with its members.
     private mutating func contentPart() -> ContentPart? {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(var members)? = value(),
-            case .string(let type)? = members.removeValue(forKey: "type")
-        else { return nil }
+        guard var members = objectValue(), case .string(let type)? = members.removeValue(forKey: "type") else { return nil }
         switch type {
         case "text":
             // Other members are not read (a `cache_control`, say), as `ContentPart` reads them.
@@ -200,9 +198,7 @@ public struct ChatRequestFastDecoder {
     /// `schema`, `strict`), other members kept, as ``ResponseFormat`` reads it.
     private mutating func responseFormat(_ target: inout ResponseFormat?) -> Bool {
         if takeNull() { return true }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(var members)? = value(),
-            case .string(let type)? = members.removeValue(forKey: "type")
-        else { return false }
+        guard var members = objectValue(), case .string(let type)? = members.removeValue(forKey: "type") else { return false }
         let schema = members.removeValue(forKey: "json_schema")
         switch type {
         case "text", "json_object":
@@ -312,8 +308,8 @@ public struct ChatRequestFastDecoder {
             }
             return true
         }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), let value = value() else { return false }
-        target = ToolChoice(object: value)
+        guard let members = objectValue() else { return false }
+        target = ToolChoice(object: .object(members))
         return target != nil
     }
 
@@ -322,9 +318,15 @@ public struct ChatRequestFastDecoder {
     /// An object of untyped values (`metadata`, `logit_bias`), or null for none.
     private mutating func optionalValues(_ target: inout [String: JSONValue]?) -> Bool {
         if takeNull() { return true }
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(let values)? = value() else { return false }
+        guard let values = objectValue() else { return false }
         target = values
         return true
+    }
+
+    /// An object of untyped values; nil for anything else.
+    private mutating func objectValue() -> [String: JSONValue]? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{"), case .object(let members)? = value() else { return nil }
+        return members
     }
 
     /// Any JSON value, as `JSONValue`'s decoding makes it: plain integers as `.int` (or
@@ -364,14 +366,13 @@ public struct ChatRequestFastDecoder {
         let start = index
         if let integer = integer() { return integer }
         index = start
-        while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text), value.isFinite, value.rounded(.towardZero) != value else { return nil }
+        guard let value = double(), value.rounded(.towardZero) != value else { return nil }
         return .double(value)
     }
 
     /// `-?[0-9]+` that fits in `Int64` (or, when positive, `UInt64`), not followed by a
-    /// fraction or an exponent.
+    /// fraction or an exponent: anything else is for `JSONDecoder` where an integer is
+    /// expected.
     private mutating func integer() -> JSONValue? {
         let negative = take(UInt8(ascii: "-"))
         let start = index
@@ -488,35 +489,26 @@ public struct ChatRequestFastDecoder {
     /// A plain integer (`-?[0-9]+`) that fits in an `Int`; anything else is for `JSONDecoder`.
     private mutating func optionalInt(_ target: inout Int?) -> Bool {
         if takeNull() { return true }
-        let negative = take(UInt8(ascii: "-"))
-        let start = index
-        var value = 0
-        while index < bytes.count, bytes[index] &- UInt8(ascii: "0") < 10 {
-            let digit = Int(bytes[index] &- UInt8(ascii: "0"))
-            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
-            let (sum, o2) = times10.addingReportingOverflow(digit)
-            guard !o1, !o2 else { return false }
-            value = sum
-            index += 1
-        }
-        guard index > start else { return false }
-        if index < bytes.count, [UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E")].contains(bytes[index]) {
-            return false
-        }
-        target = negative ? -value : value
+        guard case .int(let value)? = integer() else { return false }
+        target = Int(value)
         return true
     }
 
-    /// A number as `Double` (Swift's and Foundation's parsers both round correctly; the
-    /// validator has checked the number's grammar).
     private mutating func optionalDouble(_ target: inout Double?) -> Bool {
         if takeNull() { return true }
+        guard let value = double() else { return false }
+        target = value
+        return true
+    }
+
+    /// A finite number as `Double` (Swift's and Foundation's parsers both round
+    /// correctly; the validator has checked the number's grammar).
+    private mutating func double() -> Double? {
         let start = index
         while index < bytes.count, Self.isNumberByte(bytes[index]) { index += 1 }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard index > start, let value = Double(text), value.isFinite else { return false }
-        target = value
-        return true
+        guard index > start, let value = Double(text), value.isFinite else { return nil }
+        return value
     }
 
     private static func isNumberByte(_ byte: UInt8) -> Bool {

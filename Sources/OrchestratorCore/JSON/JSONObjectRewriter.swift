@@ -456,20 +456,14 @@ public struct JSONObjectRewriter: Sendable {
         /// The offset of the first `"` or `\` in the `count` bytes at `base`, at or after
         /// `start`, or nil.
         ///
-        /// Most of a JSON text is inside strings, so this looks at eight bytes per step: a
-        /// byte equal to either character makes its word's zero-byte test fire. The test
-        /// can also flag a byte just above a real match (a borrow), never one below it, so
-        /// the lowest flagged byte is the first match.
+        /// Most of a JSON text is inside strings, so this looks at eight bytes per step
+        /// (``ByteWord``).
         @inline(__always)
         static func quoteOrBackslash(_ base: UnsafeRawPointer, count: Int, from start: Int) -> Int? {
             var i = start
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
             while i + 8 <= count {
-                let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: i, as: UInt64.self))
-                let quotes = word ^ (ones &* UInt64(UInt8(ascii: "\"")))
-                let backslashes = word ^ (ones &* UInt64(UInt8(ascii: "\\")))
-                let hits = ((quotes &- ones) & ~quotes | (backslashes &- ones) & ~backslashes) & highs
+                let word = ByteWord.load(base, at: i)
+                let hits = ByteWord.equal(word, UInt8(ascii: "\"")) | ByteWord.equal(word, UInt8(ascii: "\\"))
                 if hits != 0 { return i + hits.trailingZeroBitCount / 8 }
                 i += 8
             }

@@ -87,6 +87,12 @@ public enum JSONValidator {
         return nil
     }
 
+    /// Where a document's JSON text starts: after a UTF-8 byte order mark, which is
+    /// tolerated, as RFC 8259 allows parsers to.
+    static func afterByteOrderMark(_ bytes: UnsafeRawBufferPointer) -> Int {
+        bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
+    }
+
     // MARK: - Parser
 
     /// A key of an object being read: its bytes as the document has them when it has no
@@ -136,8 +142,7 @@ public enum JSONValidator {
             // them.) Keys are read in place, so the arena is only for escaped ones.
             frames.reserveCapacity(8)
             keys.reserveCapacity(16)
-            // A UTF-8 byte order mark is tolerated, as RFC 8259 allows parsers to.
-            if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { index = 3 }
+            index = JSONValidator.afterByteOrderMark(bytes)
             skipWhitespace()
             try value()
             while true {
@@ -309,8 +314,7 @@ public enum JSONValidator {
             let count = bytes.count
             while true {
                 while index &+ 8 <= count {
-                    let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-                    let special = Self.specialBytes(word)
+                    let special = Self.specialBytes(ByteWord.load(bytes.baseAddress!, at: index))
                     if special != 0 {
                         index &+= special.trailingZeroBitCount &>> 3
                         break
@@ -342,20 +346,12 @@ public enum JSONValidator {
             throw syntax("unterminated string")
         }
 
-        /// Flags (in its high bit) the first byte of `word`, in memory order, that is a
-        /// quote, a backslash, below 0x20 or above 0x7F; zero when there is none. The
-        /// zero-byte tests can also flag a byte just above a real match (a borrow), never
-        /// one below it, so the lowest flag is always a real one.
+        /// Flags (see ``ByteWord``) the bytes of `word` that are a quote, a backslash,
+        /// below 0x20 or above 0x7F; zero when there is none.
         @inline(__always)
         static func specialBytes(_ word: UInt64) -> UInt64 {
-            let ones: UInt64 = 0x0101_0101_0101_0101
-            let highs: UInt64 = 0x8080_8080_8080_8080
-            let quotes = word ^ (ones &* 0x22)
-            let backslashes = word ^ (ones &* 0x5C)
-            let zeroQuote = (quotes &- ones) & ~quotes
-            let zeroBackslash = (backslashes &- ones) & ~backslashes
-            let control = (word &- ones &* 0x20) & ~word
-            return (zeroQuote | zeroBackslash | control | word) & highs
+            ByteWord.equal(word, UInt8(ascii: "\"")) | ByteWord.equal(word, UInt8(ascii: "\\"))
+                | ByteWord.below(word, 0x20) | ByteWord.nonASCII(word)
         }
 
         /// Reads one escape from its backslash; a key's decoded bytes go to the arena.
