@@ -580,7 +580,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         @Sendable func record(_ log: LogBuilder, status: Int, error: GatewayError?) async {
             await Self.record(log, status: status, error: error, into: logSink, metrics: metrics)
         }
-        return ChatStream { emit in
+        return ChatStream(callingAfterLast: { emit, afterLast in
             var log = log
             defer { releaseKey() }
             log.upstreamRequestID = opened.upstreamRequestID
@@ -623,6 +623,15 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     completionTokens: max(log.usage?.completionTokens ?? 0, seen))
                 log.tokensEstimated = true
             }
+            if !cutShort {
+                // The client gets the end of its response before the bookkeeping below
+                // (a client gone by then still cost the whole stream: its usage stands).
+                do {
+                    try await afterLast()
+                } catch {
+                    clientError = error
+                }
+            }
             if let clientError {
                 await record(log, status: 499, error: .clientClosedRequest)
                 throw clientError
@@ -634,7 +643,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 throw failure
             }
             await record(log, status: 200, error: nil)
-        }
+        })
     }
 }
 

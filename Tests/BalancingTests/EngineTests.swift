@@ -265,6 +265,78 @@ struct EngineTests {
         #expect(row.timeToFirstTokenMillis != nil)
     }
 
+    /// A stream of one chunk and its usage from the engine, with the sink of its log row.
+    private func oneChunkStream() async throws -> (ChatStream, MemoryLogSink) {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
+            ProviderStream(events: ErasedAsyncSequence(elements: [
+                .part(.chunk(chunk)), .usage(Usage(promptTokens: 3, completionTokens: 1)),
+            ]))
+        })
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            throw GatewayError.internalError("expected a stream")
+        }
+        return (stream, sink)
+    }
+
+    @Test func streamEndsForTheClientBeforeItsLogRowIsWritten() async throws {
+        let (stream, sink) = try await oneChunkStream()
+        let order = Mutex<[String]>([])
+        try await stream.forEach(
+            { _ in order.withLock { $0.append("part") } },
+            afterLast: { order.withLock { $0.append("after last: \(sink.all.count) rows") } })
+        #expect(order.withLock { $0 } == ["part", "after last: 0 rows"])
+        let row = try #require(sink.all.first)
+        #expect(row.status == 200 && row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
+    }
+
+    @Test func clientGoneAtTheEndOfAWholeStreamIsLoggedAs499WithTheUpstreamsUsage() async throws {
+        let (stream, sink) = try await oneChunkStream()
+        struct Gone: Error {}
+        await #expect(throws: Gone.self) {
+            try await stream.forEach({ _ in }, afterLast: { throw Gone() })
+        }
+        let row = try #require(sink.all.first)
+        #expect(row.status == 499)
+        // The upstream sent the whole stream and its usage: that is what it cost.
+        #expect(row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
+    }
+
+    @Test func streamThatFailsUpstreamNeverRunsAfterLast() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
+        struct FailingAfterOne: AsyncSequence, Sendable {
+            typealias Element = ProviderStreamEvent
+            let chunk: ChatCompletionChunk
+            struct AsyncIterator: AsyncIteratorProtocol {
+                let chunk: ChatCompletionChunk
+                var sent = false
+                mutating func next() async throws -> ProviderStreamEvent? {
+                    if sent { throw GatewayError.badUpstreamResponse("cut", provider: "a") }
+                    sent = true
+                    return .part(.chunk(chunk))
+                }
+            }
+            func makeAsyncIterator() -> AsyncIterator { AsyncIterator(chunk: chunk) }
+        }
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
+            ProviderStream(events: ErasedAsyncSequence(FailingAfterOne(chunk: chunk)))
+        })
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        let ranAfterLast = Mutex(false)
+        await #expect(throws: GatewayError.self) {
+            try await stream.forEach({ _ in }, afterLast: { ranAfterLast.withLock { $0 = true } })
+        }
+        #expect(!ranAfterLast.withLock { $0 })
+        #expect(sink.all.first?.status == 502)
+    }
+
     @Test func streamCutShortByTheClientIsLoggedAs499WithEstimates() async throws {
         let chunks = (0..<5).map { i in
             ProviderStreamEvent.part(.chunk(ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "word\(i) "))])))

@@ -102,6 +102,21 @@ func makeApp(
     return Application(router: router)
 }
 
+/// The whole server: the NIO data plane ahead of the router, as the daemon runs it.
+func makeServer(service: FakeChatService) -> some ApplicationProtocol {
+    let directory = ClientKeyDirectory(
+        entries: [.init(keyHash: KeyHashing.sha256Hex(clientKey), principal: Principal(keyID: "id", name: "name", allowedModels: ["a-*"]))])
+    var settings = ServerSettings()
+    settings.port = 0
+    return GatewayServer.application(
+        settings: settings,
+        dependencies: .init(
+            chat: service, codecs: [.openai: OpenAIInboundCodec()],
+            access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: true),
+            readiness: AlwaysReady(ready: true), configStore: EmptyConfigStore(), health: StaticHealth()),
+        logger: Logger(label: "test"))
+}
+
 let chatBody = ByteBuffer(string: #"{"model":"a-model","messages":[{"role":"user","content":"hello"}]}"#)
 let streamBody = ByteBuffer(string: #"{"model":"a-model","stream":true,"messages":[{"role":"user","content":"hello"}]}"#)
 let authorized: HTTPFields = [.authorization: "Bearer \(clientKey)", .contentType: "application/json"]
@@ -239,6 +254,41 @@ struct ChatRouteTests {
                 #expect(text.contains(#""content":"tok""#))
                 #expect(text.contains("data: {\"raw\":true}\n\n"))
                 #expect(text.hasSuffix("data: [DONE]\n\n"))
+            }
+        }
+    }
+
+    /// On the data plane, a stream's end goes out when the producer says its last part
+    /// is out, before the producer's own bookkeeping (the engine's log row) is done.
+    @Test func streamEndsBeforeTheProducersBookkeeping() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "tok"))])
+        let bookkeeping = Mutex<(started: Bool, released: Bool, done: Bool)>((false, false, false))
+        let service = FakeChatService { _ throws(GatewayError) in
+            .stream(ChatStream(callingAfterLast: { emit, afterLast in
+                try await emit(.chunk(chunk))
+                try await afterLast()
+                bookkeeping.withLock { $0.started = true }
+                // Held until the test has its whole response (or for 5 s, so that a
+                // server that waits for this fails the test instead of hanging it).
+                for _ in 0..<500 where !bookkeeping.withLock({ $0.released }) {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                bookkeeping.withLock { $0.done = true }
+            }), route)
+        }
+        try await makeServer(service: service).test(.live) { client in
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) {
+                let text = String(buffer: $0.body)
+                #expect(text.contains(#""content":"tok""#) && text.hasSuffix("data: [DONE]\n\n"))
+                let state = bookkeeping.withLock { state in
+                    defer { state.released = true }
+                    return state
+                }
+                #expect(state.started && !state.done, "the end waited for the bookkeeping")
+            }
+            // The connection serves the next request once the producer is done.
+            try await client.execute(uri: "/v1/chat/completions", method: .post, headers: authorized, body: streamBody) {
+                #expect(String(buffer: $0.body).hasSuffix("data: [DONE]\n\n"))
             }
         }
     }

@@ -598,19 +598,40 @@ private struct ResponseSink: Sendable {
             // starting has: its end of input arrived, since the connection reads while
             // a response runs); a failed write closes the channel, which the next part
             // notices. The end is flushed at once and awaited, so a stream that arrived
-            // in one upstream read leaves in one system call, head to end.
+            // in one upstream read leaves in one system call, head to end. It is
+            // written when the producer says its last part is out (before the engine's
+            // bookkeeping), or else when it returns.
             let headWritten = await write(head: head, flushNow: false)
             if headWritten, let keepAlive = response.keepAlive {
                 _ = await onLoop(keepAlive) { handler, keepAlive in handler.startKeepAlive(keepAlive) }
             }
-            let finished = await produce { bytes in
-                let written = await write(body: bytes, flushNow: false)
-                guard headWritten, written else { throw CancellationError() }
+            var ended: Bool?
+            let finished = await produce(
+                { bytes in
+                    let written = await write(body: bytes, flushNow: false)
+                    guard headWritten, written else { throw CancellationError() }
+                },
+                {
+                    guard ended == nil else { return }
+                    let written = await end(headWritten: headWritten)
+                    ended = written
+                    guard written else { throw CancellationError() }
+                })
+            if let ended {
+                completed = ended
+            } else if finished {
+                completed = await end(headWritten: headWritten)
+            } else {
+                _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
             }
-            _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
-            completed = finished && headWritten ? await write(end: true) : false
         }
         _ = await onLoop((completed, close)) { handler, end in handler.responseFinished(completed: end.0, close: end.1) }
+    }
+
+    /// Ends a stream's body; false when the client is gone.
+    private func end(headWritten: Bool) async -> Bool {
+        _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
+        return headWritten ? await write(end: true) : false
     }
 
     /// Writes parts; false when the client is gone. Flushed now (or asked to), it waits

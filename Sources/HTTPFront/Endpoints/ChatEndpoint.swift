@@ -123,22 +123,27 @@ struct ChatEndpoint: Sendable {
     static let ping = ByteBuffer(string: ": ping\n\n")
 
     private func streamWriter(_ stream: ChatStream, encoder: any InboundStreamEncoder, logger: Logger)
-        -> @Sendable ((ByteBuffer) async throws -> Void) async -> Bool
+        -> @Sendable ((ByteBuffer) async throws -> Void, () async throws -> Void) async -> Bool
     {
-        return { write in
+        return { write, end in
             var encoder = encoder
             do {
-                try await stream.forEach { part in
-                    switch part {
-                    case .raw(let bytes):
-                        try await write(encoder.encodeRaw(bytes))
-                    case .chunk(let chunk):
-                        if let bytes = try encoder.encode(chunk) {
-                            try await write(bytes)
+                try await stream.forEach(
+                    { part in
+                        switch part {
+                        case .raw(let bytes):
+                            try await write(encoder.encodeRaw(bytes))
+                        case .chunk(let chunk):
+                            if let bytes = try encoder.encode(chunk) {
+                                try await write(bytes)
+                            }
                         }
-                    }
-                }
-                if let ending = encoder.finish() { try await write(ending) }
+                    },
+                    afterLast: {
+                        // The response ends before the engine writes the request's log.
+                        if let ending = encoder.finish() { try await write(ending) }
+                        try await end()
+                    })
             } catch let error as GatewayError where error != .clientClosedRequest {
                 // The upstream failed after the stream started: the status is already
                 // sent, so the failure becomes an error event.

@@ -82,7 +82,8 @@ extension Response {
             self.init(
                 status: front.status, headers: front.headers,
                 body: ResponseBody { writer in
-                    let completed = await produce { @concurrent bytes in try await writer.write(bytes) }
+                    // Hummingbird ends the body when the producer returns.
+                    let completed = await produce({ @concurrent bytes in try await writer.write(bytes) }, {})
                     if completed { try? await writer.finish(nil) }
                 })
         }

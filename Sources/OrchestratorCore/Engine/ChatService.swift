@@ -184,7 +184,7 @@ public enum StreamPart: Sendable {
     case chunk(ChatCompletionChunk)
 }
 
-/// A response stream the caller drives with ``forEach(_:)``.
+/// A response stream the caller drives with ``forEach(_:afterLast:)``.
 ///
 /// The engine reads the upstream only as fast as the caller accepts parts, so
 /// back-pressure reaches the upstream connection. When `emit` throws (the client went
@@ -192,18 +192,35 @@ public enum StreamPart: Sendable {
 public struct ChatStream: Sendable {
     /// Receives each part; throwing ends the stream (the client is gone).
     public typealias Emit = (StreamPart) async throws -> Void
-    private let body: @Sendable (Emit) async throws -> Void
+    /// Runs once the last part has been emitted, when the stream ended well: the caller
+    /// finishes its response here (its closing bytes, the end of the body), before the
+    /// producer does its own bookkeeping (the request log, metrics, the upstream key),
+    /// which the client then does not wait for. Throwing means the client is gone.
+    public typealias AfterLast = () async throws -> Void
+    private let body: @Sendable (Emit, AfterLast) async throws -> Void
 
+    /// A stream whose `body` emits every part; `afterLast` runs when it returns.
     public init(_ body: @escaping @Sendable (Emit) async throws -> Void) {
+        self.body = { emit, afterLast in
+            try await body(emit)
+            try await afterLast()
+        }
+    }
+
+    /// A stream whose `body` calls `afterLast` itself, after its last part and before
+    /// its bookkeeping, when the stream ended well (and not after an error).
+    public init(callingAfterLast body: @escaping @Sendable (_ emit: Emit, _ afterLast: AfterLast) async throws -> Void) {
         self.body = body
     }
 
-    /// Delivers every part to `emit`, in order.
+    /// Delivers every part to `emit`, in order, then runs `afterLast` if the stream
+    /// ended well.
     ///
-    /// - Throws: the error `emit` threw, or a ``GatewayError`` when the upstream failed
-    ///   after the stream started (the caller ends the stream with an error event).
-    public func forEach(_ emit: Emit) async throws {
-        try await body(emit)
+    /// - Throws: the error `emit` or `afterLast` threw, or a ``GatewayError`` when the
+    ///   upstream failed after the stream started (the caller ends the stream with an
+    ///   error event).
+    public func forEach(_ emit: Emit, afterLast: AfterLast = {}) async throws {
+        try await body(emit, afterLast)
     }
 }
 
