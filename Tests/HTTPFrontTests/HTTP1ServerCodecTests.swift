@@ -513,6 +513,48 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         }
     }
 
+    /// `.last` (a stream's closing bytes with its end, small ones in one buffer) writes
+    /// what a body part and the end write, for every framing.
+    @Test func aLastPartIsItsBodyAndTheEnd() throws {
+        let requests = [
+            "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
+            "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+        ]
+        let heads: [HTTPFields] = [[.contentType: "text/event-stream"], [.contentLength: "14"]]
+        let bodies = ["data: [DONE]\n\n", "", String(repeating: "x", count: 5_000)]
+        for request in requests {
+            for fields in heads {
+                for body in bodies {
+                    let parts = try channel()
+                    _ = try send(request, to: parts)
+                    try parts.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok, headerFields: fields)))
+                    try parts.writeOutbound(ResponsePart.body(ByteBuffer(string: "data: 1\n\n")))
+                    try parts.writeOutbound(ResponsePart.body(ByteBuffer(string: body)))
+                    try parts.writeOutbound(ResponsePart.end(nil))
+
+                    let last = try channel()
+                    _ = try send(request, to: last)
+                    try last.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok, headerFields: fields)))
+                    try last.writeOutbound(ResponsePart.body(ByteBuffer(string: "data: 1\n\n")))
+                    let promise = last.eventLoop.makePromise(of: Void.self)
+                    last.writeAndFlush(ResponsePart.last(ByteBuffer(string: body)), promise: promise)
+                    #expect(throws: Never.self) { try promise.futureResult.wait() }
+                    let label = "\(request.debugDescription) \(fields) \(body.count)"
+                    #expect(try written(last) == written(parts), "\(label)")
+                    #expect(last.isActive == parts.isActive, "\(label)")
+                }
+            }
+        }
+    }
+
+    @Test func chunkSizesAreHex() {
+        for size in [0, 1, 9, 10, 15, 16, 255, 256, 4_096, 65_535, 1 << 40, Int.max] {
+            var buffer = ByteBuffer(string: "x")
+            HTTP1ServerCodec.writeChunkSize(size, to: &buffer)
+            #expect(String(buffer: buffer) == "x" + String(size, radix: 16) + "\r\n")
+        }
+    }
+
     @Test func malformedInputIsReportedOnceAndTheRestIgnored() throws {
         let channel = try channel()
         #expect(throws: HTTPParserError.invalidMethod) { try channel.writeInbound(ByteBuffer(string: "G@T / HTTP/1.1\r\n\r\n")) }

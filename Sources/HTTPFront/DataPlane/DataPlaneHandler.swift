@@ -471,6 +471,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A whole response (a completion, an error) in one part.
             promise = context.eventLoop.makePromise()
             context.write(wrapOutboundOut(.whole(head, body)), promise: promise)
+        } else if head == nil, let body, end {
+            // A stream's closing bytes and its end.
+            promise = context.eventLoop.makePromise()
+            context.write(wrapOutboundOut(.last(body)), promise: promise)
         } else {
             if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
             if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
@@ -611,16 +615,16 @@ private struct ResponseSink: Sendable {
                     let written = await write(body: bytes, flushNow: false)
                     guard headWritten, written else { throw CancellationError() }
                 },
-                {
+                { last in
                     guard ended == nil else { return }
-                    let written = await end(headWritten: headWritten)
+                    let written = await end(headWritten: headWritten, last: last)
                     ended = written
                     guard written else { throw CancellationError() }
                 })
             if let ended {
                 completed = ended
             } else if finished {
-                completed = await end(headWritten: headWritten)
+                completed = await end(headWritten: headWritten, last: nil)
             } else {
                 _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
             }
@@ -628,10 +632,10 @@ private struct ResponseSink: Sendable {
         _ = await onLoop((completed, close)) { handler, end in handler.responseFinished(completed: end.0, close: end.1) }
     }
 
-    /// Ends a stream's body; false when the client is gone.
-    private func end(headWritten: Bool) async -> Bool {
+    /// Ends a stream's body, after its `last` bytes; false when the client is gone.
+    private func end(headWritten: Bool, last: ByteBuffer?) async -> Bool {
         _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
-        return headWritten ? await write(end: true) : false
+        return headWritten ? await write(body: last, end: true) : false
     }
 
     /// Writes parts; false when the client is gone. Flushed now (or asked to), it waits

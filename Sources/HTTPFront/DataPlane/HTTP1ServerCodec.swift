@@ -255,6 +255,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             writeBody(bytes, context: context, promise: promise)
         case .end(let trailers):
             writeEnd(trailers, context: context, promise: promise)
+        case .last(let bytes):
+            writeLast(bytes, context: context, promise: promise)
         case .whole(let head, let bytes):
             writeHead(head, context: context, promise: nil)
             // Without chunks the end writes nothing: the promise rides on the body's
@@ -294,6 +296,24 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// A last body part and the end: a small last chunk and the chunked end go out as
+    /// one buffer (a stream's closing event and its end).
+    private func writeLast(_ bytes: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        guard case .chunked = framing, !suppressBody, bytes.readableBytes > 0, bytes.readableBytes <= Self.copyChunkLimit
+        else {
+            writeBody(bytes, context: context, promise: nil)
+            writeEnd(nil, context: context, promise: promise)
+            return
+        }
+        var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12 + Self.chunkedEnd.readableBytes)
+        Self.writeChunkSize(bytes.readableBytes, to: &chunk)
+        chunk.writeImmutableBuffer(bytes)
+        chunk.writeStaticString("\r\n")
+        chunk.writeImmutableBuffer(Self.chunkedEnd)
+        context.write(wrapOutboundOut(chunk), promise: promise)
+        responseEnded(context: context)
+    }
+
     private func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         if case .chunked = framing {
             if let trailers, !trailers.isEmpty {
@@ -308,6 +328,11 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else if let promise {
             context.write(wrapOutboundOut(ByteBuffer()), promise: promise)
         }
+        responseEnded(context: context)
+    }
+
+    /// The response's end has been written: the connection goes on, or closes.
+    private func responseEnded(context: ChannelHandlerContext) {
         let close = closeAfterResponse
         framing = .identity
         suppressBody = false
@@ -394,14 +419,21 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private static func writeChunkSize(_ size: Int, to buffer: inout ByteBuffer) {
-        var shift = (Int.bitWidth - size.leadingZeroBitCount - 1) / 4 * 4
-        while shift >= 0 {
-            let digit = UInt8((size >> shift) & 0xF)
-            buffer.writeInteger(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
-            shift -= 4
+    /// The size in hex and CRLF, written in one go (a write per digit checked the
+    /// buffer's capacity and uniqueness each time).
+    static func writeChunkSize(_ size: Int, to buffer: inout ByteBuffer) {
+        let digits = max(1, (Int.bitWidth - size.leadingZeroBitCount + 3) / 4)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 2) { out in
+            var rest = size
+            for index in stride(from: digits - 1, through: 0, by: -1) {
+                let digit = UInt8(rest & 0xF)
+                out[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
+                rest >>= 4
+            }
+            out[digits] = UInt8(ascii: "\r")
+            out[digits + 1] = UInt8(ascii: "\n")
+            return digits + 2
         }
-        buffer.writeStaticString("\r\n")
     }
 }
 
@@ -413,6 +445,8 @@ enum ResponsePart: Sendable {
     case head(HTTPResponse)
     case body(ByteBuffer)
     case end(HTTPFields?)
+    /// A last body part, then the end.
+    case last(ByteBuffer)
     case whole(HTTPResponse, ByteBuffer)
 
     init(_ part: HTTPResponsePart) {

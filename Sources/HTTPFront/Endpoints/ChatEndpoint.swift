@@ -123,7 +123,7 @@ struct ChatEndpoint: Sendable {
     static let ping = ByteBuffer(string: ": ping\n\n")
 
     private func streamWriter(_ stream: ChatStream, encoder: any InboundStreamEncoder, logger: Logger)
-        -> @Sendable ((ByteBuffer) async throws -> Void, () async throws -> Void) async -> Bool
+        -> @Sendable ((ByteBuffer) async throws -> Void, (ByteBuffer?) async throws -> Void) async -> Bool
     {
         return { write, end in
             var encoder = encoder
@@ -141,8 +141,7 @@ struct ChatEndpoint: Sendable {
                     },
                     afterLast: {
                         // The response ends before the engine writes the request's log.
-                        if let ending = encoder.finish() { try await write(ending) }
-                        try await end()
+                        try await end(encoder.finish())
                     })
             } catch let error as GatewayError where error != .clientClosedRequest {
                 // The upstream failed after the stream started: the status is already

@@ -25,12 +25,12 @@ public struct FrontResponse: Sendable {
 public enum FrontBody: Sendable {
     case bytes(ByteBuffer)
     /// Writes every piece through `write`; returns false when the client went away (the
-    /// body must then not be finished). A producer may call `end` after its last piece
-    /// to end the body there and then, before work of its own that the client need not
-    /// wait for (it throws when the client is gone); the server ends the body when the
-    /// producer returns otherwise. After `end`, nothing more is written.
+    /// body must then not be finished). A producer may call `end` with its last piece
+    /// (or none) to end the body there and then, before work of its own that the client
+    /// need not wait for (it throws when the client is gone); the server ends the body
+    /// when the producer returns otherwise. After `end`, nothing more is written.
     case stream(
-        @Sendable (_ write: (ByteBuffer) async throws -> Void, _ end: () async throws -> Void) async -> Bool)
+        @Sendable (_ write: (ByteBuffer) async throws -> Void, _ end: (ByteBuffer?) async throws -> Void) async -> Bool)
 }
 
 /// What every request gets at the edge whichever server carries it: its request id,

@@ -83,7 +83,9 @@ extension Response {
                 status: front.status, headers: front.headers,
                 body: ResponseBody { writer in
                     // Hummingbird ends the body when the producer returns.
-                    let completed = await produce({ @concurrent bytes in try await writer.write(bytes) }, {})
+                    let completed = await produce(
+                        { @concurrent bytes in try await writer.write(bytes) },
+                        { @concurrent last in if let last { try await writer.write(last) } })
                     if completed { try? await writer.finish(nil) }
                 })
         }
