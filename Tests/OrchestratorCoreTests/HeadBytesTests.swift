@@ -37,6 +37,27 @@ struct HeadBytesTests {
         }
     }
 
+    @Test func fieldsAreWrittenInOnePassGrowingTheBuffer() {
+        let latin1: [UInt8] = [0x63, 0x61, 0x66, 0xE9]
+        var fields: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
+        fields.append(HTTPField(name: HTTPField.Name("x-latin1")!, lenientValue: latin1))
+        // Far past the rough guess of the capacity.
+        let long = String(repeating: "v", count: 3_000)
+        fields.append(HTTPField(name: HTTPField.Name("X-Long")!, value: long))
+        fields.append(HTTPField(name: .transferEncoding, value: "gzip"))
+        var buffer = ByteBuffer(string: "head\r\n")
+        buffer.reserveCapacity(minimumWritableBytes: HeadBytes.roughSize(of: fields))
+        buffer.writeFields(fields, where: { $0.name != .transferEncoding })
+        buffer.writeString("\r\n")
+        let expected =
+            Array("head\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nx-latin1: ".utf8) + latin1
+            + Array("\r\nX-Long: \(long)\r\n\r\n".utf8)
+        #expect(Array(buffer.readableBytesView) == expected)
+        var empty = ByteBuffer()
+        empty.writeFields([:])
+        #expect(empty.readableBytes == 0)
+    }
+
     @Test func anUpperBoundLeavesNoGap() {
         var buffer = ByteBuffer()
         buffer.writeHead(maximumBytes: 64) { $0.append("short") }

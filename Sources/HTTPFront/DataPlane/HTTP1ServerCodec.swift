@@ -391,11 +391,10 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             if length == Self.transferEncodingLength, field.name == .transferEncoding { return false }
             return !(bodiless && length == Self.contentLengthLength && field.name == .contentLength)
         }
-        // Measured over every field (an upper bound: the ones left out only shrink it).
-        var size = "HTTP/1.1 000 \r\n\r\n".utf8.count + phrase.utf8.count + (extra?.utf8CodeUnitCount ?? 0)
-        size += HeadBytes.size(of: head.headerFields)
-        var buffer = allocator.buffer(capacity: size)
-        buffer.writeHead(maximumBytes: size) { out in
+        let statusLine = "HTTP/1.1 000 \r\n".utf8.count + phrase.utf8.count
+        let ending = (extra?.utf8CodeUnitCount ?? 0) + 2
+        var buffer = allocator.buffer(capacity: statusLine + HeadBytes.roughSize(of: head.headerFields) + ending)
+        buffer.writeHead(maximumBytes: statusLine) { out in
             out.append("HTTP/1.1 ")
             out.append(byte: UInt8(ascii: "0") + UInt8(code / 100 % 10))
             out.append(byte: UInt8(ascii: "0") + UInt8(code / 10 % 10))
@@ -403,7 +402,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             out.append(byte: UInt8(ascii: " "))
             out.append(phrase)
             out.append("\r\n")
-            out.append(head.headerFields, where: sent)
+        }
+        buffer.writeFields(head.headerFields, where: sent)
+        buffer.writeHead(maximumBytes: ending) { out in
             if let extra { out.append(extra) }
             out.append("\r\n")
         }
@@ -414,9 +415,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private static let contentLengthLength = HTTPField.Name.contentLength.canonicalName.utf8.count
 
     private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
-        buffer.writeHead(maximumBytes: HeadBytes.size(of: fields)) { out in
-            out.append(fields)
-        }
+        buffer.writeFields(fields)
     }
 
     /// The size in hex and CRLF, written in one go (a write per digit checked the

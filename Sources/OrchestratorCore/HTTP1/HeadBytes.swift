@@ -66,16 +66,10 @@ public struct HeadBytes {
         append("\r\n")
     }
 
-    /// The field lines of `fields` that `include` accepts (all of them by default).
-    public mutating func append(_ fields: HTTPFields, where include: (HTTPField) -> Bool = { _ in true }) {
-        for field in fields where include(field) { append(field) }
-    }
-
-    /// The bytes ``append(_:where:)`` writes for `fields` at most.
-    public static func size(of fields: HTTPFields) -> Int {
-        var size = 0
-        for field in fields { size += Self.size(of: field) }
-        return size
+    /// What a head's field lines take, for a first guess at a buffer's capacity (the
+    /// buffer grows for more).
+    public static func roughSize(of fields: HTTPFields) -> Int {
+        fields.count * 64
     }
 
     /// The bytes ``append(_:)-(HTTPField)`` writes for `field`.
@@ -88,6 +82,17 @@ public struct HeadBytes {
 }
 
 extension ByteBuffer {
+    /// Appends the field lines of `fields` that `include` accepts (all of them by
+    /// default), each with its own capacity reservation: one pass over `fields`.
+    /// (`HTTPFields` hands out copies of its fields, each with a retain and release
+    /// of its name and value, so measuring every field first and then writing it
+    /// cost every field that twice.)
+    public mutating func writeFields(_ fields: HTTPFields, where include: (HTTPField) -> Bool = { _ in true }) {
+        for field in fields where include(field) {
+            writeHead(maximumBytes: HeadBytes.size(of: field)) { $0.append(field) }
+        }
+    }
+
     /// Appends what `build` writes, at most `maximumBytes` (measured by the caller; a
     /// build that writes more stops the process rather than overrun the buffer).
     public mutating func writeHead(maximumBytes: Int, _ build: (inout HeadBytes) -> Void) {

@@ -153,9 +153,13 @@ public struct SSEScanner: Sendable {
                 // buffer: handed over in place, without the line-by-line state.
                 if carry.isEmpty, case .empty = shape, let end = Self.canonicalEventEnd(base, from: start, count: count) {
                     let data = UnsafeRawBufferPointer(start: base + start + 6, count: end - start - 6)
-                    let keepGoing = lastID.withUnsafeBytes { id in
-                        onEvent(Event(name: nil, data: data, id: hasID ? id : nil, raw: start..<(end + 2)))
-                    }
+                    let raw = start..<(end + 2)
+                    // Without an id, no look at `lastID`: borrowing it retained its
+                    // storage for every event.
+                    let keepGoing =
+                        hasID
+                        ? lastID.withUnsafeBytes { onEvent(Event(name: nil, data: data, id: $0, raw: raw)) }
+                        : onEvent(Event(name: nil, data: data, id: nil, raw: raw))
                     start = end + 2
                     if !keepGoing {
                         stopped = true

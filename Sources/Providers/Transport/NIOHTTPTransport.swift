@@ -243,19 +243,22 @@ public final class NIOHTTPTransport: HTTPTransport {
         let sendsLength =
             bodyLength != nil || request.method == .post || request.method == .put || request.method == .patch
         let inline = bodyLength.map { $0 <= inlineBodyLimit } ?? true
-        // Measured over every field (an upper bound: hop-by-hop ones are left out).
-        var size = method.utf8.count + url.target.utf8.count + url.hostHeader.utf8.count
-            + " HTTP/1.1\r\nhost: \r\n\r\ncontent-length: \r\n".utf8.count + HeadBytes.maxDecimalDigits + 1
-        size += HeadBytes.size(of: request.headers)
-        var head = ByteBufferAllocator().buffer(capacity: size + (inline ? bodyLength ?? 0 : 0))
-        head.writeHead(maximumBytes: size) { out in
+        // The request line and `host`: method, space, target, the rest.
+        let requestLine = method.utf8.count + 1 + url.target.utf8.count + url.hostHeader.utf8.count
+            + " HTTP/1.1\r\nhost: \r\n".utf8.count
+        let ending = "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits
+        var head = ByteBufferAllocator().buffer(
+            capacity: requestLine + HeadBytes.roughSize(of: request.headers) + ending + (inline ? bodyLength ?? 0 : 0))
+        head.writeHead(maximumBytes: requestLine) { out in
             out.append(method)
             out.append(byte: UInt8(ascii: " "))
             out.append(url.target)
             out.append(" HTTP/1.1\r\nhost: ")
             out.append(url.hostHeader)
             out.append("\r\n")
-            out.append(request.headers, where: { !isHopByHop($0.name.canonicalName) })
+        }
+        head.writeFields(request.headers, where: { !isHopByHop($0.name.canonicalName) })
+        head.writeHead(maximumBytes: ending) { out in
             if sendsLength {
                 out.append("content-length: ")
                 out.append(decimal: bodyLength ?? 0)
