@@ -513,9 +513,10 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         }
     }
 
-    /// `.last` (a stream's closing bytes with its end, small ones in one buffer) writes
-    /// what a body part and the end write, for every framing.
-    @Test func aLastPartIsItsBodyAndTheEnd() throws {
+    /// `.headAndBody` (a stream's head with its first events) and `.last` (its closing
+    /// bytes with the end, small ones in one buffer) write what their parts write one
+    /// by one, for every framing.
+    @Test func aStreamsMergedPartsAreItsParts() throws {
         let requests = [
             "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
             "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
@@ -534,8 +535,8 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
 
                     let last = try channel()
                     _ = try send(request, to: last)
-                    try last.writeOutbound(ResponsePart.head(HTTPResponse(status: .ok, headerFields: fields)))
-                    try last.writeOutbound(ResponsePart.body(ByteBuffer(string: "data: 1\n\n")))
+                    try last.writeOutbound(
+                        ResponsePart.headAndBody(HTTPResponse(status: .ok, headerFields: fields), ByteBuffer(string: "data: 1\n\n")))
                     let promise = last.eventLoop.makePromise(of: Void.self)
                     last.writeAndFlush(ResponsePart.last(ByteBuffer(string: body)), promise: promise)
                     #expect(throws: Never.self) { try promise.futureResult.wait() }

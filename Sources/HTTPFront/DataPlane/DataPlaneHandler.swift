@@ -97,6 +97,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var closeWhenIdle = false
     /// A flush is queued on the event loop for parts written without one.
     private var flushQueued = false
+    /// A stream's head, held until its first part or the queued flush, whichever comes
+    /// first: the two then go through the pipeline as one part.
+    private var unsentHead: HTTPResponse?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
@@ -464,8 +467,19 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     @discardableResult
     fileprivate func writeResponse(head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true) -> Written {
         precondition(head != nil || body != nil || end, "nothing to write")
-        guard let context, context.channel.isActive else { return .gone }
+        guard let context else { return .gone }
+        let channel = context.channel
+        guard channel.isActive else { return .gone }
         lastWriteAt = .now()
+        var head = head
+        if head == nil {
+            head = unsentHead.take()
+        } else if body == nil, !end, !flushNow, !heldInputClosed, channel.isWritable {
+            // A stream's head: it goes with the first part, or alone at the queued flush.
+            unsentHead = head
+            queueFlush(context)
+            return .queued
+        }
         var promise: EventLoopPromise<Void>?
         if let head, let body, end {
             // A whole response (a completion, an error) in one part.
@@ -475,6 +489,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // A stream's closing bytes and its end.
             promise = context.eventLoop.makePromise()
             context.write(wrapOutboundOut(.last(body)), promise: promise)
+        } else if let head, let body {
+            // A stream's head and its first events.
+            context.write(wrapOutboundOut(.headAndBody(head, body)), promise: nil)
         } else {
             if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
             if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
@@ -486,7 +503,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // Wait while the client is behind, so a slow client slows the stream down
         // instead of filling memory; and at every part once the client has closed its
         // side (it may be gone: the first write that fails must stop the stream).
-        let mustWait = flushNow || heldInputClosed || !context.channel.isWritable
+        let mustWait = flushNow || heldInputClosed || !channel.isWritable
         if mustWait, promise == nil {
             // The promise rides on an empty body part behind the parts: the HTTP/1
             // codec sends nothing for it and completes it in order.
@@ -497,15 +514,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if flushNow {
             flushQueued = false
             context.flush()
-        } else if !flushQueued {
-            flushQueued = true
-            let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-            context.eventLoop.execute {
-                let handler = handler.value
-                guard handler.flushQueued, let context = handler.context else { return }
-                handler.flushQueued = false
-                context.flush()
-            }
+        } else {
+            queueFlush(context)
         }
         guard mustWait, let promise else { return .queued }
         // Usually the socket took the parts during the flush: then there is nothing to
@@ -514,6 +524,22 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case true?: return .queued
         case false?: return .gone
         case nil: return .pending(promise.futureResult)
+        }
+    }
+
+    /// Flushes behind the current task on the event loop (once, however many parts).
+    private func queueFlush(_ context: ChannelHandlerContext) {
+        guard !flushQueued else { return }
+        flushQueued = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = handler.value
+            guard handler.flushQueued, let context = handler.context else { return }
+            handler.flushQueued = false
+            if let head = handler.unsentHead.take() {
+                context.write(handler.wrapOutboundOut(.head(head)), promise: nil)
+            }
+            context.flush()
         }
     }
 
@@ -543,6 +569,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A little slack: a part that went out just under an interval ago still counts.
         if NIODeadline.now() - lastWriteAt >= interval - .milliseconds(10) {
             lastWriteAt = .now()
+            if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head)), promise: nil) }
             context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
         }
         armKeepAlive(at: lastWriteAt + interval)

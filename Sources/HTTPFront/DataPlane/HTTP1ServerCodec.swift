@@ -257,6 +257,9 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             writeEnd(trailers, context: context, promise: promise)
         case .last(let bytes):
             writeLast(bytes, context: context, promise: promise)
+        case .headAndBody(let head, let bytes):
+            writeHead(head, context: context, promise: nil)
+            writeBody(bytes, context: context, promise: promise)
         case .whole(let head, let bytes):
             writeHead(head, context: context, promise: nil)
             // Without chunks the end writes nothing: the promise rides on the body's
@@ -446,6 +449,8 @@ enum ResponsePart: Sendable {
     case end(HTTPFields?)
     /// A last body part, then the end.
     case last(ByteBuffer)
+    /// A head and the first part of its body (a stream's first events).
+    case headAndBody(HTTPResponse, ByteBuffer)
     case whole(HTTPResponse, ByteBuffer)
 
     init(_ part: HTTPResponsePart) {
