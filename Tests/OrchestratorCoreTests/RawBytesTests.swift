@@ -37,4 +37,19 @@ struct RawBytesTests {
         #expect(bytes("") { RawBytes.hasPrefix($0, "") })
         #expect(!bytes("Data:") { RawBytes.hasPrefix($0, "data:") })
     }
+
+    @Test func stringPrefixesInEitherCase() {
+        #expect(RawBytes.hasPrefixIgnoringCase("HTTPS://API.OpenAI.com/v1", "https://api.openai.com/"))
+        #expect(RawBytes.hasPrefixIgnoringCase("https://api.mistral.ai", "https://api.mistral.ai"))
+        #expect(!RawBytes.hasPrefixIgnoringCase("https://api.mistral.a", "https://api.mistral.ai"))
+        #expect(!RawBytes.hasPrefixIgnoringCase("https://api_openai.com/", "https://api.openai.com/"))
+        #expect(!RawBytes.hasPrefixIgnoringCase("http://api.openai.com/", "https://api.openai.com/"))
+        #expect(RawBytes.equalIgnoringCase("https://API.openai.com", "https://api.openai.com"))
+        #expect(!RawBytes.equalIgnoringCase("https://api.openai.com/", "https://api.openai.com"))
+        // Non-ASCII is compared byte for byte, never folded.
+        #expect(!RawBytes.hasPrefixIgnoringCase("https://api.openaı.com/", "https://api.openai.com/"))
+        // A bridged or sliced string works as well as a native one.
+        let sliced = String("xhttps://api.openai.com/v1".dropFirst())
+        #expect(RawBytes.hasPrefixIgnoringCase(sliced, "https://api.openai.com/"))
+    }
 }

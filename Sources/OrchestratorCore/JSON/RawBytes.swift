@@ -55,6 +55,23 @@ public enum RawBytes {
         return false
     }
 
+    /// Whether `string` begins with `text`, ASCII letters in either case (`text` is
+    /// written in lower case; its other bytes match exactly), without building a
+    /// lower-cased copy of `string`.
+    public static func hasPrefixIgnoringCase(_ string: String, _ text: StaticString) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            return bytes.count >= text.utf8CodeUnitCount && matchesIgnoringCase(bytes, at: 0, text)
+        }
+    }
+
+    /// Whether `string` is `text`, ASCII letters in either case (see
+    /// ``hasPrefixIgnoringCase(_:_:)``).
+    public static func equalIgnoringCase(_ string: String, _ text: StaticString) -> Bool {
+        string.utf8.count == text.utf8CodeUnitCount && hasPrefixIgnoringCase(string, text)
+    }
+
     /// Whether `bytes` are `text`, ASCII letters in either case (`text` is written in
     /// lower case; its other bytes match exactly).
     @inlinable

@@ -305,8 +305,8 @@ public struct OpenAIAdapter: ProviderAdapter {
 
     /// Whether `baseURL` is OpenAI's own API (not a compatible server).
     static func isOpenAIPlatform(_ baseURL: String) -> Bool {
-        let lower = baseURL.lowercased()
-        return lower.hasPrefix("https://api.openai.com/") || lower == "https://api.openai.com"
+        RawBytes.hasPrefixIgnoringCase(baseURL, "https://api.openai.com/")
+            || RawBytes.equalIgnoringCase(baseURL, "https://api.openai.com")
     }
 
     /// `extra_body` merges one level deep: for an object the request also has, the
