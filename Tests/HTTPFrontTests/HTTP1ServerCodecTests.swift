@@ -485,13 +485,16 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
 
     /// A whole response in one part goes out as its head, body and end would, for every
     /// framing; its promise completes once it is written, and a close after it happens.
+    /// Requests whose answers are framed each its own way: chunks, no body (HEAD), the
+    /// close (HTTP/1.0), a length kept alive, and a close asked for.
+    private static let everyFraming = [
+        "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
+        "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ]
+
     @Test func aWholeResponseIsItsPartsInOne() throws {
-        let requests = [
-            "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
-            "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
-        ]
         let heads: [HTTPFields] = [[.contentLength: "5"], [:], [.contentType: "text/plain"]]
-        for request in requests {
+        for request in Self.everyFraming {
             for fields in heads {
                 let parts = try channel()
                 _ = try send(request, to: parts)
@@ -517,13 +520,9 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
     /// bytes with the end, small ones in one buffer) write what their parts write one
     /// by one, for every framing.
     @Test func aStreamsMergedPartsAreItsParts() throws {
-        let requests = [
-            "GET /a HTTP/1.1\r\n\r\n", "HEAD /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.0\r\n\r\n",
-            "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
-        ]
         let heads: [HTTPFields] = [[.contentType: "text/event-stream"], [.contentLength: "14"]]
         let bodies = ["data: [DONE]\n\n", "", String(repeating: "x", count: 5_000)]
-        for request in requests {
+        for request in Self.everyFraming {
             for fields in heads {
                 for body in bodies {
                     let parts = try channel()
