@@ -7,23 +7,17 @@ struct LogBuilder: Sendable {
     /// from frame to frame as a request is routed, tried and streamed, and each copy of
     /// these values retained and released every string in them.
     private final class Arrival: Sendable {
-        let chat: ChatRequest
-        let requestID: String
-        let receivedAtMillis: Int64
-        let receivedAt: ContinuousClock.Instant
+        /// The request itself (a class): copying its `chat` out retained every string
+        /// and array in it.
+        let request: InboundRequest
         let principal: Principal
-        let style: APIStyle
         let clock: any GatewayClock
         let maxBodyBytes: Int
         let requestBody: String?
 
         init(request: InboundRequest, principal: Principal, clock: any GatewayClock, maxBodyBytes: Int) {
-            self.chat = request.chat
-            self.requestID = request.requestID
-            self.receivedAtMillis = request.receivedAtMillis
-            self.receivedAt = request.receivedAt
+            self.request = request
             self.principal = principal
-            self.style = request.style
             self.clock = clock
             self.maxBodyBytes = maxBodyBytes
             self.requestBody =
@@ -33,7 +27,7 @@ struct LogBuilder: Sendable {
     }
 
     private let arrival: Arrival
-    var chat: ChatRequest { arrival.chat }
+    var chat: ChatRequest { arrival.request.chat }
 
     var attempts = 0
     var provider: String?
@@ -75,14 +69,15 @@ struct LogBuilder: Sendable {
 
     func finish(status: Int, error: GatewayError?) -> RequestLogEntry {
         let arrival = self.arrival
-        let receivedAt = arrival.receivedAt
+        let receivedAt = arrival.request.receivedAt
         let now = arrival.clock.now
         let usage = self.usage
         let cost = (usage.flatMap { u in price.map { $0.costMicros(for: u) } }) ?? 0
         return RequestLogEntry(
-            requestID: arrival.requestID, timestampMillis: arrival.receivedAtMillis, keyID: arrival.principal.keyID,
-            keyName: arrival.principal.name, apiStyle: arrival.style.rawValue, model: arrival.chat.model, provider: provider,
-            upstreamModel: upstreamModel, stream: arrival.chat.isStreaming, status: status, attempts: attempts,
+            requestID: arrival.request.requestID, timestampMillis: arrival.request.receivedAtMillis,
+            keyID: arrival.principal.keyID, keyName: arrival.principal.name, apiStyle: arrival.request.style.rawValue,
+            model: arrival.request.chat.model, provider: provider, upstreamModel: upstreamModel,
+            stream: arrival.request.chat.isStreaming, status: status, attempts: attempts,
             latencyMillis: receivedAt.duration(to: now).totalMilliseconds,
             timeToFirstTokenMillis: firstTokenAt.map { receivedAt.duration(to: $0).totalMilliseconds },
             promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0,

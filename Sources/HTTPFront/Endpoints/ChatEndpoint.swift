@@ -65,7 +65,7 @@ struct ChatEndpoint: Sendable {
             throw rejection
         }
         let inbound = InboundRequest(
-            style: codec.style, body: body, chat: chat, requestID: call.requestID,
+            style: codec.style, body: body, chat: consume chat, requestID: call.requestID,
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
             route: call.route)
