@@ -87,34 +87,35 @@ func makeApp(
     maxBodyBytes: Int = 4096, ready: Bool = true,
     codecs: [APIStyle: any InboundCodec] = [.openai: OpenAIInboundCodec()]
 ) -> some ApplicationProtocol {
-    let directory = ClientKeyDirectory(
-        entries: keys.map {
-            .init(keyHash: KeyHashing.sha256Hex($0), principal: Principal(keyID: "id-\($0)", name: "name", allowedModels: ["a-*"]))
-        })
     var settings = ServerSettings()
     settings.maxBodyBytes = maxBodyBytes
     let router = GatewayServer.router(
         settings: settings,
-        dependencies: .init(
-            chat: service, codecs: codecs,
-            access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: loopback),
-            readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore(), health: StaticHealth()))
+        dependencies: dependencies(service, keys: keys, adminKey: adminKey, loopback: loopback, ready: ready, codecs: codecs))
     return Application(router: router)
 }
 
 /// The whole server: the NIO data plane ahead of the router, as the daemon runs it.
 func makeServer(service: FakeChatService) -> some ApplicationProtocol {
-    let directory = ClientKeyDirectory(
-        entries: [.init(keyHash: KeyHashing.sha256Hex(clientKey), principal: Principal(keyID: "id", name: "name", allowedModels: ["a-*"]))])
     var settings = ServerSettings()
     settings.port = 0
     return GatewayServer.application(
-        settings: settings,
-        dependencies: .init(
-            chat: service, codecs: [.openai: OpenAIInboundCodec()],
-            access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: true),
-            readiness: AlwaysReady(ready: true), configStore: EmptyConfigStore(), health: StaticHealth()),
-        logger: Logger(label: "test"))
+        settings: settings, dependencies: dependencies(service), logger: Logger(label: "test"))
+}
+
+/// What both test servers are built on: `service`, and a client directory of `keys`
+/// that may use the `a-*` models.
+private func dependencies(
+    _ service: FakeChatService, keys: [String] = [clientKey], adminKey: String? = adminKey, loopback: Bool = true,
+    ready: Bool = true, codecs: [APIStyle: any InboundCodec] = [.openai: OpenAIInboundCodec()]
+) -> GatewayServer.Dependencies {
+    let directory = ClientKeyDirectory(
+        entries: keys.map {
+            .init(keyHash: KeyHashing.sha256Hex($0), principal: Principal(keyID: "id-\($0)", name: "name", allowedModels: ["a-*"]))
+        })
+    return .init(
+        chat: service, codecs: codecs, access: AccessPolicy(directory: directory, adminKey: adminKey, loopbackOnly: loopback),
+        readiness: AlwaysReady(ready: ready), configStore: EmptyConfigStore(), health: StaticHealth())
 }
 
 let chatBody = ByteBuffer(string: #"{"model":"a-model","messages":[{"role":"user","content":"hello"}]}"#)

@@ -536,11 +536,14 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let handler = handler.value
             guard handler.flushQueued, let context = handler.context else { return }
             handler.flushQueued = false
-            if let head = handler.unsentHead.take() {
-                context.write(handler.wrapOutboundOut(.head(head)), promise: nil)
-            }
+            handler.sendUnsentHead(context)
             context.flush()
         }
+    }
+
+    /// Writes a stream's held head, if any, ahead of whatever is written next.
+    private func sendUnsentHead(_ context: ChannelHandlerContext) {
+        if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head)), promise: nil) }
     }
 
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
@@ -569,7 +572,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         // A little slack: a part that went out just under an interval ago still counts.
         if NIODeadline.now() - lastWriteAt >= interval - .milliseconds(10) {
             lastWriteAt = .now()
-            if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+            sendUnsentHead(context)
             context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
         }
         armKeepAlive(at: lastWriteAt + interval)
@@ -644,25 +647,24 @@ private struct ResponseSink: Sendable {
                 },
                 { last in
                     guard ended == nil else { return }
-                    let written = await end(headWritten: headWritten, last: last)
+                    let written = await endStream(writing: headWritten, last: last)
                     ended = written
                     guard written else { throw CancellationError() }
                 })
             if let ended {
                 completed = ended
-            } else if finished {
-                completed = await end(headWritten: headWritten, last: nil)
             } else {
-                _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
+                completed = await endStream(writing: finished && headWritten, last: nil)
             }
         }
         _ = await onLoop((completed, close)) { handler, end in handler.responseFinished(completed: end.0, close: end.1) }
     }
 
-    /// Ends a stream's body, after its `last` bytes; false when the client is gone.
-    private func end(headWritten: Bool, last: ByteBuffer?) async -> Bool {
+    /// Stops a stream's keep-alive and, when `writing`, ends its body after its `last`
+    /// bytes; false when nothing was written or the client is gone.
+    private func endStream(writing: Bool, last: ByteBuffer?) async -> Bool {
         _ = await onLoop(()) { handler, _ in handler.stopKeepAlive() }
-        return headWritten ? await write(body: last, end: true) : false
+        return writing ? await write(body: last, end: true) : false
     }
 
     /// Writes parts; false when the client is gone. Flushed now (or asked to), it waits

@@ -285,11 +285,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         case .identity:
             context.write(wrapOutboundOut(bytes), promise: promise)
         case .chunked where bytes.readableBytes <= Self.copyChunkLimit:
-            var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12)
-            Self.writeChunkSize(bytes.readableBytes, to: &chunk)
-            chunk.writeImmutableBuffer(bytes)
-            chunk.writeStaticString("\r\n")
-            context.write(wrapOutboundOut(chunk), promise: promise)
+            context.write(wrapOutboundOut(Self.copiedChunk(bytes, room: 0, allocator: context.channel.allocator)), promise: promise)
         case .chunked:
             var size = context.channel.allocator.buffer(capacity: 10)
             Self.writeChunkSize(bytes.readableBytes, to: &size)
@@ -308,13 +304,20 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             writeEnd(nil, context: context, promise: promise)
             return
         }
-        var chunk = context.channel.allocator.buffer(capacity: bytes.readableBytes + 12 + Self.chunkedEnd.readableBytes)
-        Self.writeChunkSize(bytes.readableBytes, to: &chunk)
-        chunk.writeImmutableBuffer(bytes)
-        chunk.writeStaticString("\r\n")
+        var chunk = Self.copiedChunk(bytes, room: Self.chunkedEnd.readableBytes, allocator: context.channel.allocator)
         chunk.writeImmutableBuffer(Self.chunkedEnd)
         context.write(wrapOutboundOut(chunk), promise: promise)
         responseEnded(context: context)
+    }
+
+    /// `bytes` framed as one chunk in a buffer of their own, with `room` to spare after
+    /// it (small chunks are copied rather than written as three parts).
+    private static func copiedChunk(_ bytes: ByteBuffer, room: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var chunk = allocator.buffer(capacity: bytes.readableBytes + 12 + room)
+        writeChunkSize(bytes.readableBytes, to: &chunk)
+        chunk.writeImmutableBuffer(bytes)
+        chunk.writeStaticString("\r\n")
+        return chunk
     }
 
     private func writeEnd(_ trailers: HTTPFields?, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
@@ -322,7 +325,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             if let trailers, !trailers.isEmpty {
                 var end = context.channel.allocator.buffer(capacity: 64)
                 end.writeStaticString("0\r\n")
-                Self.writeFields(trailers, to: &end)
+                end.writeFields(trailers)
                 end.writeStaticString("\r\n")
                 context.write(wrapOutboundOut(end), promise: promise)
             } else {
@@ -416,10 +419,6 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     private static let transferEncodingLength = HTTPField.Name.transferEncoding.canonicalName.utf8.count
     private static let contentLengthLength = HTTPField.Name.contentLength.canonicalName.utf8.count
-
-    private static func writeFields(_ fields: HTTPFields, to buffer: inout ByteBuffer) {
-        buffer.writeFields(fields)
-    }
 
     /// The size in hex and CRLF, written in one go (a write per digit checked the
     /// buffer's capacity and uniqueness each time).

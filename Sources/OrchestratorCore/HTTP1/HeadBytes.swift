@@ -7,8 +7,9 @@ public import NIOCore
 /// value and CRLF for every field). Written one `ByteBuffer` call at a time, each piece
 /// paid for a uniqueness check, a capacity check, an exclusive-access check and an index
 /// move: about 10,000 instructions per request for the response head and the upstream
-/// request together. Here the capacity is reserved once, for a size measured first,
-/// and the pieces are copied with plain `memcpy`s.
+/// request together. Here the capacity is reserved once per line (a start line, or a
+/// field with ``ByteBuffer/writeFields(_:where:)``), for a size measured first, and the
+/// pieces are copied with plain `memcpy`s.
 public struct HeadBytes {
     private let base: UnsafeMutableRawPointer
     private let capacity: Int
