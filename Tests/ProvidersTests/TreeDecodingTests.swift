@@ -74,8 +74,9 @@ struct TreeDecodingTests {
         }
     }
 
-    @Test func anthropicRequestsDecodeAsJSONDecoderDecodesThem() {
-        var g = Generator()
+    /// A generated Anthropic Messages request: well-formed when `g.sloppy` is false,
+    /// else with members left out or of the wrong kind, in any order.
+    static func anthropicBody(_ g: inout Generator) -> String {
         func source(_ g: inout Generator) -> String {
             g.object([
                 ("type", g.pick(["\"base64\"", "\"url\"", "\"text\""])), ("media_type", "\"image/png\""), ("data", g.string()),
@@ -98,27 +99,32 @@ struct TreeDecodingTests {
         func content(_ g: inout Generator) -> String {
             g.pick([g.string(), "[" + (0..<Int(g.random.next() % 3)).map { _ in block(&g) }.joined(separator: ",") + "]"])
         }
+        let messages = (0..<Int(g.random.next() % 4)).map { _ in
+            g.object([("role", g.pick(["\"user\"", "\"assistant\"", "\"system\""])), ("content", content(&g))])
+        }
+        let tools = (0..<Int(g.random.next() % 3)).map { _ in
+            g.object([
+                ("name", g.string()), ("description", g.string()), ("input_schema", g.untyped()),
+                ("type", g.pick(["\"custom\"", "\"bash_20250124\""])), ("cache_control", #"{"type":"ephemeral"}"#),
+            ])
+        }
+        let body = g.object([
+            ("model", g.string()), ("max_tokens", g.pick(["1024", "1", "0.5"])), ("system", content(&g)),
+            ("messages", "[" + messages.joined(separator: ",") + "]"), ("stop_sequences", "[" + g.string() + "]"),
+            ("stream", g.pick(["true", "false"])), ("temperature", g.number()), ("top_p", g.number()), ("top_k", g.number()),
+            ("tools", "[" + tools.joined(separator: ",") + "]"),
+            ("tool_choice", g.object([("type", g.pick(["\"auto\"", "\"any\"", "\"tool\"", "\"none\""])), ("name", g.string())])),
+            ("metadata", g.object([("user_id", g.string())])), ("thinking", g.untyped()),
+        ])
+        return body
+    }
+
+    @Test func anthropicRequestsDecodeAsJSONDecoderDecodesThem() {
+        var g = Generator()
         var decoded = 0
         for _ in 0..<2500 {
             g.sloppy = g.chance(2)
-            let messages = (0..<Int(g.random.next() % 4)).map { _ in
-                g.object([("role", g.pick(["\"user\"", "\"assistant\"", "\"system\""])), ("content", content(&g))])
-            }
-            let tools = (0..<Int(g.random.next() % 3)).map { _ in
-                g.object([
-                    ("name", g.string()), ("description", g.string()), ("input_schema", g.untyped()),
-                    ("type", g.pick(["\"custom\"", "\"bash_20250124\""])), ("cache_control", #"{"type":"ephemeral"}"#),
-                ])
-            }
-            let body = g.object([
-                ("model", g.string()), ("max_tokens", g.pick(["1024", "1", "0.5"])), ("system", content(&g)),
-                ("messages", "[" + messages.joined(separator: ",") + "]"), ("stop_sequences", "[" + g.string() + "]"),
-                ("stream", g.pick(["true", "false"])), ("temperature", g.number()), ("top_p", g.number()), ("top_k", g.number()),
-                ("tools", "[" + tools.joined(separator: ",") + "]"),
-                ("tool_choice", g.object([("type", g.pick(["\"auto\"", "\"any\"", "\"tool\"", "\"none\""])), ("name", g.string())])),
-                ("metadata", g.object([("user_id", g.string())])), ("thinking", g.untyped()),
-            ])
-            if Self.check(AnthropicRequest.self, body) { decoded += 1 }
+            if Self.check(AnthropicRequest.self, Self.anthropicBody(&g)) { decoded += 1 }
         }
         #expect(decoded > 300, "the tree decoder read \(decoded) of the generated requests")
     }

@@ -27,8 +27,8 @@ func requestDecodeBenchmarks() {
         }
     }
 
-    // `POST /v1/messages`: decoded into Anthropic's types from a JSONValue tree of the
-    // body (`JSONTreeDecoder`, not `JSONDecoder`'s kind-by-kind guesses), then translated.
+    // `POST /v1/messages`: validated, read into Anthropic's types straight from the bytes
+    // (`AnthropicRequestFastDecoder`), then translated into the canonical request.
     let anthropic = AnthropicInboundCodec()
     Benchmark("decode: Anthropic agent body (\(Fixtures.anthropicAgentBody.readableBytes) B, 8 tools, tool_use/tool_result)") {
         benchmark in

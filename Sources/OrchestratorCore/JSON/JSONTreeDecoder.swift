@@ -11,7 +11,7 @@ import Foundation
 /// their nodes.
 ///
 /// The result is `JSONDecoder`'s or nothing. The tree is read only where that is
-/// certain (see ``ChatRequestFastDecoder/document(_:)``); the types whose reading
+/// certain (see ``JSONFastReader/document(_:)``); the types whose reading
 /// `JSONDecoder` does its own way (`Data`, `Date`, `URL`, `Decimal`, `Float`) stop the
 /// decoder; and any failure, whether thrown or swallowed by a `try?` on the way, sends
 /// the caller to `JSONDecoder` for the whole body, which then gives the error a client
@@ -20,7 +20,7 @@ import Foundation
 enum JSONTreeDecoder {
     /// The value decoded from `bytes` (validated), or nil when `JSONDecoder` must do it.
     static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
-        guard let tree = ChatRequestFastDecoder.document(bytes) else { return nil }
+        guard let tree = JSONFastReader.document(bytes) else { return nil }
         let state = State()
         guard let value = try? Node(value: tree, state: state).unbox(T.self), !state.gaveUp else {
             return nil

@@ -19,7 +19,14 @@ public struct AnthropicInboundCodec: InboundCodec {
     }
 
     private func decode(_ body: ByteBuffer, forTokenCount: Bool) throws(GatewayError) -> ChatRequest {
-        var request = try JSONCoding.decodeRequest(AnthropicRequest.self, from: body)
+        try JSONCoding.validateRequest(body)
+        // The common shape straight from the bytes; anything else, and every error, the slow way.
+        var request: AnthropicRequest
+        if let fast = body.withUnsafeReadableBytes({ AnthropicRequestFastDecoder.decode($0) }) {
+            request = fast
+        } else {
+            request = try JSONCoding.decodeValidatedRequest(AnthropicRequest.self, from: body)
+        }
         if forTokenCount, request.maxTokens == nil { request.maxTokens = 1 }
         try AnthropicTranslation.validate(request)
         return AnthropicTranslation.chatRequest(from: request)
