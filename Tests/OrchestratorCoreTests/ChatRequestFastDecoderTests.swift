@@ -24,6 +24,13 @@ struct ChatRequestFastDecoderTests {
             return try JSONCoding.decodeValidatedRequestWithJSONDecoder(ChatRequest.self, from: body)
         }
         #expect(ours == reference, "\(text)", sourceLocation: sourceLocation)
+        // Encoded again (for an upstream of another style), as JSONEncoder writes it.
+        if case .success(let request) = reference {
+            #expect(JSONTreeEncoder.encode(request) != nil, "\(text)", sourceLocation: sourceLocation)
+            #expect(
+                (try? JSONCoding.encodeString(request)) == (try? JSONCoding.encodeWithJSONEncoder(request)), "\(text)",
+                sourceLocation: sourceLocation)
+        }
     }
 
     @Test func takesTheFastPathForCommonBodies() {

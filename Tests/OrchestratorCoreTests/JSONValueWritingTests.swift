@@ -4,16 +4,10 @@ import Testing
 
 @testable import OrchestratorCore
 
-/// `JSONCoding.encodeString(_: JSONValue)` writes untyped values itself; it must write
-/// exactly what `JSONEncoder` (compact, sorted keys, slashes as they are) writes.
+/// `JSONCoding` writes JSON itself (`JSONTreeEncoder`, then its own writer); it must
+/// write exactly what `JSONEncoder` (compact, sorted keys, slashes as they are) writes.
 struct JSONValueWritingTests {
-    /// Hides the value's type, so that the generic, `JSONEncoder` overload runs.
-    struct Opaque: Encodable {
-        let value: JSONValue
-        func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
-    }
-
-    static func reference(_ value: JSONValue) throws -> String { try JSONCoding.encodeString(Opaque(value: value)) }
+    static func reference(_ value: some Encodable) throws -> String { try JSONCoding.encodeWithJSONEncoder(value) }
 
     struct Generator {
         var random = SplitMix64(seed: 0x3A7E)
@@ -51,19 +45,35 @@ struct JSONValueWritingTests {
         }
     }
 
-    @Test func writesItselfAllButDoubles() throws {
+    @Test func writesNumbersAndKeysAsJSONEncoderDoes() throws {
         var out: [UInt8] = []
         let value: JSONValue = ["b": [1, .uint(.max), "x/y\n\u{1}", .null, true], "B": [:], "a10": "é", "a9": []]
         #expect(JSONCoding.appendSortedCompact(value, to: &out))
         #expect(String(decoding: out, as: UTF8.self) == #"{"B":{},"a10":"é","a9":[],"b":[1,18446744073709551615,"x/y\n\u0001",null,true]}"#)
         // Keys in UTF-8 byte order, as JSONEncoder sorts them: a decomposed `é` (`e` and
         // U+0301) before `ß`, a precomposed one after it.
-        #expect(try JSONCoding.encodeString(["ß": 1, "e\u{301}": 2]) == "{\"e\u{301}\":2,\"ß\":1}")
-        #expect(try JSONCoding.encodeString(["ß": 1, "\u{E9}": 2]) == "{\"ß\":1,\"\u{E9}\":2}")
-        out = []
-        #expect(!JSONCoding.appendSortedCompact(["a": [.double(0.5)]], to: &out))
+        #expect(try JSONCoding.encodeString(["ß": 1, "e\u{301}": 2] as JSONValue) == "{\"e\u{301}\":2,\"ß\":1}")
+        #expect(try JSONCoding.encodeString(["ß": 1, "\u{E9}": 2] as JSONValue) == "{\"ß\":1,\"\u{E9}\":2}")
         // Doubles in JSONEncoder's own format.
-        #expect(try JSONCoding.encodeString(["a": .double(1e-7), "b": .double(1e16), "c": .double(1e15)]) == #"{"a":1e-07,"b":1e+16,"c":1000000000000000}"#)
+        let numbers: [Double] = [
+            0, -0.0, 1, -1, 0.5, 0.1, 0.7, 100, 1e15, 1e16, 1e17, 9_007_199_254_740_991, 9_007_199_254_740_992, 1e21, 1e-7,
+            1e-5, 12345.678, 1.7976931348623157e308, .leastNonzeroMagnitude, -2.25e-300, 123_456_789_012_345_680,
+        ]
+        for number in numbers {
+            #expect(try JSONCoding.encodeString(JSONValue.double(number)) == Self.reference(JSONValue.double(number)), "\(number)")
+        }
+        var random = SplitMix64(seed: 0xD0)
+        for _ in 0..<20_000 {
+            let number = Double(bitPattern: random.next())
+            guard number.isFinite else { continue }
+            let scaled = Double(Int64(bitPattern: random.next()) % 1_000_000) / 1000
+            let pair: JSONValue = [.double(number), .double(scaled)]
+            #expect(try JSONCoding.encodeString(pair) == Self.reference(pair))
+        }
+        // JSONEncoder refuses what is not finite; so does the writer, and the error is JSONEncoder's.
+        out = []
+        #expect(!JSONCoding.appendSortedCompact(["a": [.double(.infinity)]], to: &out))
+        #expect(throws: EncodingError.self) { try JSONCoding.encodeString(JSONValue.double(.nan)) }
     }
 
     /// Objects read by `JSONFastReader` are built at their size; every member lands, and

@@ -11,7 +11,7 @@ import Testing
 /// types read, valid or not.
 struct TreeDecodingTests {
     /// The tree decoder's value, if it gave one, against `JSONDecoder`'s outcome.
-    static func check<T: Decodable & Equatable>(
+    static func check<T: Codable & Equatable>(
         _ type: T.Type, _ text: String, sourceLocation: SourceLocation = #_sourceLocation
     ) -> Bool {
         let body = ByteBuffer(string: text)
@@ -21,6 +21,13 @@ struct TreeDecodingTests {
             reference = try JSONCoding.decodeValidatedRequestWithJSONDecoder(T.self, from: body)
         } catch {
             reference = nil
+        }
+        // Encoded again (for an upstream of this style), as JSONEncoder writes it.
+        if let reference {
+            #expect(JSONTreeEncoder.encode(reference) != nil, "\(text)", sourceLocation: sourceLocation)
+            #expect(
+                (try? JSONCoding.encodeString(reference)) == (try? JSONCoding.encodeWithJSONEncoder(reference)), "\(text)",
+                sourceLocation: sourceLocation)
         }
         guard let tree = body.withUnsafeReadableBytes({ JSONTreeDecoder.decode(T.self, from: $0) }) else { return false }
         #expect(tree == reference, "\(text)", sourceLocation: sourceLocation)

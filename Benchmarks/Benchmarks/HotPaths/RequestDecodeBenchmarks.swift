@@ -1,3 +1,4 @@
+import Foundation
 import Benchmark
 import NIOCore
 import OrchestratorCore
@@ -34,6 +35,24 @@ func requestDecodeBenchmarks() {
         benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try anthropic.decodeChatRequest(Fixtures.anthropicAgentBody))
+        }
+    }
+
+    // A request translated for an upstream of another style is encoded whole, as the
+    // OpenAI adapter writes it for an Anthropic client's request.
+    let translated = try! anthropic.decodeChatRequest(Fixtures.anthropicAgentBody)
+    Benchmark("encode: the Anthropic agent body's canonical request (8 tools, 4 tool calls)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try JSONCoding.encode(translated))
+        }
+    }
+
+    // The same with Foundation's JSONEncoder, which wrote these before: the reference.
+    let foundationEncoder = JSONEncoder()
+    foundationEncoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+    Benchmark("encode: the same with JSONEncoder") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try foundationEncoder.encode(translated))
         }
     }
 
