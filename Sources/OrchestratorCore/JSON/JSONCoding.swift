@@ -123,18 +123,19 @@ public enum JSONCoding {
     /// leaves (dates, data, non-finite numbers, …) goes to `JSONEncoder`, which also
     /// gives every error.
     public static func encode(_ value: some Encodable) throws -> ByteBuffer {
-        var out: [UInt8] = []
-        if let tree = JSONTreeEncoder.encode(value), appendSortedCompact(tree, to: &out) { return ByteBuffer(bytes: out) }
-        return ByteBuffer(bytes: try encoder.encode(value))
+        ByteBuffer(bytes: try encodedBytes(value))
     }
 
     /// Encodes a value to a string, as ``encode(_:)`` does.
     public static func encodeString(_ value: some Encodable) throws -> String {
+        String(decoding: try encodedBytes(value), as: UTF8.self)
+    }
+
+    /// The tree encoder and the writer, else (rarely) `JSONEncoder`.
+    private static func encodedBytes(_ value: some Encodable) throws -> [UInt8] {
         var out: [UInt8] = []
-        if let tree = JSONTreeEncoder.encode(value), appendSortedCompact(tree, to: &out) {
-            return String(decoding: out, as: UTF8.self)
-        }
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        if let tree = JSONTreeEncoder.encode(value), appendSortedCompact(tree, to: &out) { return out }
+        return [UInt8](try encoder.encode(value))
     }
 
     /// `JSONEncoder`'s own encoding, which ``encode(_:)`` is held to (tests compare the two).
