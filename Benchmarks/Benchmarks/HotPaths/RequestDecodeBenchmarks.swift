@@ -85,6 +85,21 @@ func requestDecodeBenchmarks() {
         "pass-through: upstream body, stream (model + stream_options)", Fixtures.smallStreamBody, forceStreamUsage: true)
     upstreamBodyBenchmark("pass-through: upstream body, large chat (model rewrite)", Fixtures.largeChatBody)
 
+    // How the adapter reads a completion it translates (for an Anthropic client): whole,
+    // validated and read as a tree; and the same with JSONDecoder, which did it before.
+    Benchmark("decode: upstream completion for translation (bench mock, 663 B)") { benchmark in
+        for _ in benchmark.scaledIterations {
+            blackHole(try JSONCoding.decode(ChatCompletion.self, from: Fixtures.completionBody))
+        }
+    }
+    Benchmark("decode: the same with JSONDecoder") { benchmark in
+        for _ in benchmark.scaledIterations {
+            try Fixtures.completionBody.withUnsafeReadableBytes { bytes in
+                blackHole(try JSONCoding.decodeWithJSONDecoder(ChatCompletion.self, from: bytes))
+            }
+        }
+    }
+
     // How the adapter reads a same-style completion: validated structurally, `usage` decoded.
     Benchmark("pass-through: scan completion body (bench mock, 663 B)") { benchmark in
         for _ in benchmark.scaledIterations {

@@ -59,9 +59,18 @@ func streamBenchmarks() {
 
     // The cross-style path (not used by the bench's OpenAI-to-OpenAI traffic): full
     // decode of each upstream chunk, and the inbound codec encoding a canonical chunk.
-    Benchmark("sse: decode chunk (JSONDecoder, cross-style path), per event") { benchmark in
+    Benchmark("sse: decode chunk (validated, read as a tree; cross-style path), per event") { benchmark in
         for i in benchmark.scaledIterations {
             blackHole(try JSONCoding.decode(ChatCompletionChunk.self, from: payloads[i % payloads.count]))
+        }
+    }
+
+    // The same with Foundation's JSONDecoder, which decoded every chunk before: the reference.
+    Benchmark("sse: decode chunk with JSONDecoder, per event") { benchmark in
+        for i in benchmark.scaledIterations {
+            try payloads[i % payloads.count].withUnsafeReadableBytes { bytes in
+                blackHole(try JSONCoding.decodeWithJSONDecoder(ChatCompletionChunk.self, from: bytes))
+            }
         }
     }
 

@@ -56,14 +56,45 @@ public enum JSONCoding {
         }
     }
 
-    /// Decodes an upstream body; failures are not the client's fault.
+    /// Decodes an upstream body (a translated provider's answer); failures are not the
+    /// client's fault.
+    ///
+    /// A body ``JSONValidator`` accepts is read as a tree (``JSONTreeDecoder``), which
+    /// gives `JSONDecoder`'s value or nothing; `JSONDecoder` decodes the rest (a body
+    /// with the same key twice, `\u0000`, a `1.0` where an integer is meant) and gives
+    /// every error, so what a caller gets is what `JSONDecoder` alone gave.
     public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
-        try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        if let value = buffer.withUnsafeReadableBytes({ decodeAsTree(T.self, from: $0) }) { return value }
+        return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// The same as decoding a `ByteBuffer`, from bytes in place (an SSE event's data).
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+        if let value = decodeAsTree(T.self, from: bytes) { return value }
+        return try decoder.decode(T.self, from: Data(bytes))
     }
 
     /// Decodes from a string (an SSE event's data).
     public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
-        try decoder.decode(T.self, from: Data(string.utf8))
+        var string = string
+        return try string.withUTF8 { try decode(T.self, from: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Decoding an upstream body with `JSONDecoder` alone: the reading the tree is
+    /// held to (tests and benchmarks compare the two).
+    public static func decodeWithJSONDecoder<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+        try decoder.decode(T.self, from: Data(bytes))
+    }
+
+    /// `T` read as a tree from `bytes` when ``JSONValidator`` accepts them and the tree
+    /// decoder is sure of its reading; nil otherwise.
+    static func decodeAsTree<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
+        do throws(JSONValidator.Violation) {
+            try JSONValidator.validate(bytes)
+        } catch {
+            return nil
+        }
+        return JSONTreeDecoder.decode(T.self, from: bytes)
     }
 
     /// `text` as a JSON string literal, escaped as `JSONEncoder` does with

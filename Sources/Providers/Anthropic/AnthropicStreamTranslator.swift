@@ -63,7 +63,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
             try passThrough(name: event.name, data: data, into: &batch)
             return
         }
-        guard let value = try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: data)),
+        guard let value = try? JSONCoding.decode(JSONValue.self, from: data),
             case .object(let object) = value
         else { throw notAnEvent(data) }
         let type = object["type"]?.stringValue ?? event.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
@@ -217,7 +217,7 @@ struct AnthropicStreamTranslator: SSEEventTranslator, Sendable {
         case .error:
             throw ProviderErrors.streamError(data, provider: provider)
         case .messageStart, .messageDelta:
-            guard let value = try? JSONCoding.decode(JSONValue.self, from: ByteBuffer(bytes: data)) else {
+            guard let value = try? JSONCoding.decode(JSONValue.self, from: data) else {
                 throw notAnEvent(data)
             }
             if let u = value["message"]?["usage"] ?? value["usage"] { usage.merge(decodeUsage(u)) }

@@ -39,7 +39,7 @@ struct GeminiStreamTranslator: SSEEventTranslator, Sendable {
         if RawBytes.hasPrefix(data, #"{"error""#) { throw ProviderErrors.streamError(data, provider: provider) }
         let response: GeminiResponse
         do {
-            response = try JSONCoding.decode(GeminiResponse.self, from: ByteBuffer(bytes: data))
+            response = try JSONCoding.decode(GeminiResponse.self, from: data)
         } catch {
             throw .badUpstreamResponse(
                 "an event is not a GenerateContentResponse (\(ProviderErrors.snippet(data)))", provider: provider)

@@ -375,7 +375,7 @@ struct OpenAIStreamTranslator: SSEEventTranslator, Sendable {
         }
         var chunk: ChatCompletionChunk
         do {
-            chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: ByteBuffer(bytes: data))
+            chunk = try JSONCoding.decode(ChatCompletionChunk.self, from: data)
         } catch {
             throw notAChunk(data)
         }
