@@ -61,16 +61,18 @@ func streamBenchmarks() {
     // decode of each upstream chunk, and the inbound codec encoding a canonical chunk.
     Benchmark("sse: decode chunk (validated, read as a tree; cross-style path), per event") { benchmark in
         for i in benchmark.scaledIterations {
-            blackHole(try JSONCoding.decode(ChatCompletionChunk.self, from: payloads[i % payloads.count]))
+            blackHole(try payloadBytes[i % payloadBytes.count].withUnsafeBytes {
+                try JSONCoding.decode(ChatCompletionChunk.self, from: $0)
+            })
         }
     }
 
     // The same with Foundation's JSONDecoder, which decoded every chunk before: the reference.
     Benchmark("sse: decode chunk with JSONDecoder, per event") { benchmark in
         for i in benchmark.scaledIterations {
-            try payloads[i % payloads.count].withUnsafeReadableBytes { bytes in
-                blackHole(try JSONCoding.decodeWithJSONDecoder(ChatCompletionChunk.self, from: bytes))
-            }
+            blackHole(try payloadBytes[i % payloadBytes.count].withUnsafeBytes {
+                try JSONCoding.decodeWithJSONDecoder(ChatCompletionChunk.self, from: $0)
+            })
         }
     }
 
