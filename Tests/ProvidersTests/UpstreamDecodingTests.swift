@@ -12,7 +12,8 @@ import Testing
 /// throws. Checked on the providers' published examples and on generated answers of
 /// every shape the wire types read, well-formed or not.
 struct UpstreamDecodingTests {
-    /// Decodes `text` both ways; returns whether the tree gave the value.
+    /// Decodes `text` both ways; returns whether the value was read without `JSONDecoder`
+    /// (by a fast reader or the tree).
     @discardableResult
     static func check<T: Decodable & Equatable>(
         _ type: T.Type, _ text: String, sourceLocation: SourceLocation = #_sourceLocation
@@ -21,8 +22,8 @@ struct UpstreamDecodingTests {
         return utf8Text.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
             let reference = try? JSONCoding.decodeWithJSONDecoder(T.self, from: bytes)
-            let tree = JSONCoding.decodeAsTree(T.self, from: bytes)
-            if let tree { #expect(tree == reference, "\(text)", sourceLocation: sourceLocation) }
+            let read = JSONCoding.decodeValidated(T.self, from: bytes)
+            if let read { #expect(read == reference, "\(text)", sourceLocation: sourceLocation) }
             // Every entry point: bytes in place, a buffer, a string.
             #expect((try? JSONCoding.decode(T.self, from: bytes)) == reference, "\(text)", sourceLocation: sourceLocation)
             #expect(
@@ -31,8 +32,29 @@ struct UpstreamDecodingTests {
             #expect(
                 (try? JSONCoding.decode(T.self, from: String(decoding: bytes, as: UTF8.self))) == reference, "\(text)",
                 sourceLocation: sourceLocation)
-            return tree != nil
+            return read != nil
         }
+    }
+
+    /// The chunk as ``ChatCompletionChunk/read(_:)`` reads it from validated bytes (nil
+    /// when the validator refuses them or the reader leaves them to the slow path).
+    static func fastChunk(_ text: String) -> ChatCompletionChunk? {
+        var utf8Text = text
+        return utf8Text.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            do throws(JSONValidator.Violation) {
+                try JSONValidator.validate(bytes)
+            } catch {
+                return nil
+            }
+            return JSONFastReader.document(bytes) { ChatCompletionChunk.read(&$0) }
+        }
+    }
+
+    /// `text` decoded with `JSONDecoder` alone.
+    static func reference<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
+        var utf8Text = text
+        return utf8Text.withUTF8 { try? JSONCoding.decodeWithJSONDecoder(T.self, from: UnsafeRawBufferPointer($0)) }
     }
 
     static func coreFixture(_ name: String) throws -> String {
@@ -83,7 +105,15 @@ struct UpstreamDecodingTests {
         for event in Self.events(try String(contentsOf: bench.appendingPathComponent("chat_stream.sse"), encoding: .utf8))
         where event != "[DONE]" {
             #expect(Self.check(ChatCompletionChunk.self, event))
+            // Every chunk but the usage one is read straight from its bytes.
+            if !event.contains(#""usage":{"#) {
+                #expect(Self.fastChunk(event) == Self.reference(ChatCompletionChunk.self, event), "\(event)")
+                #expect(Self.fastChunk(event) != nil, "\(event)")
+            }
         }
+        let toolCallChunk = try Self.coreFixture("chunk_tool_call.json")
+        #expect(Self.fastChunk(toolCallChunk) != nil)
+        #expect(Self.fastChunk(toolCallChunk) == Self.reference(ChatCompletionChunk.self, toolCallChunk))
         #expect(Self.check(AnthropicResponse.self, Self.anthropicText))
         #expect(Self.check(AnthropicResponse.self, Self.anthropicToolUse))
         for event in Self.anthropicEvents { #expect(Self.check(JSONValue.self, event)) }
@@ -130,6 +160,59 @@ struct UpstreamDecodingTests {
         for text in broken { Self.check(ChatCompletion.self, text) }
         #expect(throws: (any Error).self) { try JSONCoding.decode(ChatCompletion.self, from: "{") }
         #expect(throws: (any Error).self) { try JSONCoding.decode(AnthropicResponse.self, from: #"[{"id":"x"}]"#) }
+    }
+
+    /// The chunk reader's readings of members whose decoding has rules of its own, and
+    /// what it leaves to the slow path, each against `JSONDecoder`.
+    @Test func chunkReaderFollowsTheTypesDecoding() throws {
+        let head = #""id":"c","object":"chat.completion.chunk","created":1,"model":"m""#
+        let read = [
+            // `reasoning` (vLLM, Ollama) is the reasoning text when `reasoning_content` is not.
+            #"{\#(head),"choices":[{"index":0,"delta":{"reasoning":"think"}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"reasoning_content":null,"reasoning":"think"}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"reasoning":"b","reasoning_content":"a"}}]}"#,
+            // …and stays an unknown member when it is not text.
+            #"{\#(head),"choices":[{"index":0,"delta":{"reasoning":{"summary":"x"}}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"reasoning":null}}]}"#,
+            // Absent and null members take the type's defaults.
+            #"{"choices":[{}]}"#, #"{"id":null,"object":null,"created":null,"model":null,"choices":null}"#,
+            #"{\#(head),"choices":[{"index":null,"delta":null,"finish_reason":null,"logprobs":null}]}"#,
+            #"{\#(head),"choices":[{"delta":{"role":null,"content":null,"refusal":null,"tool_calls":null}}]}"#,
+            // Unknown members at every level, kept as sent; the function's are not kept.
+            #"{\#(head),"x":[1,-2,3.5,{"k":true}],"choices":[{"index":1,"y":{},"delta":{"z":"w","tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{}","other":1},"extra_content":{"google":{"thought_signature":"s"}}}]}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"index":2,"function":null}]}}],"usage":null,"system_fingerprint":"fp"}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00 \"q\""},"logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97]}]}}]}"#,
+            #"{"id":"c","created":-9223372036854775808,"choices":[]}"#,
+            "  {\(head),\n \"choices\" : [ { \"delta\" : { \"content\" : \"a\" } } ] }\n",
+        ]
+        for text in read {
+            let reference = try #require(Self.reference(ChatCompletionChunk.self, text), "\(text)")
+            #expect(Self.fastChunk(text) == reference, "\(text)")
+            #expect(try JSONCoding.decode(ChatCompletionChunk.self, from: text) == reference, "\(text)")
+        }
+        let reasoning = try #require(Self.fastChunk(read[0])).choices[0].delta
+        #expect(reasoning.reasoningContent == "think" && reasoning.extra.isEmpty)
+        #expect(try #require(Self.fastChunk(read[2])).choices[0].delta.reasoningContent == "a")
+        #expect(try #require(Self.fastChunk(read[3])).choices[0].delta.extra["reasoning"] != nil)
+
+        // Left to the slow path, which reads them (or refuses them) as `JSONDecoder` does.
+        let left = [
+            #"{\#(head),"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
+            #"{"id":"c","created":1.0,"choices":[]}"#, #"{"id":"c","created":1e3,"choices":[]}"#,
+            #"{"id":"c","created":9223372036854775808,"choices":[]}"#,
+            #"{\#(head),"choices":[{"index":1.5}]}"#, #"{\#(head),"choices":[{"index":0,"delta":{"content":["a"]}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"id":"t"}]}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"index":null}]}}]}"#,
+            #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":1}}]}}]}"#,
+            #"{\#(head),"choices":[{"\u0069ndex":0}]}"#, #"{\#(head),"choices":{}}"#, #"{\#(head),"choices":["a"]}"#,
+            #"{\#(head),"e\u0301":1,"\u00e9":2,"choices":[]}"#, #"{\#(head),"x":1.0,"choices":[]}"#, "[]", "null",
+        ]
+        for text in left {
+            #expect(Self.fastChunk(text) == nil, "\(text)")
+            Self.check(ChatCompletionChunk.self, text)
+        }
+        // The key written two ways (precomposed and not) as two members.
+        #expect(Self.fastChunk("{\"e\u{301}\":1,\"\u{e9}\":2}") == nil)
     }
 
     // MARK: generated answers
@@ -241,6 +324,17 @@ struct UpstreamDecodingTests {
     @Test func generatedOpenAICompletionsAndChunks() {
         Self.generated(ChatCompletion.self, seed: 0xC0, minimum: 1_100) { Self.openAIAnswer(&$0, chunk: false) }
         Self.generated(ChatCompletionChunk.self, seed: 0xC1, minimum: 1_100) { Self.openAIAnswer(&$0, chunk: true) }
+        // The chunk reader alone, on the same chunks: what it reads is JSONDecoder's value.
+        var g = TreeDecodingTests.Generator(random: SplitMix64(seed: 0xC1))
+        var fast = 0
+        for round in 0..<2_500 {
+            g.sloppy = round % 2 == 1
+            let text = Self.openAIAnswer(&g, chunk: true)
+            guard let chunk = Self.fastChunk(text) else { continue }
+            fast += 1
+            #expect(chunk == Self.reference(ChatCompletionChunk.self, text), "\(text)")
+        }
+        #expect(fast >= 1_300, "the chunk reader read \(fast) chunks")
     }
 
     @Test func generatedAnthropicAndGeminiAnswers() {

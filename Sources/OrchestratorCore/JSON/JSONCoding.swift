@@ -59,18 +59,20 @@ public enum JSONCoding {
     /// Decodes an upstream body (a translated provider's answer); failures are not the
     /// client's fault.
     ///
-    /// A body ``JSONValidator`` accepts is read as a tree (``JSONTreeDecoder``), which
-    /// gives `JSONDecoder`'s value or nothing; `JSONDecoder` decodes the rest (a body
-    /// with the same key twice, `\u0000`, a `1.0` where an integer is meant) and gives
-    /// every error, so what a caller gets is what `JSONDecoder` alone gave.
+    /// A body ``JSONValidator`` accepts is read straight from its bytes when `T` has a
+    /// reader for its common shape (``JSONFastDecodable``), else as a tree
+    /// (``JSONTreeDecoder``); each gives `JSONDecoder`'s value or nothing. `JSONDecoder`
+    /// decodes the rest (a body with the same key twice, `\u0000`, a `1.0` where an
+    /// integer is meant) and gives every error, so what a caller gets is what
+    /// `JSONDecoder` alone gave.
     public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
-        if let value = buffer.withUnsafeReadableBytes({ decodeAsTree(T.self, from: $0) }) { return value }
+        if let value = buffer.withUnsafeReadableBytes({ decodeValidated(T.self, from: $0) }) { return value }
         return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
     }
 
     /// The same as decoding a `ByteBuffer`, from bytes in place (an SSE event's data).
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
-        if let value = decodeAsTree(T.self, from: bytes) { return value }
+        if let value = decodeValidated(T.self, from: bytes) { return value }
         return try decoder.decode(T.self, from: Data(bytes))
     }
 
@@ -86,13 +88,18 @@ public enum JSONCoding {
         try decoder.decode(T.self, from: Data(bytes))
     }
 
-    /// `T` read as a tree from `bytes` when ``JSONValidator`` accepts them and the tree
-    /// decoder is sure of its reading; nil otherwise.
-    static func decodeAsTree<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
+    /// `T` read without `JSONDecoder` when ``JSONValidator`` accepts `bytes` and the fast
+    /// reader or the tree decoder is sure of its reading; nil otherwise.
+    static func decodeValidated<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
         do throws(JSONValidator.Violation) {
             try JSONValidator.validate(bytes)
         } catch {
             return nil
+        }
+        if let fast = T.self as? any JSONFastDecodable.Type,
+            let value = JSONFastReader.document(bytes, { fast.read(&$0) }) as? T
+        {
+            return value
         }
         return JSONTreeDecoder.decode(T.self, from: bytes)
     }

@@ -1,0 +1,169 @@
+/// A wire type that can be read straight from validated bytes (``JSONValidator``:
+/// well-formed, UTF-8, no duplicate keys) in its common shape, giving exactly what its
+/// `Decodable` initializer gives through `JSONDecoder`, or nil where it cannot be sure
+/// to. `JSONCoding.decode` tries this first for an upstream body, then the tree, then
+/// `JSONDecoder`.
+public protocol JSONFastDecodable: Decodable {
+    /// The value at the reader's position (moving past it), or nil.
+    static func read(_ reader: inout JSONFastReader) -> Self?
+}
+
+/// A translated stream decodes every upstream event (an OpenAI-style chunk that an
+/// Anthropic client gets as Messages events), so the chunk is read from its bytes: about
+/// two hundred bytes of `id`, `object`, `created`, `model` and one choice whose delta
+/// carries a few characters. Through the tree and `JSONTreeDecoder` that took 56
+/// allocations and, per chunk, about as much CPU as a whole pass-through request
+/// (docs/performance.md).
+///
+/// What the reader leaves to the slow path: a `usage` object (one chunk per stream), a
+/// number that is not a plain integer where an integer is meant, an escaped key, a
+/// member of the wrong type (whose error `JSONDecoder` gives), and two unknown keys that
+/// are equal as strings but not as bytes.
+extension ChatCompletionChunk: JSONFastDecodable {
+    public static func read(_ reader: inout JSONFastReader) -> ChatCompletionChunk? {
+        var id: String?
+        var object: String?
+        var created: Int64?
+        var model: String?
+        var choices: [Choice]?
+        var systemFingerprint: String?
+        var extra = FastExtra()
+        let complete = reader.object { r, key in
+            if r.equals(key, "id") { return r.optionalString(&id) }
+            if r.equals(key, "object") { return r.optionalString(&object) }
+            if r.equals(key, "created") { return r.optionalInt64(&created) }
+            if r.equals(key, "model") { return r.optionalString(&model) }
+            if r.equals(key, "choices") { return r.optionalArray(&choices) { Choice.read(&$0) } }
+            // Usage comes once, in the last chunk, with shapes of its own per provider.
+            if r.equals(key, "usage") { return r.takeNull() }
+            if r.equals(key, "system_fingerprint") { return r.optionalString(&systemFingerprint) }
+            return extra.read(key, from: &r)
+        }
+        guard complete, let extra = extra.members else { return nil }
+        return ChatCompletionChunk(
+            id: id ?? "", object: object ?? "chat.completion.chunk", created: created ?? 0, model: model ?? "",
+            choices: choices ?? [], usage: nil, systemFingerprint: systemFingerprint, extra: extra)
+    }
+}
+
+extension ChatCompletionChunk.Choice {
+    static func read(_ reader: inout JSONFastReader) -> Self? {
+        var index: Int?
+        var delta: ChatCompletionChunk.Delta?
+        var finishReason: String?
+        var logprobs: JSONValue?
+        var extra = FastExtra()
+        let complete = reader.object { r, key in
+            if r.equals(key, "index") { return r.optionalInt(&index) }
+            if r.equals(key, "delta") { return r.optional(&delta) { ChatCompletionChunk.Delta.read(&$0) } }
+            if r.equals(key, "finish_reason") { return r.optionalString(&finishReason) }
+            if r.equals(key, "logprobs") { return r.optionalValue(&logprobs) }
+            return extra.read(key, from: &r)
+        }
+        guard complete, let extra = extra.members else { return nil }
+        return Self(
+            index: index ?? 0, delta: delta ?? ChatCompletionChunk.Delta(), finishReason: finishReason, logprobs: logprobs,
+            extra: extra)
+    }
+}
+
+extension ChatCompletionChunk.Delta {
+    static func read(_ reader: inout JSONFastReader) -> Self? {
+        var role: String?
+        var content: String?
+        var reasoningContent: String?
+        var refusal: String?
+        var toolCalls: [ChatCompletionChunk.ToolCallDelta]?
+        var extra = FastExtra()
+        let complete = reader.object { r, key in
+            if r.equals(key, "content") { return r.optionalString(&content) }
+            if r.equals(key, "role") { return r.optionalString(&role) }
+            if r.equals(key, "reasoning_content") { return r.optionalString(&reasoningContent) }
+            if r.equals(key, "refusal") { return r.optionalString(&refusal) }
+            if r.equals(key, "tool_calls") {
+                return r.optionalArray(&toolCalls) { ChatCompletionChunk.ToolCallDelta.read(&$0) }
+            }
+            // `reasoning` (vLLM, Ollama, OpenRouter) is an unknown member to the type,
+            // taken out below when it is text, as its initializer does.
+            return extra.read(key, from: &r)
+        }
+        guard complete, var extra = extra.members else { return nil }
+        if case .string(let reasoning)? = extra["reasoning"] {
+            extra.removeValue(forKey: "reasoning")
+            if reasoningContent == nil { reasoningContent = reasoning }
+        }
+        return Self(
+            role: role, content: content, reasoningContent: reasoningContent, refusal: refusal, toolCalls: toolCalls,
+            extra: extra)
+    }
+}
+
+extension ChatCompletionChunk.ToolCallDelta {
+    static func read(_ reader: inout JSONFastReader) -> Self? {
+        var index: Int?
+        var id: String?
+        var type: String?
+        var function: ChatCompletionChunk.FunctionDelta?
+        var extra = FastExtra()
+        let complete = reader.object { r, key in
+            if r.equals(key, "index") { return r.optionalInt(&index) }
+            if r.equals(key, "id") { return r.optionalString(&id) }
+            if r.equals(key, "type") { return r.optionalString(&type) }
+            if r.equals(key, "function") {
+                return r.optional(&function) { ChatCompletionChunk.FunctionDelta.read(&$0) }
+            }
+            return extra.read(key, from: &r)
+        }
+        // `index` is required: a missing or null one is `JSONDecoder`'s error to give.
+        guard complete, let index, let extra = extra.members else { return nil }
+        return Self(index: index, id: id, type: type, function: function, extra: extra)
+    }
+}
+
+extension ChatCompletionChunk.FunctionDelta {
+    /// As its synthesized initializer reads it: `name` and `arguments`, other members
+    /// stepped over.
+    static func read(_ reader: inout JSONFastReader) -> Self? {
+        var name: String?
+        var arguments: String?
+        let complete = reader.object { r, key in
+            if r.equals(key, "arguments") { return r.optionalString(&arguments) }
+            if r.equals(key, "name") { return r.optionalString(&name) }
+            return r.skipValue()
+        }
+        return complete ? Self(name: name, arguments: arguments) : nil
+    }
+}
+
+/// The unknown members of an object being read, kept as sent (`extra`).
+private struct FastExtra {
+    private var values: [String: JSONValue] = [:]
+    private var count = 0
+
+    mutating func read(_ key: Range<Int>, from reader: inout JSONFastReader) -> Bool {
+        count += 1
+        return reader.extraMember(key, into: &values)
+    }
+
+    /// The members, or nil when two keys that differ in bytes made one entry (equal as
+    /// strings, one precomposed and one not): which one `JSONDecoder` keeps is its call.
+    var members: [String: JSONValue]? { values.count == count ? values : nil }
+}
+
+extension JSONFastReader {
+    /// A 64-bit plain integer (`-?[0-9]+`), or null for none.
+    mutating func optionalInt64(_ target: inout Int64?) -> Bool {
+        if takeNull() { return true }
+        guard case .int(let value)? = integer() else { return false }
+        target = value
+        return true
+    }
+
+    /// A value read with `read`, or null for none (as `decodeIfPresent` reads it).
+    mutating func optional<Value>(_ target: inout Value?, _ read: (inout JSONFastReader) -> Value?) -> Bool {
+        if takeNull() { return true }
+        guard let value = read(&self) else { return false }
+        target = value
+        return true
+    }
+}
