@@ -36,9 +36,9 @@ struct UpstreamDecodingTests {
         }
     }
 
-    /// The chunk as ``ChatCompletionChunk/read(_:)`` reads it from validated bytes (nil
-    /// when the validator refuses them or the reader leaves them to the slow path).
-    static func fastChunk(_ text: String) -> ChatCompletionChunk? {
+    /// `text` as `T`'s fast reader reads it from validated bytes (nil when the validator
+    /// refuses them or the reader leaves them to the slow path).
+    static func fast<T: JSONFastDecodable>(_ type: T.Type, _ text: String) -> T? {
         var utf8Text = text
         return utf8Text.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
@@ -47,9 +47,11 @@ struct UpstreamDecodingTests {
             } catch {
                 return nil
             }
-            return JSONFastReader.document(bytes) { ChatCompletionChunk.read(&$0) }
+            return JSONFastReader.document(bytes) { T.read(&$0) }
         }
     }
+
+    static func fastChunk(_ text: String) -> ChatCompletionChunk? { fast(ChatCompletionChunk.self, text) }
 
     /// `text` decoded with `JSONDecoder` alone.
     static func reference<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
@@ -97,11 +99,17 @@ struct UpstreamDecodingTests {
     ]
 
     @Test func providersPublishedAnswersDecodeAsJSONDecoderDecodesThem() throws {
-        #expect(Self.check(ChatCompletion.self, try Self.coreFixture("response_tool_calls.json")))
+        let toolCalls = try Self.coreFixture("response_tool_calls.json")
+        #expect(Self.check(ChatCompletion.self, toolCalls))
+        #expect(Self.fast(ChatCompletion.self, toolCalls) != nil)
+        #expect(Self.fast(ChatCompletion.self, toolCalls) == Self.reference(ChatCompletion.self, toolCalls))
         #expect(Self.check(ChatCompletionChunk.self, try Self.coreFixture("chunk_tool_call.json")))
         let bench = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("bench/mock")
-        #expect(Self.check(ChatCompletion.self, try String(contentsOf: bench.appendingPathComponent("chat_completion.json"), encoding: .utf8)))
+        let benchCompletion = try String(contentsOf: bench.appendingPathComponent("chat_completion.json"), encoding: .utf8)
+        #expect(Self.check(ChatCompletion.self, benchCompletion))
+        #expect(Self.fast(ChatCompletion.self, benchCompletion) != nil)
+        #expect(Self.fast(ChatCompletion.self, benchCompletion) == Self.reference(ChatCompletion.self, benchCompletion))
         for event in Self.events(try String(contentsOf: bench.appendingPathComponent("chat_stream.sse"), encoding: .utf8))
         where event != "[DONE]" {
             #expect(Self.check(ChatCompletionChunk.self, event))
@@ -215,6 +223,54 @@ struct UpstreamDecodingTests {
         #expect(Self.fastChunk("{\"e\u{301}\":1,\"\u{e9}\":2}") == nil)
     }
 
+    /// The completion reader's readings of the message and usage rules, and what it
+    /// leaves to the slow path, each against `JSONDecoder`.
+    @Test func completionReaderFollowsTheTypesDecoding() throws {
+        let head = #""id":"c","object":"chat.completion","created":1,"model":"m""#
+        func answer(_ message: String, usage: String = "null") -> String {
+            #"{\#(head),"choices":[{"index":0,"message":\#(message),"logprobs":null,"finish_reason":"stop"}],"usage":\#(usage)}"#
+        }
+        let read = [
+            answer(#"{"role":"assistant","content":"Hi","refusal":null,"annotations":[]}"#),
+            answer(#"{"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}}]}"#),
+            answer(#"{"role":"assistant","content":"x","reasoning":"think"}"#),
+            answer(#"{"role":"assistant","content":"x","reasoning_content":"a","reasoning":"b"}"#),
+            answer(#"{"role":"assistant","reasoning":[1]}"#),
+            answer(#"{"role":"tool","content":"r","tool_call_id":"t","name":"n","x":{"y":null}}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":4,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":2,"accepted_prediction_tokens":0}}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens":5,"completion_tokens":1,"prompt_cache_hit_tokens":3,"prompt_cache_miss_tokens":2}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens_details":{"cached_tokens":null},"prompt_cache_hit_tokens":7}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens_details":null,"completion_tokens_details":null,"prompt_cache_hit_tokens":"7"}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens":9223372036854775807,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":2.5}}"#),
+            #"{"choices":[]}"#, #"{"id":null,"created":null,"choices":[{"message":{"role":"user"},"index":null}],"system_fingerprint":"fp","x":true}"#,
+        ]
+        for text in read {
+            let reference = try #require(Self.reference(ChatCompletion.self, text), "\(text)")
+            #expect(Self.fast(ChatCompletion.self, text) == reference, "\(text)")
+            #expect(try JSONCoding.decode(ChatCompletion.self, from: text) == reference, "\(text)")
+        }
+        let cached = try #require(Self.fast(ChatCompletion.self, read[6])?.usage)
+        #expect(cached.cachedTokens == 4 && cached.reasoningTokens == 2 && cached.promptDetailsExtra["audio_tokens"] == .int(0))
+        #expect(try #require(Self.fast(ChatCompletion.self, read[8])?.usage).cachedTokens == 7)
+        #expect(try #require(Self.fast(ChatCompletion.self, read[2])?.choices.first).message.reasoningContent == "think")
+
+        let left = [
+            answer(#"{"role":"user","content":[{"type":"text","text":"parts"}]}"#),
+            answer(#"{"role":"robot","content":"x"}"#), answer(#"{"content":"x"}"#), answer("null"),
+            answer(#"{"role":"assistant","tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"},"extra_content":{}}]}"#),
+            answer(#"{"role":"assistant","tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens":1.0}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens_details":{"cached_tokens":4.0}}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: #"{"prompt_tokens_details":[]}"#),
+            answer(#"{"role":"assistant","content":"x"}"#, usage: "[]"),
+            #"{\#(head),"choices":null}"#, #"{\#(head)}"#, #"{\#(head),"choices":[{"index":0}]}"#,
+        ]
+        for text in left {
+            #expect(Self.fast(ChatCompletion.self, text) == nil, "\(text)")
+            Self.check(ChatCompletion.self, text)
+        }
+    }
+
     // MARK: generated answers
 
     static func usage(_ g: inout TreeDecodingTests.Generator) -> String {
@@ -303,43 +359,58 @@ struct UpstreamDecodingTests {
                          ("promptFeedback", g.object([("blockReason", "\"SAFETY\""), ("safetyRatings", "[]")]))])
     }
 
-    /// Runs `make` on 2,500 generated answers (half well-formed) and checks each; the
-    /// tree must have read at least `minimum` of them, so that the checks compare values.
+    /// Runs `make` on 2,500 generated answers (half well-formed) and compares each
+    /// reading without `JSONDecoder` (fast reader or tree, and the fast reader alone
+    /// where `T` has one) with `JSONDecoder`'s. At least `minimum` (and `fastMinimum`)
+    /// must have been read, so that the comparisons are of values.
+    ///
+    /// The entry points are checked on the fixtures; here each answer is decoded as few
+    /// times as the comparison needs, and the loop yields now and then: it runs on the
+    /// cooperative pool, which the mock upstreams of the tests beside it need too.
     static func generated<T: Decodable & Equatable>(
-        _ type: T.Type, seed: UInt64, minimum: Int, sourceLocation: SourceLocation = #_sourceLocation,
-        _ make: (inout TreeDecodingTests.Generator) -> String
-    ) {
+        _ type: T.Type, seed: UInt64, minimum: Int, fastMinimum: Int = 0,
+        sourceLocation: SourceLocation = #_sourceLocation, _ make: (inout TreeDecodingTests.Generator) -> String
+    ) async {
         var g = TreeDecodingTests.Generator(random: SplitMix64(seed: seed))
         var read = 0
+        var fast = 0
         var accepted = 0
         for round in 0..<2_500 {
+            if round % 50 == 0 { await Task.yield() }
             g.sloppy = round % 2 == 1
-            let text = make(&g)
-            if Self.check(T.self, text, sourceLocation: sourceLocation) { read += 1 }
-            if (try? JSONCoding.decode(T.self, from: text)) != nil { accepted += 1 }
+            var text = make(&g)
+            text.withUTF8 { utf8 in
+                let bytes = UnsafeRawBufferPointer(utf8)
+                let reference = try? JSONCoding.decodeWithJSONDecoder(T.self, from: bytes)
+                if reference != nil { accepted += 1 }
+                if let value = JSONCoding.decodeValidated(T.self, from: bytes) {
+                    read += 1
+                    #expect(value == reference, "\(String(decoding: bytes, as: UTF8.self))", sourceLocation: sourceLocation)
+                }
+            }
+            if let fastType = T.self as? any JSONFastDecodable.Type,
+                let value = Self.fast(fastType, text).map({ $0 as! T })
+            {
+                fast += 1
+                #expect(value == Self.reference(T.self, text), "\(text)", sourceLocation: sourceLocation)
+            }
         }
-        #expect(read >= minimum, "the tree read \(read) of \(accepted) answers JSONDecoder accepts", sourceLocation: sourceLocation)
+        #expect(read >= minimum, "read \(read) of \(accepted) answers JSONDecoder accepts", sourceLocation: sourceLocation)
+        #expect(fast >= fastMinimum, "the fast reader read \(fast) of \(accepted)", sourceLocation: sourceLocation)
     }
 
-    @Test func generatedOpenAICompletionsAndChunks() {
-        Self.generated(ChatCompletion.self, seed: 0xC0, minimum: 1_100) { Self.openAIAnswer(&$0, chunk: false) }
-        Self.generated(ChatCompletionChunk.self, seed: 0xC1, minimum: 1_100) { Self.openAIAnswer(&$0, chunk: true) }
-        // The chunk reader alone, on the same chunks: what it reads is JSONDecoder's value.
-        var g = TreeDecodingTests.Generator(random: SplitMix64(seed: 0xC1))
-        var fast = 0
-        for round in 0..<2_500 {
-            g.sloppy = round % 2 == 1
-            let text = Self.openAIAnswer(&g, chunk: true)
-            guard let chunk = Self.fastChunk(text) else { continue }
-            fast += 1
-            #expect(chunk == Self.reference(ChatCompletionChunk.self, text), "\(text)")
+    @Test func generatedOpenAICompletionsAndChunks() async {
+        await Self.generated(ChatCompletion.self, seed: 0xC0, minimum: 1_100, fastMinimum: 1_000) {
+            Self.openAIAnswer(&$0, chunk: false)
         }
-        #expect(fast >= 1_300, "the chunk reader read \(fast) chunks")
+        await Self.generated(ChatCompletionChunk.self, seed: 0xC1, minimum: 1_100, fastMinimum: 1_300) {
+            Self.openAIAnswer(&$0, chunk: true)
+        }
     }
 
-    @Test func generatedAnthropicAndGeminiAnswers() {
-        Self.generated(AnthropicResponse.self, seed: 0xA7, minimum: 1_100) { Self.anthropicAnswer(&$0) }
-        Self.generated(GeminiResponse.self, seed: 0x6E, minimum: 1_100) { Self.geminiAnswer(&$0) }
-        Self.generated(JSONValue.self, seed: 0x1A, minimum: 2_000) { $0.untyped() }
+    @Test func generatedAnthropicAndGeminiAnswers() async {
+        await Self.generated(AnthropicResponse.self, seed: 0xA7, minimum: 1_100) { Self.anthropicAnswer(&$0) }
+        await Self.generated(GeminiResponse.self, seed: 0x6E, minimum: 1_100) { Self.geminiAnswer(&$0) }
+        await Self.generated(JSONValue.self, seed: 0x1A, minimum: 2_000) { $0.untyped() }
     }
 }

@@ -88,10 +88,7 @@ extension ChatCompletionChunk.Delta {
             return extra.read(key, from: &r)
         }
         guard complete, var extra = extra.members else { return nil }
-        if case .string(let reasoning)? = extra["reasoning"] {
-            extra.removeValue(forKey: "reasoning")
-            if reasoningContent == nil { reasoningContent = reasoning }
-        }
+        FastExtra.takeReasoning(from: &extra, into: &reasoningContent)
         return Self(
             role: role, content: content, reasoningContent: reasoningContent, refusal: refusal, toolCalls: toolCalls,
             extra: extra)
@@ -136,7 +133,7 @@ extension ChatCompletionChunk.FunctionDelta {
 }
 
 /// The unknown members of an object being read, kept as sent (`extra`).
-private struct FastExtra {
+struct FastExtra {
     private var values: [String: JSONValue] = [:]
     private var count = 0
 
@@ -148,6 +145,15 @@ private struct FastExtra {
     /// The members, or nil when two keys that differ in bytes made one entry (equal as
     /// strings, one precomposed and one not): which one `JSONDecoder` keeps is its call.
     var members: [String: JSONValue]? { values.count == count ? values : nil }
+
+    /// `reasoning` (vLLM, Ollama and OpenRouter's name for `reasoning_content`) is an
+    /// unknown member to the message types: their initializers take it out of `extra`
+    /// when it is text, as the reasoning unless `reasoning_content` gave one.
+    static func takeReasoning(from extra: inout [String: JSONValue], into reasoningContent: inout String?) {
+        guard case .string(let reasoning)? = extra["reasoning"] else { return }
+        extra.removeValue(forKey: "reasoning")
+        if reasoningContent == nil { reasoningContent = reasoning }
+    }
 }
 
 extension JSONFastReader {

@@ -217,7 +217,7 @@ extension JSONFastReader {
 
     /// One of an assistant message's `tool_calls`: `id`, `type` and `function` (`name`
     /// and `arguments`, both strings); any other member is for `JSONDecoder`.
-    fileprivate mutating func toolCall() -> ToolCall? {
+    mutating func toolCall() -> ToolCall? {
         var id: String?
         var type: String?
         var function: FunctionCall?
