@@ -85,8 +85,8 @@ func requestDecodeBenchmarks() {
         "pass-through: upstream body, stream (model + stream_options)", Fixtures.smallStreamBody, forceStreamUsage: true)
     upstreamBodyBenchmark("pass-through: upstream body, large chat (model rewrite)", Fixtures.largeChatBody)
 
-    // How the adapter reads a completion it translates (for an Anthropic client): whole,
-    // validated and read as a tree; and the same with JSONDecoder, which did it before.
+    // How the adapter reads a completion it translates (for an Anthropic client):
+    // validated and read from the bytes; and the same with JSONDecoder, which did it before.
     Benchmark("decode: upstream completion for translation (bench mock, 663 B)") { benchmark in
         for _ in benchmark.scaledIterations {
             blackHole(try JSONCoding.decode(ChatCompletion.self, from: Fixtures.completionBody))

@@ -59,7 +59,7 @@ func streamBenchmarks() {
 
     // The cross-style path (not used by the bench's OpenAI-to-OpenAI traffic): full
     // decode of each upstream chunk, and the inbound codec encoding a canonical chunk.
-    Benchmark("sse: decode chunk (validated, read as a tree; cross-style path), per event") { benchmark in
+    Benchmark("sse: decode chunk (validated, read from the bytes; cross-style path), per event") { benchmark in
         for i in benchmark.scaledIterations {
             blackHole(try payloadBytes[i % payloadBytes.count].withUnsafeBytes {
                 try JSONCoding.decode(ChatCompletionChunk.self, from: $0)
