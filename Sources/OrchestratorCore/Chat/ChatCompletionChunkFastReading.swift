@@ -21,49 +21,70 @@ public protocol JSONFastDecodable: Decodable {
 /// are equal as strings but not as bytes.
 extension ChatCompletionChunk: JSONFastDecodable {
     public static func read(_ reader: inout JSONFastReader) -> ChatCompletionChunk? {
-        var id: String?
-        var object: String?
-        var created: Int64?
-        var model: String?
+        var envelope = CompletionEnvelope()
         var choices: [Choice]?
-        var systemFingerprint: String?
-        var extra = FastExtra()
         let complete = reader.object { r, key in
-            if r.equals(key, "id") { return r.optionalString(&id) }
-            if r.equals(key, "object") { return r.optionalString(&object) }
-            if r.equals(key, "created") { return r.optionalInt64(&created) }
-            if r.equals(key, "model") { return r.optionalString(&model) }
             if r.equals(key, "choices") { return r.optionalArray(&choices) { Choice.read(&$0) } }
             // Usage comes once, in the last chunk, with shapes of its own per provider.
             if r.equals(key, "usage") { return r.takeNull() }
-            if r.equals(key, "system_fingerprint") { return r.optionalString(&systemFingerprint) }
-            return extra.read(key, from: &r)
+            return envelope.read(key, from: &r)
         }
-        guard complete, let extra = extra.members else { return nil }
+        guard complete, let extra = envelope.extra.members else { return nil }
         return ChatCompletionChunk(
-            id: id ?? "", object: object ?? "chat.completion.chunk", created: created ?? 0, model: model ?? "",
-            choices: choices ?? [], usage: nil, systemFingerprint: systemFingerprint, extra: extra)
+            id: envelope.id ?? "", object: envelope.object ?? "chat.completion.chunk", created: envelope.created ?? 0,
+            model: envelope.model ?? "", choices: choices ?? [], usage: nil, systemFingerprint: envelope.systemFingerprint,
+            extra: extra)
     }
 }
 
 extension ChatCompletionChunk.Choice {
     static func read(_ reader: inout JSONFastReader) -> Self? {
-        var index: Int?
+        var common = ChoiceCommon()
         var delta: ChatCompletionChunk.Delta?
-        var finishReason: String?
-        var logprobs: JSONValue?
-        var extra = FastExtra()
         let complete = reader.object { r, key in
-            if r.equals(key, "index") { return r.optionalInt(&index) }
             if r.equals(key, "delta") { return r.optional(&delta) { ChatCompletionChunk.Delta.read(&$0) } }
-            if r.equals(key, "finish_reason") { return r.optionalString(&finishReason) }
-            if r.equals(key, "logprobs") { return r.optionalValue(&logprobs) }
-            return extra.read(key, from: &r)
+            return common.read(key, from: &r)
         }
-        guard complete, let extra = extra.members else { return nil }
+        guard complete, let extra = common.extra.members else { return nil }
         return Self(
-            index: index ?? 0, delta: delta ?? ChatCompletionChunk.Delta(), finishReason: finishReason, logprobs: logprobs,
-            extra: extra)
+            index: common.index ?? 0, delta: delta ?? ChatCompletionChunk.Delta(), finishReason: common.finishReason,
+            logprobs: common.logprobs, extra: extra)
+    }
+}
+
+/// The members a completion and a chunk share (`id`, `object`, `created`, `model`,
+/// `system_fingerprint`, and unknown ones), read as their initializers read them.
+struct CompletionEnvelope {
+    var id: String?
+    var object: String?
+    var created: Int64?
+    var model: String?
+    var systemFingerprint: String?
+    var extra = FastExtra()
+
+    mutating func read(_ key: Range<Int>, from r: inout JSONFastReader) -> Bool {
+        if r.equals(key, "id") { return r.optionalString(&id) }
+        if r.equals(key, "object") { return r.optionalString(&object) }
+        if r.equals(key, "created") { return r.optionalInt64(&created) }
+        if r.equals(key, "model") { return r.optionalString(&model) }
+        if r.equals(key, "system_fingerprint") { return r.optionalString(&systemFingerprint) }
+        return extra.read(key, from: &r)
+    }
+}
+
+/// The members a completion's and a chunk's choices share (`index`, `finish_reason`,
+/// `logprobs`, and unknown ones).
+struct ChoiceCommon {
+    var index: Int?
+    var finishReason: String?
+    var logprobs: JSONValue?
+    var extra = FastExtra()
+
+    mutating func read(_ key: Range<Int>, from r: inout JSONFastReader) -> Bool {
+        if r.equals(key, "index") { return r.optionalInt(&index) }
+        if r.equals(key, "finish_reason") { return r.optionalString(&finishReason) }
+        if r.equals(key, "logprobs") { return r.optionalValue(&logprobs) }
+        return extra.read(key, from: &r)
     }
 }
 

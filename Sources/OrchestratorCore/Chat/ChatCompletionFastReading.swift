@@ -6,54 +6,41 @@
 /// keys and mistyped members are left to the tree and `JSONDecoder`, as for chunks.
 extension ChatCompletion: JSONFastDecodable {
     public static func read(_ reader: inout JSONFastReader) -> ChatCompletion? {
-        var id: String?
-        var object: String?
-        var created: Int64?
-        var model: String?
+        var envelope = CompletionEnvelope()
         var choices: [Choice]?
         var usage: Usage?
-        var systemFingerprint: String?
-        var extra = FastExtra()
         let complete = reader.object { r, key in
-            if r.equals(key, "id") { return r.optionalString(&id) }
-            if r.equals(key, "object") { return r.optionalString(&object) }
-            if r.equals(key, "created") { return r.optionalInt64(&created) }
-            if r.equals(key, "model") { return r.optionalString(&model) }
             // Required, so null is `JSONDecoder`'s error to give.
             if r.equals(key, "choices") {
                 choices = r.array { Choice.read(&$0) }
                 return choices != nil
             }
             if r.equals(key, "usage") { return r.optional(&usage) { Usage.read(&$0) } }
-            if r.equals(key, "system_fingerprint") { return r.optionalString(&systemFingerprint) }
-            return extra.read(key, from: &r)
+            return envelope.read(key, from: &r)
         }
-        guard complete, let choices, let extra = extra.members else { return nil }
+        guard complete, let choices, let extra = envelope.extra.members else { return nil }
         return ChatCompletion(
-            id: id ?? "", object: object ?? "chat.completion", created: created ?? 0, model: model ?? "",
-            choices: choices, usage: usage, systemFingerprint: systemFingerprint, extra: extra)
+            id: envelope.id ?? "", object: envelope.object ?? "chat.completion", created: envelope.created ?? 0,
+            model: envelope.model ?? "", choices: choices, usage: usage, systemFingerprint: envelope.systemFingerprint,
+            extra: extra)
     }
 }
 
 extension ChatCompletion.Choice {
     static func read(_ reader: inout JSONFastReader) -> Self? {
-        var index: Int?
+        var common = ChoiceCommon()
         var message: ChatMessage?
-        var finishReason: String?
-        var logprobs: JSONValue?
-        var extra = FastExtra()
         let complete = reader.object { r, key in
-            if r.equals(key, "index") { return r.optionalInt(&index) }
             if r.equals(key, "message") {
                 message = ChatMessage.read(&r)
                 return message != nil
             }
-            if r.equals(key, "finish_reason") { return r.optionalString(&finishReason) }
-            if r.equals(key, "logprobs") { return r.optionalValue(&logprobs) }
-            return extra.read(key, from: &r)
+            return common.read(key, from: &r)
         }
-        guard complete, let message, let extra = extra.members else { return nil }
-        return Self(index: index ?? 0, message: message, finishReason: finishReason, logprobs: logprobs, extra: extra)
+        guard complete, let message, let extra = common.extra.members else { return nil }
+        return Self(
+            index: common.index ?? 0, message: message, finishReason: common.finishReason, logprobs: common.logprobs,
+            extra: extra)
     }
 }
 
