@@ -12,6 +12,9 @@
 #   c1      chat and stream at 1 connection (latency: p50/p99 against direct)
 #   delay   chat from an upstream that answers after 50 ms, wrk at 100 and 1000 connections
 #   paced   stream whose events come 10 ms apart: time to first event, batching (Python client)
+#   translate  Anthropic Messages requests, chat and stream, at N connections: orchestratord
+#           translates them for the OpenAI-style mock and its answers back (no target; what
+#           translation costs next to the same-style rows)
 #   soak    chat at N connections against orchestratord alone for --soak seconds (600
 #           when named in --only without --soak), orchestratord's RSS sampled every 10 s
 # orchestratord's RSS is recorded idle and after the runs; at the end the script checks
@@ -47,7 +50,7 @@ DELAY_CONNECTIONS="${BENCH_DELAY_CONNECTIONS:-100,1000}"
 PACED_STREAMS="${BENCH_PACED_STREAMS:-20}"
 DELAY_SECONDS=0.05 # the delayed upstream answers after 50 ms
 PACE_SECONDS=0.01  # the paced upstream sends one SSE event every 10 ms
-ALL_GROUPS="chat,stream,c1,delay,paced"
+ALL_GROUPS="chat,stream,c1,delay,paced,translate"
 
 UP_PORT=18081     # mock upstream (nginx)
 PROXY_PORT=18082  # nginx reverse proxy baseline
@@ -431,6 +434,20 @@ DELAY_BODY='{"model":"bench-delay","messages":[{"role":"user","content":"hello"}
 # include_usage: orchestratord drops the usage-only chunk unless the client asks for it;
 # with it every target delivers the same 24 events.
 PACED_BODY='{"model":"bench-paced","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hello"}]}'
+MESSAGES_BODY='{"model":"bench","max_tokens":256,"messages":[{"role":"user","content":"hello"}]}'
+MESSAGES_STREAM_BODY='{"model":"bench-stream","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"hello"}]}'
+
+# check_messages URL BODY WANT_TYPE PATTERN: orchestratord answers an Anthropic Messages
+# request (translated for the mock) with WANT_TYPE and a body that has PATTERN.
+check_messages() {
+    local url="$1" body="$2" want_type="$3" pattern="$4" out="$TMP/check.out" meta
+    meta="$(curl -s -o "$out" -w '%{http_code} %{content_type}' --max-time 10 -X POST \
+        -H 'Content-Type: application/json' -H "x-api-key: $CLIENT_KEY" -H 'anthropic-version: 2023-06-01' \
+        --data "$body" "$url")" || die "orchestratord: POST $url failed"
+    [[ "$meta" == "200 $want_type"* ]] || die "orchestratord: POST $url gave '$meta' (want 200 $want_type): $(head -c 300 "$out")"
+    grep -q "$pattern" "$out" || die "orchestratord: POST $url: no '$pattern' in the answer: $(head -c 300 "$out")"
+    printf '    ok  %-14s %-50s %s, %s bytes\n' orchestratord "$url" "$meta" "$(wc -c <"$out")" >&2
+}
 
 log "starting mock upstream (nginx) on $HOST:$UP_PORT"
 write_upstream_conf
@@ -511,6 +528,11 @@ check_post nginx-proxy "http://$HOST:$PROXY_PORT/paced/v1/chat/completions" "$PA
 check_post orchestratord "http://$HOST:$GW_PORT/v1/chat/completions" "$DELAY_BODY" application/json -
 check_post orchestratord "http://$HOST:$GW_PORT/v1/chat/completions" "$PACED_BODY" text/event-stream -
 GW_CHECK_REQUESTS=4 # the four orchestratord checks above are logged too
+if selected translate; then
+    check_messages "http://$HOST:$GW_PORT/v1/messages" "$MESSAGES_BODY" application/json '"type":"message"'
+    check_messages "http://$HOST:$GW_PORT/v1/messages" "$MESSAGES_STREAM_BODY" text/event-stream '^event: message_stop'
+    GW_CHECK_REQUESTS=6
+fi
 
 # ---------------------------------------------------------------------------
 # wrk runs
@@ -528,6 +550,11 @@ url_for() {
     delay:nginx-proxy) echo "http://$HOST:$PROXY_PORT/delay/v1/chat/completions" ;;
     paced:direct) echo "http://$HOST:$UP_PORT/paced/v1/chat/completions" ;;
     paced:nginx-proxy) echo "http://$HOST:$PROXY_PORT/paced/v1/chat/completions" ;;
+    messages:direct) echo "http://$HOST:$UP_PORT/v1/chat/completions" ;;
+    messages:nginx-proxy) echo "http://$HOST:$PROXY_PORT/v1/chat/completions" ;;
+    messages_stream:direct) echo "http://$HOST:$UP_PORT/stream/v1/chat/completions" ;;
+    messages_stream:nginx-proxy) echo "http://$HOST:$PROXY_PORT/stream/v1/chat/completions" ;;
+    messages*:orchestratord) echo "http://$HOST:$GW_PORT/v1/messages" ;;
     *:orchestratord) echo "http://$HOST:$GW_PORT/v1/chat/completions" ;;
     esac
 }
@@ -536,6 +563,8 @@ script_for() {
     case "$1" in
     stream) echo "$BENCH_DIR/post_stream.lua" ;;
     delay) echo "$BENCH_DIR/post_delay.lua" ;;
+    messages) echo "$BENCH_DIR/post_messages.lua" ;;
+    messages_stream) echo "$BENCH_DIR/post_messages_stream.lua" ;;
     *) echo "$BENCH_DIR/post.lua" ;;
     esac
 }
@@ -563,6 +592,9 @@ if selected stream; then SCENARIOS+=("stream c=$CONNECTIONS|stream|$CONNECTIONS"
 if selected c1; then SCENARIOS+=("stream c=1|stream|1"); fi
 if selected delay; then
     for c in "${DELAY_CONNS[@]}"; do SCENARIOS+=("delay c=$c|delay|$c"); done
+fi
+if selected translate; then
+    SCENARIOS+=("messages c=$CONNECTIONS|messages|$CONNECTIONS" "messages_stream c=$CONNECTIONS|messages_stream|$CONNECTIONS")
 fi
 # Warm-up connections per kind: the delay warm-up opens as many as its largest run, so
 # the proxies' upstream pools are grown before measuring.
