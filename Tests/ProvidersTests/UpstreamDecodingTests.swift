@@ -53,6 +53,20 @@ struct UpstreamDecodingTests {
 
     static func fastChunk(_ text: String) -> ChatCompletionChunk? { fast(ChatCompletionChunk.self, text) }
 
+    /// A chunk decoded as the stream translator decodes it: with the concrete type, which
+    /// picks `JSONCoding`'s overloads for a type with its own reader (bytes in place and a
+    /// buffer, which must agree).
+    static func concrete(_ text: String) -> ChatCompletionChunk? {
+        var utf8Text = text
+        return utf8Text.withUTF8 { utf8 in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            let inPlace = try? JSONCoding.decode(ChatCompletionChunk.self, from: bytes)
+            let buffered = try? JSONCoding.decode(ChatCompletionChunk.self, from: ByteBuffer(bytes: bytes))
+            #expect(inPlace == buffered, "\(text)")
+            return inPlace
+        }
+    }
+
     /// `text` decoded with `JSONDecoder` alone.
     static func reference<T: Decodable>(_ type: T.Type, _ text: String) -> T? {
         var utf8Text = text
@@ -113,11 +127,9 @@ struct UpstreamDecodingTests {
         for event in Self.events(try String(contentsOf: bench.appendingPathComponent("chat_stream.sse"), encoding: .utf8))
         where event != "[DONE]" {
             #expect(Self.check(ChatCompletionChunk.self, event))
-            // Every chunk but the usage one is read straight from its bytes.
-            if !event.contains(#""usage":{"#) {
-                #expect(Self.fastChunk(event) == Self.reference(ChatCompletionChunk.self, event), "\(event)")
-                #expect(Self.fastChunk(event) != nil, "\(event)")
-            }
+            // Every chunk, the usage one too, is read straight from its bytes.
+            #expect(Self.fastChunk(event) == Self.reference(ChatCompletionChunk.self, event), "\(event)")
+            #expect(Self.fastChunk(event) != nil, "\(event)")
         }
         let toolCallChunk = try Self.coreFixture("chunk_tool_call.json")
         #expect(Self.fastChunk(toolCallChunk) != nil)
@@ -191,12 +203,15 @@ struct UpstreamDecodingTests {
             #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"index":2,"function":null}]}}],"usage":null,"system_fingerprint":"fp"}"#,
             #"{\#(head),"choices":[{"index":0,"delta":{"content":"caf\u00e9 \ud83d\ude00 \"q\""},"logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97]}]}}]}"#,
             #"{"id":"c","created":-9223372036854775808,"choices":[]}"#,
+            // The usage chunk, with its details and DeepSeek's count.
+            #"{\#(head),"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":1},"prompt_cache_hit_tokens":1}}"#,
             "  {\(head),\n \"choices\" : [ { \"delta\" : { \"content\" : \"a\" } } ] }\n",
         ]
         for text in read {
             let reference = try #require(Self.reference(ChatCompletionChunk.self, text), "\(text)")
             #expect(Self.fastChunk(text) == reference, "\(text)")
             #expect(try JSONCoding.decode(ChatCompletionChunk.self, from: text) == reference, "\(text)")
+            #expect(Self.concrete(text) == reference, "\(text)")
         }
         let reasoning = try #require(Self.fastChunk(read[0])).choices[0].delta
         #expect(reasoning.reasoningContent == "think" && reasoning.extra.isEmpty)
@@ -205,7 +220,6 @@ struct UpstreamDecodingTests {
 
         // Left to the slow path, which reads them (or refuses them) as `JSONDecoder` does.
         let left = [
-            #"{\#(head),"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#,
             #"{"id":"c","created":1.0,"choices":[]}"#, #"{"id":"c","created":1e3,"choices":[]}"#,
             #"{"id":"c","created":9223372036854775808,"choices":[]}"#,
             #"{\#(head),"choices":[{"index":1.5}]}"#, #"{\#(head),"choices":[{"index":0,"delta":{"content":["a"]}}]}"#,
@@ -214,10 +228,12 @@ struct UpstreamDecodingTests {
             #"{\#(head),"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":1}}]}}]}"#,
             #"{\#(head),"choices":[{"\u0069ndex":0}]}"#, #"{\#(head),"choices":{}}"#, #"{\#(head),"choices":["a"]}"#,
             #"{\#(head),"e\u0301":1,"\u00e9":2,"choices":[]}"#, #"{\#(head),"x":1.0,"choices":[]}"#, "[]", "null",
+            #"{\#(head),"choices":[],"usage":{"prompt_tokens":1.0}}"#, #"{\#(head),"choices":[],"usage":[]}"#,
         ]
         for text in left {
             #expect(Self.fastChunk(text) == nil, "\(text)")
             Self.check(ChatCompletionChunk.self, text)
+            #expect(Self.concrete(text) == Self.reference(ChatCompletionChunk.self, text), "\(text)")
         }
         // The key written two ways (precomposed and not) as two members.
         #expect(Self.fastChunk("{\"e\u{301}\":1,\"\u{e9}\":2}") == nil)

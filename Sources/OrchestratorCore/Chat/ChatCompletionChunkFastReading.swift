@@ -15,24 +15,25 @@ public protocol JSONFastDecodable: Decodable {
 /// allocations and, per chunk, about as much CPU as a whole pass-through request
 /// (docs/performance.md).
 ///
-/// What the reader leaves to the slow path: a `usage` object (one chunk per stream), a
-/// number that is not a plain integer where an integer is meant, an escaped key, a
-/// member of the wrong type (whose error `JSONDecoder` gives), and two unknown keys that
-/// are equal as strings but not as bytes.
+/// What the reader leaves to the slow path: a number that is not a plain integer where an
+/// integer is meant, an escaped key, a member of the wrong type (whose error
+/// `JSONDecoder` gives), and two unknown keys that are equal as strings but not as bytes.
+/// The last chunk's `usage` is read as ``Usage/read(_:)`` reads a completion's: left to
+/// the tree, it cost as much as the stream's other chunks together.
 extension ChatCompletionChunk: JSONFastDecodable {
     public static func read(_ reader: inout JSONFastReader) -> ChatCompletionChunk? {
         var envelope = CompletionEnvelope()
         var choices: [Choice]?
+        var usage: Usage?
         let complete = reader.object { r, key in
             if r.equals(key, "choices") { return r.optionalArray(&choices) { Choice.read(&$0) } }
-            // Usage comes once, in the last chunk, with shapes of its own per provider.
-            if r.equals(key, "usage") { return r.takeNull() }
+            if r.equals(key, "usage") { return r.optional(&usage) { Usage.read(&$0) } }
             return envelope.read(key, from: &r)
         }
         guard complete, let extra = envelope.extra.members else { return nil }
         return ChatCompletionChunk(
             id: envelope.id ?? "", object: envelope.object ?? "chat.completion.chunk", created: envelope.created ?? 0,
-            model: envelope.model ?? "", choices: choices ?? [], usage: nil, systemFingerprint: envelope.systemFingerprint,
+            model: envelope.model ?? "", choices: choices ?? [], usage: usage, systemFingerprint: envelope.systemFingerprint,
             extra: extra)
     }
 }

@@ -76,6 +76,17 @@ public enum JSONCoding {
         return try decoder.decode(T.self, from: Data(bytes))
     }
 
+    /// The same for a type with its own reader, called directly: the generic forms find
+    /// it with a dynamic cast, which looked the conformance up for every event.
+    public static func decode<T: JSONFastDecodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
+        if let value = decodeValidated(T.self, from: bytes, reader: T.read) { return value }
+        return try decoder.decode(T.self, from: Data(bytes))
+    }
+
+    public static func decode<T: JSONFastDecodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
+        try buffer.withUnsafeReadableBytes { try decode(T.self, from: $0) }
+    }
+
     /// Decodes from a string (an SSE event's data).
     public static func decode<T: Decodable>(_ type: T.Type, from string: String) throws -> T {
         var string = string
@@ -91,16 +102,22 @@ public enum JSONCoding {
     /// `T` read without `JSONDecoder` when ``JSONValidator`` accepts `bytes` and the fast
     /// reader or the tree decoder is sure of its reading; nil otherwise.
     static func decodeValidated<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) -> T? {
+        if let fast = T.self as? any JSONFastDecodable.Type {
+            return decodeValidated(T.self, from: bytes) { fast.read(&$0) as? T }
+        }
+        return decodeValidated(T.self, from: bytes, reader: nil)
+    }
+
+    /// ``decodeValidated(_:from:)`` with `T`'s reader given (nil: none).
+    static func decodeValidated<T: Decodable>(
+        _ type: T.Type, from bytes: UnsafeRawBufferPointer, reader: ((inout JSONFastReader) -> T?)?
+    ) -> T? {
         do throws(JSONValidator.Violation) {
             try JSONValidator.validate(bytes)
         } catch {
             return nil
         }
-        if let fast = T.self as? any JSONFastDecodable.Type,
-            let value = JSONFastReader.document(bytes, { fast.read(&$0) }) as? T
-        {
-            return value
-        }
+        if let reader, let value = JSONFastReader.document(bytes, reader) { return value }
         return JSONTreeDecoder.decode(T.self, from: bytes)
     }
 
