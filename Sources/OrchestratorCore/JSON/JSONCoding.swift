@@ -66,21 +66,18 @@ public enum JSONCoding {
     /// integer is meant) and gives every error, so what a caller gets is what
     /// `JSONDecoder` alone gave.
     public static func decode<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
-        if let value = buffer.withUnsafeReadableBytes({ decodeValidated(T.self, from: $0) }) { return value }
-        return try decoder.decode(T.self, from: Data(buffer.readableBytesView))
+        try buffer.withUnsafeReadableBytes { try decode(T.self, from: $0) }
     }
 
     /// The same as decoding a `ByteBuffer`, from bytes in place (an SSE event's data).
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
-        if let value = decodeValidated(T.self, from: bytes) { return value }
-        return try decoder.decode(T.self, from: Data(bytes))
+        try decodeValidated(T.self, from: bytes) ?? decodeWithJSONDecoder(T.self, from: bytes)
     }
 
     /// The same for a type with its own reader, called directly: the generic forms find
     /// it with a dynamic cast, which looked the conformance up for every event.
     public static func decode<T: JSONFastDecodable>(_ type: T.Type, from bytes: UnsafeRawBufferPointer) throws -> T {
-        if let value = decodeValidated(T.self, from: bytes, reader: T.read) { return value }
-        return try decoder.decode(T.self, from: Data(bytes))
+        try decodeValidated(T.self, from: bytes, reader: T.read) ?? decodeWithJSONDecoder(T.self, from: bytes)
     }
 
     public static func decode<T: JSONFastDecodable>(_ type: T.Type, from buffer: ByteBuffer) throws -> T {
