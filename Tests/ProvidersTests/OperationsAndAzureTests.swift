@@ -326,6 +326,13 @@ struct OpenAICompatiblePresetTests {
         let other = try json(OpenAIAdapter.upstreamBody(for: translated, stream: true))
         #expect(other["stream_options"] == nil)
         #expect(other["max_tokens"] == .int(50))
+        // The host's letters in either case are Mistral's; a longer host is not.
+        for (baseURL, isMistral) in [
+            ("HTTPS://API.Mistral.AI/v1", true), ("https://api.mistral.ai", true), ("https://api.mistral.a/v1", false),
+            ("http://api.mistral.ai/v1", false), ("https://mistral.example/v1", false),
+        ] {
+            #expect(OpenAIAdapter.refusesOpenAIOnlyFields(baseURL) == isMistral, "\(baseURL)")
+        }
         // Everyone else gets stream_options so usage is always logged.
         let vllm = try makeCall(#"{"model":"a","stream":true,"messages":[{"role":"user","content":"x"}]}"#)
         #expect(try json(OpenAIAdapter.upstreamBody(for: vllm, stream: true))["stream_options"] == j(#"{"include_usage":true}"#))

@@ -294,7 +294,8 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// Whether the upstream refuses the fields only OpenAI defines (`stream_options`,
     /// `max_completion_tokens`): Mistral's API answers them with 422.
     static func refusesOpenAIOnlyFields(_ baseURL: String) -> Bool {
-        baseURL.lowercased().hasPrefix("https://api.mistral.ai")
+        // Compared in place: a lower-cased copy of the URL was a string allocation per request.
+        RawBytes.hasPrefixIgnoringCase(baseURL, "https://api.mistral.ai")
     }
 
     /// Whether the upstream wants `max_completion_tokens` rather than `max_tokens`:
