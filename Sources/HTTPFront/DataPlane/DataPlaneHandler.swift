@@ -91,6 +91,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var collected: HotRequest?
     private var backlog = CircularBuffer<RequestPart>()
     private var pendingRead = false
+    /// Parts went on to Hummingbird since the last read-complete passed on to it.
+    private var forwardedUnannounced = false
     /// The client half-closed while a request was underway: passed on once it is done.
     private var heldInputClosed = false
     /// A request error arrived behind the response in progress: close after it.
@@ -187,6 +189,15 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             backlog.append(part)
         }
+    }
+
+    /// Passed on only when parts went on to Hummingbird: the async channel behind hands
+    /// what it was given to the router on read-complete, and a hot request's parts never
+    /// reach it (the event cost two more handler hops for nothing, on every read).
+    func channelReadComplete(context: ChannelHandlerContext) {
+        guard forwardedUnannounced else { return }
+        forwardedUnannounced = false
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -342,18 +353,20 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Passes a part on to Hummingbird, as the parts it takes.
     private func forward(_ part: RequestPart, context: ChannelHandlerContext) {
+        forwardedUnannounced = true
         part.forEachHTTPPart { context.fireChannelRead(wrapInboundOut($0)) }
     }
 
     private func drainBacklog(context: ChannelHandlerContext) {
-        var drained = false
         while let part = backlog.first, canProcess(part) {
             backlog.removeFirst()
             process(part, context: context)
-            drained = true
         }
         // The async channel behind hands what it read to the router on read-complete.
-        if drained { context.fireChannelReadComplete() }
+        if forwardedUnannounced {
+            forwardedUnannounced = false
+            context.fireChannelReadComplete()
+        }
         if heldInputClosed, !isBusy {
             heldInputClosed = false
             context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)

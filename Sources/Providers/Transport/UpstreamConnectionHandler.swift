@@ -121,6 +121,10 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
         }
     }
 
+    /// Not passed on: nothing after this handler reads, and the hop to the pipeline's
+    /// tail came with every read.
+    func channelReadComplete(context: ChannelHandlerContext) {}
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unparsed.joined(with: unwrapInboundIn(data))
         // The body bytes of this read, handed over together: one wake-up of the reader
