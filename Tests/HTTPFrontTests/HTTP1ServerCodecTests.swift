@@ -392,6 +392,53 @@ private func decodeWithNIO(_ pieces: [[UInt8]]) throws -> [Seen] {
         #expect(try written(channel) == "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\nHTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n")
     }
 
+    /// The gateway's own fields, written from their values after the response's fields,
+    /// frame the response as the same fields given as `HTTPFields` would.
+    @Test func gatewayFieldsAreWrittenAfterTheResponsesFields() throws {
+        let channel = try channel()
+        _ = try send("POST /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\n\r\n", to: channel)
+        var gateway = GatewayFields()
+        gateway.contentType = .json
+        gateway.setRoute(RouteInfo(provider: "openai-main", upstreamModel: "m", attempts: 2, overhead: .microseconds(1_234)))
+        gateway.requestID = "req-1"
+        gateway.contentLength = 2
+        try channel.writeOutbound(
+            ResponsePart.whole(HTTPResponse(status: .ok, headerFields: [HTTPField.Name("x-ratelimit-limit-requests")!: "60"]), ByteBuffer(string: "{}"), gateway))
+        #expect(
+            try written(channel)
+                == "HTTP/1.1 200 OK\r\nx-ratelimit-limit-requests: 60\r\nContent-Type: application/json\r\n"
+                + "x-orchestrator-provider: openai-main\r\nx-orchestrator-attempts: 2\r\nx-orchestrator-overhead-ms: 1.23\r\n"
+                + "x-request-id: req-1\r\nContent-Length: 2\r\n\r\n{}")
+        // A stream: its own fields, chunked framing (no length), and a close asked for.
+        var stream = GatewayFields()
+        stream.contentType = .eventStream
+        stream.streaming = true
+        stream.close = true
+        try channel.writeOutbound(ResponsePart.headAndBody(HTTPResponse(status: .ok), ByteBuffer(string: "data: 1\n\n"), stream))
+        try channel.writeOutbound(ResponsePart.end(nil))
+        #expect(
+            try written(channel)
+                == "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+                + "Connection: close\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n0\r\n\r\n")
+    }
+
+    @Test func gatewayFieldsOnAnHTTP10KeptAliveAndABodilessResponse() throws {
+        let channel = try channel()
+        _ = try send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.1\r\n\r\n", to: channel)
+        // Asked to close: no second Connection field from the codec.
+        var closing = GatewayFields()
+        closing.contentLength = 1
+        closing.close = true
+        try channel.writeOutbound(ResponsePart.whole(HTTPResponse(status: .ok), ByteBuffer(string: "x"), closing))
+        #expect(try written(channel) == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx")
+        // A 204 has no length, whatever the fields say.
+        var empty = GatewayFields()
+        empty.contentLength = 0
+        empty.requestID = "r"
+        try channel.writeOutbound(ResponsePart.whole(HTTPResponse(status: .noContent), ByteBuffer(), empty))
+        #expect(try written(channel) == "HTTP/1.1 204 No Content\r\nx-request-id: r\r\n\r\n")
+    }
+
     @Test func interimResponsesBelongToTheSameRequest() throws {
         let channel = try channel()
         _ = try send("HEAD /a HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", to: channel)

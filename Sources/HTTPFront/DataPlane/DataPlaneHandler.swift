@@ -101,7 +101,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var flushQueued = false
     /// A stream's head, held until its first part or the queued flush, whichever comes
     /// first: the two then go through the pipeline as one part.
-    private var unsentHead: HTTPResponse?
+    private var unsentHead: ResponseHead?
     private var context: ChannelHandlerContext?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
@@ -240,8 +240,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         self.mode = .responding
         var response = FrontDoor.errorResponse(error, codec: codec)
-        response.headers[.connection] = "close"
-        response.headers.set(.xRequestID, to: requestID)
+        response.gateway.close = true
+        response.gateway.requestID = requestID
         let (head, body) = Self.head(of: response)
         close(mode, after: writeResponse(head: head, body: body, end: true), context: context)
     }
@@ -393,9 +393,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func shed(_ hot: HotRequest) {
         Self.shedCounter.increment()
         var response = FrontDoor.errorResponse(.overloaded(limit: shared.inFlight.limit), codec: hot.endpoint.codec)
-        response.headers.set(.xRequestID, to: hot.requestID)
+        response.gateway.requestID = hot.requestID
+        response.gateway.close = hot.closeAfter
         shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
-        if hot.closeAfter { response.headers[.connection] = "close" }
         FrontDoor.logAccess(
             method: hot.head.method, path: hot.path, status: 503, elapsed: hot.receivedAt.duration(to: shared.clock.now),
             requestID: hot.requestID, logger: shared.logger)
@@ -439,8 +439,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             FrontDoor.logUnexpected(error, mapped: mapped, logger: call.requestLogger)
             response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
         }
-        response.headers.set(.xRequestID, to: hot.requestID)
-        if hot.closeAfter { response.headers[.connection] = "close" }
+        response.gateway.requestID = hot.requestID
+        response.gateway.close = hot.closeAfter
         shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
         FrontDoor.logAccess(
             method: hot.head.method, path: path, status: response.status.code,
@@ -449,12 +449,18 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The head of a response, and its body when it is complete (with its length set).
-    static func head(of response: FrontResponse) -> (HTTPResponse, ByteBuffer?) {
-        var head = HTTPResponse(status: response.status)
-        head.headerFields = response.headers
+    static func head(of response: FrontResponse) -> (ResponseHead, ByteBuffer?) {
+        var head = ResponseHead(
+            response: HTTPResponse(status: response.status, headerFields: response.headers), gateway: response.gateway)
         guard case .bytes(let bytes) = response.body else { return (head, nil) }
-        head.headerFields.set(.contentLength, to: String(bytes.readableBytes))
+        head.gateway.contentLength = bytes.readableBytes
         return (head, bytes)
+    }
+
+    /// A response head as the data plane writes it: its fields, and the gateway's own.
+    struct ResponseHead: Sendable {
+        var response: HTTPResponse
+        var gateway: GatewayFields
     }
 
     /// What writing parts of the hot response came to.
@@ -478,7 +484,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// (a head and the events of one upstream read, say) leave in one system call, and
     /// a part is never held longer than it takes the task to wait for more.
     @discardableResult
-    fileprivate func writeResponse(head: HTTPResponse?, body: ByteBuffer?, end: Bool, flushNow: Bool = true) -> Written {
+    fileprivate func writeResponse(head: ResponseHead?, body: ByteBuffer?, end: Bool, flushNow: Bool = true) -> Written {
         precondition(head != nil || body != nil || end, "nothing to write")
         guard let context else { return .gone }
         let channel = context.channel
@@ -497,16 +503,16 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let head, let body, end {
             // A whole response (a completion, an error) in one part.
             promise = context.eventLoop.makePromise()
-            context.write(wrapOutboundOut(.whole(head, body)), promise: promise)
+            context.write(wrapOutboundOut(.whole(head.response, body, head.gateway)), promise: promise)
         } else if head == nil, let body, end {
             // A stream's closing bytes and its end.
             promise = context.eventLoop.makePromise()
             context.write(wrapOutboundOut(.last(body)), promise: promise)
         } else if let head, let body {
             // A stream's head and its first events.
-            context.write(wrapOutboundOut(.headAndBody(head, body)), promise: nil)
+            context.write(wrapOutboundOut(.headAndBody(head.response, body, head.gateway)), promise: nil)
         } else {
-            if let head { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+            if let head { context.write(wrapOutboundOut(.head(head.response, head.gateway)), promise: nil) }
             if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
             if end {
                 promise = context.eventLoop.makePromise()
@@ -556,7 +562,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a stream's held head, if any, ahead of whatever is written next.
     private func sendUnsentHead(_ context: ChannelHandlerContext) {
-        if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head)), promise: nil) }
+        if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head.response, head.gateway)), promise: nil) }
     }
 
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
@@ -684,7 +690,7 @@ private struct ResponseSink: Sendable {
     /// until they reached the socket; otherwise only while the client is behind (the
     /// channel not writable), without a wait per part for a client that keeps up.
     private func write(
-        head: HTTPResponse? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true
+        head: DataPlaneHandler.ResponseHead? = nil, body: ByteBuffer? = nil, end: Bool = false, flushNow: Bool = true
     ) async -> Bool {
         let written = await onLoop((head, body, end, flushNow)) { handler, parts in
             handler.writeResponse(head: parts.0, body: parts.1, end: parts.2, flushNow: parts.3)

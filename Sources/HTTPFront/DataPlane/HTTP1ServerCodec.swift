@@ -249,19 +249,19 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let head):
-            writeHead(head, context: context, promise: promise)
+        case .head(let head, let gateway):
+            writeHead(head, gateway, context: context, promise: promise)
         case .body(let bytes):
             writeBody(bytes, context: context, promise: promise)
         case .end(let trailers):
             writeEnd(trailers, context: context, promise: promise)
         case .last(let bytes):
             writeLast(bytes, context: context, promise: promise)
-        case .headAndBody(let head, let bytes):
-            writeHead(head, context: context, promise: nil)
+        case .headAndBody(let head, let bytes, let gateway):
+            writeHead(head, gateway, context: context, promise: nil)
             writeBody(bytes, context: context, promise: promise)
-        case .whole(let head, let bytes):
-            writeHead(head, context: context, promise: nil)
+        case .whole(let head, let bytes, let gateway):
+            writeHead(head, gateway, context: context, promise: nil)
             // Without chunks the end writes nothing: the promise rides on the body's
             // bytes rather than on an empty write behind them.
             let endWritesNothing: Bool
@@ -271,8 +271,10 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private func writeHead(_ head: HTTPResponse, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
-        context.write(wrapOutboundOut(encode(head, allocator: context.channel.allocator)), promise: promise)
+    private func writeHead(
+        _ head: HTTPResponse, _ gateway: GatewayFields, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?
+    ) {
+        context.write(wrapOutboundOut(encode(head, gateway, allocator: context.channel.allocator)), promise: promise)
     }
 
     private func writeBody(_ bytes: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
@@ -358,7 +360,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// The head's bytes, with its framing fields set for the request it answers.
-    private func encode(_ head: HTTPResponse, allocator: ByteBufferAllocator) -> ByteBuffer {
+    private func encode(_ head: HTTPResponse, _ gateway: GatewayFields, allocator: ByteBufferAllocator) -> ByteBuffer {
         // Read once: the getter parses the status pseudo-field each time.
         let status = head.status
         let code = status.code
@@ -368,7 +370,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         if !informational || code == 101, let next = awaiting.popFirst() { exchange = next }
         // No body and no framing fields: 1xx, 204, 304, and the answer to a CONNECT.
         let bodiless = informational || code == 204 || code == 304 || exchange.isConnect
-        let hasLength = !bodiless && head.headerFields.contains(.contentLength)
+        let hasLength = !bodiless && (gateway.contentLength != nil || head.headerFields.contains(.contentLength))
+        let hasConnection = gateway.close || head.headerFields.contains(.connection)
         suppressBody = bodiless || exchange.isHead
         framing = .identity
         closeAfterResponse = false
@@ -381,8 +384,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         } else if !bodiless, !hasLength, !exchange.isHead {
             // HTTP/1.0 has no chunks: the close ends the body.
             closeAfterResponse = true
-            if !head.headerFields.contains(.connection) { extra = "connection: close\r\n" }
-        } else if exchange.keepAlive10, !informational, !head.headerFields.contains(.connection) {
+            if !hasConnection { extra = "connection: close\r\n" }
+        } else if exchange.keepAlive10, !informational, !hasConnection {
             extra = "connection: keep-alive\r\n"
         }
 
@@ -399,7 +402,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let statusLine = "HTTP/1.1 000 \r\n".utf8.count + phrase.utf8.count
         let ending = (extra?.utf8CodeUnitCount ?? 0) + 2
-        var buffer = allocator.buffer(capacity: statusLine + HeadBytes.roughSize(of: head.headerFields) + ending)
+        var buffer = allocator.buffer(
+            capacity: statusLine + HeadBytes.roughSize(of: head.headerFields) + gateway.roughSize + ending)
         buffer.writeHead(maximumBytes: statusLine) { out in
             out.append("HTTP/1.1 ")
             out.append(byte: UInt8(ascii: "0") + UInt8(code / 100 % 10))
@@ -410,6 +414,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
             out.append("\r\n")
         }
         buffer.writeFields(head.headerFields, where: sent)
+        gateway.write(to: &buffer, bodiless: bodiless)
         buffer.writeHead(maximumBytes: ending) { out in
             if let extra { out.append(extra) }
             out.append("\r\n")
@@ -443,14 +448,15 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
 /// completion: one pass through the pipeline instead of three, each of which boxed its
 /// part and cast it back.
 enum ResponsePart: Sendable {
-    case head(HTTPResponse)
+    /// A head: the response's fields, then the gateway's own.
+    case head(HTTPResponse, GatewayFields = GatewayFields())
     case body(ByteBuffer)
     case end(HTTPFields?)
     /// A last body part, then the end.
     case last(ByteBuffer)
     /// A head and the first part of its body (a stream's first events).
-    case headAndBody(HTTPResponse, ByteBuffer)
-    case whole(HTTPResponse, ByteBuffer)
+    case headAndBody(HTTPResponse, ByteBuffer, GatewayFields = GatewayFields())
+    case whole(HTTPResponse, ByteBuffer, GatewayFields = GatewayFields())
 
     init(_ part: HTTPResponsePart) {
         switch part {

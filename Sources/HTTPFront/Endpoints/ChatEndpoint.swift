@@ -79,13 +79,9 @@ struct ChatEndpoint: Sendable {
         metadata["key"] = .string(principal.name)
         logger.handler.metadata = metadata
         let result = try await service.chat(inbound, principal: principal, logger: logger)
-        // Room for every field the response gets on its way out (the front door adds the
-        // request id, the length, CORS): appended, never regrown. Fifteen, not sixteen:
-        // sixteen fields of 64 bytes and the array's header come to 1,056 bytes, past
-        // the 1,032 that glibc's per-thread cache takes, so every request's two copies
-        // of this array went through malloc's slower shared bins.
-        var headers = HTTPFields()
-        headers.reserveCapacity(15)
+        // The gateway's own fields as values (see `GatewayFields`); `headers` only has
+        // the key's rate-limit fields, when it has limits.
+        var gateway = GatewayFields()
         let responseBody: FrontBody
         var keepAlive: ByteBuffer?
         switch result {
@@ -94,30 +90,21 @@ struct ChatEndpoint: Sendable {
             case .raw(let raw): responseBody = .bytes(raw)
             case .canonical(let canonical): responseBody = .bytes(try codec.encodeCompletion(canonical))
             }
-            headers.append(.jsonContentType)
+            gateway.contentType = .json
         case .stream(let stream, _):
             let encoder = codec.makeStreamEncoder(for: inbound)
-            headers.append(
-                encoder.contentType == "text/event-stream"
-                    ? .eventStreamContentType : HTTPField(name: .contentType, value: encoder.contentType))
-            headers.append(Self.noCache)
-            headers.append(Self.noProxyBuffering)
+            gateway.contentType = encoder.contentType == "text/event-stream" ? .eventStream : .other(encoder.contentType)
+            gateway.streaming = true
             responseBody = .stream(streamWriter(stream, encoder: encoder, logger: logger))
             keepAlive = encoder.contentType.hasPrefix("text/event-stream") ? Self.ping : nil
         }
-        headers.append(HTTPField(name: .xOrchestratorProvider, value: result.route.provider))
-        headers.append(
-            result.route.attempts == 1
-                ? Self.oneAttempt : HTTPField(name: .xOrchestratorAttempts, value: String(result.route.attempts)))
-        headers.append(HTTPField(name: .xOrchestratorOverheadMs, value: result.route.overheadMillisecondsText))
+        gateway.setRoute(result.route)
+        var headers = HTTPFields()
         headers.add(result.route.rateLimit)
-        return FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
+        var response = FrontResponse(status: .ok, headers: headers, body: responseBody, keepAlive: keepAlive)
+        response.gateway = gateway
+        return response
     }
-
-    // Fields with a fixed value, made once: making one checks every byte of its value.
-    private static let oneAttempt = HTTPField(name: .xOrchestratorAttempts, value: "1")
-    private static let noCache = HTTPField(name: .cacheControl, value: "no-cache")
-    private static let noProxyBuffering = HTTPField(name: .xAccelBuffering, value: "no")
 
     /// An SSE comment: every SSE reader skips it.
     static let ping = ByteBuffer(string: ": ping\n\n")

@@ -7,7 +7,10 @@ import OrchestratorCore
 /// the Hummingbird routes and the NIO data plane both serve these.
 public struct FrontResponse: Sendable {
     public var status: HTTPResponse.Status
+    /// The response's fields, besides the gateway's own in ``gateway``.
     public var headers: HTTPFields
+    /// The fields the gateway gives every response it serves, as values.
+    var gateway = GatewayFields()
     public var body: FrontBody
     /// For a stream: what to send while it is silent, so clients and proxies do not
     /// take it for dead (an SSE comment); nil: nothing.
@@ -18,6 +21,165 @@ public struct FrontResponse: Sendable {
         self.headers = headers
         self.body = body
         self.keepAlive = keepAlive
+    }
+
+    /// ``headers`` with the ``gateway`` fields added, for a server that takes fields
+    /// (Hummingbird's routes).
+    public var allHeaders: HTTPFields {
+        var all = headers
+        gateway.add(to: &all)
+        return all
+    }
+}
+
+/// The fields the gateway itself gives a response it serves, kept as values until the
+/// head is written.
+///
+/// The data plane's codec writes them straight into the head's bytes
+/// (``write(to:bodiless:)``). As `HTTPFields` each cost about 550 instructions: a
+/// validated `HTTPField`, a search of the fields already set, and copies of the field
+/// as the collection grew and as the head was written, for seven or eight fields per
+/// response. Hummingbird's routes get them as fields (``add(to:)``).
+struct GatewayFields: Sendable, Equatable {
+    enum ContentType: Sendable, Equatable {
+        case json
+        case eventStream
+        case other(String)
+    }
+
+    var contentType: ContentType?
+    /// A stream's `Cache-Control: no-cache` and `X-Accel-Buffering: no`.
+    var streaming = false
+    /// `x-orchestrator-provider`, `-attempts` and `-overhead-ms`.
+    var provider: String?
+    var attempts = 0
+    var overheadMilliseconds: String?
+    /// `x-request-id`.
+    var requestID: String?
+    /// `Content-Length`, for a complete body.
+    var contentLength: Int?
+    /// `Connection: close`.
+    var close = false
+
+    /// The fields of a served route: its provider, attempts and overhead.
+    mutating func setRoute(_ route: RouteInfo) {
+        provider = route.provider
+        attempts = route.attempts
+        overheadMilliseconds = route.overheadMillisecondsText
+    }
+
+    /// About what ``write(to:bodiless:)`` takes, for a first guess at a head's capacity.
+    var roughSize: Int {
+        var size = 0
+        if contentType != nil { size += 48 }
+        if streaming { size += Self.streamingLines.utf8CodeUnitCount }
+        if let provider { size += 56 + provider.utf8.count }
+        if overheadMilliseconds != nil { size += 40 }
+        if let requestID { size += 16 + requestID.utf8.count }
+        if contentLength != nil { size += 32 }
+        if close { size += Self.closeLine.utf8CodeUnitCount }
+        return size
+    }
+
+    private static let contentTypeLine: StaticString = "Content-Type: "
+    private static let streamingLines: StaticString = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+    private static let providerLine: StaticString = "x-orchestrator-provider: "
+    private static let attemptsLine: StaticString = "x-orchestrator-attempts: "
+    private static let overheadLine: StaticString = "x-orchestrator-overhead-ms: "
+    private static let requestIDLine: StaticString = "x-request-id: "
+    private static let contentLengthLine: StaticString = "Content-Length: "
+    private static let closeLine: StaticString = "Connection: close\r\n"
+
+    /// Writes the field lines, without `Content-Length` when the response has no body
+    /// (`bodiless`: 1xx, 204, 304, or the answer to a CONNECT).
+    func write(to buffer: inout ByteBuffer, bodiless: Bool) {
+        let contentType: String? =
+            switch self.contentType {
+            case .json: "application/json"
+            case .eventStream: "text/event-stream"
+            case .other(let value): value
+            case nil: nil
+            }
+        // Values from outside (a provider's name, an encoder's content type) are written
+        // as they are only when plain; anything else goes as `HTTPField` would make it.
+        let plainType = contentType.map(Self.plainValue)
+        let plainProvider = provider.map(Self.plainValue)
+        var size = 0
+        if let plainType { size += Self.contentTypeLine.utf8CodeUnitCount + plainType.utf8.count + 2 }
+        if streaming { size += Self.streamingLines.utf8CodeUnitCount }
+        if let plainProvider {
+            size += Self.providerLine.utf8CodeUnitCount + plainProvider.utf8.count + 2
+            size += Self.attemptsLine.utf8CodeUnitCount + HeadBytes.maxDecimalDigits + 2
+        }
+        if let overheadMilliseconds { size += Self.overheadLine.utf8CodeUnitCount + overheadMilliseconds.utf8.count + 2 }
+        if let requestID { size += Self.requestIDLine.utf8CodeUnitCount + Self.plainValue(requestID).utf8.count + 2 }
+        if contentLength != nil, !bodiless { size += Self.contentLengthLine.utf8CodeUnitCount + HeadBytes.maxDecimalDigits + 2 }
+        if close { size += Self.closeLine.utf8CodeUnitCount }
+        guard size > 0 else { return }
+        buffer.writeHead(maximumBytes: size) { out in
+            if let plainType { Self.line(Self.contentTypeLine, plainType, &out) }
+            if streaming { out.append(Self.streamingLines) }
+            if let plainProvider {
+                Self.line(Self.providerLine, plainProvider, &out)
+                out.append(Self.attemptsLine)
+                out.append(decimal: max(0, attempts))
+                out.append("\r\n")
+            }
+            if let overheadMilliseconds { Self.line(Self.overheadLine, overheadMilliseconds, &out) }
+            if let requestID { Self.line(Self.requestIDLine, Self.plainValue(requestID), &out) }
+            if let contentLength, !bodiless {
+                out.append(Self.contentLengthLine)
+                out.append(decimal: max(0, contentLength))
+                out.append("\r\n")
+            }
+            if close { out.append(Self.closeLine) }
+        }
+    }
+
+    private static func line(_ name: StaticString, _ value: String, _ out: inout HeadBytes) {
+        out.append(name)
+        out.append(value)
+        out.append("\r\n")
+    }
+
+    /// `value` when every byte is visible ASCII or an inner space or tab (a field value
+    /// as it may be sent); otherwise the value `HTTPField` makes of it (invalid bytes as
+    /// spaces, no whitespace around it), so no value can end a line early.
+    static func plainValue(_ value: String) -> String {
+        var plain = true
+        for byte in value.utf8 where !(byte >= 0x21 && byte <= 0x7E) && byte != 0x20 && byte != 0x09 {
+            plain = false
+            break
+        }
+        if plain, let first = value.utf8.first, let last = value.utf8.last,
+            first != 0x20 && first != 0x09 && last != 0x20 && last != 0x09
+        {
+            return value
+        }
+        if plain, value.isEmpty { return value }
+        return HTTPField(name: .contentType, value: value).value
+    }
+
+    /// Adds the fields to `fields`, as the codec writes them (Hummingbird's routes).
+    func add(to fields: inout HTTPFields) {
+        switch contentType {
+        case .json: fields[.contentType] = "application/json"
+        case .eventStream: fields[.contentType] = "text/event-stream"
+        case .other(let value): fields[.contentType] = value
+        case nil: break
+        }
+        if streaming {
+            fields[.cacheControl] = "no-cache"
+            fields[.xAccelBuffering] = "no"
+        }
+        if let provider {
+            fields[.xOrchestratorProvider] = provider
+            fields[.xOrchestratorAttempts] = String(attempts)
+        }
+        if let overheadMilliseconds { fields[.xOrchestratorOverheadMs] = overheadMilliseconds }
+        if let requestID { fields[.xRequestID] = requestID }
+        if let contentLength { fields[.contentLength] = String(contentLength) }
+        if close { fields[.connection] = "close" }
     }
 }
 

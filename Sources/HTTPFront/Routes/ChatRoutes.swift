@@ -77,10 +77,10 @@ extension Response {
     init(_ front: FrontResponse) {
         switch front.body {
         case .bytes(let bytes):
-            self.init(status: front.status, headers: front.headers, body: ResponseBody(byteBuffer: bytes))
+            self.init(status: front.status, headers: front.allHeaders, body: ResponseBody(byteBuffer: bytes))
         case .stream(let produce):
             self.init(
-                status: front.status, headers: front.headers,
+                status: front.status, headers: front.allHeaders,
                 body: ResponseBody { writer in
                     // Hummingbird ends the body when the producer returns.
                     let completed = await produce(
