@@ -43,28 +43,52 @@ enum LogRows {
         }
     }
 
-    /// The bytes of a row's text values.
-    static func textBytes(_ row: [SQLValue]) -> Int {
-        var total = 0
-        for case .text(let text) in row { total += text.utf8.count }
-        return total
-    }
+    /// Values per row.
+    static let columnCount = columns.split(separator: ",").count
 
-    /// A row's values, every text cut to its column's size: a value a client chose (a
-    /// 300-character model name) must never make a whole batch fail on MySQL's strict
-    /// columns and stall the log writer behind it.
-    static func values(_ e: RequestLogEntry) -> [SQLValue] {
-        [
-            .text(fit(e.id, name)), .text(fit(e.requestID, name)), .int(e.timestampMillis), .text(fit(e.keyID, name)),
-            .text(fit(e.keyName, name)), .text(fit(e.apiStyle, name)), .text(fit(e.model, name)),
-            SQLValue(e.provider.map { fit($0, name) }), SQLValue(e.upstreamModel.map { fit($0, name) }), SQLValue(e.stream),
-            .int(Int64(e.status)), .int(Int64(e.attempts)), .int(e.latencyMillis), SQLValue(e.timeToFirstTokenMillis),
-            .int(Int64(e.promptTokens)), .int(Int64(e.completionTokens)), .int(Int64(e.cachedTokens)),
-            SQLValue(e.tokensEstimated), .int(e.costMicros), SQLValue(e.errorMessage.map { fit($0, text) }),
-            SQLValue(e.upstreamRequestID.map { fit($0, name) }), SQLValue(e.requestBody.map { fit($0, longText) }),
-            SQLValue(e.responseBody.map { fit($0, longText) }),
-            SQLValue(e.attemptDetails.isEmpty ? nil : fittedAttempts(e.attemptDetails)),
-        ]
+    /// Appends a row's values to `values`, every text cut to its column's size (a value a
+    /// client chose, a 300-character model name, must never make a whole batch fail on
+    /// MySQL's strict columns and stall the log writer behind it); returns the bytes of
+    /// its text values.
+    ///
+    /// Appended in place: a row built as an array of its own, then copied into the
+    /// statement's parameters, cost an allocation and a retain and release of every
+    /// text value per row.
+    @discardableResult
+    static func append(_ e: RequestLogEntry, to values: inout [SQLValue]) -> Int {
+        var textBytes = 0
+        func text(_ value: String?, _ limit: Limit) {
+            guard let value else { return values.append(.null) }
+            let fitted = fit(value, limit)
+            textBytes += fitted.utf8.count
+            values.append(.text(fitted))
+        }
+        text(e.id, name)
+        text(e.requestID, name)
+        values.append(.int(e.timestampMillis))
+        text(e.keyID, name)
+        text(e.keyName, name)
+        text(e.apiStyle, name)
+        text(e.model, name)
+        text(e.provider, name)
+        text(e.upstreamModel, name)
+        values.append(SQLValue(e.stream))
+        values.append(.int(Int64(e.status)))
+        values.append(.int(Int64(e.attempts)))
+        values.append(.int(e.latencyMillis))
+        values.append(SQLValue(e.timeToFirstTokenMillis))
+        values.append(.int(Int64(e.promptTokens)))
+        values.append(.int(Int64(e.completionTokens)))
+        values.append(.int(Int64(e.cachedTokens)))
+        values.append(SQLValue(e.tokensEstimated))
+        values.append(.int(e.costMicros))
+        text(e.errorMessage, self.text)
+        text(e.upstreamRequestID, name)
+        text(e.requestBody, longText)
+        text(e.responseBody, longText)
+        // Already cut to fit by `fittedAttempts`.
+        text(e.attemptDetails.isEmpty ? nil : fittedAttempts(e.attemptDetails), longText)
+        return textBytes
     }
 
     /// Column sizes (MySQL's, the stricter): VARCHAR(255) characters, TEXT and

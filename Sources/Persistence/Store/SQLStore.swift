@@ -264,14 +264,19 @@ public final class SQLStore: ConfigStore, RequestLogStore, HealthStore, Readines
                 rows = 0
                 textBytes = 0
             }
+            let columns = LogRows.columnCount
             for e in entries {
-                let row = LogRows.values(e)
-                let bytes = LogRows.textBytes(row)
-                if rows == LogRows.rowsPerInsert || (rows > 0 && textBytes + bytes > LogRows.textBytesPerInsert) {
+                if rows == LogRows.rowsPerInsert { try flush() }
+                if values.isEmpty { values.reserveCapacity(columns * min(entries.count, LogRows.rowsPerInsert)) }
+                let bytes = LogRows.append(e, to: &values)
+                if rows > 0, textBytes + bytes > LogRows.textBytesPerInsert {
+                    // This row's text would make the statement too large: the rows before
+                    // it go first, and it starts the next statement.
+                    let row = Array(values[(values.count - columns)...])
+                    values.removeLast(columns)
                     try flush()
+                    values.append(contentsOf: row)
                 }
-                if values.isEmpty { values.reserveCapacity(row.count * min(entries.count, LogRows.rowsPerInsert)) }
-                values.append(contentsOf: row)
                 rows += 1
                 textBytes += bytes
             }
