@@ -100,10 +100,12 @@ struct GatewayFields: Sendable, Equatable {
             case .other(let value): value
             case nil: nil
             }
-        // Values from outside (a provider's name, an encoder's content type) are written
-        // as they are only when plain; anything else goes as `HTTPField` would make it.
+        // Values from outside (a provider's name, an encoder's content type; request ids
+        // are checked at the door) are written as they are only when plain; anything
+        // else goes as `HTTPField` would make it.
         let plainType = contentType.map(Self.plainValue)
         let plainProvider = provider.map(Self.plainValue)
+        let plainRequestID = requestID.map(Self.plainValue)
         var size = 0
         if let plainType { size += Self.contentTypeLine.utf8CodeUnitCount + plainType.utf8.count + 2 }
         if streaming { size += Self.streamingLines.utf8CodeUnitCount }
@@ -112,7 +114,7 @@ struct GatewayFields: Sendable, Equatable {
             size += Self.attemptsLine.utf8CodeUnitCount + HeadBytes.maxDecimalDigits + 2
         }
         if let overheadMilliseconds { size += Self.overheadLine.utf8CodeUnitCount + overheadMilliseconds.utf8.count + 2 }
-        if let requestID { size += Self.requestIDLine.utf8CodeUnitCount + Self.plainValue(requestID).utf8.count + 2 }
+        if let plainRequestID { size += Self.requestIDLine.utf8CodeUnitCount + plainRequestID.utf8.count + 2 }
         if contentLength != nil, !bodiless { size += Self.contentLengthLine.utf8CodeUnitCount + HeadBytes.maxDecimalDigits + 2 }
         if close { size += Self.closeLine.utf8CodeUnitCount }
         guard size > 0 else { return }
@@ -126,7 +128,7 @@ struct GatewayFields: Sendable, Equatable {
                 out.append("\r\n")
             }
             if let overheadMilliseconds { Self.line(Self.overheadLine, overheadMilliseconds, &out) }
-            if let requestID { Self.line(Self.requestIDLine, Self.plainValue(requestID), &out) }
+            if let plainRequestID { Self.line(Self.requestIDLine, plainRequestID, &out) }
             if let contentLength, !bodiless {
                 out.append(Self.contentLengthLine)
                 out.append(decimal: max(0, contentLength))
