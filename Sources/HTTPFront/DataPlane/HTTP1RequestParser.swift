@@ -176,7 +176,7 @@ struct HTTP1RequestParser {
             throw HTTP1Malformed(.startLine, "a malformed request line")
         }
         let methodBytes = UnsafeRawBufferPointer(rebasing: line[..<firstSpace])
-        guard methodBytes.allSatisfy(HTTP1Syntax.isTokenByte) else { throw HTTP1Malformed(.method, "an invalid method") }
+        guard HTTP1Syntax.isToken(methodBytes) else { throw HTTP1Malformed(.method, "an invalid method") }
         guard let secondSpace = line[(firstSpace + 1)...].firstIndex(of: UInt8(ascii: " ")), secondSpace > firstSpace + 1 else {
             throw HTTP1Malformed(.startLine, "a malformed request line")
         }

@@ -37,7 +37,7 @@ enum LogRows {
     private static let mysqlInserts = inserts("INSERT INTO")
 
     private static func inserts(_ verb: String) -> [String] {
-        let row = "(" + Array(repeating: "?", count: columns.split(separator: ",").count).joined(separator: ", ") + ")"
+        let row = "(" + Array(repeating: "?", count: columnCount).joined(separator: ", ") + ")"
         return (1...rowsPerInsert).map { count in
             "\(verb) request_logs (\(columns)) VALUES " + Array(repeating: row, count: count).joined(separator: ", ")
         }
