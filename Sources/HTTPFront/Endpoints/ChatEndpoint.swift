@@ -27,14 +27,13 @@ struct ChatEndpoint: Sendable {
         var receivedAt: ContinuousClock.Instant
         var receivedAtMillis: Int64
         /// The server's logger. It need not carry the request's id yet: ``serve(_:)`` adds
-        /// it together with the model and key, so a request that logs nothing (at the
-        /// usual levels, every successful one) pays for one metadata update, not two.
+        /// it together with the model and key (see `RequestLogHandler`).
         var logger: Logger
 
         /// `logger` with the request's id.
         var requestLogger: Logger {
             var logger = logger
-            logger[metadataKey: "request.id"] = .string(requestID)
+            logger[metadataKey: RequestLogHandler.requestIDKey] = .string(requestID)
             return logger
         }
     }
@@ -69,15 +68,10 @@ struct ChatEndpoint: Sendable {
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
             route: call.route)
+        // The request's id, model and key become metadata only if a line is logged.
         var logger = call.logger
-        // All at once: one copy of the metadata, grown once (each subscript write
-        // copied it, for every request).
-        var metadata = logger.handler.metadata
-        metadata.reserveCapacity(metadata.count + 3)
-        metadata["request.id"] = .string(call.requestID)
-        metadata["model"] = .string(inbound.chat.model)
-        metadata["key"] = .string(principal.name)
-        logger.handler.metadata = metadata
+        logger.handler = RequestLogHandler(
+            base: logger.handler, requestID: call.requestID, model: inbound.chat.model, key: principal.name)
         let result = try await service.chat(inbound, principal: principal, logger: logger)
         // The gateway's own fields as values (see `GatewayFields`); `headers` only has
         // the key's rate-limit fields, when it has limits.
