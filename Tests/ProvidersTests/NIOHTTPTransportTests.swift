@@ -396,6 +396,88 @@ extension Result where Failure == any Error {
                 + "anthropic-version: 2023-06-01\r\ncontent-length: 2\r\n\r\n{}")
     }
 
+    /// A prepared head gives the same bytes as the request it was prepared from, whatever
+    /// the method, URL, fields and body; and any change to the method, URL or fields drops
+    /// it, so it can never send what the request no longer says.
+    @Test func preparedHeadsGiveTheSameBytes() async throws {
+        try await withTransport { transport in try preparedHeadsGiveTheSameBytes(transport) }
+    }
+
+    private func preparedHeadsGiveTheSameBytes(_ transport: NIOHTTPTransport) throws {
+        var fields = HTTPFields()
+        fields[.authorization] = "Bearer sk-test"
+        fields[.contentType] = "application/json"
+        fields[.connection] = "close"  // hop-by-hop: dropped either way
+        fields.append(HTTPField(name: HTTPField.Name("X-Custom")!, value: "ä value"))
+        let big = ByteBuffer(string: String(repeating: "y", count: NIOHTTPTransport.inlineBodyLimit + 1))
+        let requests: [TransportRequest] = [
+            TransportRequest(url: "http://up.example:8080/v1/chat/completions", headers: fields, body: ByteBuffer(string: #"{"a":1}"#)),
+            TransportRequest(url: "https://up.example/v1/x?api-version=2024-10-21", headers: fields, body: ByteBuffer()),
+            TransportRequest(url: "http://[::1]:9/p", headers: fields),
+            TransportRequest(method: .get, url: "http://up.example/models", headers: fields),
+            TransportRequest(method: .get, url: "http://up.example/models", body: ByteBuffer(string: "q")),
+            TransportRequest(method: .head, url: "http://up.example/"),
+            TransportRequest(method: .put, url: "http://up.example/"),
+            TransportRequest(url: "http://up.example/big", headers: fields, body: big),
+        ]
+        for request in requests {
+            let plain = NIOHTTPTransport.requestBytes(request, url: try UpstreamURL(parsing: request.url))
+            let prepared = try #require(transport.prepare(request) as? NIOHTTPTransport.PreparedHead)
+            let fromPrepared = NIOHTTPTransport.requestBytes(prepared, body: request.body)
+            #expect(String(buffer: fromPrepared.head) == String(buffer: plain.head), "\(request.url)")
+            #expect(fromPrepared.body == plain.body)
+            #expect(fromPrepared.isHEAD == plain.isHEAD)
+            // The same prepared head serves another body.
+            let other = NIOHTTPTransport.requestBytes(prepared, body: ByteBuffer(string: "other"))
+            var withOther = request
+            withOther.body = ByteBuffer(string: "other")
+            #expect(String(buffer: other.head) == String(buffer: NIOHTTPTransport.requestBytes(withOther, url: prepared.url).head))
+        }
+        #expect(transport.prepare(TransportRequest(url: "ftp://up.example/")) == nil)
+    }
+
+    @Test func changingAPreparedRequestsHeadDropsThePreparation() async throws {
+        try await withTransport { transport in try changingAPreparedRequestsHeadDropsThePreparation(transport) }
+    }
+
+    private func changingAPreparedRequestsHeadDropsThePreparation(_ transport: NIOHTTPTransport) throws {
+        var request = TransportRequest(url: "http://up.example/v1/a", headers: [.authorization: "Bearer one"])
+        request.prepared = transport.prepare(request)
+        var copy = request
+        copy.body = ByteBuffer(string: "{}")
+        copy.idleTimeout = .seconds(3)
+        #expect(copy.prepared != nil, "the body and timeouts are not part of the head")
+        copy.url = "http://up.example/v1/b"
+        #expect(copy.prepared == nil)
+        copy = request
+        copy.headers[.authorization] = "Bearer two"
+        #expect(copy.prepared == nil)
+        copy = request
+        copy.method = .put
+        #expect(copy.prepared == nil)
+        #expect(request.prepared != nil)
+    }
+
+    /// On the wire: a prepared request reaches the upstream with its fields and body.
+    @Test func aPreparedRequestIsSentAsBuilt() async throws {
+        try await withTransport { transport in
+            try await RawUpstream.withServer({ _, head in
+                let auth = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization: ") } ?? "none"
+                return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(auth.utf8.count)\r\n\r\n\(auth)")]
+            }) { upstream in
+                var request = TransportRequest(url: upstream.baseURL + "/p", headers: [.authorization: "Bearer sk-p"])
+                request.prepared = transport.prepare(request)
+                #expect(request.prepared != nil)
+                for body in ["1", "22"] {
+                    request.body = ByteBuffer(string: body)
+                    let response = try await transport.execute(request, deadline: .now + .seconds(5), logger: logger)
+                    #expect(String(buffer: try await response.collect(upTo: 1024)) == "Authorization: Bearer sk-p")
+                }
+                #expect(upstream.connectionCount == 1)
+            }
+        }
+    }
+
     @Test func largeBodiesGoOutWhole() async throws {
         let big = String(repeating: "x", count: NIOHTTPTransport.inlineBodyLimit * 3 + 17)
         try await withTransport { transport in

@@ -45,6 +45,75 @@ struct OpenAIAdapterTests {
         #expect(transport.requests.withLock { $0[0].headers[HTTPField.Name("OpenAI-Organization")!] } == "org-1")
     }
 
+    /// A transport that prepares every request (counting them), as the NIO one does.
+    final class PreparingTransport: HTTPTransport {
+        final class Prepared: PreparedRequestHead {
+            let url: String
+            init(url: String) { self.url = url }
+        }
+        let scripted = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
+        let prepared = Mutex(0)
+
+        func execute(_ request: TransportRequest, deadline: ContinuousClock.Instant, logger: Logger) async throws
+            -> TransportResponse
+        {
+            try await scripted.execute(request, deadline: deadline, logger: logger)
+        }
+
+        func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)? {
+            prepared.withLock { $0 += 1 }
+            return Prepared(url: request.url)
+        }
+    }
+
+    /// Calls with the same provider, key and kind share one prepared request; any
+    /// difference in what the head is made of gets its own, with its own fields.
+    @Test func requestHeadsAreBuiltOncePerProviderKeyAndKind() async throws {
+        let transport = PreparingTransport()
+        let adapter = OpenAIAdapter(transport: transport)
+        let json = #"{"model":"alias","messages":[{"role":"user","content":"hi"}]}"#
+        var provider = ProviderConfig(name: "up", type: .openai, baseURL: "http://upstream.test/v1/")
+        for _ in 0..<3 { _ = try await adapter.complete(try makeCall(json, provider: provider)) }
+        #expect(transport.prepared.withLock { $0 } == 1)
+        _ = try await adapter.complete(try makeCall(json, provider: provider, apiKey: "sk-other"))
+        _ = try await adapter.complete(try makeCall(json, provider: provider, apiKey: nil))
+        provider.headers = ["X-Tenant": "blue"]
+        _ = try await adapter.complete(try makeCall(json, provider: provider))
+        provider.baseURL = "http://elsewhere.test/v2"
+        _ = try await adapter.complete(try makeCall(json, provider: provider))
+        _ = try await adapter.complete(try makeCall(json, provider: provider))
+        #expect(transport.prepared.withLock { $0 } == 5)
+        #expect(adapter.heads.count == 5)
+        let sent = transport.scripted.requests.withLock { $0 }
+        #expect(sent.count == 8)
+        #expect(sent[2].headers[.authorization] == "Bearer sk-upstream")
+        #expect(sent[3].headers[.authorization] == "Bearer sk-other")
+        #expect(sent[4].headers[.authorization] == nil)
+        #expect(sent[5].headers[HTTPField.Name("X-Tenant")!] == "blue")
+        #expect(sent[5].url == "http://upstream.test/v1/chat/completions")
+        #expect(sent[7].url == "http://elsewhere.test/v2/chat/completions")
+        // Each request carries the preparation of its own URL, and its own body.
+        for request in sent {
+            #expect((request.prepared as? PreparingTransport.Prepared)?.url == request.url)
+            #expect(request.body.map { String(buffer: $0) }?.contains(#""model":"real-model""#) == true)
+        }
+    }
+
+    @Test func azureDeploymentsGetTheirOwnHeads() async throws {
+        let transport = PreparingTransport()
+        let adapter = OpenAIAdapter(transport: transport, dialect: .azure)
+        let json = #"{"model":"alias","messages":[{"role":"user","content":"hi"}]}"#
+        let provider = ProviderConfig(name: "az", type: .azure, baseURL: "https://res.openai.azure.com")
+        for model in ["gpt-4o", "gpt-4o-mini", "gpt-4o"] {
+            _ = try await adapter.complete(
+                try makeCall(json, provider: provider, target: TargetConfig(provider: "az", model: model)))
+        }
+        let urls = transport.scripted.requests.withLock { $0.map(\.url) }
+        #expect(urls.map { $0.contains("/deployments/gpt-4o/") } == [true, false, true])
+        #expect(urls[1].contains("/deployments/gpt-4o-mini/"))
+        #expect(transport.prepared.withLock { $0 } == 2)
+    }
+
     @Test func noKeyMeansNoAuthorizationHeader() async throws {
         let transport = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
         _ = try await OpenAIAdapter(transport: transport).complete(

@@ -12,12 +12,30 @@ public protocol HTTPTransport: Sendable {
     /// The body must be consumed or dropped; dropping it cancels the request.
     func execute(_ request: TransportRequest, deadline: ContinuousClock.Instant, logger: Logger) async throws
         -> TransportResponse
+
+    /// What this transport would make of `request`'s method, URL and fields for every
+    /// request that has the same, done once: a caller that sends one head again and again
+    /// (an adapter, to one provider with one key) keeps it in ``TransportRequest/prepared``.
+    /// nil (the default) when the transport has nothing to prepare or cannot send the
+    /// request; ``execute(_:deadline:logger:)`` then reports why.
+    func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)?
 }
 
+extension HTTPTransport {
+    public func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)? { nil }
+}
+
+/// A request head as a transport prepared it (see ``HTTPTransport/prepare(_:)``); opaque
+/// to everyone else.
+public protocol PreparedRequestHead: AnyObject, Sendable {}
+
 public struct TransportRequest: Sendable {
-    public var method: HTTPRequest.Method
-    public var url: String
-    public var headers: HTTPFields
+    public var method: HTTPRequest.Method { didSet { prepared = nil } }
+    public var url: String { didSet { prepared = nil } }
+    public var headers: HTTPFields { didSet { prepared = nil } }
+    /// The transport's preparation of this request's method, URL and fields, when the
+    /// sender kept one; any change to those three drops it.
+    public var prepared: (any PreparedRequestHead)?
     public var body: ByteBuffer?
     /// Longest silence allowed between body chunks of the response.
     public var idleTimeout: Duration?

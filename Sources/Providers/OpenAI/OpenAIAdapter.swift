@@ -22,6 +22,8 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// The largest non-streaming upstream body accepted.
     let maxResponseBytes: Int
     let dialect: Dialect
+    /// The requests sent before, by provider, key and kind (see `RequestHeadCache`).
+    let heads = RequestHeadCache()
 
     /// Which flavour of the OpenAI API the upstream speaks.
     public enum Dialect: Sendable {
@@ -143,20 +145,32 @@ public struct OpenAIAdapter: ProviderAdapter {
         _ = try await response.successBody(provider: provider.name, limit: maxResponseBytes)
     }
 
-    /// Builds and sends the upstream request.
+    /// Builds and sends the upstream request: its body, and the rest as sent before for
+    /// the same provider, key and kind of call.
     private func send(_ call: ProviderCall, stream: Bool) async throws(GatewayError) -> TransportResponse {
         let body = try Self.upstreamBody(for: call, stream: stream)
+        let key = RequestHeadCache.Key(
+            operation: call.request.operation, stream: stream, apiKey: call.apiKey,
+            deployment: dialect == .azure ? call.target.model : nil, provider: call.provider)
+        var request = try heads.request(for: key) { () throws(GatewayError) in try bodilessRequest(call, stream: stream) }
+        request.body = body
+        return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
+    }
+
+    /// The upstream request without its body, with the transport's preparation of it.
+    func bodilessRequest(_ call: ProviderCall, stream: Bool) throws(GatewayError) -> TransportRequest {
         var headers = HTTPFields()
         headers.reserveCapacity(3 + call.provider.headers.count)
         headers.append(.jsonContentType)
         headers.append(stream ? .acceptEventStream : .acceptJSON)
         addAuthorization(call.apiKey, provider: call.provider, to: &headers)
         headers.addProviderHeaders(call.provider)
-        let request = TransportRequest(
-            method: .post, url: try url(for: call), headers: headers, body: body,
+        var request = TransportRequest(
+            method: .post, url: try url(for: call), headers: headers,
             idleTimeout: stream ? call.provider.streamIdleTimeout : nil, caFile: call.provider.transportCAFile,
             proxy: call.provider.transportProxy)
-        return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
+        request.prepared = transport.prepare(request)
+        return request
     }
 
     /// The upstream key: a bearer token, or Azure's `api-key` header.

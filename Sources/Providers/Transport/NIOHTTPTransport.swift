@@ -75,14 +75,20 @@ public final class NIOHTTPTransport: HTTPTransport {
         -> TransportResponse
     {
         let url: UpstreamURL
-        do {
-            url = try parsedURL(request.url)
-        } catch {
-            throw TransportError(.other, "invalid upstream URL: \(error.description)")
+        let wire: UpstreamRequestBytes
+        if let prepared = request.prepared as? PreparedHead {
+            url = prepared.url
+            wire = Self.requestBytes(prepared, body: request.body)
+        } else {
+            do {
+                url = try parsedURL(request.url)
+            } catch {
+                throw TransportError(.other, "invalid upstream URL: \(error.description)")
+            }
+            wire = Self.requestBytes(request, url: url)
         }
         let key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
         let tls = try url.secure ? tlsContext(caFile: key.caFile) : nil
-        let wire = Self.requestBytes(request, url: url)
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero else { throw TransportError(.timeout, "the deadline passed before the upstream call") }
         let nioDeadline = NIODeadline.now() + .nanoseconds(remaining.totalNanoseconds)
@@ -235,43 +241,104 @@ public final class NIOHTTPTransport: HTTPTransport {
     /// kilobytes costs less than a second buffer in the write.
     static let inlineBodyLimit = 16 * 1024
 
+    /// A request's method, URL and fields made ready to send: the URL parsed, and the
+    /// head's bytes up to where the body's length goes. An adapter keeps one per provider
+    /// and key (``HTTPTransport/prepare(_:)``), so a request copies these bytes instead
+    /// of building the fields, serializing them and looking its URL up.
+    final class PreparedHead: PreparedRequestHead {
+        let url: UpstreamURL
+        /// The request line, `host` and the fields (hop-by-hop ones dropped).
+        let prefix: ByteBuffer
+        /// POST, PUT and PATCH always say their length, even of no body.
+        let methodSendsLength: Bool
+        let isHEAD: Bool
+
+        init(method: HTTPRequest.Method, url: UpstreamURL, headers: HTTPFields) {
+            self.url = url
+            var prefix = ByteBufferAllocator().buffer(
+                capacity: NIOHTTPTransport.prefixSize(method: method, url: url) + HeadBytes.roughSize(of: headers))
+            NIOHTTPTransport.writePrefix(method: method, url: url, headers: headers, to: &prefix)
+            self.prefix = prefix
+            self.methodSendsLength = NIOHTTPTransport.sendsLength(method)
+            self.isHEAD = method == .head
+        }
+    }
+
+    public func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)? {
+        guard let url = try? parsedURL(request.url) else { return nil }
+        return PreparedHead(method: request.method, url: url, headers: request.headers)
+    }
+
     /// The request serialized for the wire: request line, `host`, the request's own
     /// fields (hop-by-hop ones dropped), `content-length`, and the body.
     static func requestBytes(_ request: TransportRequest, url: UpstreamURL) -> UpstreamRequestBytes {
-        let method = request.method.rawValue
-        let bodyLength = request.body?.readableBytes
-        let sendsLength =
-            bodyLength != nil || request.method == .post || request.method == .put || request.method == .patch
-        let inline = bodyLength.map { $0 <= inlineBodyLimit } ?? true
-        // The request line and `host`: method, space, target, the rest.
-        let requestLine = method.utf8.count + 1 + url.target.utf8.count + url.hostHeader.utf8.count
-            + " HTTP/1.1\r\nhost: \r\n".utf8.count
-        let ending = "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits
+        let body = request.body
         var head = ByteBufferAllocator().buffer(
-            capacity: requestLine + HeadBytes.roughSize(of: request.headers) + ending + (inline ? bodyLength ?? 0 : 0))
-        head.writeHead(maximumBytes: requestLine) { out in
-            out.append(method)
+            capacity: prefixSize(method: request.method, url: url) + HeadBytes.roughSize(of: request.headers)
+                + endingSize(body: body))
+        writePrefix(method: request.method, url: url, headers: request.headers, to: &head)
+        return finish(&head, sendsLength: sendsLength(request.method), body: body, isHEAD: request.method == .head)
+    }
+
+    /// The same bytes from a prepared head: its prefix copied, then the length and body.
+    static func requestBytes(_ prepared: PreparedHead, body: ByteBuffer?) -> UpstreamRequestBytes {
+        var head = ByteBufferAllocator().buffer(capacity: prepared.prefix.readableBytes + endingSize(body: body))
+        head.writeImmutableBuffer(prepared.prefix)
+        return finish(&head, sendsLength: prepared.methodSendsLength, body: body, isHEAD: prepared.isHEAD)
+    }
+
+    private static func sendsLength(_ method: HTTPRequest.Method) -> Bool {
+        method == .post || method == .put || method == .patch
+    }
+
+    /// The request line and `host` line's size.
+    private static func prefixSize(method: HTTPRequest.Method, url: UpstreamURL) -> Int {
+        method.rawValue.utf8.count + 1 + url.target.utf8.count + url.hostHeader.utf8.count
+            + " HTTP/1.1\r\nhost: \r\n".utf8.count
+    }
+
+    /// What ``finish(_:sendsLength:body:isHEAD:)`` may add: the length line, the blank
+    /// line, and a body small enough to go in the same buffer.
+    private static func endingSize(body: ByteBuffer?) -> Int {
+        let ending = "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits
+        guard let length = body?.readableBytes, length <= inlineBodyLimit else { return ending }
+        return ending + length
+    }
+
+    private static func writePrefix(
+        method: HTTPRequest.Method, url: UpstreamURL, headers: HTTPFields, to head: inout ByteBuffer
+    ) {
+        head.writeHead(maximumBytes: prefixSize(method: method, url: url)) { out in
+            out.append(method.rawValue)
             out.append(byte: UInt8(ascii: " "))
             out.append(url.target)
             out.append(" HTTP/1.1\r\nhost: ")
             out.append(url.hostHeader)
             out.append("\r\n")
         }
-        head.writeFields(request.headers, where: { !isHopByHop($0.name.canonicalName) })
-        head.writeHead(maximumBytes: ending) { out in
-            if sendsLength {
+        head.writeFields(headers, where: { !isHopByHop($0.name.canonicalName) })
+    }
+
+    /// Ends `head` with `content-length` (when the body or the method needs one) and the
+    /// blank line, and adds a small body to it.
+    private static func finish(_ head: inout ByteBuffer, sendsLength: Bool, body: ByteBuffer?, isHEAD: Bool)
+        -> UpstreamRequestBytes
+    {
+        let bodyLength = body?.readableBytes
+        head.writeHead(maximumBytes: "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits) { out in
+            if sendsLength || bodyLength != nil {
                 out.append("content-length: ")
                 out.append(decimal: bodyLength ?? 0)
                 out.append("\r\n")
             }
             out.append("\r\n")
         }
-        var body = request.body
-        if inline, var bytes = body {
+        var body = body
+        if let length = bodyLength, length <= inlineBodyLimit, var bytes = body {
             head.writeBuffer(&bytes)
             body = nil
         }
-        return UpstreamRequestBytes(head: head, body: body, isHEAD: request.method == .head)
+        return UpstreamRequestBytes(head: head, body: body, isHEAD: isHEAD)
     }
 }
 

@@ -40,6 +40,13 @@ public final class RoutingTransport: HTTPTransport {
         return try await client.execute(request, deadline: deadline, logger: logger)
     }
 
+    /// The lean client's preparation; none for a proxied request (AsyncHTTPClient builds
+    /// its own).
+    public func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)? {
+        guard request.proxy?.isEmpty ?? true else { return nil }
+        return direct.prepare(request)
+    }
+
     /// Closes the lean client's pools and every proxy client.
     public func shutdown() async {
         await direct.shutdown()

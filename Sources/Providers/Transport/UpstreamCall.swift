@@ -61,8 +61,11 @@ extension TransportResponse {
 extension ProviderConfig {
     /// `base_url` without trailing slashes.
     var trimmedBaseURL: Substring {
-        var end = baseURL.endIndex
-        while end > baseURL.startIndex, baseURL[baseURL.index(before: end)] == "/" { end = baseURL.index(before: end) }
+        // Over the UTF-8 bytes: comparing `Character`s breaks graphemes, about 1,500
+        // instructions for a URL.
+        let utf8 = baseURL.utf8
+        var end = utf8.endIndex
+        while end > utf8.startIndex, utf8[utf8.index(before: end)] == UInt8(ascii: "/") { end = utf8.index(before: end) }
         return baseURL[..<end]
     }
 
