@@ -71,5 +71,11 @@ struct GatewayFieldsTests {
         }
         // Plain values are kept as they are, without a field made for them.
         #expect(GatewayFields.plainValue("openai-main_2.v1 (eu)") == "openai-main_2.v1 (eu)")
+        for plain in ["", "a", "a\tb", "x y", "~!", String(repeating: "long-value-", count: 20)] {
+            #expect(GatewayFields.plainValue(plain) == plain, "\(plain.debugDescription)")
+        }
+        for unsafe in [" a", "a ", "\ta", "a\t", "a\u{7F}", "a\u{1F}b", "é", "a\rb", "a\nb", "a\0"] {
+            #expect(GatewayFields.plainValue(unsafe) == HTTPField(name: .contentType, value: unsafe).value, "\(unsafe.debugDescription)")
+        }
     }
 }

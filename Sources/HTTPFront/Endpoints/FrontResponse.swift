@@ -93,17 +93,16 @@ struct GatewayFields: Sendable, Equatable {
     /// Writes the field lines, without `Content-Length` when the response has no body
     /// (`bodiless`: 1xx, 204, 304, or the answer to a CONNECT).
     func write(to buffer: inout ByteBuffer, bodiless: Bool) {
-        let contentType: String? =
-            switch self.contentType {
-            case .json: "application/json"
-            case .eventStream: "text/event-stream"
-            case .other(let value): value
-            case nil: nil
-            }
         // Values from outside (a provider's name, an encoder's content type; request ids
         // are checked at the door) are written as they are only when plain; anything
         // else goes as `HTTPField` would make it.
-        let plainType = contentType.map(Self.plainValue)
+        let plainType: String? =
+            switch self.contentType {
+            case .json: "application/json"
+            case .eventStream: "text/event-stream"
+            case .other(let value): Self.plainValue(value)
+            case nil: nil
+            }
         let plainProvider = provider.map(Self.plainValue)
         let plainRequestID = requestID.map(Self.plainValue)
         var size = 0
@@ -148,18 +147,17 @@ struct GatewayFields: Sendable, Equatable {
     /// as it may be sent); otherwise the value `HTTPField` makes of it (invalid bytes as
     /// spaces, no whitespace around it), so no value can end a line early.
     static func plainValue(_ value: String) -> String {
-        var plain = true
-        for byte in value.utf8 where !(byte >= 0x21 && byte <= 0x7E) && byte != 0x20 && byte != 0x09 {
-            plain = false
-            break
-        }
-        if plain, let first = value.utf8.first, let last = value.utf8.last,
-            first != 0x20 && first != 0x09 && last != 0x20 && last != 0x09
-        {
-            return value
-        }
-        if plain, value.isEmpty { return value }
-        return HTTPField(name: .contentType, value: value).value
+        // Over the string's own bytes where it has them (native and small strings do):
+        // iterating `utf8` cost about 40 instructions a byte, for every response.
+        let plain = value.utf8.withContiguousStorageIfAvailable(isPlain) ?? Array(value.utf8).withUnsafeBufferPointer(isPlain)
+        return plain ? value : HTTPField(name: .contentType, value: value).value
+    }
+
+    private static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let first = bytes.first, let last = bytes.last else { return true }
+        if first == 0x20 || first == 0x09 || last == 0x20 || last == 0x09 { return false }
+        for byte in bytes where (byte < 0x20 || byte > 0x7E) && byte != 0x09 { return false }
+        return true
     }
 
     /// Adds the fields to `fields`, as the codec writes them (Hummingbird's routes).
