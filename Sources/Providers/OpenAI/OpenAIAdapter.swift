@@ -149,10 +149,10 @@ public struct OpenAIAdapter: ProviderAdapter {
     /// the same provider, key and kind of call.
     private func send(_ call: ProviderCall, stream: Bool) async throws(GatewayError) -> TransportResponse {
         let body = try Self.upstreamBody(for: call, stream: stream)
-        let key = RequestHeadCache.Key(
+        var request = try heads.request(
             operation: call.request.operation, stream: stream, apiKey: call.apiKey,
-            deployment: dialect == .azure ? call.target.model : nil, provider: call.provider)
-        var request = try heads.request(for: key) { () throws(GatewayError) in try bodilessRequest(call, stream: stream) }
+            deployment: dialect == .azure ? call.target.model : nil, provider: call.provider
+        ) { () throws(GatewayError) in try bodilessRequest(call, stream: stream) }
         request.body = body
         return try await transport.send(request, provider: call.provider.name, deadline: call.deadline, logger: call.logger)
     }

@@ -18,7 +18,8 @@ import Synchronization
 /// holds a handful of entries; it is emptied when it reaches ``limit`` (a provider with
 /// very many keys), so it never grows without bound.
 final class RequestHeadCache: Sendable {
-    struct Key: Equatable, Sendable {
+    /// What a request's head is made of.
+    struct Key: Sendable {
         var operation: APIOperation
         var stream: Bool
         var apiKey: String?
@@ -26,10 +27,14 @@ final class RequestHeadCache: Sendable {
         var deployment: String?
         var provider: ProviderConfig
 
-        /// Cheap fields first: most entries that differ do in the key or the flags.
-        static func == (lhs: Key, rhs: Key) -> Bool {
-            lhs.operation == rhs.operation && lhs.stream == rhs.stream && lhs.apiKey == rhs.apiKey
-                && lhs.deployment == rhs.deployment && lhs.provider == rhs.provider
+        /// Compared with the call's own values in place, cheap fields first (most entries
+        /// that differ do in the key or the flags): a `Key` made for every lookup copied
+        /// the provider's configuration, a retain and a release for each of its strings.
+        func matches(
+            _ operation: APIOperation, _ stream: Bool, _ apiKey: String?, _ deployment: String?, _ provider: ProviderConfig
+        ) -> Bool {
+            self.operation == operation && self.stream == stream && self.apiKey == apiKey
+                && self.deployment == deployment && self.provider == provider
         }
     }
 
@@ -37,15 +42,22 @@ final class RequestHeadCache: Sendable {
 
     private let entries = Mutex<[(key: Key, request: TransportRequest)]>([])
 
-    /// The request for `key`, built by `build` (and kept) the first time.
-    func request(for key: Key, build: () throws(GatewayError) -> TransportRequest) throws(GatewayError)
-        -> TransportRequest
-    {
-        if let known = entries.withLock({ entries in entries.first { $0.key == key }?.request }) { return known }
+    /// The request for these values, built by `build` (and kept) the first time.
+    func request(
+        operation: APIOperation, stream: Bool, apiKey: String?, deployment: String?, provider: ProviderConfig,
+        build: () throws(GatewayError) -> TransportRequest
+    ) throws(GatewayError) -> TransportRequest {
+        let known = entries.withLock { entries in
+            entries.first { $0.key.matches(operation, stream, apiKey, deployment, provider) }?.request
+        }
+        if let known { return known }
         let built = try build()
         entries.withLock { entries in
             if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
-            if !entries.contains(where: { $0.key == key }) { entries.append((key, built)) }
+            if !entries.contains(where: { $0.key.matches(operation, stream, apiKey, deployment, provider) }) {
+                let key = Key(operation: operation, stream: stream, apiKey: apiKey, deployment: deployment, provider: provider)
+                entries.append((key, built))
+            }
         }
         return built
     }
