@@ -96,16 +96,32 @@ public final class HealthMonitor: HealthRegistry {
         var disabledReason: String?
         var coolingUntil: ContinuousClock.Instant?
         var lastError: String?
+
+        /// Disabled, or cooling (a cooldown that has run out counts until it is read).
+        var isRestricted: Bool { disabledReason != nil || coolingUntil != nil }
     }
 
     struct State {
         var targets: [TargetID: TargetState] = [:]
         var keys: [UpstreamKeyRef: KeyState] = [:]
+        /// The keys whose state ``KeyState/isRestricted``.
+        var restrictedKeys = 0
         var lastCheck: [String: (millis: Int64, error: String?)] = [:]
+
+        /// Sets a key's state, keeping ``restrictedKeys`` current.
+        mutating func setKey(_ key: UpstreamKeyRef, _ entry: KeyState) {
+            let was = keys.updateValue(entry, forKey: key)?.isRestricted ?? false
+            restrictedKeys += (entry.isRestricted ? 1 : 0) - (was ? 1 : 0)
+        }
     }
 
     private let configuration: Configuration
     private let state = Mutex(State())
+    /// `state.restrictedKeys`, readable without the lock. Every attempt asks whether its
+    /// key may be used (twice: whether the provider has one, then which), and almost
+    /// always none is resting or disabled: then that is the answer, without the shared
+    /// lock and a lookup that hashes the provider's name and the key's id each time.
+    private let restrictedKeys = Atomic<Int>(0)
     private let sink: (any HealthEventSink)?
     private let clock: any GatewayClock
     private let logger: Logger
@@ -249,45 +265,63 @@ public final class HealthMonitor: HealthRegistry {
     // MARK: Keys
 
     public func isKeyUsable(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) -> Bool {
-        state.withLock { state in
-            guard let entry = state.keys[key] else { return true }
+        guard restrictedKeys.load(ordering: .acquiring) > 0 else { return true }
+        return updatingKeys { state in
+            guard var entry = state.keys[key] else { return true }
             if entry.disabledReason != nil { return false }
-            if let until = entry.coolingUntil, until > now { return false }
+            guard let until = entry.coolingUntil else { return true }
+            if until > now { return false }
+            // The rest is over: forgotten, so that the count of restricted keys falls
+            // back to zero (what the key reports does not change).
+            entry.coolingUntil = nil
+            state.setKey(key, entry)
             return true
         }
     }
 
+    /// Runs `body` on the state under the lock, then publishes its restricted-key count.
+    private func updatingKeys<T>(_ body: (inout State) -> T) -> T {
+        state.withLock { state in
+            let result = body(&state)
+            restrictedKeys.store(state.restrictedKeys, ordering: .releasing)
+            return result
+        }
+    }
+
+    /// How many keys are resting or disabled now (for tests).
+    var restrictedKeyCount: Int { state.withLock { $0.restrictedKeys } }
+
     public func coolDownKey(_ key: UpstreamKeyRef, until: ContinuousClock.Instant, reason: String) {
         let message = Redaction.scrub(reason)
-        state.withLock { state in
+        updatingKeys { state in
             var entry = state.keys[key] ?? KeyState()
             entry.coolingUntil = max(entry.coolingUntil ?? until, until)
             entry.lastError = message
-            state.keys[key] = entry
+            state.setKey(key, entry)
         }
         logger.notice("upstream key cooling down", metadata: ["key": "\(key)", "reason": "\(message)"])
     }
 
     public func disableKey(_ key: UpstreamKeyRef, reason: String, now: ContinuousClock.Instant) {
         let message = Redaction.scrub(reason)
-        let changed = state.withLock { state -> Bool in
+        let changed = updatingKeys { state -> Bool in
             var entry = state.keys[key] ?? KeyState()
             let changed = entry.disabledReason == nil
             entry.disabledReason = message
             entry.lastError = message
-            state.keys[key] = entry
+            state.setKey(key, entry)
             return changed
         }
         if changed { announceKey(key, state: "disabled", error: message, "upstream key disabled") }
     }
 
     public func enableKey(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) {
-        let changed = state.withLock { state -> Bool in
+        let changed = updatingKeys { state -> Bool in
             guard var entry = state.keys[key] else { return false }
             let changed = entry.disabledReason != nil
             entry.disabledReason = nil
             entry.coolingUntil = nil
-            state.keys[key] = entry
+            state.setKey(key, entry)
             return changed
         }
         if changed { announceKey(key, state: "active", error: nil, "upstream key enabled again") }
@@ -321,7 +355,7 @@ public final class HealthMonitor: HealthRegistry {
     /// Seeds state persisted before a restart: open circuits stay open (their cooldown
     /// starts again now) and refused keys stay disabled.
     public func restore(targets: [HealthRecord], disabledKeys: [KeyHealthRecord], now: ContinuousClock.Instant) {
-        state.withLock { state in
+        updatingKeys { state in
             for record in targets where record.state != CircuitState.closed.rawValue {
                 var entry = TargetState()
                 entry.circuit = .open
@@ -331,8 +365,9 @@ public final class HealthMonitor: HealthRegistry {
                 state.targets[TargetID(provider: record.provider, upstreamModel: record.upstreamModel)] = entry
             }
             for key in disabledKeys where key.state == "disabled" {
-                state.keys[UpstreamKeyRef(provider: key.provider, keyID: key.keyID)] = KeyState(
-                    disabledReason: key.lastError ?? "refused before restart", coolingUntil: nil, lastError: key.lastError)
+                state.setKey(
+                    UpstreamKeyRef(provider: key.provider, keyID: key.keyID),
+                    KeyState(disabledReason: key.lastError ?? "refused before restart", coolingUntil: nil, lastError: key.lastError))
             }
         }
     }
