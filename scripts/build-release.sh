@@ -16,6 +16,13 @@
 #   (libc, SQLite, OpenSSL) need, which kept about 2.9 MB of those tables resident at
 #   idle; and the linker could not drop exported code that nothing calls (0.6 MB of
 #   text). Crash backtraces read the binary's own symbol table, which stays.
+# - `-enforce-exclusivity=unchecked`: no run-time checks of Swift's exclusive-access rule
+#   in any module (SwiftNIO's included). Each check is a call that records the access in
+#   a thread-local list and removes it after; a chat request made 136 of them, about
+#   9,600 instructions of its 234,000 (`bench/instructions_per_request.sh`,
+#   docs/performance.md). The compiler's static checks stay, and the debug build the
+#   tests run keeps the run-time ones, so a violation still fails the suite. Set
+#   ORCH_EXCLUSIVITY_CHECKS=1 to keep them in the release binary too.
 # Extra arguments go to `swift build`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -23,6 +30,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 flags=(-c release --product orchestratord --static-swift-stdlib -Xlinker --no-export-dynamic)
 if [ "${ORCH_PLAIN_LINK:-0}" != 1 ]; then
     flags+=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs)
+fi
+if [ "${ORCH_EXCLUSIVITY_CHECKS:-0}" != 1 ]; then
+    flags+=(-Xswiftc -enforce-exclusivity=unchecked)
 fi
 swift build "${flags[@]}" "$@" >&2
 echo "$(swift build -c release --show-bin-path "$@")/orchestratord"
