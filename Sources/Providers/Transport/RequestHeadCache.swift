@@ -47,8 +47,11 @@ final class RequestHeadCache: Sendable {
         operation: APIOperation, stream: Bool, apiKey: String?, deployment: String?, provider: ProviderConfig,
         build: () throws(GatewayError) -> TransportRequest
     ) throws(GatewayError) -> TransportRequest {
-        let known = entries.withLock { entries in
-            entries.first { $0.key.matches(operation, stream, apiKey, deployment, provider) }?.request
+        // By index: `first(where:)` would copy out the whole entry, key and all.
+        let known = entries.withLock { entries -> TransportRequest? in
+            guard let index = entries.firstIndex(where: { $0.key.matches(operation, stream, apiKey, deployment, provider) })
+            else { return nil }
+            return entries[index].request
         }
         if let known { return known }
         let built = try build()
