@@ -448,7 +448,10 @@ public final class GatewayEngine: ChatService, HealthReporting {
 
     /// Whether `candidate`'s provider has a key that may be used now (not resting, not
     /// refused), or needs none.
+    /// (While no key rests anywhere, every key may be used: asked without making a key
+    /// reference, which copied the provider's name and the key's id for every key.)
     private func hasUsableKey(_ candidate: Candidate) -> Bool {
+        guard health.hasRestrictedKeys else { return candidate.provider.keys.hasUsableKey { _ in true } }
         let now = clock.now
         return candidate.provider.keys.hasUsableKey { health.isKeyUsable(candidate.keyRef($0), now: now) }
     }
@@ -456,8 +459,14 @@ public final class GatewayEngine: ChatService, HealthReporting {
     /// Takes a key for `candidate`: `.some(nil)` when the provider has no keys, nil when
     /// every key is resting or disabled.
     private func lease(_ candidate: Candidate) -> KeyPool.Lease?? {
-        let now = clock.now
-        switch candidate.provider.keys.acquire(usable: { health.isKeyUsable(candidate.keyRef($0), now: now) }) {
+        let usable: (String) -> Bool
+        if health.hasRestrictedKeys {
+            let (health, now) = (self.health, clock.now)
+            usable = { health.isKeyUsable(candidate.keyRef($0), now: now) }
+        } else {
+            usable = { _ in true }
+        }
+        switch candidate.provider.keys.acquire(usable: usable) {
         case .noKeys: return .some(nil)
         case .key(let lease): return .some(lease)
         case .allUnavailable: return nil

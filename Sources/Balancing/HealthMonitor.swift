@@ -265,7 +265,7 @@ public final class HealthMonitor: HealthRegistry {
     // MARK: Keys
 
     public func isKeyUsable(_ key: UpstreamKeyRef, now: ContinuousClock.Instant) -> Bool {
-        guard restrictedKeys.load(ordering: .acquiring) > 0 else { return true }
+        guard hasRestrictedKeys else { return true }
         return updatingKeys { state in
             guard var entry = state.keys[key] else { return true }
             if entry.disabledReason != nil { return false }
@@ -287,6 +287,9 @@ public final class HealthMonitor: HealthRegistry {
             return result
         }
     }
+
+    /// Whether any key may be resting or disabled; while none is, every key is usable.
+    public var hasRestrictedKeys: Bool { restrictedKeys.load(ordering: .acquiring) > 0 }
 
     /// How many keys are resting or disabled now (for tests).
     var restrictedKeyCount: Int { state.withLock { $0.restrictedKeys } }
