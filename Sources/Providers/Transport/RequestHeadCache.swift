@@ -47,11 +47,13 @@ final class RequestHeadCache: Sendable {
         operation: APIOperation, stream: Bool, apiKey: String?, deployment: String?, provider: ProviderConfig,
         build: () throws(GatewayError) -> TransportRequest
     ) throws(GatewayError) -> TransportRequest {
-        // By index: `first(where:)` would copy out the whole entry, key and all.
+        // By index: iterating the entries (`first(where:)`, `firstIndex(where:)`) copies
+        // each one out, its key with the provider's configuration included.
         let known = entries.withLock { entries -> TransportRequest? in
-            guard let index = entries.firstIndex(where: { $0.key.matches(operation, stream, apiKey, deployment, provider) })
-            else { return nil }
-            return entries[index].request
+            for index in entries.indices where entries[index].key.matches(operation, stream, apiKey, deployment, provider) {
+                return entries[index].request
+            }
+            return nil
         }
         if let known { return known }
         let built = try build()
