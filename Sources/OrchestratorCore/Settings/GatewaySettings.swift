@@ -138,41 +138,154 @@ public struct MockSettings: Sendable, Hashable {
 }
 
 /// An upstream provider account: where it is, how to authenticate, and its limits.
+///
+/// A value, with its fields behind one reference (copied on write): every request's
+/// attempt carries its provider's configuration (in `ProviderCall`), and a copy of
+/// twenty fields was a retain and a release for each of its strings and collections,
+/// on objects every event loop shares. Two configurations that share their fields
+/// are equal at once.
 public struct ProviderConfig: Sendable, Hashable {
-    public var name: String
-    public var type: ProviderType
-    public var baseURL: String
-    public var apiKeys: [String] = []
-    public var keyStrategy: KeyStrategy = .roundRobin
-    public var headers: [String: String] = [:]
-    public var httpProxy = ""
+    private struct Fields: Sendable, Hashable {
+        var name: String
+        var type: ProviderType
+        var baseURL: String
+        var apiKeys: [String] = []
+        var keyStrategy: KeyStrategy = .roundRobin
+        var headers: [String: String] = [:]
+        var httpProxy: String = ""
+        var timeoutSeconds: Double = 120
+        var streamIdleTimeoutSeconds: Double = 120
+        var rpm: Int = 0
+        var tpm: Int = 0
+        var tlsCAFile: String = ""
+        var enabled: Bool = true
+        var apiVersion: String?
+        var azureAuth: AzureAuth = .apiKey
+        var fetchImageURLs: Bool = false
+        var region: String?
+        var accessKeyID: String?
+        var secretAccessKey: String?
+        var sessionToken: String?
+        var mock: MockSettings?
+    }
+
+    /// Mutated only while uniquely referenced (see ``fields``).
+    private final class Storage: @unchecked Sendable {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
+    private var fields: Fields {
+        _read { yield storage.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            yield &storage.fields
+        }
+    }
+
+    public var name: String {
+        _read { yield storage.fields.name }
+        _modify { yield &fields.name }
+    }
+    public var type: ProviderType {
+        _read { yield storage.fields.type }
+        _modify { yield &fields.type }
+    }
+    public var baseURL: String {
+        _read { yield storage.fields.baseURL }
+        _modify { yield &fields.baseURL }
+    }
+    public var apiKeys: [String] {
+        _read { yield storage.fields.apiKeys }
+        _modify { yield &fields.apiKeys }
+    }
+    public var keyStrategy: KeyStrategy {
+        _read { yield storage.fields.keyStrategy }
+        _modify { yield &fields.keyStrategy }
+    }
+    public var headers: [String: String] {
+        _read { yield storage.fields.headers }
+        _modify { yield &fields.headers }
+    }
+    public var httpProxy: String {
+        _read { yield storage.fields.httpProxy }
+        _modify { yield &fields.httpProxy }
+    }
     /// Per-attempt timeout until the response head, seconds.
-    public var timeoutSeconds: Double = 120
+    public var timeoutSeconds: Double {
+        _read { yield storage.fields.timeoutSeconds }
+        _modify { yield &fields.timeoutSeconds }
+    }
     /// Longest silence between upstream stream chunks, seconds.
-    public var streamIdleTimeoutSeconds: Double = 120
-    public var rpm = 0
-    public var tpm = 0
-    public var tlsCAFile = ""
-    public var enabled = true
+    public var streamIdleTimeoutSeconds: Double {
+        _read { yield storage.fields.streamIdleTimeoutSeconds }
+        _modify { yield &fields.streamIdleTimeoutSeconds }
+    }
+    public var rpm: Int {
+        _read { yield storage.fields.rpm }
+        _modify { yield &fields.rpm }
+    }
+    public var tpm: Int {
+        _read { yield storage.fields.tpm }
+        _modify { yield &fields.tpm }
+    }
+    public var tlsCAFile: String {
+        _read { yield storage.fields.tlsCAFile }
+        _modify { yield &fields.tlsCAFile }
+    }
+    public var enabled: Bool {
+        _read { yield storage.fields.enabled }
+        _modify { yield &fields.enabled }
+    }
     /// Azure: `api-version` query parameter.
-    public var apiVersion: String?
+    public var apiVersion: String? {
+        _read { yield storage.fields.apiVersion }
+        _modify { yield &fields.apiVersion }
+    }
     /// Azure: how the pool's keys are sent (`api-key` header, or an Entra ID bearer token).
-    public var azureAuth: AzureAuth = .apiKey
+    public var azureAuth: AzureAuth {
+        _read { yield storage.fields.azureAuth }
+        _modify { yield &fields.azureAuth }
+    }
     /// Gemini: whether http(s) image URLs are fetched by the gateway and sent inline
     /// (Gemini takes no image URLs); without it such a request is a 400.
-    public var fetchImageURLs = false
+    public var fetchImageURLs: Bool {
+        _read { yield storage.fields.fetchImageURLs }
+        _modify { yield &fields.fetchImageURLs }
+    }
     /// Bedrock: AWS region and credentials.
-    public var region: String?
-    public var accessKeyID: String?
-    public var secretAccessKey: String?
-    public var sessionToken: String?
+    public var region: String? {
+        _read { yield storage.fields.region }
+        _modify { yield &fields.region }
+    }
+    public var accessKeyID: String? {
+        _read { yield storage.fields.accessKeyID }
+        _modify { yield &fields.accessKeyID }
+    }
+    public var secretAccessKey: String? {
+        _read { yield storage.fields.secretAccessKey }
+        _modify { yield &fields.secretAccessKey }
+    }
+    public var sessionToken: String? {
+        _read { yield storage.fields.sessionToken }
+        _modify { yield &fields.sessionToken }
+    }
     /// Mock: canned behaviour.
-    public var mock: MockSettings?
+    public var mock: MockSettings? {
+        _read { yield storage.fields.mock }
+        _modify { yield &fields.mock }
+    }
+
+    public static func == (lhs: ProviderConfig, rhs: ProviderConfig) -> Bool {
+        lhs.storage === rhs.storage || lhs.storage.fields == rhs.storage.fields
+    }
+
+    public func hash(into hasher: inout Hasher) { storage.fields.hash(into: &hasher) }
 
     public init(name: String, type: ProviderType, baseURL: String = "") {
-        self.name = name
-        self.type = type
-        self.baseURL = baseURL
+        storage = Storage(Fields(name: name, type: type, baseURL: baseURL))
     }
 
     /// The Azure `api-version` used when a provider sets none (the newest GA version).
