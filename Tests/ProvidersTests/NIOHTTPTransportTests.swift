@@ -427,6 +427,8 @@ extension Result where Failure == any Error {
             #expect(String(buffer: fromPrepared.head) == String(buffer: plain.head), "\(request.url)")
             #expect(fromPrepared.body == plain.body)
             #expect(fromPrepared.isHEAD == plain.isHEAD)
+            #expect(prepared.poolKey == NIOHTTPTransport.PoolKey(
+                secure: prepared.url.secure, host: prepared.url.host, port: prepared.url.port, caFile: ""))
             // The same prepared head serves another body.
             let other = NIOHTTPTransport.requestBytes(prepared, body: ByteBuffer(string: "other"))
             var withOther = request
@@ -434,6 +436,21 @@ extension Result where Failure == any Error {
             #expect(String(buffer: other.head) == String(buffer: NIOHTTPTransport.requestBytes(withOther, url: prepared.url).head))
         }
         #expect(transport.prepare(TransportRequest(url: "ftp://up.example/")) == nil)
+    }
+
+    @Test func poolKeysAreEqualByTheirFields() {
+        typealias Key = NIOHTTPTransport.PoolKey
+        let a = Key(secure: true, host: "api.example", port: 443, caFile: "")
+        #expect(a == Key(secure: true, host: "api.example", port: 443, caFile: ""))
+        #expect(a.hashValue == Key(secure: true, host: "api.example", port: 443, caFile: "").hashValue)
+        let others = [
+            Key(secure: false, host: "api.example", port: 443, caFile: ""),
+            Key(secure: true, host: "api.example2", port: 443, caFile: ""),
+            Key(secure: true, host: "api.example", port: 8443, caFile: ""),
+            Key(secure: true, host: "api.example", port: 443, caFile: "/ca.pem"),
+        ]
+        for other in others { #expect(a != other) }
+        #expect(Set(others + [a, a]).count == 5)
     }
 
     @Test func changingAPreparedRequestsHeadDropsThePreparation() async throws {
@@ -454,6 +471,9 @@ extension Result where Failure == any Error {
         #expect(copy.prepared == nil)
         copy = request
         copy.method = .put
+        #expect(copy.prepared == nil)
+        copy = request
+        copy.caFile = "/etc/ssl/other.pem"
         #expect(copy.prepared == nil)
         #expect(request.prepared != nil)
     }

@@ -13,8 +13,8 @@ public protocol HTTPTransport: Sendable {
     func execute(_ request: TransportRequest, deadline: ContinuousClock.Instant, logger: Logger) async throws
         -> TransportResponse
 
-    /// What this transport would make of `request`'s method, URL and fields for every
-    /// request that has the same, done once: a caller that sends one head again and again
+    /// What this transport would make of `request`'s method, URL, fields and CA file for
+    /// every request that has the same, done once: a caller that sends one head again and again
     /// (an adapter, to one provider with one key) keeps it in ``TransportRequest/prepared``.
     /// nil (the default) when the transport has nothing to prepare or cannot send the
     /// request; ``execute(_:deadline:logger:)`` then reports why.
@@ -33,14 +33,14 @@ public struct TransportRequest: Sendable {
     public var method: HTTPRequest.Method { didSet { prepared = nil } }
     public var url: String { didSet { prepared = nil } }
     public var headers: HTTPFields { didSet { prepared = nil } }
-    /// The transport's preparation of this request's method, URL and fields, when the
-    /// sender kept one; any change to those three drops it.
+    /// The transport's preparation of this request's method, URL, fields and CA file,
+    /// when the sender kept one; any change to those four drops it.
     public var prepared: (any PreparedRequestHead)?
     public var body: ByteBuffer?
     /// Longest silence allowed between body chunks of the response.
     public var idleTimeout: Duration?
     /// A PEM file of CA certificates to trust besides the system's (a provider's `tls.ca_file`).
-    public var caFile: String?
+    public var caFile: String? { didSet { prepared = nil } }
     /// The proxy to reach the upstream through (`http://[user:pass@]host:port` or
     /// `socks5://host:port`; a provider's `http_proxy`).
     public var proxy: String?

@@ -43,11 +43,36 @@ public final class NIOHTTPTransport: HTTPTransport {
         public init() {}
     }
 
+    /// An upstream's pool of connections: looked up twice per call (checkout and
+    /// checkin), so its hash is computed once, when the key is made (hashing the host
+    /// and CA file strings each time was about 1,100 instructions per call), and a
+    /// prepared head carries the whole key.
     struct PoolKey: Hashable, Sendable {
-        var secure: Bool
-        var host: String
-        var port: Int
-        var caFile: String
+        let secure: Bool
+        let host: String
+        let port: Int
+        let caFile: String
+        private let hash: Int
+
+        init(secure: Bool, host: String, port: Int, caFile: String) {
+            self.secure = secure
+            self.host = host
+            self.port = port
+            self.caFile = caFile
+            var hasher = Hasher()
+            hasher.combine(secure)
+            hasher.combine(host)
+            hasher.combine(port)
+            hasher.combine(caFile)
+            hash = hasher.finalize()
+        }
+
+        static func == (lhs: PoolKey, rhs: PoolKey) -> Bool {
+            lhs.hash == rhs.hash && lhs.secure == rhs.secure && lhs.port == rhs.port && lhs.host == rhs.host
+                && lhs.caFile == rhs.caFile
+        }
+
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     private let group: any EventLoopGroup
@@ -76,8 +101,10 @@ public final class NIOHTTPTransport: HTTPTransport {
     {
         let url: UpstreamURL
         let wire: UpstreamRequestBytes
+        let key: PoolKey
         if let prepared = request.prepared as? PreparedHead {
             url = prepared.url
+            key = prepared.poolKey
             wire = Self.requestBytes(prepared, body: request.body)
         } else {
             do {
@@ -85,9 +112,9 @@ public final class NIOHTTPTransport: HTTPTransport {
             } catch {
                 throw TransportError(.other, "invalid upstream URL: \(error.description)")
             }
+            key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
             wire = Self.requestBytes(request, url: url)
         }
-        let key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
         let tls = try url.secure ? tlsContext(caFile: key.caFile) : nil
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero else { throw TransportError(.timeout, "the deadline passed before the upstream call") }
@@ -247,14 +274,17 @@ public final class NIOHTTPTransport: HTTPTransport {
     /// of building the fields, serializing them and looking its URL up.
     final class PreparedHead: PreparedRequestHead {
         let url: UpstreamURL
+        /// The pool the request's connection comes from (the URL's and the CA file's).
+        let poolKey: PoolKey
         /// The request line, `host` and the fields (hop-by-hop ones dropped).
         let prefix: ByteBuffer
         /// POST, PUT and PATCH always say their length, even of no body.
         let methodSendsLength: Bool
         let isHEAD: Bool
 
-        init(method: HTTPRequest.Method, url: UpstreamURL, headers: HTTPFields) {
+        init(method: HTTPRequest.Method, url: UpstreamURL, headers: HTTPFields, caFile: String?) {
             self.url = url
+            self.poolKey = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: caFile ?? "")
             var prefix = ByteBufferAllocator().buffer(
                 capacity: NIOHTTPTransport.prefixSize(method: method, url: url) + HeadBytes.roughSize(of: headers))
             NIOHTTPTransport.writePrefix(method: method, url: url, headers: headers, to: &prefix)
@@ -266,7 +296,7 @@ public final class NIOHTTPTransport: HTTPTransport {
 
     public func prepare(_ request: TransportRequest) -> (any PreparedRequestHead)? {
         guard let url = try? parsedURL(request.url) else { return nil }
-        return PreparedHead(method: request.method, url: url, headers: request.headers)
+        return PreparedHead(method: request.method, url: url, headers: request.headers, caFile: request.caFile)
     }
 
     /// The request serialized for the wire: request line, `host`, the request's own
