@@ -73,6 +73,11 @@ public final class NIOHTTPTransport: HTTPTransport {
         }
 
         func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+
+        /// The pool for `url` with `caFile` (none: the system's trust store only).
+        init(_ url: UpstreamURL, caFile: String?) {
+            self.init(secure: url.secure, host: url.host, port: url.port, caFile: caFile ?? "")
+        }
     }
 
     private let group: any EventLoopGroup
@@ -112,7 +117,7 @@ public final class NIOHTTPTransport: HTTPTransport {
             } catch {
                 throw TransportError(.other, "invalid upstream URL: \(error.description)")
             }
-            key = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: request.caFile ?? "")
+            key = PoolKey(url, caFile: request.caFile)
             wire = Self.requestBytes(request, url: url)
         }
         let tls = try url.secure ? tlsContext(caFile: key.caFile) : nil
@@ -268,8 +273,8 @@ public final class NIOHTTPTransport: HTTPTransport {
     /// kilobytes costs less than a second buffer in the write.
     static let inlineBodyLimit = 16 * 1024
 
-    /// A request's method, URL and fields made ready to send: the URL parsed, and the
-    /// head's bytes up to where the body's length goes. An adapter keeps one per provider
+    /// A request's method, URL, fields and CA file made ready to send: the URL parsed, its
+    /// pool's key, and the head's bytes up to where the body's length goes. An adapter keeps one per provider
     /// and key (``HTTPTransport/prepare(_:)``), so a request copies these bytes instead
     /// of building the fields, serializing them and looking its URL up.
     final class PreparedHead: PreparedRequestHead {
@@ -284,7 +289,7 @@ public final class NIOHTTPTransport: HTTPTransport {
 
         init(method: HTTPRequest.Method, url: UpstreamURL, headers: HTTPFields, caFile: String?) {
             self.url = url
-            self.poolKey = PoolKey(secure: url.secure, host: url.host, port: url.port, caFile: caFile ?? "")
+            self.poolKey = PoolKey(url, caFile: caFile)
             var prefix = ByteBufferAllocator().buffer(
                 capacity: NIOHTTPTransport.prefixSize(method: method, url: url) + HeadBytes.roughSize(of: headers))
             NIOHTTPTransport.writePrefix(method: method, url: url, headers: headers, to: &prefix)
@@ -327,12 +332,14 @@ public final class NIOHTTPTransport: HTTPTransport {
             + " HTTP/1.1\r\nhost: \r\n".utf8.count
     }
 
+    /// The `content-length` line at its longest, and the blank line.
+    private static let lengthLinesSize = "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits
+
     /// What ``finish(_:sendsLength:body:isHEAD:)`` may add: the length line, the blank
     /// line, and a body small enough to go in the same buffer.
     private static func endingSize(body: ByteBuffer?) -> Int {
-        let ending = "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits
-        guard let length = body?.readableBytes, length <= inlineBodyLimit else { return ending }
-        return ending + length
+        guard let length = body?.readableBytes, length <= inlineBodyLimit else { return lengthLinesSize }
+        return lengthLinesSize + length
     }
 
     private static func writePrefix(
@@ -355,7 +362,7 @@ public final class NIOHTTPTransport: HTTPTransport {
         -> UpstreamRequestBytes
     {
         let bodyLength = body?.readableBytes
-        head.writeHead(maximumBytes: "content-length: \r\n\r\n".utf8.count + HeadBytes.maxDecimalDigits) { out in
+        head.writeHead(maximumBytes: lengthLinesSize) { out in
             if sendsLength || bodyLength != nil {
                 out.append("content-length: ")
                 out.append(decimal: bodyLength ?? 0)
