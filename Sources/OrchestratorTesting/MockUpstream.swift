@@ -1,6 +1,6 @@
 public import NIOCore
 import NIOHTTP1
-import NIOPosix
+public import NIOPosix
 public import NIOSSL
 import Synchronization
 
@@ -115,11 +115,17 @@ public final class MockUpstream: Sendable {
 
     /// Starts a server, runs `body`, and stops the server.
     ///
-    /// - Parameter tls: serve HTTPS with this context (see ``TestCertificate``).
+    /// - Parameters:
+    ///   - tls: serve HTTPS with this context (see ``TestCertificate``).
+    ///   - group: the event loops that accept and read connections. Tests whose timing
+    ///     matters pass a group of their own: on the shared singleton, a gateway under
+    ///     test in another suite runs its requests' work (on a debug build, seconds of it
+    ///     for a large body) on the same loops.
     public static func withServer<T: Sendable>(
-        tls: NIOSSLContext? = nil, _ responder: @escaping Responder, body: (MockUpstream) async throws -> T
+        tls: NIOSSLContext? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ responder: @escaping Responder, body: (MockUpstream) async throws -> T
     ) async throws -> T {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in

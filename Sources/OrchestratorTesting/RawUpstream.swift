@@ -1,5 +1,5 @@
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 import Synchronization
 
 /// An upstream on a loopback port that answers with bytes written by the test, not by an
@@ -35,11 +35,13 @@ public final class RawUpstream: Sendable {
     public var requests: [String] { heads.withLock { $0 } }
     public var connectionCount: Int { connections.withLock { $0 } }
 
-    /// Starts an upstream, runs `body`, and stops the upstream.
+    /// Starts an upstream on `group`'s loops (see ``MockUpstream/withServer(tls:group:_:body:)``),
+    /// runs `body`, and stops the upstream.
     public static func withServer<T: Sendable>(
-        _ responder: @escaping Responder, body: (RawUpstream) async throws -> T
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, _ responder: @escaping Responder,
+        body: (RawUpstream) async throws -> T
     ) async throws -> T {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -10,6 +10,16 @@ import Testing
 
 @testable import Providers
 
+/// The event loops of these suites' transports and mock upstreams, apart from the shared
+/// singleton: other suites' gateways run their requests' work on the singleton's loops,
+/// which on a slow machine held this file's deadlines (5 s) and timers back by seconds.
+private let transportTestLoops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+/// The deadline of exchanges whose deadline is not what a test is about: the mock
+/// upstreams answer from the cooperative pool, which the parallel suites' work can hold
+/// for several seconds on a loaded 2-core machine (5 s was not always enough).
+private let ample: Duration = .seconds(60)
+
 @Suite struct NIOHTTPTransportTests {
     let logger = Logger(label: "transport-test")
 
@@ -23,13 +33,13 @@ import Testing
         // One event loop, so one pool: every call reuses the same connection.
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let transport = NIOHTTPTransport(eventLoopGroup: loop)
-        try await MockUpstream.withServer({ request in .json(200, #"{"echo":\#(request.bodyString)}"#) }) { upstream in
+        try await MockUpstream.withServer(group: transportTestLoops, { request in .json(200, #"{"echo":\#(request.bodyString)}"#) }) { upstream in
             for index in 0..<5 {
                 let response = try await transport.execute(
                     post(
                         upstream.baseURL + "/v1/chat/completions?x=1", #"{"n":\#(index)}"#,
                         headers: [.authorization: "Bearer k", .connection: "close", .contentLength: "999"]),
-                    deadline: .now + .seconds(5), logger: logger)
+                    deadline: .now + ample, logger: logger)
                 #expect(response.status == 200)
                 #expect(response.headers[.contentType] == "application/json")
                 #expect(String(buffer: try await response.collect(upTo: 1 << 20)) == #"{"echo":{"n":\#(index)}}"#)
@@ -48,13 +58,13 @@ import Testing
     }
 
     @Test func streamsTheBodyAsItArrives() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
         // The events are far enough apart that a reader starved on a loaded box (the
         // whole suite runs at once on CI's two cores) still gets each on its own: at
         // 30 ms, two of them once arrived in one read.
-        try await MockUpstream.withServer({ _ in .sse(["1", "2", "3"], delay: .milliseconds(250)) }) { upstream in
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in .sse(["1", "2", "3"], delay: .milliseconds(250)) }) { upstream in
             let response = try await transport.execute(
-                post(upstream.baseURL + "/stream"), deadline: .now + .seconds(5), logger: logger)
+                post(upstream.baseURL + "/stream"), deadline: .now + ample, logger: logger)
             var chunks: [String] = []
             for try await chunk in response.body { chunks.append(String(buffer: chunk)) }
             #expect(chunks.count >= 3)
@@ -64,20 +74,20 @@ import Testing
     }
 
     @Test func droppingTheBodyClosesThatConnectionOnly() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ request in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, { request in
             request.uri == "/long"
                 ? .sse((0..<50).map(String.init), delay: .milliseconds(20)) : .json(200, "{}")
         }) { upstream in
             do {
                 let response = try await transport.execute(
-                    post(upstream.baseURL + "/long"), deadline: .now + .seconds(5), logger: logger)
+                    post(upstream.baseURL + "/long"), deadline: .now + ample, logger: logger)
                 var iterator = response.body.makeAsyncIterator()
                 #expect(try await iterator.next() != nil)
             }
             // The abandoned stream's connection is closed, not pooled: the next call opens
             // a new one and gets a clean response.
-            let next = try await transport.execute(post(upstream.baseURL + "/short"), deadline: .now + .seconds(5), logger: logger)
+            let next = try await transport.execute(post(upstream.baseURL + "/short"), deadline: .now + ample, logger: logger)
             #expect(String(buffer: try await next.collect(upTo: 1024)) == "{}")
             #expect(upstream.connectionCount == 2)
             try await waitUntil { upstream.interruptedResponses == 1 }
@@ -86,16 +96,16 @@ import Testing
     }
 
     @Test func headDeadlineIsATimeout() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer(MockUpstream.slow(.seconds(10), .json(200, "{}"))) { upstream in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, MockUpstream.slow(.seconds(60), .json(200, "{}"))) { upstream in
             let started = ContinuousClock.now
             await expectTransportFailure(.timeout) {
                 _ = try await transport.execute(
                     post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
             }
             // Long before the answer would have come (with room for a loaded CI machine,
-            // where the parallel suites can hold a test up for a second or more).
-            #expect(started.duration(to: .now) < .seconds(6))
+            // where the parallel suites can hold a test up for several seconds).
+            #expect(started.duration(to: .now) < .seconds(30))
         }
         await transport.shutdown()
     }
@@ -106,9 +116,9 @@ import Testing
     @Test func eachExchangeOnAKeptAliveConnectionHasItsOwnDeadline() async throws {
         let loop = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let transport = NIOHTTPTransport(eventLoopGroup: loop)
-        try await MockUpstream.withServer({ request in
-            if request.uri.hasSuffix("/slow") { try? await Task.sleep(for: .seconds(10)) }
-            if request.uri.hasSuffix("/late") { try? await Task.sleep(for: .milliseconds(3_500)) }
+        try await MockUpstream.withServer(group: transportTestLoops, { request in
+            if request.uri.hasSuffix("/slow") { try? await Task.sleep(for: .seconds(60)) }
+            if request.uri.hasSuffix("/late") { try? await Task.sleep(for: .seconds(16)) }
             return .json(200, #"{"ok":true}"#)
         }) { upstream in
             // A long deadline first: the connection's timer is armed far ahead.
@@ -120,15 +130,15 @@ import Testing
                 _ = try await transport.execute(
                     post(upstream.baseURL + "/slow"), deadline: .now + .milliseconds(200), logger: logger)
             }
-            #expect(started.duration(to: .now) < .seconds(6))
+            #expect(started.duration(to: .now) < .seconds(30))
             #expect(upstream.connectionCount == 1)
             // A shorter deadline, met; then a longer one outlives the timer armed for it.
-            // The first is generous: the mock answers from the cooperative pool, which a
-            // parallel CPU-bound test can hold for a second or two on a loaded 2-core CI
+            // The first is generous: the mock answers from the cooperative pool, which the
+            // parallel suites' work can hold for several seconds on a loaded 2-core CI
             // machine. The second answer comes only after the first deadline has passed.
-            let quick = try await transport.execute(post(upstream.baseURL + "/fast"), deadline: .now + .seconds(3), logger: logger)
+            let quick = try await transport.execute(post(upstream.baseURL + "/fast"), deadline: .now + .seconds(15), logger: logger)
             _ = try await quick.collect(upTo: 1024)
-            let late = try await transport.execute(post(upstream.baseURL + "/late"), deadline: .now + .seconds(10), logger: logger)
+            let late = try await transport.execute(post(upstream.baseURL + "/late"), deadline: .now + ample, logger: logger)
             #expect(String(buffer: try await late.collect(upTo: 1024)) == #"{"ok":true}"#)
             #expect(upstream.connectionCount == 2)
         }
@@ -137,14 +147,14 @@ import Testing
     }
 
     @Test func silenceBetweenChunksIsAnIdleTimeout() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in
             MockUpstream.Response(
                 status: 200, headers: [("Content-Type", "text/event-stream")],
                 pieces: [.bytes(ByteBuffer(string: "data: 1\n\n")), .delay(.seconds(2)), .bytes(ByteBuffer(string: "data: 2\n\n"))])
         }) { upstream in
             let response = try await transport.execute(
-                post(upstream.baseURL + "/stall", idle: .milliseconds(150)), deadline: .now + .seconds(5), logger: logger)
+                post(upstream.baseURL + "/stall", idle: .milliseconds(150)), deadline: .now + ample, logger: logger)
             var iterator = response.body.makeAsyncIterator()
             #expect(try await iterator.next().map { String(buffer: $0) } == "data: 1\n\n")
             await expectTransportFailure(.idleTimeout) {
@@ -155,21 +165,21 @@ import Testing
     }
 
     @Test func refusedConnectionIsAConnectError() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
         await expectTransportFailure(.connect) {
-            _ = try await transport.execute(post("http://127.0.0.1:1/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
+            _ = try await transport.execute(post("http://127.0.0.1:1/v1/chat/completions"), deadline: .now + ample, logger: logger)
         }
         await transport.shutdown()
     }
 
     @Test func upstreamClosingMidBodyFailsTheBody() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in
             MockUpstream.Response(
                 status: 200, headers: [("Content-Type", "text/event-stream")],
                 pieces: [.bytes(ByteBuffer(string: "data: 1\n\n")), .close])
         }) { upstream in
-            let response = try await transport.execute(post(upstream.baseURL + "/cut"), deadline: .now + .seconds(5), logger: logger)
+            let response = try await transport.execute(post(upstream.baseURL + "/cut"), deadline: .now + ample, logger: logger)
             await expectTransportFailure(.closed) {
                 _ = try await response.collect(upTo: 1 << 20)
             }
@@ -178,10 +188,10 @@ import Testing
     }
 
     @Test func connectionCloseResponsesAreNotReused() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in .json(200, "{}", headers: [("Connection", "close")]) }) { upstream in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in .json(200, "{}", headers: [("Connection", "close")]) }) { upstream in
             for _ in 0..<3 {
-                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + ample, logger: logger)
                 #expect(String(buffer: try await response.collect(upTo: 1024)) == "{}")
             }
             #expect(upstream.connectionCount == 3)
@@ -196,12 +206,12 @@ import Testing
         configuration.staleConnectionWindow = .seconds(5)
         let transport = NIOHTTPTransport(configuration: configuration, eventLoopGroup: loop)
         let calls = Mutex(0)
-        try await MockUpstream.withServer({ _ in
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in
             // The second request finds its pooled connection closed without an answer.
             calls.withLock { $0 += 1; return $0 } == 2 ? .drop : .json(200, #"{"ok":true}"#)
         }) { upstream in
             for _ in 0..<2 {
-                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                let response = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + ample, logger: logger)
                 #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"ok":true}"#)
             }
             #expect(calls.withLock { $0 } == 3)
@@ -218,15 +228,15 @@ import Testing
         configuration.staleConnectionWindow = .milliseconds(100)  // the upstream drops after 400 ms
         let transport = NIOHTTPTransport(configuration: configuration, eventLoopGroup: loop)
         let calls = Mutex(0)
-        try await MockUpstream.withServer({ _ in
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in
             guard calls.withLock({ $0 += 1; return $0 }) == 2 else { return .json(200, "{}") }
             try? await Task.sleep(for: .milliseconds(400))
             return .drop
         }) { upstream in
-            let first = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+            let first = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + ample, logger: logger)
             _ = try await first.collect(upTo: 1024)
             await expectTransportFailure(.closed) {
-                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + ample, logger: logger)
             }
             #expect(calls.withLock { $0 } == 2)
         }
@@ -235,10 +245,10 @@ import Testing
     }
 
     @Test func aNewConnectionLostBeforeTheResponseIsAnError() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer({ _ in .drop }) { upstream in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in .drop }) { upstream in
             await expectTransportFailure(.closed) {
-                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + .seconds(5), logger: logger)
+                _ = try await transport.execute(post(upstream.baseURL + "/x"), deadline: .now + ample, logger: logger)
             }
             #expect(upstream.requests.count == 1)
         }
@@ -246,34 +256,34 @@ import Testing
     }
 
     @Test func cancellingTheCallerStopsTheWait() async throws {
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer(MockUpstream.slow(.seconds(10), .json(200, "{}"))) { upstream in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(group: transportTestLoops, MockUpstream.slow(.seconds(60), .json(200, "{}"))) { upstream in
             let started = ContinuousClock.now
             let task = Task {
-                try await transport.execute(post(upstream.baseURL + "/slow"), deadline: .now + .seconds(10), logger: logger)
+                try await transport.execute(post(upstream.baseURL + "/slow"), deadline: .now + ample, logger: logger)
             }
             try await Task.sleep(for: .milliseconds(100))
             task.cancel()
             await #expect(throws: CancellationError.self) { _ = try await task.value }
-            // Long before the answer (10 s) or the deadline would have ended it.
-            #expect(started.duration(to: .now) < .seconds(6))
+            // Long before the answer (60 s) or the deadline would have ended it.
+            #expect(started.duration(to: .now) < .seconds(30))
         }
         await transport.shutdown()
     }
 
     @Test func httpsTrustsTheConfiguredCAFile() async throws {
         let certificate = try TestCertificate()
-        let transport = NIOHTTPTransport()
-        try await MockUpstream.withServer(tls: certificate.serverContext, { _ in .json(200, #"{"tls":true}"#) }) { upstream in
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
+        try await MockUpstream.withServer(tls: certificate.serverContext, group: transportTestLoops, { _ in .json(200, #"{"tls":true}"#) }) { upstream in
             let response = try await transport.execute(
-                post(upstream.baseURL + "/v1/chat/completions", caFile: certificate.caFile), deadline: .now + .seconds(5),
+                post(upstream.baseURL + "/v1/chat/completions", caFile: certificate.caFile), deadline: .now + ample,
                 logger: logger)
             #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"tls":true}"#)
             #expect(upstream.requests.first?.header("host") == "localhost:\(upstream.listeningPort)")
 
             // Without the CA file the self-signed certificate is refused.
             await expectTransportFailure(.tls) {
-                _ = try await transport.execute(post(upstream.baseURL + "/v1/chat/completions"), deadline: .now + .seconds(5), logger: logger)
+                _ = try await transport.execute(post(upstream.baseURL + "/v1/chat/completions"), deadline: .now + ample, logger: logger)
             }
         }
         await transport.shutdown()
@@ -282,35 +292,35 @@ import Testing
     @Test func aStalledTLSHandshakeTimesOutWithTheConnectTimeout() async throws {
         var configuration = NIOHTTPTransport.Configuration()
         configuration.connectTimeout = .milliseconds(200)
-        let transport = NIOHTTPTransport(configuration: configuration)
+        let transport = NIOHTTPTransport(configuration: configuration, eventLoopGroup: transportTestLoops)
         // The proxy mock accepts TCP and waits for a CONNECT line that a ClientHello never has.
         try await MockConnectProxy.withProxy { silent in
             let port = silent.url.split(separator: ":").last.map(String.init) ?? ""
             let started = ContinuousClock.now
             await expectTransportFailure(.timeout, messageContains: "TLS handshake") {
                 _ = try await transport.execute(
-                    post("https://localhost:\(port)/v1/chat/completions"), deadline: .now + .seconds(20), logger: logger)
+                    post("https://localhost:\(port)/v1/chat/completions"), deadline: .now + ample, logger: logger)
             }
             // The connect timeout ended it, not the request deadline.
-            #expect(started.duration(to: .now) < .seconds(8))
+            #expect(started.duration(to: .now) < .seconds(30))
         }
         await transport.shutdown()
     }
 
     @Test func unreadableCAFileIsATLSError() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
         await expectTransportFailure(.tls, messageContains: "/nonexistent/ca.pem") {
             _ = try await transport.execute(
-                post("https://localhost:1/x", caFile: "/nonexistent/ca.pem"), deadline: .now + .seconds(5), logger: logger)
+                post("https://localhost:1/x", caFile: "/nonexistent/ca.pem"), deadline: .now + ample, logger: logger)
         }
         await transport.shutdown()
     }
 
     @Test func invalidURLsAreRejected() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
         for url in ["ftp://x/y", "http://", "http://host:0/x", "http://host:99999/x", "http://[::1/x"] {
             await expectTransportFailure(.other) {
-                _ = try await transport.execute(post(url), deadline: .now + .seconds(5), logger: logger)
+                _ = try await transport.execute(post(url), deadline: .now + ample, logger: logger)
             }
         }
         await transport.shutdown()
@@ -338,7 +348,7 @@ extension Result where Failure == any Error {
         let request = TransportRequest(
             method: method, url: upstream.baseURL + "/v1/x", headers: [.authorization: "Bearer k"],
             body: method == .post ? ByteBuffer(string: #"{"n":1}"#) : nil)
-        let response = try await transport.execute(request, deadline: .now + .seconds(5), logger: logger)
+        let response = try await transport.execute(request, deadline: .now + ample, logger: logger)
         return (response, String(buffer: try await response.collect(upTo: 1 << 20)))
     }
 
@@ -361,7 +371,7 @@ extension Result where Failure == any Error {
 
     @Test func writesTheRequestItSerialized() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")] }) { upstream in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, _ in [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")] }) { upstream in
                 try await expectBody(transport, upstream, "ok")
                 try await expectBody(transport, upstream, "ok", method: .get)
                 #expect(upstream.connectionCount == 1)
@@ -481,7 +491,7 @@ extension Result where Failure == any Error {
     /// On the wire: a prepared request reaches the upstream with its fields and body.
     @Test func aPreparedRequestIsSentAsBuilt() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, head in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, head in
                 let auth = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization: ") } ?? "none"
                 return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(auth.utf8.count)\r\n\r\n\(auth)")]
             }) { upstream in
@@ -490,7 +500,7 @@ extension Result where Failure == any Error {
                 #expect(request.prepared != nil)
                 for body in ["1", "22"] {
                     request.body = ByteBuffer(string: body)
-                    let response = try await transport.execute(request, deadline: .now + .seconds(5), logger: logger)
+                    let response = try await transport.execute(request, deadline: .now + ample, logger: logger)
                     #expect(String(buffer: try await response.collect(upTo: 1024)) == "Authorization: Bearer sk-p")
                 }
                 #expect(upstream.connectionCount == 1)
@@ -501,13 +511,13 @@ extension Result where Failure == any Error {
     @Test func largeBodiesGoOutWhole() async throws {
         let big = String(repeating: "x", count: NIOHTTPTransport.inlineBodyLimit * 3 + 17)
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, head in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, head in
                 let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length: ") }?.dropFirst(16) ?? "?"
                 return [.send("HTTP/1.1 200 OK\r\nContent-Length: \(length.count)\r\n\r\n\(length)")]
             }) { upstream in
                 let response = try await transport.execute(
                     TransportRequest(url: upstream.baseURL + "/big", body: ByteBuffer(string: big)),
-                    deadline: .now + .seconds(5), logger: logger)
+                    deadline: .now + ample, logger: logger)
                 #expect(String(buffer: try await response.collect(upTo: 1024)) == String(big.utf8.count))
                 // The upstream read exactly the body: the next request on the connection parses.
                 try await expectBody(transport, upstream, "7")
@@ -521,7 +531,7 @@ extension Result where Failure == any Error {
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
             + "9;ext=1\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n0\r\nX-Trailer: yes\r\n\r\n"
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, _ in [.send(response)] }) { upstream in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, _ in [.send(response)] }) { upstream in
                 for _ in 0..<3 {
                     let (head, body) = try await call(transport, upstream)
                     #expect(head.status == 200)
@@ -535,7 +545,7 @@ extension Result where Failure == any Error {
 
     @Test func chunksOfOneReadReachTheReaderTogether() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, _ in
                 [
                     .send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), .pause(.milliseconds(50)),
                     .send("3\r\nabc\r\n3\r\ndef\r\n3\r\nghi\r\n"), .pause(.milliseconds(50)), .send("0\r\n\r\n"),
@@ -543,7 +553,7 @@ extension Result where Failure == any Error {
             }) { upstream in
                 let response = try await transport.execute(
                     TransportRequest(url: upstream.baseURL + "/x", body: ByteBuffer(string: "{}")),
-                    deadline: .now + .seconds(5), logger: logger)
+                    deadline: .now + ample, logger: logger)
                 var reads: [String] = []
                 for try await chunk in response.body { reads.append(String(buffer: chunk)) }
                 #expect(reads == ["abcdefghi"])
@@ -553,7 +563,7 @@ extension Result where Failure == any Error {
 
     @Test func aBodyEndedByTheCloseIsComplete() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, _ in
                 [.send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil "), .pause(.milliseconds(20)), .send("close"), .close]
             }) { upstream in
                 try await expectBody(transport, upstream, "until close")
@@ -565,7 +575,7 @@ extension Result where Failure == any Error {
 
     @Test func aChunkedBodyCutShortIsAFailure() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ _, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { _, _ in
                 [.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"), .close]
             }) { upstream in
                 await expectTransportFailure(.closed, messageContains: "mid-response") {
@@ -577,7 +587,7 @@ extension Result where Failure == any Error {
 
     @Test func malformedResponsesFailAndAreNotReused() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ index, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { index, _ in
                 index == 0
                     ? [.send("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nContent-Length: 13\r\n\r\n")]
                     : [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")]
@@ -593,7 +603,7 @@ extension Result where Failure == any Error {
 
     @Test func bytesBeyondTheResponseRetireTheConnection() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ index, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { index, _ in
                 let actions: [RawUpstream.Action] =
                     switch index {
                     case 0: [.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA")]
@@ -615,7 +625,7 @@ extension Result where Failure == any Error {
 
     @Test func http10AndConnectionCloseAreNotReused() async throws {
         try await withTransport { transport in
-            try await RawUpstream.withServer({ index, _ in
+            try await RawUpstream.withServer(group: transportTestLoops, { index, _ in
                 let actions: [RawUpstream.Action] =
                     switch index {
                     case 0: [.send("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")]
@@ -674,7 +684,7 @@ extension Result where Failure == any Error {
     /// refused every time (nothing is cached for it), and many distinct URLs (a query
     /// per request) neither fail nor mix up.
     @Test func parsedURLsAreCachedAndBadOnesStayRefused() async throws {
-        let transport = NIOHTTPTransport()
+        let transport = NIOHTTPTransport(eventLoopGroup: transportTestLoops)
         let text = "https://api.example.com:8443/v1/chat/completions"
         let first = try transport.parsedURL(text)
         #expect(try transport.parsedURL(text) == first)
@@ -706,14 +716,14 @@ extension Result where Failure == any Error {
     }
 
     @Test func proxiedProvidersTunnelThroughTheirProxy() async throws {
-        let transport = RoutingTransport(direct: NIOHTTPTransport())
+        let transport = RoutingTransport(direct: NIOHTTPTransport(eventLoopGroup: transportTestLoops))
         let outcome = await Result(catching: {
-            try await MockUpstream.withServer({ _ in .json(200, #"{"via":"proxy"}"#) }) { upstream in
+            try await MockUpstream.withServer(group: transportTestLoops, { _ in .json(200, #"{"via":"proxy"}"#) }) { upstream in
                 try await MockConnectProxy.withProxy { proxy in
                     let request = TransportRequest(
                         url: upstream.baseURL + "/v1/chat/completions", body: ByteBuffer(string: "{}"), proxy: proxy.url)
                     let response = try await transport.execute(
-                        request, deadline: .now + .seconds(5), logger: Logger(label: "t"))
+                        request, deadline: .now + ample, logger: Logger(label: "t"))
                     #expect(String(buffer: try await response.collect(upTo: 1024)) == #"{"via":"proxy"}"#)
                     #expect(proxy.tunnels == ["127.0.0.1:\(upstream.listeningPort)"])
                     #expect(upstream.requests.first?.uri == "/v1/chat/completions")
@@ -725,10 +735,10 @@ extension Result where Failure == any Error {
     }
 
     @Test func unproxiedProvidersGoDirect() async throws {
-        let transport = RoutingTransport(direct: NIOHTTPTransport())
-        try await MockUpstream.withServer({ _ in .json(200, "{}") }) { upstream in
+        let transport = RoutingTransport(direct: NIOHTTPTransport(eventLoopGroup: transportTestLoops))
+        try await MockUpstream.withServer(group: transportTestLoops, { _ in .json(200, "{}") }) { upstream in
             let response = try await transport.execute(
-                TransportRequest(url: upstream.baseURL + "/v1/models", headers: [:]), deadline: .now + .seconds(5),
+                TransportRequest(url: upstream.baseURL + "/v1/models", headers: [:]), deadline: .now + ample,
                 logger: Logger(label: "t"))
             #expect(response.status == 200)
             #expect(upstream.requests.first?.uri == "/v1/models")
@@ -737,10 +747,10 @@ extension Result where Failure == any Error {
     }
 
     @Test func invalidProxyIsATransportError() async throws {
-        let transport = RoutingTransport(direct: NIOHTTPTransport())
+        let transport = RoutingTransport(direct: NIOHTTPTransport(eventLoopGroup: transportTestLoops))
         await #expect(throws: TransportError.self) {
             _ = try await transport.execute(
-                TransportRequest(url: "http://x/v1/models", proxy: "gopher://p:1"), deadline: .now + .seconds(5),
+                TransportRequest(url: "http://x/v1/models", proxy: "gopher://p:1"), deadline: .now + ample,
                 logger: Logger(label: "t"))
         }
         await transport.shutdown()
