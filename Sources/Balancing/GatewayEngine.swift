@@ -238,16 +238,18 @@ public final class GatewayEngine: ChatService, HealthReporting {
         return Plan(candidates: candidates, modelPrice: resolved.price)
     }
 
-    private func execute(_ request: InboundRequest, plan: Plan, log: inout LogBuilder, logger: Logger)
-        async throws(GatewayError) -> ChatResult
-    {
-        let routing = configuration.routing
-        let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
-        let candidates = plan.candidates
-        let now = clock.now
-        if !candidates.contains(where: hasUsableKey) {
-            throw allKeysUnavailable(candidates, model: request.chat.model, now: now)
-        }
+    /// The attempt loop's state across its awaits.
+    ///
+    /// `execute` keeps this and the current ``Attempt`` across its suspensions and does
+    /// the work between them in the synchronous methods below. An async function's
+    /// frame has room for every value it might keep across a suspension on any path
+    /// (retries, failover, errors, streams), and a delayed request's frames are memory it
+    /// touches again, cold, when its upstream answers; the loop written inline made an
+    /// 11 KB frame and two dozen task allocations per request. Temporaries of the
+    /// synchronous steps live on the thread's stack instead.
+    private struct AttemptLoop {
+        let candidates: [Candidate]
+        let deadline: ContinuousClock.Instant
         var failures: [GatewayError] = []
         var attempt = 0
         var cursor = 0
@@ -256,143 +258,244 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var panicked = false
         /// Candidates whose provider is at its own rpm/tpm cap: skipped for this request.
         var capped = Set<Int>()
+        /// Time spent waiting for upstreams so far.
         var upstreamWait = Duration.zero
-        /// The gateway's own time so far: everything but the upstream's. (A function of
-        /// the wait, not a closure over it: a closure would box the variable, per request.)
-        func overhead(waiting upstreamWait: Duration) -> Duration {
-            max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait)
+
+        init(candidates: [Candidate], deadline: ContinuousClock.Instant) {
+            self.candidates = candidates
+            self.deadline = deadline
         }
-        while attempt < max(1, routing.maxAttempts) {
-            if clock.now >= deadline { break }
+    }
+
+    /// A candidate chosen for the next attempt, and its key.
+    private struct Choice {
+        let candidate: Candidate
+        let lease: KeyPool.Lease?
+        /// The same target and key as the attempt before (whose `Retry-After` then applies).
+        let sameTarget: Bool
+    }
+
+    /// An attempt under way.
+    private struct Attempt {
+        let candidate: Candidate
+        let lease: KeyPool.Lease?
+        let call: ProviderCall
+        let started: ContinuousClock.Instant
+        let number: Int
+    }
+
+    private func execute(_ request: InboundRequest, plan: Plan, log: inout LogBuilder, logger: Logger)
+        async throws(GatewayError) -> ChatResult
+    {
+        var loop = try startLoop(request, plan: plan)
+        while let choice = choose(&loop, request: request, log: &log) {
+            if loop.attempt > 0 {
+                // An upstream's Retry-After speaks for the target and key that got it: it
+                // is honoured when retrying with both, not when failing over (a 429's key
+                // rests for that long instead).
+                let retryAfter = choice.sameTarget ? loop.failures.last?.retryAfterSeconds : nil
+                do {
+                    try await backoff(attempt: loop.attempt, retryAfter: retryAfter, deadline: loop.deadline)
+                } catch {
+                    release(choice.lease, of: choice.candidate)
+                    throw error
+                }
+            }
+            let attempt = begin(choice, in: &loop, request: request, plan: plan, log: &log, logger: logger)
+            do {
+                if request.chat.isStreaming {
+                    let stream = try await attempt.candidate.provider.adapter.stream(attempt.call)
+                    let opened = try await StreamOpening.open(stream)
+                    return streamOpened(opened, attempt, loop: &loop, request: request, log: &log)
+                }
+                let completion = try await attempt.candidate.provider.adapter.complete(attempt.call)
+                var route = completed(completion, attempt, loop: &loop, request: request, log: &log)
+                await record(log, status: 200, error: nil)
+                route.overhead = overhead(request, waiting: loop.upstreamWait)
+                overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
+                return .completion(completion.body, route)
+            } catch let raw {
+                try failed(raw, attempt, loop: &loop, log: &log, logger: logger)
+            }
+        }
+        throw exhausted(loop, model: request.chat.model)
+    }
+
+    /// The loop's start: the deadline, and a 429 or 503 at once when no candidate has a
+    /// usable key.
+    private func startLoop(_ request: InboundRequest, plan: Plan) throws(GatewayError) -> AttemptLoop {
+        let routing = configuration.routing
+        let deadline = request.receivedAt.advanced(by: .milliseconds(Int64(routing.timeoutSeconds * 1000)))
+        let candidates = plan.candidates
+        if !candidates.contains(where: hasUsableKey) {
+            throw allKeysUnavailable(candidates, model: request.chat.model, now: clock.now)
+        }
+        return AttemptLoop(candidates: candidates, deadline: deadline)
+    }
+
+    /// The candidate for the next attempt and its key, admitted by its provider's caps;
+    /// nil when attempts, time or candidates have run out.
+    private func choose(_ loop: inout AttemptLoop, request: InboundRequest, log: inout LogBuilder) -> Choice? {
+        while loop.attempt < max(1, configuration.routing.maxAttempts) {
+            if clock.now >= loop.deadline { return nil }
             // With every circuit open, still try the likeliest target ("panic" routing,
             // as load balancers do) rather than fail unseen; if that fails too, 503.
-            var next = nextCandidate(candidates, from: cursor, avoiding: lastTried, excluding: capped)
+            var next = nextCandidate(loop.candidates, from: loop.cursor, avoiding: loop.lastTried, excluding: loop.capped)
             if next == nil {
-                next = panicCandidate(candidates, excluding: capped)
-                if next != nil { panicked = true }
+                next = panicCandidate(loop.candidates, excluding: loop.capped)
+                if next != nil { loop.panicked = true }
             }
-            guard let (index, lease) = next else { break }
-            let sameTarget = index == lastTried && lease?.id == lastKeyID
-            cursor = index + 1
-            lastTried = index
-            lastKeyID = lease?.id
-            let candidate = candidates[index]
+            guard let (index, lease) = next else { return nil }
+            let sameTarget = index == loop.lastTried && lease?.id == loop.lastKeyID
+            loop.cursor = index + 1
+            loop.lastTried = index
+            loop.lastKeyID = lease?.id
+            let candidate = loop.candidates[index]
             // The provider's own caps (its account's limits upstream): at one, try
             // another target; a refusal costs nothing and is not an attempt.
             if let caps = candidate.provider.caps {
                 do {
                     log.providerAdmission = try providerLimiter.admit(caps) { TokenEstimator.promptTokens(request.chat) }
                 } catch {
-                    if let lease { candidate.provider.keys.release(lease) }
-                    capped.insert(index)
-                    failures.append(Self.atProviderCap(error, provider: candidate.target.provider))
+                    release(lease, of: candidate)
+                    loop.capped.insert(index)
+                    loop.failures.append(Self.atProviderCap(error, provider: candidate.target.provider))
                     continue
                 }
             } else {
                 log.providerAdmission = nil
             }
-            if attempt > 0 {
-                // An upstream's Retry-After speaks for the target and key that got it: it
-                // is honoured when retrying with both, not when failing over (a 429's key
-                // rests for that long instead).
-                let retryAfter = sameTarget ? failures.last?.retryAfterSeconds : nil
-                do {
-                    try await backoff(attempt: attempt, retryAfter: retryAfter, deadline: deadline)
-                } catch {
-                    if let lease { candidate.provider.keys.release(lease) }
-                    throw error
-                }
-            }
-            attempt += 1
-            log.attempts = attempt
-            log.provider = candidate.target.provider
-            log.upstreamModel = candidate.target.model
-            log.price = candidate.target.price ?? plan.modelPrice
-            // The attempt's own lines below carry its provider and attempt number. The
-            // logger handed to the adapter gets them as metadata only when it can log at
-            // all: the transports log at debug level, and each metadata write copies the
-            // handler and its dictionary, for every request.
-            var attemptLogger = logger
-            if logger.logLevel <= .debug {
-                attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
-                attemptLogger[metadataKey: "attempt"] = "\(attempt)"
-            }
-            let started = clock.now
-            let perAttempt = started.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
-            let call = ProviderCall(
-                request: request, provider: candidate.provider.config, target: candidate.target, apiKey: lease?.secret,
-                deadline: min(deadline, perAttempt), logger: attemptLogger)
-            // Direct calls below; only a stream, which outlives this call, gets a closure.
-            func release() { if let lease { candidate.provider.keys.release(lease) } }
-            do {
-                var route = RouteInfo(provider: candidate.target.provider, upstreamModel: candidate.target.model, attempts: attempt)
-                route.rateLimit = log.admission?.status
-                if request.chat.isStreaming {
-                    let stream = try await candidate.provider.adapter.stream(call)
-                    let opened = try await StreamOpening.open(stream)
-                    let answered = clock.now
-                    let latency = started.duration(to: answered)
-                    upstreamWait += latency
-                    route.overhead = overhead(waiting: upstreamWait)
-                    overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
-                    health.recordSuccess(candidate.id, latency: latency, now: answered)
-                    log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
-                    let health = self.health
-                    let clock = self.clock
-                    let target = candidate.id
-                    return .stream(
-                        makeStream(
-                            opened, log: log, secret: lease?.secret,
-                            releaseKey: { if let lease { candidate.provider.keys.release(lease) } },
-                            onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
-                        route)
-                } else {
-                    let completion = try await candidate.provider.adapter.complete(call)
-                    release()
-                    let answered = clock.now
-                    let latency = started.duration(to: answered)
-                    upstreamWait += latency
-                    health.recordSuccess(candidate.id, latency: latency, now: answered)
-                    log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
-                    log.upstreamRequestID = completion.upstreamRequestID
-                    log.usage = completion.usage
-                    log.tokensEstimated = completion.usageEstimated
-                    log.captureResponse(completion.body)
-                    await record(log, status: 200, error: nil)
-                    route.overhead = overhead(waiting: upstreamWait)
-                    overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
-                    return .completion(completion.body, route)
-                }
-            } catch let raw {
-                // An upstream may echo the key it was sent; it never goes further.
-                let error = raw.redacting(lease?.secret)
-                release()
-                // The attempt's share of its provider's caps: the estimate is given back.
-                log.providerAdmission?.settle(tokens: 0, costMicros: 0)
-                log.providerAdmission = nil
-                upstreamWait += started.duration(to: clock.now)
-                if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
-                log.recordAttempt(
-                    candidate.target, keyID: lease?.id, status: error.status, error: error.message,
-                    latency: started.duration(to: clock.now))
-                noteFailure(error, candidate: candidate, lease: lease)
-                logger.notice(
-                    "upstream attempt failed",
-                    metadata: [
-                        "provider": "\(candidate.target.provider)", "attempt": "\(attempt)", "status": "\(error.status)",
-                        "retryable": "\(error.isRetryable)", "error": "\(error.message)",
-                    ])
-                failures.append(error)
-                if !error.isRetryable { throw error }
-            }
+            return Choice(candidate: candidate, lease: lease, sameTarget: sameTarget)
         }
-        let deadlinePassed = clock.now >= deadline
-        if panicked && !deadlinePassed && !failures.allSatisfy({ $0.status == 429 }), let last = failures.last {
-            var unavailable = GatewayError.noAvailableTarget(request.chat.model)
+        return nil
+    }
+
+    /// Counts an attempt and makes its call.
+    private func begin(
+        _ choice: Choice, in loop: inout AttemptLoop, request: InboundRequest, plan: Plan, log: inout LogBuilder,
+        logger: Logger
+    ) -> Attempt {
+        let candidate = choice.candidate
+        loop.attempt += 1
+        log.attempts = loop.attempt
+        log.provider = candidate.target.provider
+        log.upstreamModel = candidate.target.model
+        log.price = candidate.target.price ?? plan.modelPrice
+        // The attempt's own lines below carry its provider and attempt number. The
+        // logger handed to the adapter gets them as metadata only when it can log at
+        // all: the transports log at debug level, and each metadata write copies the
+        // handler and its dictionary, for every request.
+        var attemptLogger = logger
+        if logger.logLevel <= .debug {
+            attemptLogger[metadataKey: "provider"] = "\(candidate.target.provider)"
+            attemptLogger[metadataKey: "attempt"] = "\(loop.attempt)"
+        }
+        let started = clock.now
+        let perAttempt = started.advanced(by: .milliseconds(Int64(candidate.provider.config.timeoutSeconds * 1000)))
+        let call = ProviderCall(
+            request: request, provider: candidate.provider.config, target: candidate.target, apiKey: choice.lease?.secret,
+            deadline: min(loop.deadline, perAttempt), logger: attemptLogger)
+        return Attempt(candidate: candidate, lease: choice.lease, call: call, started: started, number: loop.attempt)
+    }
+
+    /// The route reported with an attempt's answer.
+    private func route(of attempt: Attempt, log: LogBuilder) -> RouteInfo {
+        var route = RouteInfo(provider: attempt.candidate.target.provider, upstreamModel: attempt.candidate.target.model, attempts: attempt.number)
+        route.rateLimit = log.admission?.status
+        return route
+    }
+
+    /// A stream's first event arrived: the stream that relays it, and logs and frees the
+    /// key when it ends.
+    private func streamOpened(
+        _ opened: StreamOpening, _ attempt: Attempt, loop: inout AttemptLoop, request: InboundRequest, log: inout LogBuilder
+    ) -> ChatResult {
+        let candidate = attempt.candidate
+        let lease = attempt.lease
+        let answered = clock.now
+        let latency = attempt.started.duration(to: answered)
+        loop.upstreamWait += latency
+        var route = route(of: attempt, log: log)
+        route.overhead = overhead(request, waiting: loop.upstreamWait)
+        overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
+        health.recordSuccess(candidate.id, latency: latency, now: answered)
+        log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
+        let health = self.health
+        let clock = self.clock
+        let target = candidate.id
+        return .stream(
+            makeStream(
+                opened, log: log, secret: lease?.secret,
+                releaseKey: { if let lease { candidate.provider.keys.release(lease) } },
+                onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
+            route)
+    }
+
+    /// A completion arrived: the key goes back, the attempt is noted; its route.
+    private func completed(
+        _ completion: ProviderCompletion, _ attempt: Attempt, loop: inout AttemptLoop, request: InboundRequest,
+        log: inout LogBuilder
+    ) -> RouteInfo {
+        let candidate = attempt.candidate
+        release(attempt.lease, of: candidate)
+        let answered = clock.now
+        let latency = attempt.started.duration(to: answered)
+        loop.upstreamWait += latency
+        health.recordSuccess(candidate.id, latency: latency, now: answered)
+        log.recordAttempt(candidate.target, keyID: attempt.lease?.id, status: 200, error: nil, latency: latency)
+        log.upstreamRequestID = completion.upstreamRequestID
+        log.usage = completion.usage
+        log.tokensEstimated = completion.usageEstimated
+        log.captureResponse(completion.body)
+        return route(of: attempt, log: log)
+    }
+
+    /// A failed attempt: noted, logged, and thrown on when it may not be retried.
+    private func failed(
+        _ raw: GatewayError, _ attempt: Attempt, loop: inout AttemptLoop, log: inout LogBuilder, logger: Logger
+    ) throws(GatewayError) {
+        let candidate = attempt.candidate
+        let lease = attempt.lease
+        // An upstream may echo the key it was sent; it never goes further.
+        let error = raw.redacting(lease?.secret)
+        release(lease, of: candidate)
+        // The attempt's share of its provider's caps: the estimate is given back.
+        log.providerAdmission?.settle(tokens: 0, costMicros: 0)
+        log.providerAdmission = nil
+        loop.upstreamWait += attempt.started.duration(to: clock.now)
+        if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
+        log.recordAttempt(
+            candidate.target, keyID: lease?.id, status: error.status, error: error.message,
+            latency: attempt.started.duration(to: clock.now))
+        noteFailure(error, candidate: candidate, lease: lease)
+        logger.notice(
+            "upstream attempt failed",
+            metadata: [
+                "provider": "\(candidate.target.provider)", "attempt": "\(attempt.number)", "status": "\(error.status)",
+                "retryable": "\(error.isRetryable)", "error": "\(error.message)",
+            ])
+        loop.failures.append(error)
+        if !error.isRetryable { throw error }
+    }
+
+    /// What a request that ran out of attempts, time or candidates answers.
+    private func exhausted(_ loop: AttemptLoop, model: String) -> GatewayError {
+        let deadlinePassed = clock.now >= loop.deadline
+        if loop.panicked && !deadlinePassed && !loop.failures.allSatisfy({ $0.status == 429 }), let last = loop.failures.last {
+            var unavailable = GatewayError.noAvailableTarget(model)
             unavailable.message += " Last error: \(last.message)"
-            throw unavailable
+            return unavailable
         }
-        throw GatewayError.exhausted(failures, deadlinePassed: deadlinePassed, model: request.chat.model)
+        return GatewayError.exhausted(loop.failures, deadlinePassed: deadlinePassed, model: model)
+    }
+
+    /// The gateway's own time so far: everything but the upstream's.
+    private func overhead(_ request: InboundRequest, waiting upstreamWait: Duration) -> Duration {
+        max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait)
+    }
+
+    private func release(_ lease: KeyPool.Lease?, of candidate: Candidate) {
+        if let lease { candidate.provider.keys.release(lease) }
     }
 
     /// The next candidate to try: from `cursor` on in plan order, admitted by its

@@ -43,36 +43,62 @@ struct ChatEndpoint: Sendable {
     }
 
     /// Serves the request; throws what the front door maps to an error response.
+    /// Serves one request. The steps between its awaits are synchronous functions, so
+    /// their values live on the thread's stack rather than in this function's async
+    /// frame, which a delayed request touches again after its upstream's wait (the
+    /// frame was 7.3 KB with them inline).
     func serve(_ call: Call) async throws -> FrontResponse {
         let principal = try authenticate(call.headers, query: call.query)
+        let inbound = try await inboundRequest(call, principal: principal)
+        let logger = requestLogger(call, inbound: inbound, principal: principal)
+        let result = try await service.chat(inbound, principal: principal, logger: logger)
+        return try response(for: result, inbound: inbound, logger: logger)
+    }
+
+    /// The request's body read and decoded; a request that cannot be is logged as
+    /// rejected, and its error thrown.
+    private func inboundRequest(_ call: Call, principal: Principal) async throws -> InboundRequest {
         var body = ByteBuffer()
-        let chat: ChatRequest
         do {
             if let length = call.headers.firstValue(.contentLength).flatMap(Int.init), length > maxBodyBytes {
                 throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
             }
             body = try await call.readBody()
-            chat = try codec.decodeChatRequest(body, route: call.route)
+            return try inboundRequest(call, body: body)
         } catch {
-            let rejection = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
-            let peek = RequestPeek.read(body)
-            await service.recordRejected(
-                RejectedRequest(
-                    requestID: call.requestID, principal: principal, style: codec.style, model: call.route.model ?? peek.model,
-                    stream: call.route.stream ?? peek.stream, receivedAtMillis: call.receivedAtMillis,
-                    receivedAt: call.receivedAt, error: rejection))
-            throw rejection
+            let rejection = rejection(error, call: call, principal: principal, body: body)
+            await service.recordRejected(rejection)
+            throw rejection.error
         }
-        let inbound = InboundRequest(
+    }
+
+    private func inboundRequest(_ call: Call, body: ByteBuffer) throws -> InboundRequest {
+        let chat = try codec.decodeChatRequest(body, route: call.route)
+        return InboundRequest(
             style: codec.style, body: body, chat: consume chat, requestID: call.requestID,
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
             route: call.route)
-        // The request's id, model and key become metadata only if a line is logged.
+    }
+
+    private func rejection(_ error: any Error, call: Call, principal: Principal, body: ByteBuffer) -> RejectedRequest {
+        let rejection = ErrorMapping.gatewayError(from: error, maxBodyBytes: maxBodyBytes)
+        let peek = RequestPeek.read(body)
+        return RejectedRequest(
+            requestID: call.requestID, principal: principal, style: codec.style, model: call.route.model ?? peek.model,
+            stream: call.route.stream ?? peek.stream, receivedAtMillis: call.receivedAtMillis,
+            receivedAt: call.receivedAt, error: rejection)
+    }
+
+    /// The request's id, model and key become metadata only if a line is logged.
+    private func requestLogger(_ call: Call, inbound: InboundRequest, principal: Principal) -> Logger {
         var logger = call.logger
         logger.handler = RequestLogHandler(
             base: logger.handler, requestID: call.requestID, model: inbound.chat.model, key: principal.name)
-        let result = try await service.chat(inbound, principal: principal, logger: logger)
+        return logger
+    }
+
+    private func response(for result: ChatResult, inbound: InboundRequest, logger: Logger) throws -> FrontResponse {
         // The gateway's own fields as values (see `GatewayFields`); `headers` only has
         // the key's rate-limit fields, when it has limits.
         var gateway = GatewayFields()
