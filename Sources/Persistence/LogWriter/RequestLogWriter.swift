@@ -82,48 +82,62 @@ public final class RequestLogWriter: RequestLogSink, Service {
     public var pending: Int { state.withLock { $0.buffer.count + $0.waitingProducers.count } }
 
     public func record(_ entry: consuming RequestLogEntry) async {
-        enum Admission { case queued(CheckedContinuation<Void, Never>?), full, stopped }
-        // Moved into the queue rather than copied: the closure below captures `row`, and
-        // `take()` leaves nil behind instead of retaining each of the row's strings.
+        // Moved into the queue rather than copied: `take()` leaves nil behind instead of
+        // retaining each of the row's strings.
         var row = Optional(consume entry)
-        let admission = state.withLock { state -> Admission in
-            if state.stopped { return .stopped }
-            if state.buffer.count < configuration.capacity && state.waitingProducers.isEmpty {
-                state.buffer.append(row.take()!)
-                let consumer = state.consumer
-                state.consumer = nil
-                return .queued(consumer)
-            }
-            return .full
-        }
-        switch admission {
-        case .queued(let consumer):
-            consumer?.resume()
+        switch enqueue(&row) {
+        case .queued:
+            return
         case .stopped:
             // The writer has already flushed and ended: write this late row directly (a
             // request waits for it, so not as background work).
             await insertRetrying([row!], backlog: 1)
         case .full:
-            let entry = row!
-            let start = ContinuousClock.now
-            let writerStopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                enum Wait { case queued(CheckedContinuation<Void, Never>?), stopped }
-                let wait = state.withLock { state -> Wait in
-                    // The writer may have drained and stopped since the first look.
-                    if state.stopped { return .stopped }
-                    state.waitingProducers.append((entry, continuation))
-                    let consumer = state.consumer
-                    state.consumer = nil
-                    return .queued(consumer)
-                }
-                switch wait {
-                case .stopped: continuation.resume(returning: true)
-                case .queued(let consumer): consumer?.resume()
-                }
-            }
-            waitTimer.recordNanoseconds(start.duration(to: .now).totalNanoseconds)
-            if writerStopped { await insertRetrying([entry], backlog: 1) }
+            await waitForRoom(row!)
         }
+    }
+
+    private enum Admission { case queued, full, stopped }
+
+    /// Queues `row` when there is room (taking it out of `row`) and wakes the writer.
+    /// Synchronous: every request's row goes through here, and an async function's
+    /// frame and task allocations for the lock's closure cost more than the queueing.
+    private func enqueue(_ row: inout RequestLogEntry?) -> Admission {
+        let (admission, consumer) = state.withLock { state -> (Admission, CheckedContinuation<Void, Never>?) in
+            if state.stopped { return (.stopped, nil) }
+            if state.buffer.count < configuration.capacity && state.waitingProducers.isEmpty {
+                state.buffer.append(row.take()!)
+                let consumer = state.consumer
+                state.consumer = nil
+                return (.queued, consumer)
+            }
+            return (.full, nil)
+        }
+        consumer?.resume()
+        return admission
+    }
+
+    /// A full queue: waits until the writer takes the row (or writes it directly when the
+    /// writer stopped meanwhile).
+    private func waitForRoom(_ entry: RequestLogEntry) async {
+        let start = ContinuousClock.now
+        let writerStopped = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            enum Wait { case queued(CheckedContinuation<Void, Never>?), stopped }
+            let wait = state.withLock { state -> Wait in
+                // The writer may have drained and stopped since the first look.
+                if state.stopped { return .stopped }
+                state.waitingProducers.append((entry, continuation))
+                let consumer = state.consumer
+                state.consumer = nil
+                return .queued(consumer)
+            }
+            switch wait {
+            case .stopped: continuation.resume(returning: true)
+            case .queued(let consumer): consumer?.resume()
+            }
+        }
+        waitTimer.recordNanoseconds(start.duration(to: .now).totalNanoseconds)
+        if writerStopped { await insertRetrying([entry], backlog: 1) }
     }
 
     public func run() async throws {
