@@ -7,10 +7,11 @@ import Synchronization
 /// `malloc`ed when the next frame does not fit in the current slab. A slab that empties
 /// stays on the chain, and a later frame that fits in it is placed there.
 ///
-/// A chat request nests eight async frames of 1–12 KB (the endpoint, the engine, the
-/// adapter, the transport and their protocol thunks), so each one opened a slab of its
-/// own: eight `malloc`s and `free`s of eight sizes per request, all above the sizes
-/// glibc caches per thread (a stream: 68 KB in nine blocks). At 1,000 requests in
+/// A request nests eight or more async frames (the endpoint, the engine, the adapter,
+/// the transport and their protocol thunks; a stream's relay closure alone is 11 KB),
+/// so each one opened a slab of its own: eight `malloc`s and `free`s of eight sizes per
+/// request, all above the sizes glibc caches per thread (a stream: 68 KB in nine
+/// blocks, when the chat path's frames were also 6–11 KB each). At 1,000 requests in
 /// flight those blocks fragment the heap, and `malloc`, `free` and their bin upkeep
 /// grew to 9 % of the gateway's CPU. Calling ``reserve()`` first makes one slab that
 /// every later frame fits in: one block of one size per request.
