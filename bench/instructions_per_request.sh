@@ -10,8 +10,13 @@
 #   bash bench/instructions_per_request.sh BINARY [chat|stream] [TOP]
 #
 # Prints the instructions per request in total, then the TOP functions by their own
-# (exclusive) instructions per request. Env: CONNECTIONS (default 50). Needs valgrind;
-# run nothing else heavy meanwhile (valgrind runs the gateway's threads one at a time).
+# (exclusive) instructions per request. Env: CONNECTIONS (default 50); CACHE_SIM, a
+# last-level cache as valgrind's SIZE,ASSOC,LINE (say 524288,8,64, this machine's L2 per
+# core, or 2097152,16,64), turns on callgrind's cache simulation (32 KB L1s) and also
+# prints the misses per request. Under valgrind the gateway is slow enough that the
+# connections' requests go cold between their visits, which is what a request waiting
+# for its upstream meets. Needs valgrind; run nothing else heavy meanwhile (valgrind
+# runs the gateway's threads one at a time).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/measure.sh
@@ -33,8 +38,12 @@ objcopy --strip-debug "$BIN" "$WORK/orchestratord"
 
 # GLIBC_TUNABLES is set so that serve does not run itself again (valgrind would not
 # follow it); callgrind keeps glibc's own malloc, so the setting still applies.
+CACHE_OPTIONS=""
+if [[ -n "${CACHE_SIM:-}" ]]; then
+    CACHE_OPTIONS=" --cache-sim=yes --I1=32768,8,64 --D1=32768,8,64 --LL=$CACHE_SIM"
+fi
 GLIBC_TUNABLES=glibc.malloc.tcache_count=256 \
-    ORCH_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$OUT --collect-atstart=yes --dump-instr=no" \
+    ORCH_WRAPPER="valgrind --tool=callgrind --callgrind-out-file=$OUT --collect-atstart=yes --dump-instr=no$CACHE_OPTIONS" \
     ORCH_BIN="$WORK/orchestratord" BENCH_SOAK_KIND="$KIND" BENCH_WARMUP=0 \
     bash bench/run.sh --skip-build --only "$KIND" --connections "${CONNECTIONS:-50}" --rounds 1 --duration 3 \
     --soak 40 >"$WORK/bench.log" 2>&1 &
@@ -55,6 +64,13 @@ requests=$((r1 - r0))
 total="$(awk '/^summary:/ { print $2 }' "$dump")"
 awk -v t="$total" -v n="$requests" -v k="$KIND" -v b="$(basename "$BIN")" \
     'BEGIN { printf "%s: %.0f instructions per %s request (%d requests)\n", b, t / n, k, n }'
+if [[ -n "${CACHE_SIM:-}" ]]; then
+    # The events line names the summary's columns (Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw).
+    awk -v n="$requests" '/^events:/ { for (i = 2; i <= NF; i++) name[i] = $i }
+        /^summary:/ { line = "misses per request:"
+            for (i = 2; i <= NF; i++) if (name[i] ~ /mr$|mw$/) line = line sprintf(" %s %.1f", name[i], $i / n)
+            print line }' "$dump"
+fi
 # Each function's own (exclusive) instructions, read from the dump directly:
 # callgrind_annotate 3.19 gives every cost to the thread's entry point here.
 python3 - "$dump" "$requests" "$TOP" <<'PY'
