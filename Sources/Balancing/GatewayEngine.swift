@@ -140,12 +140,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 deadline: deadline, logger: logger)
             do {
                 let count = try await candidate.provider.adapter.countTokens(call)
-                if let lease { candidate.provider.keys.release(lease) }
+                candidate.release(lease)
                 if let count { return count }
             } catch let raw {
                 // An upstream may echo the key it was sent; it never goes further.
                 let error = raw.redacting(lease?.secret)
-                if let lease { candidate.provider.keys.release(lease) }
+                candidate.release(lease)
                 if error == .clientClosedRequest || Task.isCancelled { throw .clientClosedRequest }
                 // The client's own mistake (a 400 from the counter) goes back to it.
                 if !error.isRetryable { throw error }
@@ -181,6 +181,11 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
 
         func keyRef(_ keyID: String) -> UpstreamKeyRef { UpstreamKeyRef(provider: target.provider, keyID: keyID) }
+
+        /// Gives a key taken from this candidate's provider back (nil: the provider has none).
+        func release(_ lease: KeyPool.Lease?) {
+            if let lease { provider.keys.release(lease) }
+        }
     }
 
     private func plan(_ request: InboundRequest, principal: Principal) throws(GatewayError) -> Plan {
@@ -297,7 +302,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 do {
                     try await backoff(attempt: loop.attempt, retryAfter: retryAfter, deadline: loop.deadline)
                 } catch {
-                    release(choice.lease, of: choice.candidate)
+                    choice.candidate.release(choice.lease)
                     throw error
                 }
             }
@@ -357,7 +362,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 do {
                     log.providerAdmission = try providerLimiter.admit(caps) { TokenEstimator.promptTokens(request.chat) }
                 } catch {
-                    release(lease, of: candidate)
+                    candidate.release(lease)
                     loop.capped.insert(index)
                     loop.failures.append(Self.atProviderCap(error, provider: candidate.target.provider))
                     continue
@@ -412,21 +417,17 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ) -> ChatResult {
         let candidate = attempt.candidate
         let lease = attempt.lease
-        let answered = clock.now
-        let latency = attempt.started.duration(to: answered)
-        loop.upstreamWait += latency
+        succeeded(attempt, loop: &loop, log: &log)
         var route = route(of: attempt, log: log)
         route.overhead = overhead(request, waiting: loop.upstreamWait)
         overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
-        health.recordSuccess(candidate.id, latency: latency, now: answered)
-        log.recordAttempt(candidate.target, keyID: lease?.id, status: 200, error: nil, latency: latency)
         let health = self.health
         let clock = self.clock
         let target = candidate.id
         return .stream(
             makeStream(
                 opened, log: log, secret: lease?.secret,
-                releaseKey: { if let lease { candidate.provider.keys.release(lease) } },
+                releaseKey: { candidate.release(lease) },
                 onUpstreamFailure: { health.recordFailure(target, error: $0, now: clock.now) }),
             route)
     }
@@ -436,18 +437,22 @@ public final class GatewayEngine: ChatService, HealthReporting {
         _ completion: ProviderCompletion, _ attempt: Attempt, loop: inout AttemptLoop, request: InboundRequest,
         log: inout LogBuilder
     ) -> RouteInfo {
-        let candidate = attempt.candidate
-        release(attempt.lease, of: candidate)
-        let answered = clock.now
-        let latency = attempt.started.duration(to: answered)
-        loop.upstreamWait += latency
-        health.recordSuccess(candidate.id, latency: latency, now: answered)
-        log.recordAttempt(candidate.target, keyID: attempt.lease?.id, status: 200, error: nil, latency: latency)
+        attempt.candidate.release(attempt.lease)
+        succeeded(attempt, loop: &loop, log: &log)
         log.upstreamRequestID = completion.upstreamRequestID
         log.usage = completion.usage
         log.tokensEstimated = completion.usageEstimated
         log.captureResponse(completion.body)
         return route(of: attempt, log: log)
+    }
+
+    /// An attempt answered: its wait, its target's health and its line in the row.
+    private func succeeded(_ attempt: Attempt, loop: inout AttemptLoop, log: inout LogBuilder) {
+        let answered = clock.now
+        let latency = attempt.started.duration(to: answered)
+        loop.upstreamWait += latency
+        health.recordSuccess(attempt.candidate.id, latency: latency, now: answered)
+        log.recordAttempt(attempt.candidate.target, keyID: attempt.lease?.id, status: 200, error: nil, latency: latency)
     }
 
     /// A failed attempt: noted, logged, and thrown on when it may not be retried.
@@ -458,7 +463,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let lease = attempt.lease
         // An upstream may echo the key it was sent; it never goes further.
         let error = raw.redacting(lease?.secret)
-        release(lease, of: candidate)
+        candidate.release(lease)
         // The attempt's share of its provider's caps: the estimate is given back.
         log.providerAdmission?.settle(tokens: 0, costMicros: 0)
         log.providerAdmission = nil
@@ -492,10 +497,6 @@ public final class GatewayEngine: ChatService, HealthReporting {
     /// The gateway's own time so far: everything but the upstream's.
     private func overhead(_ request: InboundRequest, waiting upstreamWait: Duration) -> Duration {
         max(.zero, request.receivedAt.duration(to: clock.now) - upstreamWait)
-    }
-
-    private func release(_ lease: KeyPool.Lease?, of candidate: Candidate) {
-        if let lease { candidate.provider.keys.release(lease) }
     }
 
     /// The next candidate to try: from `cursor` on in plan order, admitted by its

@@ -43,10 +43,11 @@ struct ChatEndpoint: Sendable {
     }
 
     /// Serves the request; throws what the front door maps to an error response.
-    /// Serves one request. The steps between its awaits are synchronous functions, so
-    /// their values live on the thread's stack rather than in this function's async
-    /// frame, which a delayed request touches again after its upstream's wait (the
-    /// frame was 7.3 KB with them inline).
+    ///
+    /// The steps between its awaits are synchronous functions, so their values live on
+    /// the thread's stack rather than in this function's async frame, which a delayed
+    /// request touches again after its upstream's wait (the frame was 7.3 KB with them
+    /// inline).
     func serve(_ call: Call) async throws -> FrontResponse {
         let principal = try authenticate(call.headers, query: call.query)
         let inbound = try await inboundRequest(call, principal: principal)
@@ -64,7 +65,7 @@ struct ChatEndpoint: Sendable {
                 throw GatewayError.payloadTooLarge(limit: maxBodyBytes)
             }
             body = try await call.readBody()
-            return try inboundRequest(call, body: body)
+            return try decoded(call, body: body)
         } catch {
             let rejection = rejection(error, call: call, principal: principal, body: body)
             await service.recordRejected(rejection)
@@ -72,7 +73,8 @@ struct ChatEndpoint: Sendable {
         }
     }
 
-    private func inboundRequest(_ call: Call, body: ByteBuffer) throws -> InboundRequest {
+    /// The request a read body makes.
+    private func decoded(_ call: Call, body: ByteBuffer) throws -> InboundRequest {
         let chat = try codec.decodeChatRequest(body, route: call.route)
         return InboundRequest(
             style: codec.style, body: body, chat: consume chat, requestID: call.requestID,
