@@ -138,9 +138,9 @@ struct OverloadIntegrationTests {
     static let config = """
         server: { max_in_flight: 4 }
         keys: [{ name: tester, key: "sk-test-client-000111" }]
-        providers: [{ name: slow, type: mock, mock: { reply: "slowly", latency_ms: 1500 } }]
+        providers: [{ name: slow, type: mock, mock: { reply: "slowly", latency_ms: 8000 } }]
         models: [{ name: slow, targets: [{ provider: slow, model: mock-1 }] }]
-        routing: { max_attempts: 1, timeout_s: 20 }
+        routing: { max_attempts: 1, timeout_s: 30 }
         """
 
     @Test func aFloodBeyondTheCapIsShedQuickly() async throws {
@@ -189,8 +189,11 @@ struct OverloadIntegrationTests {
             #expect(served.count + shed.count == 40, "\(outcomes.map(\.status))")
             #expect(served.count >= 4 && shed.count >= 20, "served \(served.count), shed \(shed.count)")
             #expect(shed.allSatisfy { $0.code == "overloaded" && $0.retryAfter == "1" })
-            // Refused without waiting for the upstream's 1.5 s.
-            #expect(shed.allSatisfy { $0.seconds < 1.0 }, "\(shed.map(\.seconds))")
+            // Refused without waiting for the upstream's 8 s. (The upstream is that slow so
+            // that the bound has room: at the start of a run on a loaded 2-core machine the
+            // parallel suites can hold the client's and the gateway's threads for seconds;
+            // 1.5 s against a bound of 1 s failed there.)
+            #expect(shed.allSatisfy { $0.seconds < 6.0 }, "\(shed.map(\.seconds))")
             // Every slot came back: with a leak of even one of the four, four more at
             // once could not all be served.
             let after = try await withThrowingTaskGroup(of: Int.self) { group in
