@@ -1,6 +1,7 @@
 # Sourced by the per-request measurement scripts (cpu_per_request.sh,
-# allocations_per_request.sh, instructions_per_request.sh, thread_cpu.sh), which each run
-# bench/run.sh in the background and measure the gateway in the middle of one of its runs.
+# allocations_per_request.sh, instructions_per_request.sh, thread_cpu.sh,
+# syscalls_per_request.sh), which each run bench/run.sh in the background and measure
+# the gateway in the middle of one of its runs.
 
 # wait_for_run PID LOG COMMAND...: waits until COMMAND succeeds; exits, showing the end of
 # LOG, if bench/run.sh (PID) stops first.
