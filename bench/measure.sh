@@ -27,3 +27,14 @@ gateway_pid() {
 gateway_requests() {
     curl -s "localhost:18083/metrics" | awk '/^orchestrator_requests_total/ { s += $NF } END { print s + 0 }'
 }
+
+# scenario_args KIND [CONNECTIONS]: sets CONNS and ARGS (bench/run.sh's options for one
+# scenario) for delay (the 50 ms upstream, 1,000 connections unless given), chat or
+# stream (50 connections unless given); exits on any other kind.
+scenario_args() {
+    case "$1" in
+    delay) CONNS="${2:-1000}"; ARGS=(--only delay --delay-connections "$CONNS") ;;
+    chat | stream) CONNS="${2:-50}"; ARGS=(--only "$1" --connections "$CONNS") ;;
+    *) echo "kind: delay, chat or stream" >&2; exit 2 ;;
+    esac
+}

@@ -19,11 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source bench/measure.sh
 BIN="$(realpath "${1:?usage: syscalls_per_request.sh BINARY [delay|chat|stream] [CONNECTIONS]}")"
 KIND="${2:-delay}"
-case "$KIND" in
-delay) CONNS="${3:-1000}"; ARGS=(--only delay --delay-connections "$CONNS") ;;
-chat | stream) CONNS="${3:-50}"; ARGS=(--only "$KIND" --connections "$CONNS") ;;
-*) echo "kind: delay, chat or stream" >&2; exit 2 ;;
-esac
+scenario_args "$KIND" "${3:-}"
 command -v strace >/dev/null || { echo "needs strace (apt-get install strace)" >&2; exit 1; }
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
