@@ -38,3 +38,13 @@ scenario_args() {
     *) echo "kind: delay, chat or stream" >&2; exit 2 ;;
     esac
 }
+
+# start_scenario BINARY LOG PORT: runs bench/run.sh in the background for the scenario
+# scenario_args chose (one round of 20 s, output to LOG), sets `run` to its pid, and
+# returns 4 s into the 20 s wrk run against PORT (the warm-up runs last 2 s).
+start_scenario() {
+    ORCH_BIN="$1" bash bench/run.sh --skip-build "${ARGS[@]}" --rounds 1 --duration 20 >"$2" 2>&1 &
+    run=$!
+    wait_for_run "$run" "$2" pgrep -f "wrk .*-c$CONNS -d20s .*:$3/" >/dev/null
+    sleep 4
+}

@@ -23,11 +23,7 @@ scenario_args "$KIND" "${3:-}"
 command -v strace >/dev/null || { echo "needs strace (apt-get install strace)" >&2; exit 1; }
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-ORCH_BIN="$BIN" bash bench/run.sh --skip-build "${ARGS[@]}" --rounds 1 --duration 20 >"$WORK/bench.log" 2>&1 &
-run=$!
-# The gateway's own 20 s run (the warm-up runs last 2 s).
-wait_for_run "$run" "$WORK/bench.log" pgrep -f "wrk .*-c$CONNS -d20s .*:18083/" >/dev/null
-sleep 4
+start_scenario "$BIN" "$WORK/bench.log" 18083
 pid="$(gateway_pid)"
 r0="$(gateway_requests)"
 timeout -s INT 5 strace -c -f -p "$pid" -o "$WORK/strace.txt" 2>/dev/null || true

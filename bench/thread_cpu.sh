@@ -28,11 +28,7 @@ esac
 LOG="$(mktemp)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-ORCH_BIN="$BIN" bash bench/run.sh --skip-build "${ARGS[@]}" --rounds 1 --duration 20 >"$LOG" 2>&1 &
-run=$!
-# The gateway's own 20 s run (the warm-up runs last 2 s).
-wait_for_run "$run" "$LOG" pgrep -f "wrk .*-c$CONNS -d20s .*:$PORT/" >/dev/null
-sleep 4
+start_scenario "$BIN" "$LOG" "$PORT"
 if [[ "$TARGET" == nginx-proxy ]]; then
     # The proxy's processes (master and worker), each read as one thread.
     pids="$(ss -ltnpH "sport = :$PORT" | grep -o "pid=[0-9]*" | cut -d= -f2 | sort -u)"
