@@ -75,9 +75,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
     ) async {
         let entry = log.finish(status: status, error: error)
         metrics.record(entry)
-        let tokens = entry.promptTokens + entry.completionTokens
-        log.admission?.settle(tokens: tokens, costMicros: entry.costMicros)
-        log.providerAdmission?.settle(tokens: tokens, costMicros: entry.costMicros)
+        log.settleAdmissions()
         await sink.record(entry)
     }
 
@@ -110,12 +108,18 @@ public final class GatewayEngine: ChatService, HealthReporting {
     public func chat(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError)
         -> ChatResult
     {
+        try await chat(request, principal: principal, logger: logger) { _, _ in }
+    }
+
+    public func chat(_ request: InboundRequest, principal: Principal, logger: Logger, deliver: CompletionDelivery)
+        async throws(GatewayError) -> ChatResult
+    {
         var log = LogBuilder(request: request, principal: principal, clock: clock, maxBodyBytes: configuration.maxLoggedBodyBytes)
         do {
             let plan = try plan(request, principal: principal)
             // After the plan, so an unknown model or a refused one costs the key nothing.
             log.admission = try limiter.admit(principal) { TokenEstimator.promptTokens(request.chat) }
-            return try await execute(request, plan: plan, log: &log, logger: logger)
+            return try await execute(request, plan: plan, log: &log, logger: logger, deliver: deliver)
         } catch {
             await record(log, status: error.status, error: error)
             if error.status >= 500 {
@@ -289,8 +293,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let number: Int
     }
 
-    private func execute(_ request: InboundRequest, plan: Plan, log: inout LogBuilder, logger: Logger)
-        async throws(GatewayError) -> ChatResult
+    private func execute(
+        _ request: InboundRequest, plan: Plan, log: inout LogBuilder, logger: Logger, deliver: CompletionDelivery
+    ) async throws(GatewayError) -> ChatResult
     {
         var loop = try startLoop(request, plan: plan)
         while let choice = choose(&loop, request: request, log: &log) {
@@ -314,10 +319,12 @@ public final class GatewayEngine: ChatService, HealthReporting {
                     return streamOpened(opened, attempt, loop: &loop, request: request, log: &log)
                 }
                 let completion = try await attempt.candidate.provider.adapter.complete(attempt.call)
-                var route = completed(completion, attempt, loop: &loop, request: request, log: &log)
+                let route = completed(completion, attempt, loop: &loop, request: request, log: &log)
+                // The caller has the answer before the row and the metrics are done; the
+                // key's slots are freed first, so that its next request finds them.
+                log.settleAdmissions()
+                await deliver(completion.body, route)
                 await record(log, status: 200, error: nil)
-                route.overhead = overhead(request, waiting: loop.upstreamWait)
-                overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
                 return .completion(completion.body, route)
             } catch let raw {
                 try failed(raw, attempt, loop: &loop, log: &log, logger: logger)
@@ -403,10 +410,13 @@ public final class GatewayEngine: ChatService, HealthReporting {
         return Attempt(candidate: candidate, lease: choice.lease, call: call, started: started, number: loop.attempt)
     }
 
-    /// The route reported with an attempt's answer.
-    private func route(of attempt: Attempt, log: LogBuilder) -> RouteInfo {
+    /// The route reported with an attempt's answer, with the gateway's own time until
+    /// then (recorded in the overhead timer too).
+    private func route(of attempt: Attempt, log: LogBuilder, request: InboundRequest, upstreamWait: Duration) -> RouteInfo {
         var route = RouteInfo(provider: attempt.candidate.target.provider, upstreamModel: attempt.candidate.target.model, attempts: attempt.number)
         route.rateLimit = log.admission?.status
+        route.overhead = overhead(request, waiting: upstreamWait)
+        overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
         return route
     }
 
@@ -418,9 +428,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         let candidate = attempt.candidate
         let lease = attempt.lease
         succeeded(attempt, loop: &loop, log: &log)
-        var route = route(of: attempt, log: log)
-        route.overhead = overhead(request, waiting: loop.upstreamWait)
-        overheadTimer.recordNanoseconds(route.overhead.totalNanoseconds)
+        let route = route(of: attempt, log: log, request: request, upstreamWait: loop.upstreamWait)
         let health = self.health
         let clock = self.clock
         let target = candidate.id
@@ -443,7 +451,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         log.usage = completion.usage
         log.tokensEstimated = completion.usageEstimated
         log.captureResponse(completion.body)
-        return route(of: attempt, log: log)
+        return route(of: attempt, log: log, request: request, upstreamWait: loop.upstreamWait)
     }
 
     /// An attempt answered: its wait, its target's health and its line in the row.

@@ -67,12 +67,25 @@ struct LogBuilder: Sendable {
         }
     }
 
+    /// The usage's cost at the answering target's price (0 without either).
+    private var costMicros: Int64 { (usage.flatMap { u in price.map { $0.costMicros(for: u) } }) ?? 0 }
+
+    /// Settles the key's and the provider's admissions with the request's tokens and
+    /// cost, which frees their concurrency slots. Only the first call counts.
+    func settleAdmissions() {
+        guard admission != nil || providerAdmission != nil else { return }
+        let tokens = (usage?.promptTokens ?? 0) + (usage?.completionTokens ?? 0)
+        let cost = costMicros
+        admission?.settle(tokens: tokens, costMicros: cost)
+        providerAdmission?.settle(tokens: tokens, costMicros: cost)
+    }
+
     func finish(status: Int, error: GatewayError?) -> RequestLogEntry {
         let arrival = self.arrival
         let receivedAt = arrival.request.receivedAt
         let now = arrival.clock.now
         let usage = self.usage
-        let cost = (usage.flatMap { u in price.map { $0.costMicros(for: u) } }) ?? 0
+        let cost = costMicros
         return RequestLogEntry(
             requestID: arrival.request.requestID, timestampMillis: arrival.request.receivedAtMillis,
             keyID: arrival.principal.keyID, keyName: arrival.principal.name, apiStyle: arrival.request.style.rawValue,

@@ -292,6 +292,54 @@ struct EngineTests {
         #expect(row.status == 200 && row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
     }
 
+    @Test func completionReachesItsCallerBeforeItsLogRowIsWritten() async throws {
+        let sink = MemoryLogSink()
+        let e = engine(
+            providers: [("a", FakeAdapter())], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        // One request at a time for this key: the slot must be free by the time the
+        // client has its answer, so that its next request is not refused.
+        let key = Principal(keyID: "k1", name: "team", limits: KeyLimits(maxConcurrency: 1))
+        let seen = Mutex<[String]>([])
+        let result = try await e.chat(request("m"), principal: key, logger: logger) { body, route in
+            var next = "refused"
+            if (try? await e.chat(request("m"), principal: key, logger: logger)) != nil { next = "admitted" }
+            let id = if case .canonical(let completion) = body { completion.id } else { "raw" }
+            // Only the nested request's row is written by now.
+            seen.withLock { $0.append("\(id) via \(route.provider), next \(next), rows \(sink.all.count)") }
+        }
+        #expect(seen.withLock { $0 } == ["c via a, next admitted, rows 1"])
+        guard case .completion = result else {
+            Issue.record("expected a completion")
+            return
+        }
+        // The nested request's row, then this one's.
+        #expect(sink.all.map(\.status) == [200, 200])
+        #expect(sink.all.allSatisfy { $0.keyID == "k1" && $0.promptTokens == 10 && $0.completionTokens == 5 })
+    }
+
+    @Test func errorsAndStreamsNeverGoThroughCompletionDelivery() async throws {
+        let bad = FakeAdapter { _, _ throws(GatewayError) in throw .upstream(status: 400, message: "bad param", provider: "a") }
+        let sink = MemoryLogSink()
+        let e = engine(providers: [("a", bad)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
+        let delivered = Mutex(0)
+        await #expect(throws: GatewayError.self) {
+            _ = try await e.chat(request("m"), principal: .anonymous, logger: logger) { _, _ in delivered.withLock { $0 += 1 } }
+        }
+        #expect(sink.all.map(\.status) == [400])
+
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
+        let streaming = FakeAdapter(stream: { _ throws(GatewayError) in ProviderStream(events: ErasedAsyncSequence(elements: [.part(.chunk(chunk))])) })
+        let s = engine(providers: [("a", streaming)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])])
+        let result = try await s.chat(request("m", stream: true), principal: .anonymous, logger: logger) { _, _ in
+            delivered.withLock { $0 += 1 }
+        }
+        guard case .stream = result else {
+            Issue.record("expected a stream")
+            return
+        }
+        #expect(delivered.withLock { $0 } == 0)
+    }
+
     @Test func clientGoneAtTheEndOfAWholeStreamIsLoggedAs499WithTheUpstreamsUsage() async throws {
         let (stream, sink) = try await oneChunkStream()
         struct Gone: Error {}

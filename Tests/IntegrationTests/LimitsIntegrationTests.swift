@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import OrchestratorCore
+import Persistence
 import Testing
 
 @testable import orchestratord
@@ -18,6 +19,7 @@ struct LimitsIntegrationTests {
           - { name: budget, key: "sk-budget-key-000222", budget_usd: 0.000001, budget_period: daily }
           - { name: narrow, key: "sk-narrow-conc-000333", max_concurrency: 2 }
           - { name: free, key: "sk-free-key-000444" }
+          - { name: single, key: "sk-single-conc-000555", max_concurrency: 1 }
         providers:
           - { name: demo, type: mock, mock: { reply: "mock says hi" } }
           - { name: slow, type: mock, mock: { reply: "slowly", latency_ms: 400 } }
@@ -103,6 +105,21 @@ struct LimitsIntegrationTests {
         try await withGateway(config) { _, url in
             let out = try await Self.post(url, key: "sk-budget-key-000222")
             #expect(out.status == 429 && out.json?["error"]?["code"] == .string("insufficient_quota"), "\(out.body)")
+        }
+    }
+
+    /// A completion is written before its row and metrics, but its key's slot is freed
+    /// before it is written: a client that sends as soon as it has its answer is never
+    /// refused.
+    @Test func aKeyWithOneSlotServesBackToBackRequests() async throws {
+        try await withGateway(Self.config) { gateway, url in
+            for index in 0..<40 {
+                let reply = try await Self.post(url, key: "sk-single-conc-000555")
+                #expect(reply.status == 200, "request \(index): \(reply.body)")
+            }
+            try await waitForLogRows(gateway, 40)
+            let rows = try await gateway.store.logs(RequestLogQuery())
+            #expect(rows.count == 40 && rows.allSatisfy { $0.status == 200 && $0.keyName == "single" && $0.completionTokens > 0 })
         }
     }
 

@@ -431,21 +431,26 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return body
             }, requestID: hot.requestID, receivedAt: hot.receivedAt, receivedAtMillis: hot.receivedAtMillis,
             logger: shared.logger)
-        var response: FrontResponse
-        do {
-            response = try await endpoint.serve(call)
-        } catch {
-            let mapped = ErrorMapping.gatewayError(from: error, maxBodyBytes: endpoint.maxBodyBytes)
-            FrontDoor.logUnexpected(error, mapped: mapped, logger: call.requestLogger)
-            response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
+        // A completion is written from inside the engine's call, before its bookkeeping.
+        await endpoint.serve(call) { outcome in
+            var response: FrontResponse
+            switch outcome {
+            case .success(let served):
+                response = served
+            case .failure(let error):
+                let mapped = ErrorMapping.gatewayError(from: error, maxBodyBytes: endpoint.maxBodyBytes)
+                let logger = ChatEndpoint.Call.requestLogger(shared.logger, requestID: hot.requestID)
+                FrontDoor.logUnexpected(error, mapped: mapped, logger: logger)
+                response = FrontDoor.errorResponse(mapped, codec: endpoint.codec)
+            }
+            response.gateway.requestID = hot.requestID
+            response.gateway.close = hot.closeAfter
+            shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
+            FrontDoor.logAccess(
+                method: hot.head.method, path: path, status: response.status.code,
+                elapsed: hot.receivedAt.duration(to: shared.clock.now), requestID: hot.requestID, logger: shared.logger)
+            await sink.send(response, thenClose: hot.closeAfter)
         }
-        response.gateway.requestID = hot.requestID
-        response.gateway.close = hot.closeAfter
-        shared.cors.decorate(&response.headers, origin: hot.head.fields.firstValue(.origin))
-        FrontDoor.logAccess(
-            method: hot.head.method, path: path, status: response.status.code,
-            elapsed: hot.receivedAt.duration(to: shared.clock.now), requestID: hot.requestID, logger: shared.logger)
-        await sink.send(response, thenClose: hot.closeAfter)
     }
 
     /// The head of a response, and its body when it is complete (with its length set).

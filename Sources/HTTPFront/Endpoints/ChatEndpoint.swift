@@ -31,7 +31,10 @@ struct ChatEndpoint: Sendable {
         var logger: Logger
 
         /// `logger` with the request's id.
-        var requestLogger: Logger {
+        var requestLogger: Logger { Self.requestLogger(logger, requestID: requestID) }
+
+        /// `logger` with the id `requestID`.
+        static func requestLogger(_ logger: Logger, requestID: String) -> Logger {
             var logger = logger
             logger[metadataKey: RequestLogHandler.requestIDKey] = .string(requestID)
             return logger
@@ -54,6 +57,39 @@ struct ChatEndpoint: Sendable {
         let logger = requestLogger(call, inbound: inbound, principal: principal)
         let result = try await service.chat(inbound, principal: principal, logger: logger)
         return try response(for: result, inbound: inbound, logger: logger)
+    }
+
+    /// What ``serve(_:send:)`` hands over: the response, or what the front door maps to
+    /// an error response.
+    typealias Outcome = Result<FrontResponse, any Error>
+
+    /// Serves the request and hands its outcome to `send`, exactly once. A completion goes
+    /// as soon as the engine has it, before the engine's bookkeeping (the request-log row,
+    /// the metrics), which the client then does not wait for; anything else when the
+    /// engine returns.
+    func serve(_ call: Call, send: @Sendable (Outcome) async -> Void) async {
+        let outcome: Outcome?
+        do {
+            let principal = try authenticate(call.headers, query: call.query)
+            let inbound = try await inboundRequest(call, principal: principal)
+            outcome = try await answer(inbound, principal: principal, call: call, send: send)
+        } catch {
+            outcome = .failure(error)
+        }
+        if let outcome { await send(outcome) }
+    }
+
+    /// The engine's answer for ``serve(_:send:)``: nil when it went to `send` already (a
+    /// completion), else a stream's response.
+    private func answer(
+        _ inbound: InboundRequest, principal: Principal, call: Call, send: @Sendable (Outcome) async -> Void
+    ) async throws(GatewayError) -> Outcome? {
+        let logger = requestLogger(call, inbound: inbound, principal: principal)
+        let result = try await service.chat(inbound, principal: principal, logger: logger) { body, route in
+            await send(Result { try response(for: .completion(body, route), inbound: inbound, logger: logger) })
+        }
+        guard case .stream = result else { return nil }
+        return Result { try response(for: result, inbound: inbound, logger: logger) }
     }
 
     /// The request's body read and decoded; a request that cannot be is logged as

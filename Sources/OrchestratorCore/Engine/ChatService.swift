@@ -14,6 +14,15 @@ public protocol ChatService: Sendable {
     /// - Throws: ``GatewayError`` for anything the client should see.
     func chat(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError) -> ChatResult
 
+    /// Serves one chat completion request, handing a completed (non-streamed) result to
+    /// `deliver` as soon as it is ready: before the service's bookkeeping for it (the
+    /// request-log row, the metrics), which the client then does not wait for. Every
+    /// `.completion` this returns has been through `deliver` first; streams and errors
+    /// never go through it (a stream's caller finishes it with
+    /// ``ChatStream/forEach(_:afterLast:)``).
+    func chat(_ request: InboundRequest, principal: Principal, logger: Logger, deliver: CompletionDelivery)
+        async throws(GatewayError) -> ChatResult
+
     /// The model aliases `principal` may use, for `GET /v1/models`.
     func models(for principal: Principal) -> [ModelInfo]
 
@@ -28,7 +37,21 @@ public protocol ChatService: Sendable {
     func countTokens(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError) -> Int
 }
 
+/// Receives a completed response's body and route (see
+/// ``ChatService/chat(_:principal:logger:deliver:)``).
+public typealias CompletionDelivery = @Sendable (_ body: CompletionBody, _ route: RouteInfo) async -> Void
+
 extension ChatService {
+    /// For services without bookkeeping of their own to put after the response: the
+    /// completion is delivered when ``chat(_:principal:logger:)`` returns it.
+    public func chat(_ request: InboundRequest, principal: Principal, logger: Logger, deliver: CompletionDelivery)
+        async throws(GatewayError) -> ChatResult
+    {
+        let result = try await chat(request, principal: principal, logger: logger)
+        if case .completion(let body, let route) = result { await deliver(body, route) }
+        return result
+    }
+
     public func countTokens(_ request: InboundRequest, principal: Principal, logger: Logger) async throws(GatewayError)
         -> Int
     {
