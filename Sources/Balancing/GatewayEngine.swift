@@ -320,9 +320,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 }
                 let completion = try await attempt.candidate.provider.adapter.complete(attempt.call)
                 let route = completed(completion, attempt, loop: &loop, request: request, log: &log)
-                // The caller has the answer before the row and the metrics are done; the
-                // key's slots are freed first, so that its next request finds them.
-                log.settleAdmissions()
+                // The caller has the answer before the row and the metrics are done.
                 await deliver(completion.body, route)
                 await record(log, status: 200, error: nil)
                 return .completion(completion.body, route)
@@ -440,7 +438,9 @@ public final class GatewayEngine: ChatService, HealthReporting {
             route)
     }
 
-    /// A completion arrived: the key goes back, the attempt is noted; its route.
+    /// A completion arrived: the upstream key and the client key's and provider's slots
+    /// go back (before the caller has the answer, so that its next request finds them),
+    /// the attempt is noted; its route.
     private func completed(
         _ completion: ProviderCompletion, _ attempt: Attempt, loop: inout AttemptLoop, request: InboundRequest,
         log: inout LogBuilder
@@ -450,6 +450,7 @@ public final class GatewayEngine: ChatService, HealthReporting {
         log.upstreamRequestID = completion.upstreamRequestID
         log.usage = completion.usage
         log.tokensEstimated = completion.usageEstimated
+        log.settleAdmissions()
         log.captureResponse(completion.body)
         return route(of: attempt, log: log, request: request, upstreamWait: loop.upstreamWait)
     }
