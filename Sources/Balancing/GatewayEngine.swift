@@ -704,7 +704,8 @@ public final class GatewayEngine: ChatService, HealthReporting {
         }
         return ChatStream(callingAfterLast: { emit, afterLast in
             var log = log
-            defer { releaseKey() }
+            var keyReleased = false
+            defer { if !keyReleased { releaseKey() } }
             log.upstreamRequestID = opened.upstreamRequestID
             var outputChars = 0
             var failure: GatewayError?
@@ -746,8 +747,14 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 log.tokensEstimated = true
             }
             if !cutShort {
-                // The client gets the end of its response before the bookkeeping below
-                // (a client gone by then still cost the whole stream: its usage stands).
+                // The upstream key and the client key's and provider's slots go back
+                // before the client has the end of its response, so that its next
+                // request finds them (as a completion's do); the bookkeeping below waits
+                // until after it (a client gone by then still cost the whole stream: its
+                // usage stands).
+                releaseKey()
+                keyReleased = true
+                log.settleAdmissions()
                 do {
                     try await afterLast()
                 } catch {

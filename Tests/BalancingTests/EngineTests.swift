@@ -292,6 +292,63 @@ struct EngineTests {
         #expect(row.status == 200 && row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
     }
 
+    @Test func wholeStreamFreesItsSlotsAndKeyBeforeItsEndReachesTheClient() async throws {
+        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
+        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
+            ProviderStream(events: ErasedAsyncSequence(elements: [
+                .part(.chunk(chunk)), .usage(Usage(promptTokens: 3, completionTokens: 1)),
+            ]))
+        })
+        let sink = MemoryLogSink()
+        let e = engine(
+            providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink,
+            keys: ["a": ["sk-upstream"]])
+        // One request at a time for this key: the slot must be free by the time the
+        // client has the stream's end, so that its next request is not refused.
+        let key = Principal(keyID: "k1", name: "team", limits: KeyLimits(maxConcurrency: 1))
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: key, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        let pool = try #require(e.currentTable.providers["a"]?.keys)
+        let seen = Mutex<[String]>([])
+        let nested = Mutex<ChatStream?>(nil)
+        try await stream.forEach(
+            { _ in seen.withLock { $0.append("part, leases \(pool.leasesInFlight)") } },
+            afterLast: {
+                let leases = pool.leasesInFlight
+                // The next request, a stream too, is admitted and keeps its own lease.
+                var next = "refused"
+                if case .stream(let second, _) = try? await e.chat(request("m", stream: true), principal: key, logger: logger) {
+                    nested.withLock { $0 = second }
+                    next = "admitted"
+                }
+                seen.withLock { $0.append("after last, leases \(leases), next \(next), rows \(sink.all.count)") }
+            })
+        #expect(seen.withLock { $0 } == ["part, leases 1", "after last, leases 0, next admitted, rows 0"])
+        // The first stream's row is written; its key was not given back a second time,
+        // so the open second stream's lease still counts.
+        #expect(sink.all.map(\.status) == [200])
+        let row = try #require(sink.all.first)
+        #expect(row.promptTokens == 3 && row.completionTokens == 1 && !row.tokensEstimated)
+        #expect(pool.leasesInFlight == 1)
+        let second = try #require(nested.withLock { $0 })
+        try await second.forEach { _ in }
+        #expect(pool.leasesInFlight == 0)
+        #expect(sink.all.map(\.status) == [200, 200])
+
+        // A stream cut short still gives its slot and key back, once.
+        guard case .stream(let cut, _) = try await e.chat(request("m", stream: true), principal: key, logger: logger) else {
+            Issue.record("expected a stream")
+            return
+        }
+        struct Gone: Error {}
+        await #expect(throws: Gone.self) { try await cut.forEach { _ in throw Gone() } }
+        #expect(pool.leasesInFlight == 0)
+        #expect(sink.all.last?.status == 499)
+        #expect((try? await e.chat(request("m"), principal: key, logger: logger)) != nil, "the slot came back")
+    }
+
     @Test func completionReachesItsCallerBeforeItsLogRowIsWritten() async throws {
         let sink = MemoryLogSink()
         let e = engine(

@@ -108,18 +108,22 @@ struct LimitsIntegrationTests {
         }
     }
 
-    /// A completion is written before its row and metrics, but its key's slot is freed
-    /// before it is written: a client that sends as soon as it has its answer is never
-    /// refused.
+    /// A completion, or a stream's end, is written before its row and metrics, but its
+    /// key's slot is freed before it is written: a client that sends as soon as it has
+    /// its answer is never refused.
     @Test func aKeyWithOneSlotServesBackToBackRequests() async throws {
+        let stream = #"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hello there"}]}"#
         try await withGateway(Self.config) { gateway, url in
             for index in 0..<40 {
-                let reply = try await Self.post(url, key: "sk-single-conc-000555")
+                let streamed = index % 2 == 1
+                let reply = try await Self.post(url, key: "sk-single-conc-000555", body: streamed ? stream : Self.chat)
                 #expect(reply.status == 200, "request \(index): \(reply.body)")
+                if streamed { #expect(reply.body.hasSuffix("data: [DONE]\n\n"), "request \(index): \(reply.body)") }
             }
             try await waitForLogRows(gateway, 40)
             let rows = try await gateway.store.logs(RequestLogQuery())
             #expect(rows.count == 40 && rows.allSatisfy { $0.status == 200 && $0.keyName == "single" && $0.completionTokens > 0 })
+            #expect(rows.filter(\.stream).count == 20)
         }
     }
 
