@@ -266,7 +266,8 @@ struct EngineTests {
     }
 
     /// A stream of one chunk and its usage from the engine, with the sink of its log row.
-    private func oneChunkStream() async throws -> (ChatStream, MemoryLogSink) {
+    /// An engine whose model `m` streams one chunk and then its usage (3 + 1 tokens).
+    private func oneChunkStreamEngine(keys: [String: [String]] = [:]) -> (GatewayEngine, MemoryLogSink) {
         let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
         let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
             ProviderStream(events: ErasedAsyncSequence(elements: [
@@ -274,11 +275,22 @@ struct EngineTests {
             ]))
         })
         let sink = MemoryLogSink()
-        let e = engine(providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink)
-        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: .anonymous, logger: logger) else {
+        let e = engine(
+            providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink,
+            keys: keys)
+        return (e, sink)
+    }
+
+    private func openStream(_ e: GatewayEngine, principal: Principal = .anonymous) async throws -> ChatStream {
+        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: principal, logger: logger) else {
             throw GatewayError.internalError("expected a stream")
         }
-        return (stream, sink)
+        return stream
+    }
+
+    private func oneChunkStream() async throws -> (ChatStream, MemoryLogSink) {
+        let (e, sink) = oneChunkStreamEngine()
+        return (try await openStream(e), sink)
     }
 
     @Test func streamEndsForTheClientBeforeItsLogRowIsWritten() async throws {
@@ -293,23 +305,11 @@ struct EngineTests {
     }
 
     @Test func wholeStreamFreesItsSlotsAndKeyBeforeItsEndReachesTheClient() async throws {
-        let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
-        let adapter = FakeAdapter(stream: { _ throws(GatewayError) in
-            ProviderStream(events: ErasedAsyncSequence(elements: [
-                .part(.chunk(chunk)), .usage(Usage(promptTokens: 3, completionTokens: 1)),
-            ]))
-        })
-        let sink = MemoryLogSink()
-        let e = engine(
-            providers: [("a", adapter)], models: [ModelConfig(name: "m", targets: [.init(provider: "a", model: "x")])], sink: sink,
-            keys: ["a": ["sk-upstream"]])
+        let (e, sink) = oneChunkStreamEngine(keys: ["a": ["sk-upstream"]])
         // One request at a time for this key: the slot must be free by the time the
         // client has the stream's end, so that its next request is not refused.
         let key = Principal(keyID: "k1", name: "team", limits: KeyLimits(maxConcurrency: 1))
-        guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: key, logger: logger) else {
-            Issue.record("expected a stream")
-            return
-        }
+        let stream = try await openStream(e, principal: key)
         let pool = try #require(e.currentTable.providers["a"]?.keys)
         let seen = Mutex<[String]>([])
         let nested = Mutex<ChatStream?>(nil)
@@ -338,10 +338,7 @@ struct EngineTests {
         #expect(sink.all.map(\.status) == [200, 200])
 
         // A stream cut short still gives its slot and key back, once.
-        guard case .stream(let cut, _) = try await e.chat(request("m", stream: true), principal: key, logger: logger) else {
-            Issue.record("expected a stream")
-            return
-        }
+        let cut = try await openStream(e, principal: key)
         struct Gone: Error {}
         await #expect(throws: Gone.self) { try await cut.forEach { _ in throw Gone() } }
         #expect(pool.leasesInFlight == 0)
