@@ -265,7 +265,6 @@ struct EngineTests {
         #expect(row.timeToFirstTokenMillis != nil)
     }
 
-    /// A stream of one chunk and its usage from the engine, with the sink of its log row.
     /// An engine whose model `m` streams one chunk and then its usage (3 + 1 tokens).
     private func oneChunkStreamEngine(keys: [String: [String]] = [:]) -> (GatewayEngine, MemoryLogSink) {
         let chunk = ChatCompletionChunk(id: "c", created: 1, model: "m", choices: [.init(index: 0, delta: .init(content: "hi"))])
@@ -281,6 +280,7 @@ struct EngineTests {
         return (e, sink)
     }
 
+    /// A stream for model `m` from `e`, opened for `principal`.
     private func openStream(_ e: GatewayEngine, principal: Principal = .anonymous) async throws -> ChatStream {
         guard case .stream(let stream, _) = try await e.chat(request("m", stream: true), principal: principal, logger: logger) else {
             throw GatewayError.internalError("expected a stream")
@@ -288,6 +288,7 @@ struct EngineTests {
         return stream
     }
 
+    /// A stream of one chunk and its usage from the engine, with the sink of its log row.
     private func oneChunkStream() async throws -> (ChatStream, MemoryLogSink) {
         let (e, sink) = oneChunkStreamEngine()
         return (try await openStream(e), sink)
