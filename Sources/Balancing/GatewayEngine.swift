@@ -169,29 +169,6 @@ public final class GatewayEngine: ChatService, HealthReporting {
         var modelPrice: Price?
     }
 
-    /// One target to try, with its provider. A class: a request passes its candidates
-    /// around (the plan, the attempt loop, the stream's closures), and copying the
-    /// provider's and target's configurations field by field was a run of retains and
-    /// releases per copy.
-    final class Candidate: Sendable {
-        let target: TargetConfig
-        let provider: RoutingTable.Provider
-        let id: TargetID
-
-        init(target: TargetConfig, provider: RoutingTable.Provider, id: TargetID) {
-            self.target = target
-            self.provider = provider
-            self.id = id
-        }
-
-        func keyRef(_ keyID: String) -> UpstreamKeyRef { UpstreamKeyRef(provider: target.provider, keyID: keyID) }
-
-        /// Gives a key taken from this candidate's provider back (nil: the provider has none).
-        func release(_ lease: KeyPool.Lease?) {
-            if let lease { provider.keys.release(lease) }
-        }
-    }
-
     private func plan(_ request: InboundRequest, principal: Principal) throws(GatewayError) -> Plan {
         let requested = request.chat.model
         let table = self.table.withLock { $0 }
@@ -200,14 +177,15 @@ public final class GatewayEngine: ChatService, HealthReporting {
             throw .forbidden("This API key may not use the model `\(requested)`.", code: "model_not_allowed")
         }
         let needed = request.chat.requiredCapabilities
-        var eligible: [(index: Int, target: TargetConfig)] = []
+        // Indices into the model's targets; the targets themselves are not copied.
+        var eligible: [Int] = []
         var missing: Set<Capability> = []
-        for (index, target) in resolved.targets.enumerated() {
-            if let capabilities = target.capabilities, !needed.isSubset(of: capabilities) {
+        for index in resolved.targets.indices {
+            if let capabilities = resolved.targets[index].capabilities, !needed.isSubset(of: capabilities) {
                 missing.formUnion(needed.subtracting(capabilities))
                 continue
             }
-            eligible.append((index, target))
+            eligible.append(index)
         }
         if eligible.isEmpty, !missing.isEmpty {
             let names = missing.map(\.rawValue).sorted().joined(separator: ", ")
@@ -216,28 +194,35 @@ public final class GatewayEngine: ChatService, HealthReporting {
                 param: missing.contains(.tools) ? "tools" : missing.contains(.json) ? "response_format" : "messages",
                 code: "unsupported_capability")
         }
-        let strategy = resolved.strategy ?? configuration.routing.strategy
-        var rng = RandomSourceGenerator(random)
-        let health = self.health
-        let ordered =
-            resolved.balancer?.order(
-                eligible, strategy: strategy,
+        // One target (the common case) has one order whatever the strategy.
+        if eligible.count > 1, let balancer = resolved.balancer {
+            let strategy = resolved.strategy ?? configuration.routing.strategy
+            var rng = RandomSourceGenerator(random)
+            let health = self.health
+            let positions = balancer.positions(
+                eligible.map { (index: $0, target: resolved.targets[$0]) }, strategy: strategy,
                 latency: { health.averageLatency(TargetID(provider: $0.provider, upstreamModel: $0.model)) },
-                random: &rng) ?? eligible.map(\.target)
+                random: &rng)
+            eligible = positions.map { eligible[$0] }
+        }
         let operation = request.operation
         var unsupported = false
         var refusal: GatewayError?
-        let candidates = ordered.compactMap { target -> Candidate? in
-            guard let provider = table.providers[target.provider], provider.config.enabled else { return nil }
-            guard provider.adapter.supports(operation) else {
+        var candidates: [Candidate] = []
+        candidates.reserveCapacity(eligible.count)
+        for index in eligible {
+            // nil: the target's provider is not routable in this table.
+            guard let candidate = resolved.candidates[index] else { continue }
+            let adapter = candidate.provider.adapter
+            guard adapter.supports(operation) else {
                 unsupported = true
-                return nil
+                continue
             }
-            if let refused = provider.adapter.refusal(of: request) {
+            if let refused = adapter.refusal(of: request) {
                 refusal = refusal ?? refused
-                return nil
+                continue
             }
-            return Candidate(target: target, provider: provider, id: TargetID(provider: target.provider, upstreamModel: target.model))
+            candidates.append(candidate)
         }
         if candidates.isEmpty {
             if let refusal { throw refusal }

@@ -30,6 +30,9 @@ public struct RoutingTable: Sendable {
         public var config: ModelConfig
         /// Per-model balancer state (round-robin position).
         let balancer: TierBalancer
+        /// A candidate for each of `config.targets`, by index: nil where the target's
+        /// provider is not routable (unknown, its adapter unavailable, or disabled).
+        let candidates: [Candidate?]
     }
 
     public private(set) var providers: [String: Provider] = [:]
@@ -72,7 +75,11 @@ public struct RoutingTable: Sendable {
             }
         }
         for model in models {
-            self.models[model.name] = Model(config: model, balancer: TierBalancer())
+            let candidates = model.targets.map { target -> Candidate? in
+                guard let provider = self.providers[target.provider], provider.config.enabled else { return nil }
+                return Candidate(target: target, provider: provider)
+            }
+            self.models[model.name] = Model(config: model, balancer: TierBalancer(), candidates: candidates)
         }
     }
 
@@ -93,6 +100,8 @@ public struct RoutingTable: Sendable {
     /// (nil for `provider/upstream-model`, which has no model entry).
     struct Resolution {
         var targets: [TargetConfig]
+        /// A candidate for each of `targets`, nil where its provider is not routable.
+        var candidates: [Candidate?]
         var strategy: RoutingStrategy?
         var price: Price?
         var balancer: TierBalancer?
@@ -104,17 +113,42 @@ public struct RoutingTable: Sendable {
     func resolve(_ requested: String) -> Resolution? {
         if let model = models[requested] {
             return Resolution(
-                targets: model.config.targets, strategy: model.config.strategy, price: model.config.price,
-                balancer: model.balancer)
+                targets: model.config.targets, candidates: model.candidates, strategy: model.config.strategy,
+                price: model.config.price, balancer: model.balancer)
         }
         if let slash = requested.firstIndex(of: "/") {
             let providerName = String(requested[..<slash])
             let upstream = String(requested[requested.index(after: slash)...])
             if !upstream.isEmpty, providers[providerName] != nil || unavailableProviders[providerName] != nil {
-                return Resolution(targets: [TargetConfig(provider: providerName, model: upstream)])
+                let target = TargetConfig(provider: providerName, model: upstream)
+                let candidate = providers[providerName].flatMap { $0.config.enabled ? Candidate(target: target, provider: $0) : nil }
+                return Resolution(targets: [target], candidates: [candidate])
             }
         }
         return nil
+    }
+}
+
+/// One target to try, with its provider. A class, and made once per target when the
+/// table is built: a request passes its candidates around (the plan, the attempt loop,
+/// the stream's closures), and each copy of the provider's and target's configurations,
+/// or a candidate made per request, was a run of retains and releases.
+final class Candidate: Sendable {
+    let target: TargetConfig
+    let provider: RoutingTable.Provider
+    let id: TargetID
+
+    init(target: TargetConfig, provider: RoutingTable.Provider) {
+        self.target = target
+        self.provider = provider
+        self.id = TargetID(provider: target.provider, upstreamModel: target.model)
+    }
+
+    func keyRef(_ keyID: String) -> UpstreamKeyRef { UpstreamKeyRef(provider: target.provider, keyID: keyID) }
+
+    /// Gives a key taken from this candidate's provider back (nil: the provider has none).
+    func release(_ lease: KeyPool.Lease?) {
+        if let lease { provider.keys.release(lease) }
     }
 }
 

@@ -544,4 +544,39 @@ struct EngineTests {
             #expect(error.status == 503)
         }
     }
+
+    /// The table makes each target's candidate once; a disabled or unknown provider's
+    /// targets have none, in a model's list and through `provider/upstream-model` alike.
+    @Test func aModelsDisabledTargetsAreLeftOutOfItsOrder() async throws {
+        var off = ProviderConfig(name: "off", type: .openai, baseURL: "http://off")
+        off.enabled = false
+        let on = ProviderConfig(name: "on", type: .openai, baseURL: "http://on")
+        let offAdapter = FakeAdapter()
+        let onAdapter = FakeAdapter()
+        let targets: [TargetConfig] = [
+            .init(provider: "off", model: "x", priority: 0), .init(provider: "ghost", model: "y", priority: 0),
+            .init(provider: "on", model: "z", priority: 1),
+        ]
+        let table = RoutingTable(
+            providers: [off, on], models: [ModelConfig(name: "m", targets: targets)],
+            factory: FakeFactory(adapters: ["off": offAdapter, "on": onAdapter]), logger: logger)
+        #expect(table.models["m"]?.candidates.map { $0?.id } == [nil, nil, TargetID(provider: "on", upstreamModel: "z")])
+        let e = GatewayEngine(
+            table: table, configuration: .init(), health: HealthMonitor(configuration: .init(failureThreshold: 3, cooldown: .seconds(1))),
+            logSink: MemoryLogSink())
+        for _ in 0..<5 {
+            let result = try await e.chat(request("m"), principal: .anonymous, logger: logger)
+            #expect(result.route.provider == "on" && result.route.upstreamModel == "z" && result.route.attempts == 1)
+        }
+        let direct = try await e.chat(request("on/direct"), principal: .anonymous, logger: logger)
+        #expect(direct.route.provider == "on" && direct.route.upstreamModel == "direct")
+        #expect(onAdapter.calls.withLock { $0.map(\.target.model) } == ["z", "z", "z", "z", "z", "direct"])
+        do {
+            _ = try await e.chat(request("off/x"), principal: .anonymous, logger: logger)
+            Issue.record("expected 503")
+        } catch {
+            #expect(error.status == 503 && error.code == "no_available_target")
+        }
+        #expect(offAdapter.calls.withLock { $0.isEmpty })
+    }
 }
