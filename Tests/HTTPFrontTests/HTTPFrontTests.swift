@@ -566,3 +566,20 @@ struct FrontDoorTests {
         #expect(HTTPFields().firstValue(.accept) == nil)
     }
 }
+
+struct RequestTargetTests {
+    @Test func theQueryStartsAtTheFirstQuestionMark() throws {
+        func split(_ target: String) -> (String, String?) {
+            guard let start = DataPlaneHandler.queryStart(in: target) else { return (target, nil) }
+            return (String(target[..<start]), String(target[target.index(after: start)...]))
+        }
+        #expect(split("/v1/chat/completions") == ("/v1/chat/completions", nil))
+        #expect(split("/v1beta/models/m:streamGenerateContent?alt=sse&key=k") == ("/v1beta/models/m:streamGenerateContent", "alt=sse&key=k"))
+        #expect(split("/v1/chat/completions?") == ("/v1/chat/completions", ""))
+        #expect(split("/v1/a?b?c") == ("/v1/a", "b?c"))
+        #expect(split("?x") == ("", "x"))
+        #expect(split("") == ("", nil))
+        // Multi-byte UTF-8 before the query: the index is a byte offset, not a character count.
+        #expect(split("/v1/mödel/ü?q=é") == ("/v1/mödel/ü", "q=é"))
+    }
+}

@@ -116,7 +116,13 @@ final class SQLiteConnection: SQLConnection {
         for case .text(let text) in parameters { textBytes += text.utf8.count }
         var arena = [UInt8]()
         arena.reserveCapacity(textBytes)
-        for case .text(let text) in parameters { arena.append(contentsOf: text.utf8) }
+        for case .text(let text) in parameters {
+            // A native string's bytes in one copy; appending the `UTF8View` itself went
+            // through the generic sequence path.
+            if text.utf8.withContiguousStorageIfAvailable({ arena.append(contentsOf: $0) }) == nil {
+                arena.append(contentsOf: text.utf8)
+            }
+        }
         arena.append(0)
         return try arena.withUnsafeBufferPointer { arena in
             defer {
