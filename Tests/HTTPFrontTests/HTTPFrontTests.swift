@@ -570,7 +570,7 @@ struct FrontDoorTests {
 struct RequestTargetTests {
     @Test func theQueryStartsAtTheFirstQuestionMark() throws {
         func split(_ target: String) -> (String, String?) {
-            guard let start = DataPlaneHandler.queryStart(in: target) else { return (target, nil) }
+            guard let start = RequestHead.queryStart(in: target) else { return (target, nil) }
             return (String(target[..<start]), String(target[target.index(after: start)...]))
         }
         #expect(split("/v1/chat/completions") == ("/v1/chat/completions", nil))

@@ -124,21 +124,10 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The endpoint serving a request on this data plane (and what its path says), or
     /// nil for Hummingbird's router.
-    /// Where the query (`?`) starts in a request target, if it has one. Over the UTF-8
-    /// bytes in place: a search by `Character` segments graphemes, and the generic search
-    /// over the `UTF8View` steps its index about fifty instructions a byte.
-    static func queryStart(in target: String) -> String.Index? {
-        let utf8 = target.utf8
-        guard let found = utf8.withContiguousStorageIfAvailable({ $0.firstIndex(of: UInt8(ascii: "?")) }) else {
-            return utf8.firstIndex(of: UInt8(ascii: "?"))
-        }
-        return found.map { utf8.index(utf8.startIndex, offsetBy: $0) }
-    }
-
     static func hotEndpoint(_ head: RequestHead, shared: Shared) -> (ChatEndpoint, RouteParameters)? {
         guard head.method == .post else { return nil }
         let target = head.path
-        let queryStart = Self.queryStart(in: target)
+        let queryStart = RequestHead.queryStart(in: target)
         guard let (endpoint, matched) = shared.endpoints.match(path: target[..<(queryStart ?? target.endIndex)]) else {
             return nil
         }
