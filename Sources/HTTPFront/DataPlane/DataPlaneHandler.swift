@@ -127,7 +127,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     static func hotEndpoint(_ head: RequestHead, shared: Shared) -> (ChatEndpoint, RouteParameters)? {
         guard head.method == .post else { return nil }
         let target = head.path
-        let queryStart = RequestHead.queryStart(in: target)
+        let queryStart = head.queryStart
         guard let (endpoint, matched) = shared.endpoints.match(path: target[..<(queryStart ?? target.endIndex)]) else {
             return nil
         }

@@ -248,7 +248,10 @@ struct HTTP1RequestParser {
 struct RequestHead: Sendable {
     var method: HTTPRequest.Method
     /// The path and query.
-    var path: String
+    let path: String
+    /// Where the query (`?`) starts in `path`, if it has one: found once, for the route
+    /// and the access log alike.
+    let queryStart: String.Index?
     /// The first `Host` value.
     var authority: String?
     /// Every field line, the `Host` one included (``request`` leaves it out).
@@ -256,6 +259,15 @@ struct RequestHead: Sendable {
     /// The connection ends after the response: an HTTP/1.1 request that says `close`,
     /// an HTTP/1.0 one that does not ask for `keep-alive`.
     var closes: Bool
+
+    init(method: HTTPRequest.Method, path: String, authority: String?, fields: HTTP1RawFields, closes: Bool) {
+        self.method = method
+        self.path = path
+        self.queryStart = Self.queryStart(in: path)
+        self.authority = authority
+        self.fields = fields
+        self.closes = closes
+    }
 
     /// The head as `HTTPRequest`. A request that ends its connection says exactly
     /// `Connection: close` there (Hummingbird compares it so): `Close`, `close, TE` or
@@ -268,7 +280,7 @@ struct RequestHead: Sendable {
 
     /// The path without its query.
     var pathWithoutQuery: Substring {
-        Self.queryStart(in: path).map { path[..<$0] } ?? path[...]
+        queryStart.map { path[..<$0] } ?? path[...]
     }
 
     /// Where the query (`?`) starts in a request target, if it has one. Over the UTF-8
