@@ -75,11 +75,8 @@ public struct RoutingTable: Sendable {
             }
         }
         for model in models {
-            let candidates = model.targets.map { target -> Candidate? in
-                guard let provider = self.providers[target.provider], provider.config.enabled else { return nil }
-                return Candidate(target: target, provider: provider)
-            }
-            self.models[model.name] = Model(config: model, balancer: TierBalancer(), candidates: candidates)
+            self.models[model.name] = Model(
+                config: model, balancer: TierBalancer(), candidates: model.targets.map { candidate(for: $0) })
         }
     }
 
@@ -121,11 +118,17 @@ public struct RoutingTable: Sendable {
             let upstream = String(requested[requested.index(after: slash)...])
             if !upstream.isEmpty, providers[providerName] != nil || unavailableProviders[providerName] != nil {
                 let target = TargetConfig(provider: providerName, model: upstream)
-                let candidate = providers[providerName].flatMap { $0.config.enabled ? Candidate(target: target, provider: $0) : nil }
-                return Resolution(targets: [target], candidates: [candidate])
+                return Resolution(targets: [target], candidates: [candidate(for: target)])
             }
         }
         return nil
+    }
+
+    /// The candidate for `target`, or nil when its provider is not routable here
+    /// (unknown, its adapter unavailable, or disabled).
+    private func candidate(for target: TargetConfig) -> Candidate? {
+        guard let provider = providers[target.provider], provider.config.enabled else { return nil }
+        return Candidate(target: target, provider: provider)
     }
 }
 
