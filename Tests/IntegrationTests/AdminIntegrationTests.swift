@@ -261,14 +261,29 @@ struct AdminLogsIntegrationTests {
             #expect(failed.json?["data"]?.arrayValue?.first?["model"] == .string("nope"))
             let since = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?since=2099-01-01T00:00:00Z")
             #expect(since.json?["data"]?.arrayValue?.isEmpty == true)
+            // The id a client saw in `x-request-id` finds that request's row, and only it.
+            let sent = try await Client.post(
+                url + "/v1/chat/completions", #"{"model":"chat","messages":[{"role":"user","content":"find me"}]}"#,
+                headers: [("Authorization", "Bearer sk-test-client-000111"), ("x-request-id", "support-case:42.a_b")])
+            #expect(sent.headers.first(name: "x-request-id") == "support-case:42.a_b")
+            try await waitForLogRows(gateway, 7)
+            let found = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?request_id=support-case:42.a_b")
+            #expect(found.status == 200)
+            let foundRows = found.json?["data"]?.arrayValue ?? []
+            #expect(foundRows.count == 1)
+            #expect(foundRows.first?["request_id"] == .string("support-case:42.a_b"))
+            #expect(foundRows.first?["model"] == .string("chat"))
+            let other = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?request_id=support-case:43&model=chat")
+            #expect(other.json?["data"]?.arrayValue?.isEmpty == true)
             let one = try await AdminIntegrationTests.send(.GET, url + "/admin/logs/\(ids[0])")
             #expect(one.status == 200)
             #expect(one.json?["attempts_detail"]?.arrayValue?.count == 1)
             #expect(one.json?["request_body"] == .null, "the key does not log bodies")
             #expect(try await AdminIntegrationTests.send(.GET, url + "/admin/logs/unknown-id").status == 404)
-            for bad in ["status=abc", "limit=0", "since=yesterday", "cursor=%%%"] {
+            for bad in ["status=abc", "limit=0", "since=yesterday", "cursor=%%%", "request_id=a%20b", "request_id=" + String(repeating: "x", count: 129)] {
                 let reply = try await AdminIntegrationTests.send(.GET, url + "/admin/logs?\(bad)")
                 #expect(reply.status == 400, "\(bad)")
+                if bad.hasPrefix("request_id") { #expect(reply.json?["error"]?["param"] == .string("request_id")) }
             }
             #expect(try await AdminIntegrationTests.send(.GET, url + "/admin/logs", headers: []).status == 401)
         }

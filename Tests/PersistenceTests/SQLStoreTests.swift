@@ -208,6 +208,30 @@ struct SQLStoreTests {
         filtered.model = "even"
         filtered.status = 502
         #expect(try await store.logs(filtered).map(\.id) == ["id-020", "id-010", "id-000"])
+        // A request id finds its row (and, with other filters, only if they agree).
+        var byRequest = RequestLogQuery()
+        byRequest.requestID = "r7"
+        #expect(try await store.logs(byRequest).map(\.id) == ["id-007"])
+        byRequest.model = "even"
+        #expect(try await store.logs(byRequest).isEmpty)
+        byRequest.requestID = "r8"
+        byRequest.status = 200
+        byRequest.sinceMillis = 1_004
+        #expect(try await store.logs(byRequest).map(\.id) == ["id-008"])
+        byRequest = RequestLogQuery()
+        byRequest.requestID = "r77"
+        #expect(try await store.logs(byRequest).isEmpty)
+        // Found through its index, whatever else is asked (not by walking a model's rows).
+        byRequest.model = "even"
+        byRequest.cursor = RequestLogCursor(timestampMillis: 2_000, id: "id-999")
+        let (sql, parameters) = LogRows.select(byRequest)
+        let plan = try await store.database.run { db in
+            switch db.dialect {
+            case .sqlite: try db.query("EXPLAIN QUERY PLAN " + sql, parameters).compactMap { $0.last?.text }.joined(separator: "; ")
+            case .mysql: try db.query("EXPLAIN " + sql, parameters).compactMap { $0.count > 5 ? $0[5].text : nil }.joined(separator: "; ")
+            }
+        }
+        #expect(plan.contains("request_id"), "\(plan)")
         let one = try #require(try await store.logs(RequestLogQuery()).first)
         #expect(one == entries.last)
         await database.drop()

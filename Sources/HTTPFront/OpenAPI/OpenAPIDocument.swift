@@ -1459,6 +1459,13 @@ enum OpenAPIDocument {
                 "schema": {"type": "integer", "minimum": 100, "maximum": 599}
               },
               {
+                "name": "request_id",
+                "in": "query",
+                "required": false,
+                "description": "The request id a response carried in `x-request-id` (at most one row, unless clients reused an id).",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}
+              },
+              {
                 "name": "since",
                 "in": "query",
                 "required": false,

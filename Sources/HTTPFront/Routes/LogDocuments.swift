@@ -3,9 +3,10 @@ import Hummingbird
 import HummingbirdCore
 import OrchestratorCore
 
-/// `GET /admin/logs` filters: `model`, `provider`, `key` (key id), `status`, `since` and
-/// `until` (RFC 3339 or epoch milliseconds; `until` exclusive), `limit` (1–1000,
-/// default 50) and `cursor` (from the previous page's `next_cursor`).
+/// `GET /admin/logs` filters: `model`, `provider`, `key` (key id), `status`,
+/// `request_id` (the `x-request-id` a response carried), `since` and `until` (RFC 3339 or
+/// epoch milliseconds; `until` exclusive), `limit` (1–1000, default 50) and `cursor`
+/// (from the previous page's `next_cursor`).
 enum LogQueryParser {
     static func parse(_ parameters: FlatDictionary<Substring, Substring>) throws(GatewayError) -> RequestLogQuery {
         func value(_ name: String) -> String? { parameters.get(name).map { String($0) }.flatMap { $0.isEmpty ? nil : $0 } }
@@ -18,6 +19,13 @@ enum LogQueryParser {
                 throw .invalidRequest("status must be an HTTP status code", param: "status")
             }
             query.status = code
+        }
+        if let requestID = value("request_id") {
+            // Only ids the gateway could have given a response; anything else finds nothing.
+            guard RequestID.isValid(requestID) else {
+                throw .invalidRequest("request_id must match [A-Za-z0-9._:-]{1,128}", param: "request_id")
+            }
+            query.requestID = requestID
         }
         query.sinceMillis = try value("since").map { text throws(GatewayError) in try time(text, "since") }
         query.untilMillis = try value("until").map { text throws(GatewayError) in try time(text, "until") }

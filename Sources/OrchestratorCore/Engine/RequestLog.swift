@@ -271,6 +271,8 @@ public struct RequestLogQuery: Sendable, Hashable {
     public var provider: String?
     public var keyID: String?
     public var status: Int?
+    /// The request id the response carried (`x-request-id`).
+    public var requestID: String?
     public var sinceMillis: Int64?
     public var untilMillis: Int64?
     public var limit = 50

@@ -155,32 +155,41 @@ enum LogRows {
     static func select(_ query: RequestLogQuery) -> (String, [SQLValue]) {
         var conditions: [String] = []
         var parameters: [SQLValue] = []
+        // A request id names one row or a few: its index is the way in, whatever else is
+        // asked. Without statistics SQLite would pick the (model, ts) index for
+        // `model = ? AND request_id = ?` and walk every row of the model; a unary `+`
+        // keeps a column's index out of the plan (MySQL reads it as a no-op).
+        let other = query.requestID == nil ? "" : "+"
+        if let requestID = query.requestID {
+            conditions.append("request_id = ?")
+            parameters.append(.text(requestID))
+        }
         if let model = query.model {
-            conditions.append("model = ?")
+            conditions.append("\(other)model = ?")
             parameters.append(.text(model))
         }
         if let provider = query.provider {
-            conditions.append("provider = ?")
+            conditions.append("\(other)provider = ?")
             parameters.append(.text(provider))
         }
         if let key = query.keyID {
-            conditions.append("key_id = ?")
+            conditions.append("\(other)key_id = ?")
             parameters.append(.text(key))
         }
         if let status = query.status {
-            conditions.append("status = ?")
+            conditions.append("\(other)status = ?")
             parameters.append(.int(Int64(status)))
         }
         if let since = query.sinceMillis {
-            conditions.append("ts >= ?")
+            conditions.append("\(other)ts >= ?")
             parameters.append(.int(since))
         }
         if let until = query.untilMillis {
-            conditions.append("ts < ?")
+            conditions.append("\(other)ts < ?")
             parameters.append(.int(until))
         }
         if let cursor = query.cursor {
-            conditions.append("(ts < ? OR (ts = ? AND id < ?))")
+            conditions.append("(\(other)ts < ? OR (\(other)ts = ? AND \(other)id < ?))")
             parameters += [.int(cursor.timestampMillis), .int(cursor.timestampMillis), .text(cursor.id)]
         }
         var sql = "SELECT \(columns) FROM request_logs"
