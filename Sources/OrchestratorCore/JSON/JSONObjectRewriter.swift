@@ -24,21 +24,28 @@ public struct JSONObjectRewriter: Sendable {
         public var description: String { "malformed JSON at byte \(offset): \(reason)" }
     }
 
-    /// New values by key; a nil value removes the member.
-    private var replacements: [(key: String, value: [UInt8]?)] = []
+    /// A new value for a key; nil removes the member. A struct, not a tuple: an array of
+    /// tuples is destroyed through the runtime's generic tuple witnesses.
+    private struct Replacement {
+        var key: String
+        var value: [UInt8]?
+    }
+
+    /// New values by key, in the order they were set.
+    private var replacements: [Replacement] = []
 
     public init() {}
 
     /// Sets top-level `key` to `json` (already-encoded JSON text), replacing any existing value.
     public mutating func set(_ key: String, json: some Sequence<UInt8>) {
         replacements.removeAll { $0.key == key }
-        replacements.append((key, Array(json)))
+        replacements.append(Replacement(key: key, value: Array(json)))
     }
 
     /// Removes top-level `key`, if present.
     public mutating func remove(_ key: String) {
         replacements.removeAll { $0.key == key }
-        replacements.append((key, nil))
+        replacements.append(Replacement(key: key, value: nil))
     }
 
     /// Sets top-level `key` to a string value.

@@ -40,7 +40,14 @@ final class RequestHeadCache: Sendable {
 
     static let limit = 64
 
-    private let entries = Mutex<[(key: Key, request: TransportRequest)]>([])
+    /// A struct, not a tuple: a tuple's copies and destroys go through the runtime's
+    /// generic tuple witnesses, and reading an entry's key copied the whole entry.
+    private struct Entry {
+        var key: Key
+        var request: TransportRequest
+    }
+
+    private let entries = Mutex<[Entry]>([])
 
     /// The request for these values, built by `build` (and kept) the first time.
     func request(
@@ -61,7 +68,7 @@ final class RequestHeadCache: Sendable {
             if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
             if !entries.contains(where: { $0.key.matches(operation, stream, apiKey, deployment, provider) }) {
                 let key = Key(operation: operation, stream: stream, apiKey: apiKey, deployment: deployment, provider: provider)
-                entries.append((key, built))
+                entries.append(Entry(key: key, request: built))
             }
         }
         return built

@@ -47,8 +47,16 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private enum State {
         case idle
         case awaitingHead(Exchange)
-        case streaming(Exchange, UpstreamBody, keepAlive: Bool)
+        case streaming(Streaming)
         case closed
+    }
+
+    /// A struct, not a tuple payload: the tuple's copies went through the runtime's
+    /// generic tuple witnesses, on every response.
+    private struct Streaming {
+        var exchange: Exchange
+        var source: UpstreamBody
+        var keepAlive: Bool
     }
 
     private var state = State.idle
@@ -91,11 +99,11 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     func channelInactive(context: ChannelHandlerContext) {
         let closeEndsBody = parser.connectionClosed()
-        if case .streaming(_, let source, _) = state {
+        if case .streaming(let streaming) = state {
             if closeEndsBody {
                 // A body delimited by the close: this is its end.
                 disarmTimer()
-                source.finish()
+                streaming.source.finish()
             } else {
                 fail(TransportError(.closed, "upstream closed the connection mid-response"), connectionLost: true)
             }
@@ -137,7 +145,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     guard case .awaitingHead(let exchange) = state else { return }
                     let source = Self.makeBody(
                         handler: NIOLoopBound(self, eventLoop: context.eventLoop), exchangeID: exchange.id)
-                    state = .streaming(exchange, source, keepAlive: head.keepAlive)
+                    state = .streaming(Streaming(exchange: exchange, source: source, keepAlive: head.keepAlive))
                     lastActivity = .now()
                     if let idle = exchange.idleTimeout { armTimer(by: lastActivity + idle) }
                     exchange.waiter.succeed(
@@ -150,12 +158,12 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                     }
                 case .end:
                     deliver(&body)
-                    guard case .streaming(_, let source, let keepAlive) = state else { return }
+                    guard case .streaming(let streaming) = state else { return }
                     state = .idle
                     paused = false
-                    source.finish()
+                    streaming.source.finish()
                     // Bytes after the end answer no request: the connection is not reused.
-                    if keepAlive, buffer.readableBytes == 0 {
+                    if streaming.keepAlive, buffer.readableBytes == 0 {
                         if pendingRead {
                             pendingRead = false
                             context.read()
@@ -184,9 +192,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
     private func deliver(_ body: inout ByteBuffer?) {
         guard let bytes = body else { return }
         body = nil
-        guard case .streaming(_, let source, _) = state else { return }
+        guard case .streaming(let streaming) = state else { return }
         lastActivity = .now()
-        switch source.yield(bytes) {
+        switch streaming.source.yield(bytes) {
         case .produceMore: break
         case .stopProducing: paused = true
         case .dropped:
@@ -235,7 +243,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     /// The body consumer asked for more.
     func resume(exchangeID: UInt64) {
-        guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID, paused else { return }
+        guard case .streaming(let streaming) = state, streaming.exchange.id == exchangeID, paused else { return }
         paused = false
         // Silence while reads were held was the consumer's, not the upstream's.
         lastActivity = .now()
@@ -247,21 +255,21 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
 
     /// Whether exchange `exchangeID` is still receiving its body.
     func isStreaming(exchangeID: UInt64) -> Bool {
-        if case .streaming(let exchange, _, _) = state { return exchange.id == exchangeID }
+        if case .streaming(let streaming) = state { return streaming.exchange.id == exchangeID }
         return false
     }
 
     /// The body consumer is gone (finished or dropped its iterator).
     func consumerTerminated(exchangeID: UInt64) {
-        guard case .streaming(let exchange, _, _) = state, exchange.id == exchangeID else { return }
+        guard case .streaming(let streaming) = state, streaming.exchange.id == exchangeID else { return }
         closeConnection()
     }
 
     func closeConnection() {
         disarmTimer()
         switch state {
-        case .streaming(_, let source, _):
-            source.finish(TransportError(.closed, "upstream response abandoned"))
+        case .streaming(let streaming):
+            streaming.source.finish(TransportError(.closed, "upstream response abandoned"))
         case .awaitingHead(let exchange):
             exchange.waiter.fail(TransportError(.closed, "upstream connection closed by the gateway"))
         case .idle, .closed:
@@ -302,8 +310,8 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             state = .closed
             exchange.waiter.fail(TransportError(.timeout, "no response head from upstream before the deadline"))
             context?.close(promise: nil)
-        case .streaming(let exchange, let source, _):
-            guard let idle = exchange.idleTimeout else { return }
+        case .streaming(let streaming):
+            guard let idle = streaming.exchange.idleTimeout else { return }
             // A paused read is the client being slow, not the upstream being silent.
             if paused {
                 armTimer(by: now + idle)
@@ -314,7 +322,7 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
                 return
             }
             state = .closed
-            source.finish(TransportError(.idleTimeout, "no data from upstream within the stream idle timeout"))
+            streaming.source.finish(TransportError(.idleTimeout, "no data from upstream within the stream idle timeout"))
             context?.close(promise: nil)
         case .idle, .closed:
             break
@@ -330,9 +338,9 @@ final class UpstreamConnectionHandler: ChannelDuplexHandler, RemovableChannelHan
             let stale =
                 connectionLost && exchange.onReusedConnection && NIODeadline.now() - exchange.sentAt < staleWindow
             exchange.waiter.fail(stale ? ReusedConnectionLost() : error)
-        case .streaming(_, let source, _):
+        case .streaming(let streaming):
             state = .closed
-            source.finish(error)
+            streaming.source.finish(error)
         case .idle, .closed:
             break
         }
