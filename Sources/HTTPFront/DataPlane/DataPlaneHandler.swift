@@ -103,6 +103,9 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// first: the two then go through the pipeline as one part.
     private var unsentHead: ResponseHead?
     private var context: ChannelHandlerContext?
+    /// The codec right ahead, when paired (``HTTP1ServerCodec/pair(_:with:)``): response
+    /// parts go to it by a direct call. Nil: through the pipeline.
+    var codec: HTTP1ServerCodec?
     private var executor: EventLoopTaskExecutor?
     private var inFlight: Task<Void, Never>?
     /// When a part of the hot response last went out (for the stream keep-alive).
@@ -148,6 +151,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         stopKeepAlive()
         keepAliveTimer?.cancel()
         keepAliveTimer = nil
+        codec?.unpair()
         self.context = nil
     }
 
@@ -171,7 +175,16 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        read(unwrapInboundIn(data), context: context)
+    }
+
+    /// A request part from the paired codec ahead (see ``HTTP1ServerCodec/pair(_:with:)``).
+    func read(_ part: RequestPart) {
+        guard let context else { return }
+        read(part, context: context)
+    }
+
+    private func read(_ part: RequestPart, context: ChannelHandlerContext) {
         if let readDeadlines {
             switch part {
             case .head: readDeadlines.headReceived()
@@ -267,7 +280,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let part = unwrapOutboundIn(data)
         let isEnd: Bool
         if case .end = part { isEnd = true } else { isEnd = false }
-        context.write(wrapOutboundOut(ResponsePart(part)), promise: promise)
+        write(ResponsePart(part), promise: promise, context: context)
         if isEnd, case .forwarding = mode {
             mode = .idle
             drainBacklog(context: context)
@@ -506,20 +519,20 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if let head, let body, end {
             // A whole response (a completion, an error) in one part.
             promise = context.eventLoop.makePromise()
-            context.write(wrapOutboundOut(.whole(head.response, body, head.gateway)), promise: promise)
+            write(.whole(head.response, body, head.gateway), promise: promise, context: context)
         } else if head == nil, let body, end {
             // A stream's closing bytes and its end.
             promise = context.eventLoop.makePromise()
-            context.write(wrapOutboundOut(.last(body)), promise: promise)
+            write(.last(body), promise: promise, context: context)
         } else if let head, let body {
             // A stream's head and its first events.
-            context.write(wrapOutboundOut(.headAndBody(head.response, body, head.gateway)), promise: nil)
+            write(.headAndBody(head.response, body, head.gateway), promise: nil, context: context)
         } else {
-            if let head { context.write(wrapOutboundOut(.head(head.response, head.gateway)), promise: nil) }
-            if let body { context.write(wrapOutboundOut(.body(body)), promise: nil) }
+            if let head { write(.head(head.response, head.gateway), promise: nil, context: context) }
+            if let body { write(.body(body), promise: nil, context: context) }
             if end {
                 promise = context.eventLoop.makePromise()
-                context.write(wrapOutboundOut(.end(nil)), promise: promise)
+                write(.end(nil), promise: promise, context: context)
             }
         }
         // Wait while the client is behind, so a slow client slows the stream down
@@ -530,7 +543,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // The promise rides on an empty body part behind the parts: the HTTP/1
             // codec sends nothing for it and completes it in order.
             let marker = context.eventLoop.makePromise(of: Void.self)
-            context.write(wrapOutboundOut(.body(ByteBuffer())), promise: marker)
+            write(.body(ByteBuffer()), promise: marker, context: context)
             promise = marker
         }
         if flushNow {
@@ -546,6 +559,16 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case true?: return .queued
         case false?: return .gone
         case nil: return .pending(promise.futureResult)
+        }
+    }
+
+    /// Writes a response part: to the paired codec by a direct call, else down the
+    /// pipeline.
+    private func write(_ part: ResponsePart, promise: EventLoopPromise<Void>?, context: ChannelHandlerContext) {
+        if let codec {
+            codec.writePart(part, promise: promise)
+        } else {
+            context.write(wrapOutboundOut(part), promise: promise)
         }
     }
 
@@ -565,7 +588,7 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a stream's held head, if any, ahead of whatever is written next.
     private func sendUnsentHead(_ context: ChannelHandlerContext) {
-        if let head = unsentHead.take() { context.write(wrapOutboundOut(.head(head.response, head.gateway)), promise: nil) }
+        if let head = unsentHead.take() { write(.head(head.response, head.gateway), promise: nil, context: context) }
     }
 
     /// While a stream runs: every time it has been silent for `streamKeepAlive`, `bytes`
@@ -595,7 +618,8 @@ final class DataPlaneHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if NIODeadline.now() - lastWriteAt >= interval - .milliseconds(10) {
             lastWriteAt = .now()
             sendUnsentHead(context)
-            context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+            write(.body(bytes), promise: nil, context: context)
+            context.flush()
         }
         armKeepAlive(at: lastWriteAt + interval)
     }

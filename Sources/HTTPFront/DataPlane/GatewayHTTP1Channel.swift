@@ -42,8 +42,12 @@ struct GatewayHTTP1Channel: HTTPChannelHandler {
             let readDeadlines = ReadDeadlineHandler(headTimeout: headTimeout, requestTimeout: requestTimeout, logger: logger)
             try sync.addHandler(readDeadlines)
             // Beyond the codec's head limits: 431, then the connection closes.
-            try sync.addHandler(HTTP1ServerCodec(idleTimeout: idleTimeout.map { .nanoseconds($0.totalNanoseconds) }))
-            try sync.addHandler(DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines))
+            let codec = HTTP1ServerCodec(idleTimeout: idleTimeout.map { .nanoseconds($0.totalNanoseconds) })
+            let dataPlaneHandler = DataPlaneHandler(shared: dataPlane, readDeadlines: readDeadlines)
+            try sync.addHandler(codec)
+            try sync.addHandler(dataPlaneHandler)
+            // Next to each other: parts pass between them by direct calls.
+            HTTP1ServerCodec.pair(codec, with: dataPlaneHandler)
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
         }

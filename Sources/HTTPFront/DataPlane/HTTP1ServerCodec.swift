@@ -73,6 +73,12 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests read whose responses have not ended.
     private var requestsInProgress: Int { awaiting.count + (responding ? 1 : 0) }
 
+    /// The data plane right behind, paired with this codec (see ``pair(_:with:)``): it
+    /// gets request parts by a direct call, and writes response parts by one. Nil: parts
+    /// go through the pipeline.
+    fileprivate(set) var dataPlane: DataPlaneHandler?
+    private var context: ChannelHandlerContext?
+
     private enum ResponseFraming {
         case identity
         case chunked
@@ -93,6 +99,7 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Connection state
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         if context.channel.isActive { startIdleCount(context: context) }
     }
 
@@ -104,6 +111,37 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
         idleTimer = nil
+        unpair()
+        self.context = nil
+    }
+
+    // MARK: Pairing with the data plane
+
+    /// Pairs `codec` with the data plane added right behind it in the pipeline: request
+    /// parts go to the data plane, and its response parts to the codec, by direct calls
+    /// rather than through the pipeline, where each part was boxed into an `NIOAny` (a
+    /// heap box: the parts are larger than its inline room) and cast back out by the
+    /// runtime's dynamic cast, about 2,000 instructions of every request. The two are
+    /// next to each other, so the order of events is the pipeline's. Undone when either
+    /// leaves the pipeline.
+    static func pair(_ codec: HTTP1ServerCodec, with dataPlane: DataPlaneHandler) {
+        codec.dataPlane = dataPlane
+        dataPlane.codec = codec
+    }
+
+    /// Ends the pairing (the two referred to each other).
+    func unpair() {
+        dataPlane?.codec = nil
+        dataPlane = nil
+    }
+
+    /// Passes a request part on: to the paired data plane, else down the pipeline.
+    private func emit(_ part: RequestPart, context: ChannelHandlerContext) {
+        if let dataPlane {
+            dataPlane.read(part)
+        } else {
+            context.fireChannelRead(wrapInboundOut(part))
+        }
     }
 
     /// The connection counts as idle from now: at connect, and when the last response
@@ -151,8 +189,8 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         var heldBody: ByteBuffer?
         func passHeld() {
             guard let head = heldHead.take() else { return }
-            context.fireChannelRead(wrapInboundOut(.head(head)))
-            if let body = heldBody.take() { context.fireChannelRead(wrapInboundOut(.body(body))) }
+            emit(.head(head), context: context)
+            if let body = heldBody.take() { emit(.body(body), context: context) }
         }
         do {
             while let event = try parser.next(&bytes) {
@@ -176,12 +214,12 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
                         continue
                     }
                     passHeld()
-                    context.fireChannelRead(wrapInboundOut(.body(body)))
+                    emit(.body(body), context: context)
                 case .end:
                     if let head = heldHead.take() {
-                        context.fireChannelRead(wrapInboundOut(.whole(head, heldBody.take())))
+                        emit(.whole(head, heldBody.take()), context: context)
                     } else {
-                        context.fireChannelRead(wrapInboundOut(.end))
+                        emit(.end, context: context)
                     }
                 }
                 // A handler behind may have closed the connection on what it was given.
@@ -248,7 +286,20 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: Responses
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        switch unwrapOutboundIn(data) {
+        write(unwrapOutboundIn(data), context: context, promise: promise)
+    }
+
+    /// Writes a response part of the paired data plane (see ``pair(_:with:)``).
+    func writePart(_ part: ResponsePart, promise: EventLoopPromise<Void>?) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        write(part, context: context, promise: promise)
+    }
+
+    private func write(_ part: ResponsePart, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
+        switch part {
         case .head(let head, let gateway):
             writeHead(head, gateway, context: context, promise: promise)
         case .body(let bytes):
