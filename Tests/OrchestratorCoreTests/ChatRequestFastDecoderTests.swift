@@ -6,6 +6,30 @@ import Testing
 
 /// The fast path must give exactly what `JSONDecoder` gives, or nothing.
 struct ChatRequestFastDecoderTests {
+    /// The fast path says where the model's value lies, as written (quotes and escapes
+    /// included, the whitespace around it not); the slow path says nothing.
+    @Test func theModelValueIsLocatedAsWritten() throws {
+        let cases: [(String, String, String)] = [
+            (#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#, #""gpt-4o""#, "gpt-4o"),
+            ("{ \"messages\": [{\"role\":\"user\",\"content\":\"\\\"model\\\":\\\"x\\\"\"}] ,\n \"model\" :  \"m\" }", #""m""#, "m"),
+            (#"{"model":"gpt\u002d4","stream":true,"messages":[{"role":"user","content":"hi"}]}"#, #""gpt\u002d4""#, "gpt-4"),
+            ("\u{FEFF}" + #"{"messages":[{"role":"user","content":"hi"}],"model":"b"}"#, #""b""#, "b"),
+        ]
+        for (json, token, model) in cases {
+            let body = ByteBuffer(string: json)
+            let (request, range) = try ChatRequest.decodeLocatingModel(from: body)
+            let located = try #require(range, "\(json)")
+            #expect(String(decoding: body.readableBytesView[located], as: UTF8.self) == token, "\(json)")
+            #expect(request.model == model)
+            #expect(request == (try ChatRequest.decode(from: body)))
+        }
+        // Outside the fast shape (an unknown member): decoded, but not located.
+        let slow = ByteBuffer(string: #"{"model":"m","messages":[{"role":"user","content":"hi"}],"unknown_option":1}"#)
+        let (request, range) = try ChatRequest.decodeLocatingModel(from: slow)
+        #expect(range == nil)
+        #expect(request.model == "m")
+    }
+
     func fast(_ text: String) -> ChatRequest? {
         var bytes = Array(text.utf8)
         return bytes.withUnsafeMutableBytes { ChatRequestFastDecoder.decode(UnsafeRawBufferPointer($0)) }

@@ -10,11 +10,16 @@ import Testing
 @testable import Providers
 
 struct OpenAIAdapterTests {
+    /// A body with a member the fast decoder does not know (so the rewriter, member by
+    /// member, replaces the model; see `theSplicedBodyIsWhatTheRewriterMakes` for the
+    /// common shape).
     @Test func passThroughRewritesOnlyTopLevelModel() async throws {
         let transport = ScriptedTransport { _ in .json(200, OpenAIFixtures.completion()) }
         let adapter = OpenAIAdapter(transport: transport)
         let json = #"{"model":"alias","messages":[{"role":"user","content":"hi"}],"seed":9007199254740993,"x_custom":{"model":"keep"}}"#
-        let result = try await adapter.complete(try makeCall(json))
+        let call = try makeCall(json, locatingModel: true)
+        #expect(call.request.modelValue == nil)
+        let result = try await adapter.complete(call)
         let sent = transport.requests.withLock { $0[0] }
         #expect(sent.url == "http://upstream.test/v1/chat/completions")
         #expect(sent.headers[.authorization] == "Bearer sk-upstream")
@@ -27,6 +32,75 @@ struct OpenAIAdapterTests {
         #expect(String(buffer: body) == OpenAIFixtures.completion())
         #expect(result.usage == Usage(promptTokens: 9, completionTokens: 12, totalTokens: 21, reasoningTokens: 0))
         #expect(!result.usageEstimated)
+    }
+
+    /// The model spliced in where the decoder found it gives what the rewriter gives:
+    /// the same bytes for a compact body, the same JSON (with the client's whitespace
+    /// kept) otherwise; and the splice steps aside where the rewriter has more to do.
+    @Test func theSplicedBodyIsWhatTheRewriterMakes() throws {
+        let messages = #"[{"role":"user","content":"say \"model\": hi"},{"role":"assistant","content":"{\"model\":1}"}]"#
+        let bodies: [(json: String, compact: Bool)] = [
+            (#"{"model":"alias","messages":\#(messages)}"#, true),
+            (#"{"messages":\#(messages),"temperature":0.5,"model":"alias"}"#, true),
+            (#"{"model":"al\u0069as","messages":\#(messages),"user":"u"}"#, true),
+            (#"{"model":"alias","stream":true,"messages":\#(messages)}"#, true),
+            (#"{"model":"alias","stream":true,"stream_options":{"include_usage":true},"messages":\#(messages)}"#, true),
+            (#"{"model":"alias","stream":true,"stream_options":{"include_usage":false},"messages":\#(messages)}"#, true),
+            (#"{"model":"alias","max_completion_tokens":20,"messages":\#(messages)}"#, true),
+            (#"{"model":"alias","max_tokens":20,"messages":\#(messages)}"#, true),
+            ("{ \"model\" : \"alias\" ,\n  \"stream\": true, \"messages\": \(messages) \n}\n", false),
+            ("\t{\"messages\":\(messages),\"model\":\"alias\"}  ", false),
+        ]
+        let openai = ProviderConfig(name: "up", type: .openai, baseURL: "http://upstream.test/v1/")
+        let mistral = ProviderConfig(name: "up", type: .openai, baseURL: "https://api.mistral.ai/v1")
+        var withDefault = TargetConfig(provider: "up", model: "real-model")
+        withDefault.maxTokensDefault = 100
+        var withExtra = TargetConfig(provider: "up", model: "real-model")
+        withExtra.extraBody = ["top_k": 40]
+        let targets = [TargetConfig(provider: "up", model: "real-model"), TargetConfig(provider: "up", model: #"odd "name"\/é"#), withDefault, withExtra]
+        var spliced = 0
+        for (json, compact) in bodies {
+            for provider in [openai, mistral] {
+                for target in targets {
+                    for stream in [false, true] {
+                        let located = try makeCall(json, provider: provider, target: target, locatingModel: true)
+                        #expect(located.request.modelValue != nil, "\(json)")
+                        let plain = try makeCall(json, provider: provider, target: target)
+                        let rewritten = try OpenAIAdapter.upstreamBody(for: plain, stream: stream)
+                        let strict = OpenAIAdapter.refusesOpenAIOnlyFields(provider.baseURL)
+                        guard let body = OpenAIAdapter.modelReplacedInPlace(located.request, call: located, strict: strict, stream: stream)
+                        else {
+                            // Only where the rewriter has more to do than the model and a
+                            // stream's usage request.
+                            let more = target.maxTokensDefault != nil || !target.extraBody.isEmpty
+                                || (strict && (json.contains("stream_options") || json.contains("max_completion_tokens")))
+                                || (stream && !strict && json.contains(#""include_usage":false"#))
+                            #expect(more, "\(json), \(provider.baseURL), \(target.model), stream \(stream)")
+                            continue
+                        }
+                        spliced += 1
+                        #expect(try OpenAIAdapter.upstreamBody(for: located, stream: stream) == body)
+                        let sent = try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: body).utf8))
+                        let expected = try JSONDecoder().decode(JSONValue.self, from: Data(String(buffer: rewritten).utf8))
+                        #expect(sent == expected, "\(json), \(provider.baseURL), stream \(stream)")
+                        #expect(sent["model"] == .string(target.model))
+                        if compact { #expect(String(buffer: body) == String(buffer: rewritten), "\(json)") }
+                    }
+                }
+            }
+        }
+        // Every body but the one whose client turned usage off, for the plain targets,
+        // most of them both ways.
+        #expect(spliced >= 60)
+    }
+
+    /// A body the fast decoder cannot read (an escaped key) has no known model place:
+    /// the rewriter does the work.
+    @Test func aBodyOutsideTheFastShapeIsRewritten() throws {
+        let json = #"{"model":"alias","m\u0065ssages":[{"role":"user","content":"hi"}]}"#
+        let call = try makeCall(json, locatingModel: true)
+        #expect(call.request.modelValue == nil)
+        #expect(String(buffer: try OpenAIAdapter.upstreamBody(for: call, stream: false)).contains(#""model":"real-model""#))
     }
 
     @Test func targetSettingsAreMerged() async throws {

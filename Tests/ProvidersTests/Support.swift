@@ -40,12 +40,15 @@ extension TransportResponse {
 
 func makeCall(
     _ json: String, style: APIStyle = .openai, provider: ProviderConfig = ProviderConfig(name: "up", type: .openai, baseURL: "http://upstream.test/v1/"),
-    target: TargetConfig = TargetConfig(provider: "up", model: "real-model"), apiKey: String? = "sk-upstream"
+    target: TargetConfig = TargetConfig(provider: "up", model: "real-model"), apiKey: String? = "sk-upstream",
+    locatingModel: Bool = false
 ) throws -> ProviderCall {
     let body = ByteBuffer(string: json)
-    let chat = try JSONCoding.decodeRequest(ChatRequest.self, from: body)
+    // Located as the OpenAI inbound codec locates it (the fast decoder), or not at all.
+    let (chat, modelValue) =
+        locatingModel ? try ChatRequest.decodeLocatingModel(from: body) : (try JSONCoding.decodeRequest(ChatRequest.self, from: body), nil)
     return ProviderCall(
-        request: InboundRequest(style: style, body: body, chat: chat, requestID: "req-1", receivedAtMillis: 0),
+        request: InboundRequest(style: style, body: body, chat: chat, requestID: "req-1", receivedAtMillis: 0, modelValue: modelValue),
         provider: provider, target: target, apiKey: apiKey, deadline: .now + .seconds(30), logger: Logger(label: "test"))
 }
 

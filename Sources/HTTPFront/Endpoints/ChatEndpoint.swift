@@ -111,12 +111,12 @@ struct ChatEndpoint: Sendable {
 
     /// The request a read body makes.
     private func decoded(_ call: Call, body: ByteBuffer) throws -> InboundRequest {
-        let chat = try codec.decodeChatRequest(body, route: call.route)
+        let (chat, modelValue) = try codec.decodeChatRequestLocatingModel(body, route: call.route)
         return InboundRequest(
             style: codec.style, body: body, chat: consume chat, requestID: call.requestID,
             receivedAtMillis: call.receivedAtMillis, receivedAt: call.receivedAt,
             forwardedHeaders: Self.forwardedHeaders(call.headers, style: codec.style), operation: codec.operation,
-            route: call.route)
+            route: call.route, modelValue: modelValue)
     }
 
     private func rejection(_ error: any Error, call: Call, principal: Principal, body: ByteBuffer) -> RejectedRequest {

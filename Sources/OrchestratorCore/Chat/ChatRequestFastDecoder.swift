@@ -11,9 +11,21 @@ extension ChatRequest {
     /// bytes and gives up on anything else, so the result is always the one `JSONDecoder`
     /// would give (a differential test holds it to that).
     public static func decode(from body: ByteBuffer) throws(GatewayError) -> ChatRequest {
+        try decodeLocatingModel(from: body).request
+    }
+
+    /// ``decode(from:)``, and where the top-level `model` value (the JSON string, quotes
+    /// and escapes as written) lies in the body's readable bytes, when the fast path read
+    /// the request (nil otherwise): a same-style pass-through then replaces it in place
+    /// instead of walking the body again.
+    public static func decodeLocatingModel(from body: ByteBuffer) throws(GatewayError)
+        -> (request: ChatRequest, modelValue: Range<Int>?)
+    {
         try JSONCoding.validateRequest(body)
-        if let request = body.withUnsafeReadableBytes({ ChatRequestFastDecoder.decode($0) }) { return request }
-        return try JSONCoding.decodeValidatedRequest(ChatRequest.self, from: body)
+        if let (request, model) = body.withUnsafeReadableBytes({ ChatRequestFastDecoder.decodeLocatingModel($0) }) {
+            return (request, model)
+        }
+        return (try JSONCoding.decodeValidatedRequest(ChatRequest.self, from: body), nil)
     }
 }
 
@@ -33,6 +45,12 @@ extension ChatRequest {
 public enum ChatRequestFastDecoder {
     /// The request, or nil when the body is outside the fast path's shape.
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> ChatRequest? {
+        decodeLocatingModel(bytes)?.request
+    }
+
+    /// The request and where its `model` value (a JSON string token) lies in `bytes`,
+    /// or nil when the body is outside the fast path's shape.
+    public static func decodeLocatingModel(_ bytes: UnsafeRawBufferPointer) -> (request: ChatRequest, model: Range<Int>)? {
         var reader = JSONFastReader(bytes: bytes)
         return reader.chatRequest()
     }
@@ -41,12 +59,13 @@ public enum ChatRequestFastDecoder {
 extension JSONFastReader {
     // MARK: Shapes
 
-    fileprivate mutating func chatRequest() -> ChatRequest? {
+    fileprivate mutating func chatRequest() -> (request: ChatRequest, model: Range<Int>)? {
         index = JSONValidator.afterByteOrderMark(bytes)
         // Filled in place and handed to the member closure rather than captured by it: a
         // captured value cannot be moved out at the end, and a chat request is dozens of
         // references to copy.
         var request = ChatRequest(model: "", messages: [])
+        var model = 0..<0
         var sawModel = false
         var sawMessages = false
         let complete = object(filling: &request) { decoder, request, key in
@@ -59,8 +78,10 @@ extension JSONFastReader {
                 request.seed = seed.map(Int64.init)
                 return true
             case 5 where decoder.equals(key, "model"):
+                let start = decoder.index
                 guard let value = decoder.string() else { return false }
                 request.model = value
+                model = start..<decoder.index
                 sawModel = true
                 return true
             case 5 where decoder.equals(key, "top_p"): return decoder.optionalDouble(&request.topP)
@@ -92,7 +113,7 @@ extension JSONFastReader {
         }
         skipWhitespace()
         guard complete, index == bytes.count, sawModel, sawMessages else { return nil }
-        return request
+        return (request, model)
     }
 
     fileprivate mutating func messages() -> [ChatMessage]? {

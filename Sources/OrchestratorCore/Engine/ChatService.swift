@@ -114,12 +114,17 @@ public final class InboundRequest: Sendable {
     public let operation: APIOperation
     /// What the route's path and query said (Gemini's model and stream flag, `alt=sse`).
     public let route: RouteParameters
+    /// Where the top-level `model` value (a JSON string, as written) lies in ``body``'s
+    /// readable bytes, when the decoder found it; nil when not known. A same-style
+    /// pass-through replaces it there, without walking the body again.
+    public let modelValue: Range<Int>?
 
     public init(
         style: APIStyle, body: ByteBuffer, chat: ChatRequest, requestID: String,
         receivedAtMillis: Int64, receivedAt: ContinuousClock.Instant = .now, forwardedHeaders: HTTPFields = [:],
-        operation: APIOperation = .chat, route: RouteParameters = RouteParameters()
+        operation: APIOperation = .chat, route: RouteParameters = RouteParameters(), modelValue: Range<Int>? = nil
     ) {
+        self.modelValue = modelValue
         self.forwardedHeaders = forwardedHeaders
         self.operation = operation
         self.route = route

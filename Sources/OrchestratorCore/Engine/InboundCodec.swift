@@ -17,6 +17,12 @@ public protocol InboundCodec: Sendable {
     /// flag are in the path). By default the route adds nothing.
     func decodeChatRequest(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError) -> ChatRequest
 
+    /// ``decodeChatRequest(_:route:)``, and where the body's top-level `model` value lies
+    /// in its readable bytes when the codec's decoder saw it (see
+    /// ``InboundRequest/modelValue``). By default, nowhere.
+    func decodeChatRequestLocatingModel(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError)
+        -> (request: ChatRequest, modelValue: Range<Int>?)
+
     /// A fresh encoder for one response stream to `request`, which may depend on the
     /// route (Gemini streams as SSE only with `alt=sse`). By default, by its chat request.
     func makeStreamEncoder(for request: InboundRequest) -> any InboundStreamEncoder
@@ -40,6 +46,12 @@ extension InboundCodec {
 
     public func decodeChatRequest(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError) -> ChatRequest {
         try decodeChatRequest(body)
+    }
+
+    public func decodeChatRequestLocatingModel(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError)
+        -> (request: ChatRequest, modelValue: Range<Int>?)
+    {
+        (try decodeChatRequest(body, route: route), nil)
     }
 
     public func makeStreamEncoder(for request: InboundRequest) -> any InboundStreamEncoder {

@@ -8,9 +8,15 @@ public struct OpenAIInboundCodec: InboundCodec {
     public init() {}
 
     public func decodeChatRequest(_ body: ByteBuffer) throws(GatewayError) -> ChatRequest {
-        let request = try ChatRequest.decode(from: body)
-        try request.validate()
-        return request
+        try decodeChatRequestLocatingModel(body, route: RouteParameters()).request
+    }
+
+    public func decodeChatRequestLocatingModel(_ body: ByteBuffer, route: RouteParameters) throws(GatewayError)
+        -> (request: ChatRequest, modelValue: Range<Int>?)
+    {
+        let decoded = try ChatRequest.decodeLocatingModel(from: body)
+        try decoded.request.validate()
+        return decoded
     }
 
     public func encodeCompletion(_ completion: ChatCompletion) throws(GatewayError) -> ByteBuffer {
