@@ -1303,6 +1303,8 @@ paths["/admin/logs"] = {"get": op(
         query("provider", "The provider that served it.", string()),
         query("key", "The client key's id.", string()),
         query("status", "HTTP status (100–599).", integer(minimum=100, maximum=599)),
+        query("request_id", "The request id a response carried in `x-request-id` (at most one row, unless clients reused an id).",
+              string(pattern=r"^[A-Za-z0-9._:-]{1,128}$")),
         query("since", "From this time on (RFC 3339 or epoch milliseconds).", TIME_SCHEMA),
         query("until", "Before this time (exclusive; RFC 3339 or epoch milliseconds).", TIME_SCHEMA),
         query("limit", "Page size, 1–1000 (default 50).", integer(minimum=1, maximum=1000, default=50)),
