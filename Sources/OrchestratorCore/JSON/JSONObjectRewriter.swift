@@ -181,6 +181,42 @@ public struct JSONObjectRewriter: Sendable {
         }
     }
 
+    /// What ``apply(to:)`` makes of a `set(_:string:)` of the member whose value lies at
+    /// `valueRange` in `body` and, optionally, a `set(_:json:)` of a key the body does not
+    /// have (`adding`), without walking the members: the bytes around the value copied,
+    /// the new member before the closing brace, the rest as written (whitespace too). For
+    /// a caller that knows from decoding the body where the value is and which keys are
+    /// absent. Nil when the body does not lie as expected: no closing brace after the
+    /// value, or a byte order mark (which `apply` drops and upstream servers may refuse).
+    public static func replacingString(
+        at valueRange: Range<Int>, in body: ByteBuffer, with value: String, adding member: (key: String, json: [UInt8])? = nil
+    ) -> ByteBuffer? {
+        body.withUnsafeReadableBytes { bytes -> ByteBuffer? in
+            guard valueRange.lowerBound > 0, valueRange.upperBound <= bytes.count, bytes[0] != 0xEF else { return nil }
+            // The object's closing brace: its last byte but whitespace.
+            var close = bytes.count - 1
+            while close > valueRange.upperBound, Scanner.isWhitespace(bytes[close]) { close -= 1 }
+            guard close >= valueRange.upperBound, bytes[close] == UInt8(ascii: "}") else { return nil }
+            let quoted = encodeString(value)
+            let key = member.map { encodeString($0.key) }
+            var out = ByteBuffer()
+            out.reserveCapacity(
+                bytes.count - valueRange.count + quoted.count + (key?.count ?? 0) + (member?.json.count ?? 0) + 2)
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[..<valueRange.lowerBound]))
+            out.writeBytes(quoted)
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[valueRange.upperBound..<close]))
+            if let member, let key {
+                // As `apply` writes a member the body did not have.
+                out.writeInteger(UInt8(ascii: ","))
+                out.writeBytes(key)
+                out.writeInteger(UInt8(ascii: ":"))
+                out.writeBytes(member.json)
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[close...]))
+            return out
+        }
+    }
+
     static func encodeString(_ s: String) -> [UInt8] {
         var out: [UInt8] = []
         JSONCoding.appendQuoted(s, to: &out)
@@ -193,6 +229,12 @@ public struct JSONObjectRewriter: Sendable {
     enum Scanner {
         /// The deepest nesting of arrays and objects within one top-level member's value.
         static let maxDepth = 512
+
+        /// Whether `byte` is JSON whitespace (space, tab, line feed, carriage return).
+        @inline(__always)
+        static func isWhitespace(_ byte: UInt8) -> Bool {
+            byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+        }
 
         /// Walks the object that is the whole of `bytes` (whitespace aside) and calls
         /// `member` for each of its members, in order, with its key, where its

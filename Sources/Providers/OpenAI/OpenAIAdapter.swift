@@ -214,14 +214,12 @@ public struct OpenAIAdapter: ProviderAdapter {
         return version.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? version
     }
 
-    /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,
-    /// else the canonical request encoded.
     /// What the rewriter in ``upstreamBody(for:stream:)`` makes of the common request (the
     /// model replaced, and `stream_options` added to a stream whose client did not ask for
-    /// usage), spliced into the client's bytes at the places the decoder found instead of
-    /// walking every member of the body again (about 5,000 instructions of a small chat
-    /// request, more for a long conversation). Everything else stays as the client wrote
-    /// it, whitespace included. Nil, for the rewriter, when more changes (a strict
+    /// usage), spliced into the client's bytes where the decoder found the model
+    /// (``JSONObjectRewriter/replacingString(at:in:with:adding:)``) instead of walking every
+    /// member of the body again (about 5,000 instructions of a small chat request, more
+    /// for a long conversation). Nil, for the rewriter, when more changes (a strict
     /// provider's removals, a default `max_tokens`, extra body fields, the client's own
     /// `stream_options` to amend) or the body's layout is not known.
     static func modelReplacedInPlace(_ request: InboundRequest, call: ProviderCall, strict: Bool, stream: Bool) -> ByteBuffer? {
@@ -231,37 +229,16 @@ public struct OpenAIAdapter: ProviderAdapter {
         if chat.maxTokens == nil, chat.maxCompletionTokens == nil, call.target.maxTokensDefault != nil { return nil }
         let addUsage = !strict && stream && !chat.wantsStreamUsage
         if addUsage, chat.streamOptions != nil { return nil }
-        return request.body.withUnsafeReadableBytes { bytes -> ByteBuffer? in
-            // A byte order mark: the rewriter drops it, and upstream servers may refuse it.
-            guard model.upperBound <= bytes.count, model.lowerBound > 0, bytes[0] != 0xEF else { return nil }
-            // The object's closing brace: its last byte but whitespace.
-            var close = bytes.count - 1
-            while close > model.upperBound, Self.isJSONWhitespace(bytes[close]) { close -= 1 }
-            guard close >= model.upperBound, bytes[close] == UInt8(ascii: "}") else { return nil }
-            var quoted: [UInt8] = []
-            quoted.reserveCapacity(call.target.model.utf8.count + 2)
-            JSONCoding.appendQuoted(call.target.model, to: &quoted)
-            var out = ByteBuffer()
-            out.reserveCapacity(bytes.count - model.count + quoted.count + (addUsage ? Self.streamUsageMember.count : 0))
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[..<model.lowerBound]))
-            out.writeBytes(quoted)
-            if addUsage {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[model.upperBound..<close]))
-                out.writeBytes(Self.streamUsageMember)
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[close...]))
-            } else {
-                out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[model.upperBound...]))
-            }
-            return out
-        }
+        return JSONObjectRewriter.replacingString(
+            at: model, in: request.body, with: call.target.model,
+            adding: addUsage ? ("stream_options", Self.includeUsage) : nil)
     }
 
-    private static let streamUsageMember = Array(#","stream_options":{"include_usage":true}"#.utf8)
+    /// `stream_options` asking for a stream's usage.
+    private static let includeUsage = Array(#"{"include_usage":true}"#.utf8)
 
-    private static func isJSONWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
-    }
-
+    /// The body for the upstream: the client's bytes rewritten when it spoke OpenAI,
+    /// else the canonical request encoded.
     static func upstreamBody(for call: ProviderCall, stream: Bool) throws(GatewayError) -> ByteBuffer {
         // Read through the request (a class) rather than copied out of it: a copy of a
         // chat request retains every string and array in it.
@@ -290,7 +267,7 @@ public struct OpenAIAdapter: ProviderAdapter {
                         try rewriter.set("stream_options", value: options)
                     } else {
                         // The common case, without an encoder per request.
-                        rewriter.set("stream_options", json: #"{"include_usage":true}"#.utf8)
+                        rewriter.set("stream_options", json: Self.includeUsage)
                     }
                 }
                 if request.chat.maxTokens == nil, request.chat.maxCompletionTokens == nil, let defaultMax = call.target.maxTokensDefault {
