@@ -107,7 +107,11 @@ public struct TransportResponse: Sendable {
     public func collect(upTo limit: Int) async throws -> ByteBuffer {
         // A body that arrives in one read (most do) is kept as it came, uncopied.
         var result: ByteBuffer?
-        for try await var chunk in body {
+        // The iterator's own `next()`, not `for try await`: the loop calls `next` through
+        // the protocol and hops to the task's executor after every element (a
+        // `swift_task_switch`, which takes the task's status lock, twice per response).
+        var chunks = body.makeAsyncIterator()
+        while var chunk = try await chunks.next() {
             if (result?.readableBytes ?? 0) + chunk.readableBytes > limit { throw BodyTooLarge(limit: limit) }
             if var collected = result.take() {  // taken out: no copy-on-write while appending
                 collected.writeBuffer(&chunk)
