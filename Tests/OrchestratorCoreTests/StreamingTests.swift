@@ -370,6 +370,38 @@ struct PassThroughSummaryTests {
         }
     }
 
+    /// Every name the usage scan reads, as the Responses API and DeepSeek write them too,
+    /// escaped or not; and keys that share a name's length and first letter are not read.
+    @Test func readsEveryUsageNameAndOnlyThose() throws {
+        func usage(_ object: String) throws -> Usage? {
+            try PassThroughSummary.scan(#"{"choices":[],"usage":\#(object)}"#).usage
+        }
+        #expect(
+            try usage(
+                #"{"input_tokens":5,"input_tokens_details":{"cached_tokens":2},"output_tokens":3,"output_tokens_details":{"reasoning_tokens":1},"total_tokens":8}"#)
+                == Usage(promptTokens: 5, completionTokens: 3, totalTokens: 8, cachedTokens: 2, reasoningTokens: 1))
+        #expect(
+            try usage(#"{"\u0070rompt_tokens":4,"output\u005ftokens":2,"total_token\u0073":6,"prompt_cache_hit_tok\u0065ns":1}"#)
+                == Usage(promptTokens: 4, completionTokens: 2, totalTokens: 6, cachedTokens: 1))
+        #expect(
+            try usage(#"{"completion_tokens_d\u0065tails":{"reasoning_tokens":7},"input_tokens_detail\u0073":{"cached_tokens":3}}"#)
+                == Usage(promptTokens: 0, completionTokens: 0, cachedTokens: 3, reasoningTokens: 7))
+        // DeepSeek's count first, then the details: the details' count wins when it is
+        // there, and DeepSeek's stays when the details hold none.
+        #expect(try usage(#"{"prompt_cache_hit_tokens":3,"prompt_tokens_details":{"cached_tokens":5}}"#)?.cachedTokens == 5)
+        #expect(try usage(#"{"prompt_cache_hit_tokens":3,"prompt_tokens_details":{"cached_tokens":null}}"#)?.cachedTokens == 3)
+        #expect(try usage(#"{"prompt_tokens_details":{"cached_tokens":5},"prompt_cache_hit_tokens":3}"#)?.cachedTokens == 5)
+        let lookAlikes = [
+            "input_tokenz", "xnput_tokens", "total_tokenz", "prompt_tokenz", "output_tokenz", "pompt_tokens_",
+            "completion_tokenz", "input_tokens_detailz", "prompt_tokens_detailz", "output_tokens_detailz",
+            "prompt_cache_hit_tokenz", "completion_tokens_detailz", "\\u0070rompt_tokenz",
+        ]
+        for key in lookAlikes {
+            let value = key.hasSuffix("z") && key.contains("detail") ? #"{"cached_tokens":1,"reasoning_tokens":1}"# : "9"
+            #expect(try usage(#"{"\#(key)":\#(value)}"#) == Usage(promptTokens: 0, completionTokens: 0), "\(key)")
+        }
+    }
+
     /// The summary keeps usage as plain counts: what is set is what is read back, the
     /// total filled in as `Usage` fills it, and equality follows the counts.
     @Test func usageSetOnASummaryReadsBack() {

@@ -393,25 +393,63 @@ public struct PassThroughSummary: Sendable, Hashable {
             return found
         }
         try JSONObjectRewriter.forEachMember(of: value) { key, _, valueRange in
+            guard let name = UsageMember(key) else { return }
             let field = UnsafeRawBufferPointer(rebasing: value[valueRange])
-            // Chat completions' names, and the Responses API's.
-            if key.equals("prompt_tokens") || key.equals("input_tokens") {
-                prompt = count(field)
-            } else if key.equals("completion_tokens") || key.equals("output_tokens") {
-                completion = count(field)
-            } else if key.equals("total_tokens") {
-                total = count(field)
-            } else if key.equals("prompt_tokens_details") || key.equals("input_tokens_details") {
-                cached = try nested("cached_tokens", in: field) ?? cached
-            } else if key.equals("completion_tokens_details") || key.equals("output_tokens_details") {
-                reasoning = try nested("reasoning_tokens", in: field)
-            } else if key.equals("prompt_cache_hit_tokens"), cached == nil {
-                // DeepSeek's name for cached prompt tokens.
-                cached = count(field)
+            switch name {
+            case .prompt: prompt = count(field)
+            case .completion: completion = count(field)
+            case .total: total = count(field)
+            case .promptDetails: cached = try nested("cached_tokens", in: field) ?? cached
+            case .completionDetails: reasoning = try nested("reasoning_tokens", in: field)
+            case .promptCacheHit where cached == nil: cached = count(field)
+            case .promptCacheHit: break
             }
         }
         if malformed { return nil }
         return UsageCounts(prompt: prompt ?? 0, completion: completion ?? 0, total: total, cached: cached, reasoning: reasoning)
+    }
+
+    /// The members of a `usage` object the scan reads: chat completions' names, the
+    /// Responses API's (`input_tokens`…), and DeepSeek's name for cached prompt tokens.
+    private enum UsageMember {
+        case prompt, completion, total, promptDetails, completionDetails, promptCacheHit
+
+        /// Which one `key` is, told by its length and first byte, then one comparison:
+        /// comparing each key with all ten names in turn cost about 800 instructions
+        /// for a usual usage object, on every completion.
+        init?(_ key: JSONObjectRewriter.RawKey) {
+            if key.hasEscape {
+                // Rare: the decoded key, by name.
+                guard let name = try? key.decoded() else { return nil }
+                switch name {
+                case "prompt_tokens", "input_tokens": self = .prompt
+                case "completion_tokens", "output_tokens": self = .completion
+                case "total_tokens": self = .total
+                case "prompt_tokens_details", "input_tokens_details": self = .promptDetails
+                case "completion_tokens_details", "output_tokens_details": self = .completionDetails
+                case "prompt_cache_hit_tokens": self = .promptCacheHit
+                default: return nil
+                }
+                return
+            }
+            let startsWithP = key.bytes.first == UInt8(ascii: "p")
+            let member: UsageMember
+            let name: StaticString
+            switch key.bytes.count {
+            case 12:
+                (member, name) = key.bytes.first == UInt8(ascii: "i") ? (.prompt, "input_tokens") : (.total, "total_tokens")
+            case 13: (member, name) = startsWithP ? (.prompt, "prompt_tokens") : (.completion, "output_tokens")
+            case 17: (member, name) = (.completion, "completion_tokens")
+            case 20: (member, name) = (.promptDetails, "input_tokens_details")
+            case 21:
+                (member, name) = startsWithP ? (.promptDetails, "prompt_tokens_details") : (.completionDetails, "output_tokens_details")
+            case 23: (member, name) = (.promptCacheHit, "prompt_cache_hit_tokens")
+            case 25: (member, name) = (.completionDetails, "completion_tokens_details")
+            default: return nil
+            }
+            guard RawBytes.equal(key.bytes, name) else { return nil }
+            self = member
+        }
     }
 
     /// A non-negative JSON integer that fits in `Int`.
