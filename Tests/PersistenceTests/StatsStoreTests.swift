@@ -116,6 +116,36 @@ struct StatsStoreTests {
         await database.drop()
     }
 
+    /// A batch is summed in runs of one key: whatever the order (a new key every row, one
+    /// run per key, runs that come back after another key), the sums are those of adding
+    /// the rows one by one, per rollup row and per client key.
+    @Test func batchesSumTheSameInAnyOrder() {
+        let entries = Self.traffic()
+        let byKey = entries.sorted { StatsRows.RowKey($0) < StatsRows.RowKey($1) }
+        let orders = [
+            entries, byKey, byKey + byKey.reversed(), entries.filter { $0.keyID == "key-a" } + entries,
+            Array(byKey.prefix(1)), [],
+        ]
+        for order in orders {
+            var expected: [StatsRows.RowKey: StatsAggregate] = [:]
+            var expectedUsage: [String: [Int64]] = [:]
+            for entry in order {
+                expected[StatsRows.RowKey(entry), default: StatsAggregate()].record(entry)
+                let row = expectedUsage[entry.keyID] ?? [0, 0, .min]
+                expectedUsage[entry.keyID] = [
+                    row[0] + Int64(entry.promptTokens + entry.completionTokens), row[1] + entry.costMicros,
+                    max(row[2], entry.timestampMillis),
+                ]
+            }
+            let rollup = StatsRows.rollup(order)
+            #expect(rollup.map { $0.0 } == expected.keys.sorted())
+            for (key, aggregate) in rollup { #expect(aggregate == expected[key], "\(key)") }
+            let usage = StatsRows.keyUsage(order)
+            #expect(usage.map { $0.keyID } == expectedUsage.keys.sorted())
+            for row in usage { #expect([row.tokens, row.micros, row.lastUsed] == expectedUsage[row.keyID]) }
+        }
+    }
+
     /// Migration 4 rebuilds the rollups of logs written before it with SQL; that SQL
     /// must bucket and class exactly as the writer's Swift does.
     @Test(arguments: TestBackend.all) func backfillMatchesTheWriter(_ backend: TestBackend) async throws {

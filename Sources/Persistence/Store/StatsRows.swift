@@ -55,20 +55,50 @@ enum StatsRows {
     /// on MySQL lock rows in the same order and never deadlock each other).
     static func rollup(_ entries: [RequestLogEntry]) -> [(RowKey, StatsAggregate)] {
         var rows: [RowKey: StatsAggregate] = [:]
-        for entry in entries { rows[RowKey(entry), default: StatsAggregate()].record(entry) }
+        // A batch's rows mostly come in runs of one key (one model, one client key, one
+        // hour): a run is summed apart and meets the dictionary once, when the key
+        // changes, instead of hashing three strings for every row.
+        var runKey: RowKey?
+        var run = StatsAggregate()
+        func endRun() {
+            guard let runKey else { return }
+            if rows[runKey]?.add(run) == nil { rows[runKey] = run }
+        }
+        for entry in entries {
+            let key = RowKey(entry)
+            if key != runKey {
+                endRun()
+                runKey = key
+                run = StatsAggregate()
+            }
+            run.record(entry)
+        }
+        endRun()
         return rows.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// Per client key: tokens and cost of a batch, and its latest request (key order).
     static func keyUsage(_ entries: [RequestLogEntry]) -> [(keyID: String, tokens: Int64, micros: Int64, lastUsed: Int64)] {
         var usage: [String: (tokens: Int64, micros: Int64, lastUsed: Int64)] = [:]
-        for entry in entries where !entry.keyID.isEmpty {
-            var row = usage[entry.keyID] ?? (0, 0, .min)
-            row.tokens += Int64(max(0, entry.promptTokens) + max(0, entry.completionTokens))
-            row.micros += max(0, entry.costMicros)
-            row.lastUsed = max(row.lastUsed, entry.timestampMillis)
-            usage[entry.keyID] = row
+        // Summed in runs of one key, as ``rollup(_:)`` does.
+        var runKey: String?
+        var run: (tokens: Int64, micros: Int64, lastUsed: Int64) = (0, 0, .min)
+        func endRun() {
+            guard let runKey else { return }
+            let row = usage[runKey] ?? (0, 0, .min)
+            usage[runKey] = (row.tokens + run.tokens, row.micros + run.micros, max(row.lastUsed, run.lastUsed))
         }
+        for entry in entries where !entry.keyID.isEmpty {
+            if entry.keyID != runKey {
+                endRun()
+                runKey = entry.keyID
+                run = (0, 0, .min)
+            }
+            run.tokens += Int64(max(0, entry.promptTokens) + max(0, entry.completionTokens))
+            run.micros += max(0, entry.costMicros)
+            run.lastUsed = max(run.lastUsed, entry.timestampMillis)
+        }
+        endRun()
         return usage.sorted { $0.key < $1.key }.map { ($0.key, $0.value.tokens, $0.value.micros, $0.value.lastUsed) }
     }
 
